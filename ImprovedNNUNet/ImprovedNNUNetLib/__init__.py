@@ -1,0 +1,1 @@
+"""ImprovedNNUNet core: evaluation, inference and model management (no Qt, no slicer.app)."""

@@ -1,0 +1,1 @@
+"""Command line `improved-nnunet`; one module per sub-command."""

@@ -1,0 +1,54 @@
+"""Entry point of `improved-nnunet` (also `python -m ImprovedNNUNetLib`).
+
+Each sub-command lives in its own module exposing ``add_parser(subparsers)`` and
+``run(args) -> int``. Modules import their heavy dependencies (torch, nnU-Net)
+inside ``run`` so that ``--help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..errors import UserError
+
+COMMANDS = {
+    "evaluate": "ImprovedNNUNetLib.cli.evaluate",
+    "prepare": "ImprovedNNUNetTrainingLib.cli.prepare",
+    "train": "ImprovedNNUNetTrainingLib.cli.train",
+    "predict": "ImprovedNNUNetLib.cli.predict",
+    "compare": "ImprovedNNUNetTrainingLib.cli.compare",
+    "models": "ImprovedNNUNetLib.cli.models",
+}
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+    parser = argparse.ArgumentParser(
+        prog="improved-nnunet",
+        description="Train improved nnU-Net v2 variants, segment images and evaluate segmentations.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    modules = {}
+    for name, dotted in COMMANDS.items():
+        module = importlib.import_module(dotted)
+        module.add_parser(sub)
+        modules[name] = module
+    return parser, modules
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, modules = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(modules[args.command].run(args) or 0)
+    except UserError as exc:
+        print(f"improved-nnunet {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"improved-nnunet {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Reading and writing images with their physical geometry.
+
+Arrays are indexed (z, y, x) as SimpleITK/nnU-Net return them; spacing, origin and
+direction are in ITK (x, y, z) order and LPS physical space, as stored in the files.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".seg.nrrd", ".nrrd", ".nhdr", ".mha", ".mhd")
+
+
+@dataclass
+class Image:
+    """A 3-D array with its geometry."""
+
+    array: np.ndarray  # (z, y, x)
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)  # (x, y, z) mm
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0)  # (x, y, z) mm, LPS
+    direction: tuple[float, ...] = field(default=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+
+    def same_grid(self, other: "Image", tol: float = 1e-4) -> bool:
+        return (
+            self.array.shape == other.array.shape
+            and np.allclose(self.spacing, other.spacing, atol=tol)
+            and np.allclose(self.origin, other.origin, atol=tol * 10)
+            and np.allclose(self.direction, other.direction, atol=tol)
+        )
+
+    def with_array(self, array: np.ndarray) -> "Image":
+        return Image(array, self.spacing, self.origin, self.direction)
+
+    def to_sitk(self):
+        import SimpleITK as sitk
+
+        img = sitk.GetImageFromArray(self.array)
+        img.SetSpacing([float(v) for v in self.spacing])
+        img.SetOrigin([float(v) for v in self.origin])
+        img.SetDirection([float(v) for v in self.direction])
+        return img
+
+    @classmethod
+    def from_sitk(cls, img) -> "Image":
+        import SimpleITK as sitk
+
+        return cls(
+            sitk.GetArrayFromImage(img),
+            tuple(float(v) for v in img.GetSpacing()),
+            tuple(float(v) for v in img.GetOrigin()),
+            tuple(float(v) for v in img.GetDirection()),
+        )
+
+
+def strip_suffix(name: str) -> str:
+    """Case id of a file name: the name without its image suffix."""
+    lower = name.lower()
+    for suffix in IMAGE_SUFFIXES:
+        if lower.endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+def is_image_file(path: Path) -> bool:
+    return path.is_file() and path.name.lower().endswith(IMAGE_SUFFIXES)
+
+
+def read_image(path: str | Path) -> Image:
+    """Read a 3-D image (NIfTI, NRRD, MetaImage). Clear errors for missing or 4-D files."""
+    import SimpleITK as sitk
+
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such file; check the path")
+    try:
+        img = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        raise UserError(f"{path}: cannot be read as an image ({str(exc).strip().splitlines()[-1]})") from exc
+    if img.GetDimension() != 3 or img.GetNumberOfComponentsPerPixel() != 1:
+        raise UserError(
+            f"{path}: a 3-D single-component image is expected, this one has {img.GetDimension()} dimensions "
+            f"and {img.GetNumberOfComponentsPerPixel()} components per voxel; split it into 3-D volumes first"
+        )
+    return Image.from_sitk(img)
+
+
+def write_image(image: Image, path: str | Path, overwrite: bool = False) -> Path:
+    """Write an image; refuses to replace an existing file unless ``overwrite``."""
+    import SimpleITK as sitk
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise UserError(f"{path} exists; choose another output or allow overwriting explicitly")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(image.to_sitk(), str(path), useCompression=True)
+    return path

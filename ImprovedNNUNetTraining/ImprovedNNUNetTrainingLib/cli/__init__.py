@@ -1,0 +1,1 @@
+"""Training sub-commands of `improved-nnunet` (prepare, train, compare)."""
