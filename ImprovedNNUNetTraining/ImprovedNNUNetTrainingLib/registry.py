@@ -1,0 +1,45 @@
+"""Short variant names -> nnU-Net v2 trainer classes, and lookup by the class name nnU-Net stores.
+
+Trainer classes are imported directly, never through nnU-Net's name lookup (which imports
+every trainer module nnU-Net ships and can fail on a broken torchvision).
+"""
+from __future__ import annotations
+
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+from ImprovedNNUNetLib.errors import UserError
+
+from .trainers.augmentation import nnUNetTrainerAugment
+from .trainers.deep_supervision import nnUNetTrainerDeepSup
+from .trainers.improved import nnUNetTrainerImproved
+from .trainers.loss_weights import nnUNetTrainerLoss
+
+VARIANTS: dict[str, type] = {
+    "baseline": nnUNetTrainer,
+    "loss": nnUNetTrainerLoss,
+    "deepsup": nnUNetTrainerDeepSup,
+    "augment": nnUNetTrainerAugment,
+    "improved": nnUNetTrainerImproved,
+}
+
+
+def get_variant(name: str) -> type:
+    """The trainer class of a short variant name; UserError listing the valid names otherwise."""
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise UserError(f"unknown variant {name!r}; choose one of: {', '.join(VARIANTS)}") from None
+
+
+def variant_name(trainer_class: type) -> str | None:
+    """The short name of a trainer class of the registry, None for any other class."""
+    return next((name for name, cls in VARIANTS.items() if cls is trainer_class), None)
+
+
+def trainer_class_by_name(class_name: str) -> type | None:
+    """The registry's trainer class whose ``__name__`` is ``class_name`` (the name nnU-Net writes
+    into checkpoints as ``trainer_name`` and into model folder names), None if it is not ours.
+
+    ``"nnUNetTrainer"`` (the `baseline` variant) resolves to nnU-Net's stock trainer.
+    """
+    return next((cls for cls in VARIANTS.values() if cls.__name__ == class_name), None)

@@ -1,0 +1,22 @@
+"""`loss` variant: Dice+CE compound loss with Dice weighted 1.5 and CE 0.5 (seed 000 §3.1)."""
+from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+
+def compound_loss(loss):
+    """The Dice+CE (or Dice+BCE) loss inside an optional deep-supervision wrapper."""
+    return loss.loss if isinstance(loss, DeepSupervisionWrapper) else loss
+
+
+class nnUNetTrainerLoss(nnUNetTrainer):
+    """Stock nnU-Net with re-weighted Dice and cross-entropy terms."""
+
+    dice_weight = 1.5
+    ce_weight = 0.5
+
+    def _build_loss(self):
+        loss = super()._build_loss()
+        inner = compound_loss(loss)
+        inner.weight_dice = self.dice_weight
+        inner.weight_ce = self.ce_weight
+        return loss
