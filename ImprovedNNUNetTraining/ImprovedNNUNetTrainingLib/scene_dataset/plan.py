@@ -1,0 +1,105 @@
+"""Checking picked cases before export: the label union and every problem that blocks writing."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .cases import SceneCase
+from .nodes import image_from_volume_node, ras_bounds, segment_names
+
+
+@dataclass
+class DatasetPlan:
+    """What an export would write: channels, labels (name -> value, background 0) and the cases.
+
+    ``problems`` block the export (conflicting segment names, mismatched geometry, missing
+    nodes); ``warnings`` do not (a segmentation partly outside its volume is cropped).
+    """
+
+    cases: list[SceneCase]
+    channel_names: list[str]
+    labels: dict[str, int]
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def describe(self) -> str:
+        """Multi-line summary for a log or dialog."""
+        lines = [f"{len(self.cases)} cases, channels: {', '.join(self.channel_names)}",
+                 "labels: " + ", ".join(f"{v}={n}" for n, v in self.labels.items())]
+        lines += [f"problem: {p}" for p in self.problems]
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def normalised(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def label_union(cases: list[SceneCase], problems: list[str]) -> dict[str, int]:
+    """One value per segment name, numbered in order of first appearance; spelling conflicts
+    (names equal up to case and spaces) and duplicate names inside one segmentation go to ``problems``."""
+    labels = {"background": 0}
+    spelling: dict[str, str] = {normalised("background"): "background"}
+    for case in cases:
+        names = [name for _, name in segment_names(case.segmentation)]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            problems.append(f"case '{case.name}': more than one segment is named '{name}'; rename or merge them")
+        for name in names:
+            known = spelling.setdefault(normalised(name), name)
+            if known != name:
+                problems.append(f"case '{case.name}': segment '{name}' conflicts with '{known}' of another "
+                                "case or the background; use one spelling for one structure")
+            elif name not in labels:
+                labels[name] = len(labels)
+    return labels
+
+
+def geometry_problems(case: SceneCase, problems: list[str], warnings: list[str]) -> None:
+    """Channels must share one grid; the segmentation must overlap it."""
+    images = [image_from_volume_node(v) for v in case.volumes]
+    for index, image in enumerate(images[1:], start=1):
+        if not images[0].same_grid(image):
+            problems.append(
+                f"case '{case.name}': channel {index} ('{case.volumes[index].GetName()}') is not on the grid of "
+                f"channel 0 ('{case.volumes[0].GetName()}'); resample it onto channel 0 first "
+                "(Resample Scalar/Vector/DWI Volume)")
+    for node in [*case.volumes, case.segmentation]:
+        if node.GetParentTransformNode() is not None:
+            problems.append(f"case '{case.name}': '{node.GetName()}' is under a transform; harden the transform first")
+    volume, segmentation = ras_bounds(case.volumes[0]), ras_bounds(case.segmentation)
+    overlaps = all(segmentation[2 * a] <= volume[2 * a + 1] and volume[2 * a] <= segmentation[2 * a + 1] for a in range(3))
+    inside = all(volume[2 * a] - 1e-3 <= segmentation[2 * a] and segmentation[2 * a + 1] <= volume[2 * a + 1] + 1e-3
+                 for a in range(3))
+    if not overlaps:
+        problems.append(f"case '{case.name}': segmentation '{case.segmentation.GetName()}' does not overlap volume "
+                        f"'{case.volumes[0].GetName()}'; pair each segmentation with the volume it was drawn on")
+    elif not inside:
+        warnings.append(f"case '{case.name}': segmentation '{case.segmentation.GetName()}' extends beyond volume "
+                        f"'{case.volumes[0].GetName()}'; the part outside is cropped")
+
+
+def plan_dataset(cases: list[SceneCase], channel_names: list[str]) -> DatasetPlan:
+    """Check the cases and compute the label union; writes nothing."""
+    problems: list[str] = []
+    warnings: list[str] = []
+    if not channel_names or any(not n.strip() for n in channel_names):
+        problems.append("every channel needs a name (for example CT or T1); fill in the channel names")
+    usable = []
+    for case in cases:
+        if not case.volumes or any(v is None for v in case.volumes) or case.segmentation is None:
+            problems.append(f"case '{case.name}': a volume or the segmentation is not set; pick both")
+        elif len(case.volumes) != len(channel_names):
+            problems.append(f"case '{case.name}' has {len(case.volumes)} channel volumes but the dataset has "
+                            f"{len(channel_names)} channels ({', '.join(channel_names)}); give every case one volume per channel")
+        else:
+            usable.append(case)
+    for case in usable:
+        if case.segmentation.GetSegmentation().GetNumberOfSegments() == 0:
+            problems.append(f"case '{case.name}': segmentation '{case.segmentation.GetName()}' has no segments")
+        else:
+            geometry_problems(case, problems, warnings)
+    labels = label_union([c for c in cases if c.segmentation is not None], problems)
+    return DatasetPlan(list(cases), [n.strip() for n in channel_names], labels, problems, warnings)
