@@ -11,4 +11,7 @@ os.environ.setdefault("nnUNet_def_n_proc", "2")
 
 pytest_plugins = [
     "fixtures.data",
+    "fixtures.slicer_scene",
+    "fixtures.evaluation",
+    "fixtures.slicer_training",
 ]

@@ -1,0 +1,29 @@
+"""Segmentation evaluation: per-label metrics, mis-segmentation maps and summaries.
+
+Public API:
+
+* :func:`compute_metrics` (two :class:`~ImprovedNNUNetLib.imageio.Image`) and
+  :func:`compute_metrics_arrays` (two arrays + spacing) → :class:`CaseMetrics`
+  of :class:`LabelMetrics`;
+* :func:`error_maps` / :func:`error_maps_arrays` → :class:`ErrorMaps`
+  (per-label false positives / false negatives, optional MSF region);
+* :func:`summarize` and :func:`write_summary` → ``summary.json`` and ``metrics.csv``;
+* :func:`match_cases` pairs prediction and reference files by case id.
+"""
+from .errormaps import ErrorMaps, error_maps, error_maps_arrays
+from .labels import labels_from_dataset_json, segment_names
+from .metrics import compute_metrics, compute_metrics_arrays
+from .results import METRIC_KEYS, CaseMetrics, LabelMetrics
+
+__all__ = [
+    "compute_metrics",
+    "compute_metrics_arrays",
+    "CaseMetrics",
+    "LabelMetrics",
+    "METRIC_KEYS",
+    "ErrorMaps",
+    "error_maps",
+    "error_maps_arrays",
+    "labels_from_dataset_json",
+    "segment_names",
+]

@@ -1,0 +1,100 @@
+"""Mis-segmentation maps: where the prediction is wrong, per label and error type.
+
+For label n: false positives FP_n = P_n ∖ G_n, false negatives FN_n = G_n ∖ P_n, on the
+reference grid. Every voxel has one predicted and one reference label, so all FP maps
+fit in one label image (the wrongly predicted label) and all FN maps in another (the
+missed reference label). The MSF region (mis-segmentation focus, as in the MSF loss) is
+the union over labels of dilate(P_n XOR G_n), dilated by a cube of side 2·radius+1 voxels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from ..errors import UserError
+from ..imageio import Image
+from .geometry import align_to_reference
+from .labels import as_label_array, resolve_labels
+
+DEFAULT_MSF_RADIUS = 2
+
+
+@dataclass
+class ErrorMaps:
+    """FP and FN maps of the evaluated labels; arrays are (z, y, x) on the reference grid.
+
+    ``fp_labels``: at each false-positive voxel the predicted label, else 0.
+    ``fn_labels``: at each false-negative voxel the reference label, else 0.
+    ``msf_region``: boolean MSF region, or None when not asked for.
+    ``reference``: geometry of the maps (None when made from bare arrays).
+    """
+
+    fp_labels: np.ndarray
+    fn_labels: np.ndarray
+    labels: dict[int, str | None]
+    msf_region: np.ndarray | None = None
+    reference: Image | None = None
+    resample_note: str | None = None
+
+    def fp(self, label: int) -> np.ndarray:
+        """Boolean false-positive mask of one label (prediction minus reference)."""
+        return self.fp_labels == self._known(label)
+
+    def fn(self, label: int) -> np.ndarray:
+        """Boolean false-negative mask of one label (reference minus prediction)."""
+        return self.fn_labels == self._known(label)
+
+    def images(self) -> dict[str, Image]:
+        """``{"FP": Image, "FN": Image[, "MSF": Image]}`` in the reference geometry."""
+        if self.reference is None:
+            raise UserError("these error maps were made from arrays without geometry; use error_maps() with Images")
+        out = {"FP": self.reference.with_array(self.fp_labels), "FN": self.reference.with_array(self.fn_labels)}
+        if self.msf_region is not None:
+            out["MSF"] = self.reference.with_array(self.msf_region.view(np.uint8))
+        return out
+
+    def _known(self, label: int) -> int:
+        if label not in self.labels:
+            raise UserError(f"label {label} was not evaluated; use one of {sorted(self.labels)}")
+        return label
+
+
+def error_maps(pred: Image, ref: Image, labels=None, msf_radius: int | None = None) -> ErrorMaps:
+    """FP/FN maps of ``pred`` against ``ref`` on the reference grid.
+
+    ``labels`` as in :func:`compute_metrics`; ``msf_radius`` (voxels, e.g. 2) adds the
+    MSF region. A prediction on another grid is resampled (nearest neighbour) first.
+    """
+    aligned, note = align_to_reference(pred, ref)
+    maps = error_maps_arrays(aligned.array, ref.array, labels, msf_radius)
+    maps.reference = ref
+    maps.resample_note = note
+    return maps
+
+
+def error_maps_arrays(pred: np.ndarray, ref: np.ndarray, labels=None, msf_radius: int | None = None) -> ErrorMaps:
+    """As :func:`error_maps` for two label arrays on the same grid."""
+    pred = as_label_array(pred, "prediction")
+    ref = as_label_array(ref, "reference")
+    if pred.shape != ref.shape:
+        raise UserError(f"prediction shape {pred.shape} differs from reference shape {ref.shape}; pass arrays on one grid")
+    names = resolve_labels(labels, pred, ref)
+    evaluated = np.array(sorted(names), dtype=np.int64)
+    wrong = pred != ref
+    dtype = np.promote_types(pred.dtype, ref.dtype)
+    fp_labels = np.where(wrong & np.isin(pred, evaluated), pred, 0).astype(dtype)
+    fn_labels = np.where(wrong & np.isin(ref, evaluated), ref, 0).astype(dtype)
+    msf = None if msf_radius is None else msf_region(fp_labels != 0, fn_labels != 0, msf_radius)
+    return ErrorMaps(fp_labels, fn_labels, names, msf)
+
+
+def msf_region(fp: np.ndarray, fn: np.ndarray, radius: int = DEFAULT_MSF_RADIUS) -> np.ndarray:
+    """Union of FP and FN voxels dilated by a (2·radius+1)³ cube."""
+    if int(radius) != radius or radius < 0:
+        raise UserError(f"MSF dilation radius {radius} is invalid; give a whole number of voxels ≥ 0")
+    region = (fp | fn).view(np.uint8)
+    for axis in range(region.ndim):
+        region = ndimage.maximum_filter1d(region, 2 * int(radius) + 1, axis=axis, mode="constant", cval=0)
+    return region.astype(bool)

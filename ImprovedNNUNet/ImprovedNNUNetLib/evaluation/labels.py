@@ -1,0 +1,152 @@
+"""Which labels to evaluate, their names, and checks that an array is a label image."""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+
+
+def as_label_array(array: np.ndarray, what: str = "image") -> np.ndarray:
+    """The array as non-negative integers; UserError for intensity or probability images."""
+    array = np.asarray(array)
+    if array.ndim != 3:
+        raise UserError(f"{what}: a 3-D label image is expected, got {array.ndim} dimensions; pass one 3-D volume")
+    if array.dtype == bool:
+        return array.view(np.uint8)
+    if array.dtype.kind == "f":
+        if not np.all(np.isfinite(array)) or not np.array_equal(array, np.round(array)):
+            raise UserError(
+                f"{what}: has non-integer values, so it is not a label image; "
+                "pass a segmentation (integer labels), not an intensity or probability image"
+            )
+        array = array.astype(np.int64)
+    elif array.dtype.kind not in "iu":
+        raise UserError(f"{what}: voxel type {array.dtype} is not a label type; save it with integer voxels")
+    if array.dtype.kind == "i" and array.size and array.min() < 0:
+        raise UserError(f"{what}: has negative label values; label values must be 0 (background) or positive")
+    if array.dtype.itemsize > 4 or array.dtype == np.uint32:
+        if array.size and array.max() > np.iinfo(np.int32).max:
+            raise UserError(f"{what}: label values above 2^31 are not supported; renumber the labels")
+        array = array.astype(np.int32)
+    return array
+
+
+def present_labels(*arrays: np.ndarray) -> list[int]:
+    """Sorted union of the non-zero values of the arrays."""
+    values: set[int] = set()
+    for array in arrays:
+        values.update(int(v) for v in np.unique(array) if v != 0)
+    return sorted(values)
+
+
+def resolve_labels(labels, *arrays: np.ndarray) -> dict[int, str | None]:
+    """``{label value: name or None}`` from None (labels present), values, or {name: value}."""
+    if labels is None:
+        return {v: None for v in present_labels(*arrays)}
+    if isinstance(labels, Mapping):
+        pairs = [(_label_value(v, name), str(name)) for name, v in labels.items()]
+    else:
+        pairs = [(_label_value(v, v), None) for v in labels]
+    result: dict[int, str | None] = {}
+    for value, name in pairs:
+        if value == 0:
+            continue  # background is never a structure to evaluate
+        if value in result:
+            raise UserError(f"label value {value} is listed twice; give each label once")
+        result[value] = name
+    return result
+
+
+def _label_value(value, what) -> int:
+    if isinstance(value, (list, tuple)):
+        raise UserError(
+            f"label {what!r} is a region (several values {list(value)}); region-based labels are not "
+            "supported by evaluate, list plain integer labels"
+        )
+    if isinstance(value, (float, np.floating)) and not float(value).is_integer():
+        raise UserError(f"label {what!r}: value {value!r} is not an integer; give integer label values")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise UserError(f"label {what!r}: value {value!r} is not an integer; give integer label values") from None
+    if number < 0:
+        raise UserError(f"label {what!r}: value {number} is negative; label values are 0 or positive")
+    return number
+
+
+def resolve_tau(tau_mm, labels: Mapping[int, str | None]) -> dict[int, float]:
+    """Tolerance (mm) per label from one float or a dict keyed by label value or name."""
+    if not isinstance(tau_mm, Mapping):
+        return {v: _positive_tau(tau_mm) for v in labels}
+    by_name = {name: v for v, name in labels.items() if name is not None}
+    result = {}
+    for key, tau in tau_mm.items():
+        value = by_name.get(key, key)
+        try:
+            value = int(value)
+        except (TypeError, ValueError):
+            raise UserError(f"tau given for unknown label {key!r}; use a label value or name") from None
+        if value not in labels:
+            raise UserError(f"tau given for label {key!r}, which is not evaluated; use one of {sorted(labels)}")
+        result[value] = _positive_tau(tau)
+    missing = [v for v in labels if v not in result]
+    if missing:
+        raise UserError(f"no tau given for labels {missing}; give a tau for every label or a single number")
+    return result
+
+
+def _positive_tau(tau) -> float:
+    try:
+        tau = float(tau)
+    except (TypeError, ValueError):
+        raise UserError(f"tau {tau!r} is not a number; give the tolerance in mm") from None
+    if not tau >= 0 or tau == float("inf"):
+        raise UserError(f"tau {tau} mm is invalid; give a finite, non-negative tolerance in mm")
+    return tau
+
+
+def labels_from_dataset_json(path: str | Path) -> dict[str, int]:
+    """Foreground labels ``{name: value}`` of an nnU-Net ``dataset.json`` (background left out)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file; pass the dataset.json of the dataset")
+    try:
+        labels = json.loads(path.read_text())["labels"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: not an nnU-Net dataset.json with a 'labels' entry ({exc}); pass a valid dataset.json") from None
+    if not isinstance(labels, dict):
+        raise UserError(f"{path}: 'labels' must map names to values; fix the dataset.json")
+    resolved = resolve_labels(labels)
+    return {name: value for value, name in resolved.items()}
+
+
+def segment_names(path: str | Path) -> dict[str, int] | None:
+    """``{segment name: label value}`` of a single-layer ``.seg.nrrd``; None for other files."""
+    path = Path(path)
+    if not path.name.lower().endswith(".seg.nrrd"):
+        return None
+    import slicerio
+
+    segmentation = slicerio.read_segmentation(str(path), skip_voxels=True)
+    names = {}
+    for segment in segmentation.get("segments", []):
+        if int(segment.get("layer", 0)) != 0:
+            raise UserError(
+                f"{path}: segments overlap (several layers); export it as a labelmap "
+                "(one layer) in Slicer before evaluating"
+            )
+        names[str(segment["name"])] = int(segment["labelValue"])
+    return names
+
+
+def remap_values(array: np.ndarray, mapping: Mapping[int, int]) -> np.ndarray:
+    """Array with label values replaced per ``mapping`` (values not in it become 0)."""
+    top = int(max([int(array.max()) if array.size else 0, *mapping.keys(), *mapping.values()]))
+    lut = np.zeros(top + 1, dtype=np.min_scalar_type(top))
+    for src, dst in mapping.items():
+        lut[src] = dst
+    return lut[array]

@@ -1,0 +1,68 @@
+"""Voxel-count metrics: Dice, IoU, sensitivity, specificity and volumes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Voxel counts of one label; ``total`` is the number of voxels in the whole image."""
+
+    pred: int
+    ref: int
+    both: int
+    total: int
+
+    @classmethod
+    def of(cls, pred_mask: np.ndarray, ref_mask: np.ndarray, total: int) -> "Counts":
+        """Counts from two masks that hold every voxel of the label (a crop is enough)."""
+        return cls(
+            int(np.count_nonzero(pred_mask)),
+            int(np.count_nonzero(ref_mask)),
+            int(np.count_nonzero(pred_mask & ref_mask)),
+            int(total),
+        )
+
+    @property
+    def fp(self) -> int:
+        return self.pred - self.both
+
+    @property
+    def fn(self) -> int:
+        return self.ref - self.both
+
+    @property
+    def tn(self) -> int:
+        return self.total - self.pred - self.ref + self.both
+
+
+def _ratio(num: int, den: int) -> float:
+    return num / den if den else float("nan")
+
+
+def dice(c: Counts) -> float:
+    """2|P∩G| / (|P|+|G|); 1 when both are empty."""
+    return _ratio(2 * c.both, c.pred + c.ref) if c.pred + c.ref else 1.0
+
+
+def iou(c: Counts) -> float:
+    """|P∩G| / |P∪G|; 1 when both are empty."""
+    union = c.pred + c.ref - c.both
+    return _ratio(c.both, union) if union else 1.0
+
+
+def sensitivity(c: Counts) -> float:
+    """TP / (TP+FN); NaN without reference voxels."""
+    return _ratio(c.both, c.ref)
+
+
+def specificity(c: Counts) -> float:
+    """TN / (TN+FP) over the whole image; NaN when the reference fills the image."""
+    return _ratio(c.tn, c.tn + c.fp)
+
+
+def volume_ml(voxels: int, spacing) -> float:
+    """Volume of ``voxels`` voxels in millilitres (spacing in mm)."""
+    return voxels * float(np.prod(spacing)) / 1000.0

@@ -1,0 +1,86 @@
+"""Result structures of an evaluation: metrics of one label, of one case."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+# Column/key names of summary.json and metrics.csv, in output order.
+METRIC_KEYS = (
+    "Dice", "IoU", "Sensitivity", "Specificity", "HD", "HD95", "HD99.9", "ASSD", "NSD",
+    "VolumeRef_ml", "VolumePred_ml", "status",
+)
+DISTANCE_KEYS = ("HD", "HD95", "HD99.9", "ASSD")
+
+STATUS_OK = "ok"
+STATUS_BOTH_EMPTY = "both empty"
+STATUS_PRED_EMPTY = "prediction empty"
+STATUS_REF_EMPTY = "reference empty"
+
+
+@dataclass
+class LabelMetrics:
+    """All metrics of one foreground label (prediction against reference).
+
+    Distances are in mm, volumes in ml. One-sided empty structures have infinite
+    distances; undefined ratios (e.g. sensitivity without reference voxels) are NaN.
+    """
+
+    label: int
+    name: str | None
+    dice: float
+    iou: float
+    sensitivity: float
+    specificity: float
+    hd: float
+    hd95: float
+    hd99_9: float
+    assd: float
+    nsd: float
+    volume_ref_ml: float
+    volume_pred_ml: float
+    status: str
+    tau_mm: float
+
+    def to_dict(self) -> dict:
+        """The metrics under their summary.json / metrics.csv keys (floats stay inf/NaN)."""
+        return {
+            "Dice": self.dice,
+            "IoU": self.iou,
+            "Sensitivity": self.sensitivity,
+            "Specificity": self.specificity,
+            "HD": self.hd,
+            "HD95": self.hd95,
+            "HD99.9": self.hd99_9,
+            "ASSD": self.assd,
+            "NSD": self.nsd,
+            "VolumeRef_ml": self.volume_ref_ml,
+            "VolumePred_ml": self.volume_pred_ml,
+            "status": self.status,
+        }
+
+
+@dataclass
+class CaseMetrics:
+    """Metrics of every evaluated label of one case, keyed by label value.
+
+    ``resampled`` is True when the prediction was resampled (nearest neighbour) to the
+    reference grid; ``notes`` says so in words, for display.
+    """
+
+    labels: dict[int, LabelMetrics]
+    resampled: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def __getitem__(self, label: int) -> LabelMetrics:
+        return self.labels[label]
+
+    def to_dict(self) -> dict:
+        """``{"<label value>": {metric key: value}}`` as in summary.json (floats unconverted)."""
+        return {str(value): m.to_dict() for value, m in self.labels.items()}
+
+
+def json_number(value):
+    """A float for JSON: inf and NaN become None (JSON null)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

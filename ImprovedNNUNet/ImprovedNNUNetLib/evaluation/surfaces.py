@@ -1,0 +1,62 @@
+"""Surfaces of a binary mask, in the two forms the distance metrics are defined on.
+
+* Boundary voxels (Hausdorff distances, ASSD): voxels of the mask with at least one
+  6-connected neighbour outside it, i.e. mask XOR its 6-connected erosion. Their
+  centres are the surface points.
+* Surfels (NSD): the corners of the voxel grid where the 2×2×2 neighbourhood is
+  neither all inside nor all outside. Each such corner carries the marching-cubes
+  surface area of its neighbourhood code (the definition of Nikolov et al., as
+  implemented by DeepMind's ``surface-distance``, whose per-code area table is used).
+
+Masks passed here are padded with one background voxel on every side.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+
+def boundary_voxels(padded: np.ndarray) -> np.ndarray:
+    """Boundary voxels of the unpadded region: mask minus its 6-connected erosion."""
+    core = padded[1:-1, 1:-1, 1:-1]
+    interior = core.copy()
+    for axis in range(3):
+        for shift in (0, 2):
+            index = [slice(1, -1)] * 3
+            index[axis] = slice(shift, shift + core.shape[axis])
+            interior &= padded[tuple(index)]
+    return core & ~interior
+
+
+def neighbour_codes(padded: np.ndarray) -> np.ndarray:
+    """8-bit code of every 2×2×2 neighbourhood (one per grid corner, shape + 1 - 2).
+
+    Bit 7 is the neighbour at the lowest index along all axes and bit 0 the one at the
+    highest, the ordering of the surfel area table.
+    """
+    n = tuple(s - 1 for s in padded.shape)
+    code = np.zeros(n, dtype=np.uint8)
+    for a in (0, 1):
+        for b in (0, 1):
+            for c in (0, 1):
+                shift = 7 - (4 * a + 2 * b + c)
+                corner = padded[a:a + n[0], b:b + n[1], c:c + n[2]].view(np.uint8)
+                np.bitwise_or(code, np.left_shift(corner, shift, dtype=np.uint8), out=code)
+    return code
+
+
+@lru_cache(maxsize=32)
+def surfel_area_table(spacing: tuple[float, float, float]) -> np.ndarray:
+    """Surface area (mm²) of each of the 256 neighbourhood codes for this spacing."""
+    from surface_distance.lookup_tables import create_table_neighbour_code_to_surface_area
+
+    return np.asarray(create_table_neighbour_code_to_surface_area(list(spacing)), dtype=np.float64)
+
+
+def surfels(padded: np.ndarray, spacing) -> tuple[np.ndarray, np.ndarray]:
+    """Surfel corners (boolean grid of corners) and the area of each, in grid order."""
+    code = neighbour_codes(padded)
+    corners = (code != 0) & (code != 255)
+    areas = surfel_area_table(tuple(float(s) for s in spacing))[code[corners]]
+    return corners, areas
