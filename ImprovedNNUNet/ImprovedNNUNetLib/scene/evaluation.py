@@ -1,0 +1,81 @@
+"""Evaluating a segmentation node against a reference node with the evaluation engine.
+
+The prediction's segments define the labels (name and value, see `labelmaps`); the
+reference is matched to them by name, then value (see `reference`). Metrics and error
+maps are computed on the reference grid; a prediction on another grid is resampled by
+the engine, which says so in the notes.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..errors import UserError
+from ..evaluation import CaseMetrics, compute_metrics, error_maps
+from ..imageio import Image
+from .error_segmentation import add_error_segmentation
+from .labelmaps import export_label_image, segment_infos
+from .metrics_table import add_metrics_table, fill_metrics_table
+from .reference import ReferenceLabels, reference_labels
+
+
+@dataclass
+class SceneEvaluation:
+    """Metrics of a prediction node against a reference node, and how labels were matched."""
+
+    prediction: Image
+    reference: ReferenceLabels
+    labels: dict[str, int]  # evaluated labels, name -> value
+    metrics: CaseMetrics
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, dict]:
+        """``{label name: {metric key: value, ..., "tau_mm": τ}}``; distances in mm, volumes in ml."""
+        return {name: {**m.to_dict(), "tau_mm": m.tau_mm} for name, m in self._by_name()}
+
+    def rows(self) -> list[tuple[str, int, dict]]:
+        """(label name, label value, metrics dict) per evaluated label, in value order."""
+        return [(name, m.label, {**m.to_dict(), "tau_mm": m.tau_mm}) for name, m in self._by_name()]
+
+    def _by_name(self):
+        names = {value: name for name, value in self.labels.items()}
+        return [(names[value], self.metrics[value]) for value in sorted(self.metrics.labels)]
+
+
+def prediction_labels(prediction_node) -> tuple[Image, dict[str, int]]:
+    """A segmentation node's label image (own reference geometry) and its labels (name -> value)."""
+    if prediction_node is None or not prediction_node.IsA("vtkMRMLSegmentationNode"):
+        raise UserError("no segmentation selected to evaluate; select the output segmentation of a model")
+    infos = segment_infos(prediction_node)
+    if not infos:
+        raise UserError(f"segmentation '{prediction_node.GetName()}' has no segments; segment a volume first")
+    return export_label_image(prediction_node, infos), {info.name: info.value for info in infos}
+
+
+def evaluate_nodes(prediction_node, reference_node, tau_mm: float | Mapping = 1.0) -> SceneEvaluation:
+    """Metrics of every prediction label that the reference has (SPEC metrics, mm, ml).
+
+    ``tau_mm``: NSD tolerance, one number or ``{label name: τ}``.
+    """
+    prediction, labels = prediction_labels(prediction_node)
+    reference = reference_labels(reference_node, labels)
+    evaluated = {m.label_name: m.value for m in reference.matches}
+    metrics = compute_metrics(prediction, reference.image, evaluated, tau_mm)
+    notes = [line for line in reference.report().splitlines() if line] + list(metrics.notes)
+    return SceneEvaluation(prediction, reference, evaluated, metrics, notes)
+
+
+def metrics_table(evaluation: SceneEvaluation, scene, name: str, table_node=None):
+    """The evaluation as a table node (one row per label); fills ``table_node`` when given."""
+    if table_node is None:
+        return add_metrics_table(scene, evaluation.rows(), name)
+    fill_metrics_table(table_node, evaluation.rows())
+    return table_node
+
+
+def show_errors(evaluation: SceneEvaluation, prediction_node):
+    """Segmentation "<prediction> errors": FP and FN segments per evaluated label, on the reference grid."""
+    maps = error_maps(evaluation.prediction, evaluation.reference.image, evaluation.labels)
+    images = maps.images()
+    names = {value: name for name, value in evaluation.labels.items()}
+    return add_error_segmentation(prediction_node, images["FP"], images["FN"], names)

@@ -1,0 +1,71 @@
+"""Segmentation nodes -> label arrays with geometry.
+
+A segment's label value is the model value stored on it by this package (tag
+``LABEL_VALUE_TAG``), otherwise its 1-based position in the segmentation, which is the
+value Slicer gives it when exporting all segments to a labelmap.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..imageio import Image
+from .scratch import scratch_nodes
+from .volumes import image_from_volume
+
+LABEL_VALUE_TAG = "ImprovedNNUNet.LabelValue"
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    segment_id: str
+    name: str
+    value: int
+
+
+def segment_tag(segment, name: str) -> str | None:
+    """Value of a segment tag, None when the segment has no such tag."""
+    import vtk
+
+    value = vtk.reference("")
+    return str(value) if segment.GetTag(name, value) else None
+
+
+def segment_infos(segmentation_node) -> list[SegmentInfo]:
+    """The segments of a segmentation node in display order, with their label values."""
+    segmentation = segmentation_node.GetSegmentation()
+    infos = []
+    for index in range(segmentation.GetNumberOfSegments()):
+        segment_id = segmentation.GetNthSegmentID(index)
+        segment = segmentation.GetSegment(segment_id)
+        value = int(segment_tag(segment, LABEL_VALUE_TAG) or index + 1)
+        infos.append(SegmentInfo(segment_id, segment.GetName(), value))
+    return infos
+
+
+def export_label_image(segmentation_node, segments: list[SegmentInfo], reference_volume=None) -> Image:
+    """Label image of ``segments`` (each voxel gets its segment's value; later segments win).
+
+    The grid is ``reference_volume``'s when given, otherwise the segmentation's own
+    reference geometry (its full extent, never cropped to the segments).
+    """
+    import slicer
+    import vtk
+
+    scene = segmentation_node.GetScene()
+    ids = vtk.vtkStringArray()
+    for info in segments:
+        ids.InsertNextValue(info.segment_id)
+    with scratch_nodes(scene):
+        labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode")
+        ok = slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
+            segmentation_node, ids, labelmap, reference_volume, slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY
+        )
+        if not ok:
+            raise RuntimeError(f"exporting segments of '{segmentation_node.GetName()}' to a labelmap failed")
+        exported = image_from_volume(labelmap)
+    lookup = np.zeros(len(segments) + 1, dtype=np.int32)
+    lookup[1:] = [info.value for info in segments]
+    values = lookup[exported.array.astype(np.int64)]
+    return exported.with_array(values.astype(np.uint8 if values.max(initial=0) < 256 else np.int32))
