@@ -1,0 +1,74 @@
+"""PNG pictures of a prediction and its mis-segmentations on a T1 slice (matplotlib, no display).
+
+Left panel: the T1 slice with the predicted labels; right panel: the same slice with the
+false positives and false negatives of all labels, in the fixed FP/FN colours the Slicer
+module uses. Axial slices are drawn with anterior up and the patient's left on the left.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from ImprovedNNUNetLib.evaluation import ErrorMaps
+from ImprovedNNUNetLib.imageio import Image
+from ImprovedNNUNetLib.scene.error_segmentation import FN_COLOR, FP_COLOR
+
+LABEL_COLORS = {1: (0.20, 0.80, 0.30), 2: (0.95, 0.45, 0.10)}  # grey matter green, white matter orange
+OVERLAY_ALPHA = 0.45
+
+
+def _rgba_layer(label_slice: np.ndarray, colors: dict[int, tuple[float, float, float]]) -> np.ndarray:
+    """RGBA image: each listed label in its colour, everything else transparent."""
+    rgba = np.zeros(label_slice.shape + (4,), dtype=float)
+    for value, color in colors.items():
+        rgba[label_slice == value] = (*color, OVERLAY_ALPHA if value in LABEL_COLORS else 1.0)
+    return rgba
+
+
+def busiest_slice(all_maps: list[ErrorMaps]) -> int:
+    """Axial index with the most FP+FN voxels over all the maps given (the first slice when
+    there are none), so the pictures of several predictions of one case show the same slice."""
+    counts = sum(((m.fp_labels != 0) | (m.fn_labels != 0)).sum(axis=(1, 2)) for m in all_maps)
+    return int(np.argmax(counts))
+
+
+def overlay_png(
+    t1: Image,
+    prediction: Image,
+    maps: ErrorMaps,
+    path: Path,
+    title: str,
+    label_names: dict[int, str],
+    slice_index: int | None = None,
+) -> Path:
+    """Draw axial ``slice_index`` (default: the one with most errors) into ``path`` (PNG)."""
+    z = busiest_slice([maps]) if slice_index is None else slice_index
+    t1_slice = t1.array[z].astype(float)
+    fp, fn = maps.fp_labels[z] != 0, maps.fn_labels[z] != 0
+    errors = np.where(fp, 1, np.where(fn, 2, 0))
+    aspect = t1.spacing[1] / t1.spacing[0]
+
+    figure = Figure(figsize=(9, 5), dpi=100, layout="constrained")
+    left, right = figure.subplots(1, 2)
+    for axes in (left, right):
+        axes.imshow(t1_slice, cmap="gray", origin="lower", aspect=aspect, interpolation="nearest")
+        axes.set_axis_off()
+    left.imshow(_rgba_layer(prediction.array[z], LABEL_COLORS), origin="lower", aspect=aspect, interpolation="nearest")
+    right.imshow(_rgba_layer(errors, {1: FP_COLOR, 2: FN_COLOR}), origin="lower", aspect=aspect,
+                 interpolation="nearest")
+    left.set_title("prediction")
+    right.set_title(f"errors: {int(fp.sum())} FP, {int(fn.sum())} FN voxels")
+    left.legend(handles=[Patch(color=c, label=label_names.get(v, str(v))) for v, c in LABEL_COLORS.items()],
+                loc="lower left", fontsize=8, framealpha=0.8)
+    right.legend(handles=[Patch(color=FP_COLOR, label="false positive (FP)"),
+                          Patch(color=FN_COLOR, label="false negative (FN)")],
+                 loc="lower left", fontsize=8, framealpha=0.8)
+    figure.suptitle(f"{title} (axial slice {z}, anterior up, patient left on the left)")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path
+
