@@ -52,15 +52,28 @@ def prediction_labels(prediction_node) -> tuple[Image, dict[str, int]]:
     return export_label_image(prediction_node, infos), {info.name: info.value for info in infos}
 
 
-def evaluate_nodes(prediction_node, reference_node, tau_mm: float | Mapping = 1.0) -> SceneEvaluation:
+def tolerances(labels: dict[str, int], tau_mm: float, tau_per_label: Mapping[str, float] | None):
+    """The engine's ``tau_mm`` argument: one number, or per label value with ``tau_mm`` as default."""
+    if not tau_per_label:
+        return float(tau_mm)
+    unknown = [name for name in tau_per_label if name not in labels]
+    if unknown:
+        raise UserError(f"NSD tolerance given for {', '.join(unknown)}, which is not an evaluated label; "
+                        f"use one of {', '.join(labels)}")
+    return {value: float(tau_per_label.get(name, tau_mm)) for name, value in labels.items()}
+
+
+def evaluate_nodes(prediction_node, reference_node, tau_mm: float = 1.0,
+                   tau_per_label: Mapping[str, float] | None = None) -> SceneEvaluation:
     """Metrics of every prediction label that the reference has (SPEC metrics, mm, ml).
 
-    ``tau_mm``: NSD tolerance, one number or ``{label name: τ}``.
+    ``tau_mm``: NSD tolerance in mm; ``tau_per_label``: ``{label name: τ}`` for labels
+    that need another one.
     """
     prediction, labels = prediction_labels(prediction_node)
     reference = reference_labels(reference_node, labels)
     evaluated = {m.label_name: m.value for m in reference.matches}
-    metrics = compute_metrics(prediction, reference.image, evaluated, tau_mm)
+    metrics = compute_metrics(prediction, reference.image, evaluated, tolerances(evaluated, tau_mm, tau_per_label))
     notes = [line for line in reference.report().splitlines() if line] + list(metrics.notes)
     return SceneEvaluation(prediction, reference, evaluated, metrics, notes)
 

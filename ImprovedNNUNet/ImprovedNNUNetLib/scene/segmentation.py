@@ -57,8 +57,9 @@ def add_segments_from_label_image(
     """Add one segment per spec from the voxels of ``image`` equal to its value.
 
     Specs whose value is absent from the image become empty segments, values without a
-    spec are not imported. ``adopt_geometry``: make the image's grid the segmentation's
-    reference geometry. Returns the new segment ids in spec order.
+    spec are not imported. The new segments follow the existing ones in spec order.
+    ``adopt_geometry``: make the image's grid the segmentation's reference geometry.
+    Returns the new segment ids in spec order.
     """
     import slicer
 
@@ -92,6 +93,8 @@ def add_segments_from_label_image(
         else:  # no generic default ("Tissue") for a structure whose code is unknown
             segment.RemoveTag(slicer.vtkSegment.GetTerminologyEntryTagName())
         ids.append(segment_id)
+    for position, segment_id in enumerate(ids, start=len(before)):
+        segmentation.SetSegmentIndex(segment_id, position)
     return ids
 
 

@@ -1,0 +1,149 @@
+"""Prediction segmentation, metrics table + CSV and error segmentation on a real slicer-core scene.
+
+The prediction here is slicerio's reference shifted by one voxel with one structure removed,
+so every metric, the "prediction empty" status and both error types occur; the model-made
+prediction is covered in test_slicer_segment_job.py.
+"""
+import csv
+import math
+
+import numpy as np
+import pytest
+
+from ImprovedNNUNetLib import evaluation
+from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.imageio import Image
+from ImprovedNNUNetLib.scene.error_segmentation import FN_COLOR, FP_COLOR
+from ImprovedNNUNetLib.scene.evaluation import evaluate_nodes, metrics_table, show_errors
+from ImprovedNNUNetLib.scene.labelmaps import LABEL_VALUE_TAG, export_label_image, segment_infos, segment_tag
+from ImprovedNNUNetLib.scene.metrics_table import METRIC_COLUMNS, table_columns, write_table_csv
+from ImprovedNNUNetLib.scene.segmentation import add_prediction_segmentation
+from ImprovedNNUNetLib.scene.volumes import image_from_volume
+
+LABELS = {"background": 0, "ribs": 1, "right lung": 2, "left lung": 3, "tissue": 4, "spleen": 5}
+TERMINOLOGY_TAG = "TerminologyEntry"
+
+
+@pytest.fixture(scope="module")
+def reference_image(slicerio_data) -> Image:
+    """slicerio's segmentation (independent reader) in LABELS values on the CT grid."""
+    import slicerio
+
+    from ImprovedNNUNetLib.imageio import read_image
+
+    segmentation = slicerio.read_segmentation(str(slicerio_data / "Segmentation.seg.nrrd"))
+    voxels = np.transpose(segmentation["voxels"], (2, 1, 0))
+    file_values = {s["name"]: s["labelValue"] for s in segmentation["segments"]}
+    array = np.zeros(voxels.shape, dtype=np.uint8)
+    for name, value in LABELS.items():
+        if name in file_values:
+            array[voxels == file_values[name]] = value
+    return read_image(slicerio_data / "CTChest4.nrrd").with_array(array)
+
+
+@pytest.fixture
+def prediction(ct_scene, reference_image):
+    """(prediction node, its label image): reference shifted one voxel along y, left lung dropped."""
+    array = np.roll(reference_image.array, 1, axis=1)
+    array[array == LABELS["left lung"]] = 0
+    image = reference_image.with_array(array)
+    return add_prediction_segmentation(image, LABELS, ct_scene.ct, "CT segmentation"), image
+
+
+def test_segments_named_coloured_tagged_and_valued(prediction):
+    node, _ = prediction
+    infos = segment_infos(node)
+    assert [(i.name, i.value) for i in infos] == [(n, v) for n, v in LABELS.items() if v]
+    segmentation = node.GetSegmentation()
+    colors = [tuple(round(c, 4) for c in segmentation.GetSegment(i.segment_id).GetColor()) for i in infos]
+    assert len(set(colors)) == len(colors)
+    tags = {i.name: segment_tag(segmentation.GetSegment(i.segment_id), TERMINOLOGY_TAG) for i in infos}
+    assert "SCT^39607008^Lung~SCT^24028007^Right" in tags["right lung"]
+    assert "SCT^78961009^Spleen" in tags["spleen"]
+    assert all(segment_tag(segmentation.GetSegment(i.segment_id), LABEL_VALUE_TAG) == str(i.value) for i in infos)
+
+
+def test_segmentation_voxels_and_geometry_are_the_label_image(ct_scene, prediction):
+    node, image = prediction
+    exported = export_label_image(node, segment_infos(node))
+    assert exported.same_grid(image_from_volume(ct_scene.ct))
+    np.testing.assert_array_equal(exported.array, image.array)
+    empty = node.GetSegmentation().GetSegment(segment_infos(node)[2].segment_id)  # left lung, dropped
+    assert empty.GetName() == "left lung"
+
+
+def test_segmentation_sits_in_the_input_study(ct_scene, prediction):
+    node, _ = prediction
+    hierarchy = ct_scene.hierarchy
+    assert hierarchy.GetItemParent(hierarchy.GetItemByDataNode(node)) == ct_scene.study
+
+
+def test_filling_an_existing_node_replaces_its_segments(ct_scene, prediction, reference_image):
+    node, _ = prediction
+    refilled = add_prediction_segmentation(reference_image, {"background": 0, "tissue": 4}, ct_scene.ct, "x", node)
+    assert refilled is node and node.GetName() == "CT segmentation"
+    assert [i.name for i in segment_infos(node)] == ["tissue"]
+
+
+def test_table_matches_the_evaluation_engine_cell_by_cell(ct_scene, prediction, reference_image):
+    node, image = prediction
+    result = evaluate_nodes(node, ct_scene.segmentation, tau_per_label={"ribs": 2.0, "tissue": 1.5})
+    table = metrics_table(result, ct_scene.scene, "CT segmentation metrics")
+    matched = {n: v for n, v in LABELS.items() if v and n != "spleen"}
+    expected = evaluation.compute_metrics(image, reference_image, matched, {1: 2.0, 4: 1.5, 2: 1.0, 3: 1.0})
+    columns = dict(table_columns(table))
+    assert columns["Segment"] == list(matched) and columns["Label value"] == list(matched.values())
+    for row, value in enumerate(matched.values()):
+        metrics = {**expected[value].to_dict(), "tau_mm": expected[value].tau_mm}
+        assert columns["Status"][row] == metrics["status"]
+        for key, header, _, _ in METRIC_COLUMNS:
+            # MRML stores the CT spacing as 3.0468759536743195, SimpleITK reads 3.04687595367432
+            assert columns[header][row] == pytest.approx(metrics[key], rel=1e-12, nan_ok=True), (header, row)
+    assert columns["Status"][2] == "prediction empty" and math.isinf(columns["HD95 (mm)"][2])
+    assert table.GetColumnUnitLabel("HD95 (mm)") == "mm" and table.GetColumnUnitLabel("Reference volume (ml)") == "ml"
+    assert "model labels with no reference segment: spleen" in result.notes
+    assert set(result.as_dict()) == set(matched) and result.as_dict()["ribs"]["tau_mm"] == 2.0
+
+
+def test_csv_export_equals_the_table_and_never_overwrites(ct_scene, prediction, tmp_path):
+    node, _ = prediction
+    table = metrics_table(evaluate_nodes(node, ct_scene.segmentation), ct_scene.scene, "metrics")
+    path = write_table_csv(table, tmp_path / "metrics.csv")
+    with path.open() as handle:
+        rows = list(csv.reader(handle))
+    columns = table_columns(table)
+    assert rows[0] == [header for header, _ in columns]
+    for index, (header, cells) in enumerate(columns):
+        as_text = [str(cell) for cell in cells]
+        assert [row[index] for row in rows[1:]] == as_text, header
+    with pytest.raises(UserError, match="metrics.csv exists"):
+        write_table_csv(table, path)
+
+
+def test_error_segmentation_matches_engine_maps_voxel_by_voxel(ct_scene, prediction, reference_image):
+    node, image = prediction
+    errors = show_errors(evaluate_nodes(node, ct_scene.segmentation), node)
+    assert errors.GetName() == "CT segmentation errors"
+    matched = {n: v for n, v in LABELS.items() if v and n != "spleen"}
+    maps = evaluation.error_maps(image, reference_image, matched)
+    infos = segment_infos(errors)
+    assert [i.name for i in infos] == [f"{n} {kind}" for n in matched for kind in ("FP", "FN")]
+    segmentation = errors.GetSegmentation()
+    for info in infos:
+        exported = export_label_image(errors, [info])
+        assert exported.same_grid(reference_image)
+        want = maps.fp(info.value) if info.name.endswith("FP") else maps.fn(info.value)
+        np.testing.assert_array_equal(exported.array != 0, want, err_msg=info.name)
+        color = FP_COLOR if info.name.endswith("FP") else FN_COLOR
+        np.testing.assert_allclose(segmentation.GetSegment(info.segment_id).GetColor(), color)
+    assert maps.fp(1).any() and maps.fn(3).any() and not maps.fp(3).any()
+    hierarchy = ct_scene.hierarchy
+    assert hierarchy.GetItemParent(hierarchy.GetItemByDataNode(errors)) == ct_scene.study
+    assert show_errors(evaluate_nodes(node, ct_scene.segmentation), node) is errors  # refilled, not duplicated
+    assert segmentation.GetNumberOfSegments() == 2 * len(matched)
+
+
+def test_tolerance_for_a_label_that_is_not_evaluated_is_refused(ct_scene, prediction):
+    node, _ = prediction
+    with pytest.raises(UserError, match="NSD tolerance given for spleen, which is not an evaluated label"):
+        evaluate_nodes(node, ct_scene.segmentation, tau_per_label={"spleen": 2.0})
