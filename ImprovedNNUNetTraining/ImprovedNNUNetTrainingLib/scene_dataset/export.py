@@ -6,13 +6,12 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from ImprovedNNUNetLib.errors import UserError
 from ImprovedNNUNetLib.imageio import write_image
+from ImprovedNNUNetLib.scene.labelmaps import SegmentInfo, export_label_image, segment_infos
+from ImprovedNNUNetLib.scene.volumes import image_from_volume
 
 from .dataset_folders import check_dataset_name, next_free_dataset_id, raw_folder_from_environment, used_dataset_ids
-from .nodes import image_from_volume_node, segment_mask, segment_names
 from .plan import DatasetPlan
 
 FILE_ENDING = ".nii.gz"
@@ -29,29 +28,13 @@ class ExportResult:
         return self.folder.name
 
 
-def label_array(case, labels: dict[str, int], shape: tuple, warnings: list[str]) -> np.ndarray:
-    """The case's segments as one label array on channel 0's grid (``shape``); where segments
-    overlap the later one wins."""
-    dtype = np.uint8 if max(labels.values()) < 256 else np.uint16
-    result = np.zeros(shape, dtype=dtype)
-    claimed = np.zeros(shape, dtype=bool)
-    for segment_id, name in segment_names(case.segmentation):
-        mask = segment_mask(case.segmentation, segment_id, case.volumes[0])
-        overlap = int(np.count_nonzero(mask & claimed))
-        if overlap:
-            warnings.append(f"case '{case.name}': segment '{name}' overlaps earlier segments in {overlap} voxels; "
-                            "they get its label")
-        result[mask] = labels[name]
-        claimed |= mask
-    return result
-
-
-def write_case(case, labels: dict[str, int], folder: Path, warnings: list[str]) -> None:
-    images = [image_from_volume_node(volume) for volume in case.volumes]
-    for channel, image in enumerate(images):
-        write_image(image, folder / "imagesTr" / f"{case.name}_{channel:04d}{FILE_ENDING}")
-    labels_image = images[0].with_array(label_array(case, labels, images[0].array.shape, warnings))
-    write_image(labels_image, folder / "labelsTr" / f"{case.name}{FILE_ENDING}")
+def write_case(case, labels: dict[str, int], folder: Path) -> None:
+    """Channel images and the label image (on channel 0's grid; overlapping segments: the later wins)."""
+    for channel, volume in enumerate(case.volumes):
+        write_image(image_from_volume(volume), folder / "imagesTr" / f"{case.name}_{channel:04d}{FILE_ENDING}")
+    segments = [SegmentInfo(info.segment_id, info.name, labels[info.name]) for info in segment_infos(case.segmentation)]
+    write_image(export_label_image(case.segmentation, segments, case.volumes[0]),
+                folder / "labelsTr" / f"{case.name}{FILE_ENDING}")
 
 
 def write_dataset_json(plan: DatasetPlan, path: Path, dataset_name: str) -> None:
@@ -86,13 +69,12 @@ def export_dataset(plan: DatasetPlan, name: str, raw_folder: str | Path | None =
     partial = raw / f".{final.name}.partial"
     if final.exists() or partial.exists():
         raise UserError(f"{final} (or its unfinished copy {partial.name}) exists; pick another name or id")
-    warnings = list(plan.warnings)
     try:
         for case in plan.cases:
-            write_case(case, plan.labels, partial, warnings)
+            write_case(case, plan.labels, partial)
         write_dataset_json(plan, partial / "dataset.json", final.name)
         partial.rename(final)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return ExportResult(final, dataset_id, warnings)
+    return ExportResult(final, dataset_id, list(plan.warnings))

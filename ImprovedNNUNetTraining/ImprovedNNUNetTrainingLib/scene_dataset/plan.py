@@ -3,8 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from ImprovedNNUNetLib.scene.labelmaps import segment_infos
+from ImprovedNNUNetLib.scene.names import normalise_name
+
 from .cases import SceneCase
-from .nodes import image_from_volume_node, ras_bounds, segment_names
 
 
 @dataclass
@@ -34,21 +38,37 @@ class DatasetPlan:
         return "\n".join(lines)
 
 
-def normalised(name: str) -> str:
-    return " ".join(name.split()).casefold()
+def ras_bounds(node) -> tuple[float, ...]:
+    """(xmin, xmax, ymin, ymax, zmin, zmax) of a node in RAS, transforms included."""
+    bounds = [0.0] * 6
+    node.GetRASBounds(bounds)
+    return tuple(bounds)
+
+
+def same_grid(a, b) -> bool:
+    """True when two volume nodes have the same voxel dimensions and IJK-to-RAS matrix."""
+    import vtk
+
+    matrices = []
+    for node in (a, b):
+        matrix = vtk.vtkMatrix4x4()
+        node.GetIJKToRASMatrix(matrix)
+        matrices.append([matrix.GetElement(r, c) for r in range(3) for c in range(4)])
+    dims = [n.GetImageData().GetDimensions() if n.GetImageData() else None for n in (a, b)]
+    return dims[0] == dims[1] and np.allclose(matrices[0], matrices[1], atol=1e-4)
 
 
 def label_union(cases: list[SceneCase], problems: list[str]) -> dict[str, int]:
     """One value per segment name, numbered in order of first appearance; spelling conflicts
-    (names equal up to case and spaces) and duplicate names inside one segmentation go to ``problems``."""
+    (names equal up to case, spaces, '_' and '-') and duplicate names inside one segmentation go to ``problems``."""
     labels = {"background": 0}
-    spelling: dict[str, str] = {normalised("background"): "background"}
+    spelling: dict[str, str] = {normalise_name("background"): "background"}
     for case in cases:
-        names = [name for _, name in segment_names(case.segmentation)]
+        names = [info.name for info in segment_infos(case.segmentation)]
         for name in sorted({n for n in names if names.count(n) > 1}):
             problems.append(f"case '{case.name}': more than one segment is named '{name}'; rename or merge them")
         for name in names:
-            known = spelling.setdefault(normalised(name), name)
+            known = spelling.setdefault(normalise_name(name), name)
             if known != name:
                 problems.append(f"case '{case.name}': segment '{name}' conflicts with '{known}' of another "
                                 "case or the background; use one spelling for one structure")
@@ -59,9 +79,8 @@ def label_union(cases: list[SceneCase], problems: list[str]) -> dict[str, int]:
 
 def geometry_problems(case: SceneCase, problems: list[str], warnings: list[str]) -> None:
     """Channels must share one grid; the segmentation must overlap it."""
-    images = [image_from_volume_node(v) for v in case.volumes]
-    for index, image in enumerate(images[1:], start=1):
-        if not images[0].same_grid(image):
+    for index, volume in enumerate(case.volumes[1:], start=1):
+        if not same_grid(case.volumes[0], volume):
             problems.append(
                 f"case '{case.name}': channel {index} ('{case.volumes[index].GetName()}') is not on the grid of "
                 f"channel 0 ('{case.volumes[0].GetName()}'); resample it onto channel 0 first "
