@@ -1,0 +1,244 @@
+"""The brain-tissue demo: build the MNI slab dataset, train two variants, predict, evaluate, report.
+
+Run ``python Scripts/demo_brain.py --out demo_output`` (``make demo`` runs it through
+``Scripts/demo.py``). Everything the demo makes lies inside the output folder, including
+nnU-Net's raw/preprocessed/results folders, so the user's own nnU-Net folders are never
+touched. Steps run the public `improved-nnunet` sub-commands as child processes; their
+progress events drive the progress bars, their logs go to ``<out>/logs/``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from demo_brain_data import FILE_ENDING, LABELS, BrainDataConfig, BrainDataset, build_dataset
+from demo_child import run_cli
+from demo_overlays import busiest_slice, overlay_png
+from demo_report import DemoFacts, VariantRun, write_report
+
+from ImprovedNNUNetLib.errors import UserError
+
+DATASET = "Dataset931_MNIBrainTissue"
+MARKER = ".improved-nnunet-demo"  # marks a folder as made by this demo (so --overwrite may replace it)
+LABEL_NAMES = {value: name.replace("_", " ") for name, value in LABELS.items() if value}
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """What the demo trains and how (the defaults are `make demo`'s CPU schedule)."""
+
+    data: BrainDataConfig = BrainDataConfig()
+    variants: tuple[str, ...] = ("baseline", "improved")
+    configuration: str = "2d"
+    fold: str = "0"
+    epochs: int = 10
+    iterations: int = 30
+    val_iterations: int = 4
+    tau_mm: float = 2.0  # NSD tolerance: one voxel of the 2 mm template
+
+
+@dataclass
+class DemoFolders:
+    """The layout of the output folder."""
+
+    root: Path
+
+    def __post_init__(self):
+        self.root = Path(self.root).resolve()
+
+    raw = property(lambda self: self.root / "nnUNet_raw")
+    preprocessed = property(lambda self: self.root / "nnUNet_preprocessed")
+    results = property(lambda self: self.root / "nnUNet_results")
+    logs = property(lambda self: self.root / "logs")
+    overlays = property(lambda self: self.root / "overlays")
+
+    def predictions(self, variant: str) -> Path:
+        return self.root / "predictions" / variant
+
+    def evaluation(self, variant: str) -> Path:
+        return self.root / "evaluation" / variant
+
+    def environment(self) -> dict[str, str]:
+        """This process's environment with nnU-Net's folders inside the output folder."""
+        cores = str(os.cpu_count() or 1)
+        return {**os.environ, "nnUNet_raw": str(self.raw), "nnUNet_preprocessed": str(self.preprocessed),
+                "nnUNet_results": str(self.results), "nnUNet_n_proc_DA": os.environ.get("nnUNet_n_proc_DA", cores),
+                "nnUNet_def_n_proc": os.environ.get("nnUNet_def_n_proc", cores)}
+
+
+@dataclass
+class Timer:
+    """Durations of the named steps, in the order they ran."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def step(self, name: str):
+        print(f"\n== {name}", flush=True)
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = time.perf_counter() - start
+
+
+def claim_output(folder: Path, overwrite: bool) -> None:
+    """Create the output folder; with ``overwrite`` replace an earlier demo output (only that)."""
+    if folder.exists() and any(folder.iterdir()):
+        if not overwrite:
+            raise UserError(f"{folder} already exists; pass --overwrite to replace an earlier demo output "
+                            "or choose another --out folder")
+        if not (folder / MARKER).exists():
+            raise UserError(f"{folder} was not made by this demo, so --overwrite will not delete it; "
+                            "choose another --out folder")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text("made by Scripts/demo_brain.py; `--overwrite` may replace this folder\n")
+
+
+def build_step(folders: DemoFolders, settings: DemoSettings) -> BrainDataset:
+    with tqdm(total=settings.data.num_slabs, desc="slab cases", unit="case") as bar:
+        return build_dataset(folders.raw / DATASET, settings.data, progress=lambda case: bar.update())
+
+
+def prepare_step(folders: DemoFolders, settings: DemoSettings) -> None:
+    with tqdm(desc="plan + preprocess", unit="event") as bar:
+        run_cli(["prepare", DATASET, "--configurations", settings.configuration], folders.logs / "prepare.log",
+                folders.environment(), on_event=lambda event: bar.set_postfix_str(event["stage"]) or bar.update())
+
+
+def train_step(folders: DemoFolders, settings: DemoSettings, variant: str) -> None:
+    total = settings.epochs * settings.iterations
+    with tqdm(total=total, desc=f"train {variant}", unit="it") as bar:
+        def on_event(event: dict) -> None:
+            if event["stage"] == "training" and event.get("iteration") is not None:
+                bar.n = min(total, event["epoch"] * settings.iterations + event["iteration"])
+                bar.set_postfix(epoch=event["epoch"], loss=event.get("train_loss"),
+                                pseudo_dice=event.get("pseudo_dice"), refresh=False)
+                bar.refresh()
+            elif event["stage"] in ("validation", "done"):
+                bar.set_postfix_str(event["stage"])
+
+        run_cli(["train", DATASET, "--variant", variant, "--configuration", settings.configuration,
+                 "--fold", settings.fold, "--epochs", str(settings.epochs),
+                 "--iterations", str(settings.iterations), "--val-iterations", str(settings.val_iterations),
+                 "--device", "cpu"],
+                folders.logs / f"train_{variant}.log", folders.environment(), on_event=on_event)
+
+
+def model_folder(folders: DemoFolders, settings: DemoSettings, variant: str) -> Path:
+    from ImprovedNNUNetTrainingLib.registry import get_variant
+
+    return folders.results / DATASET / f"{get_variant(variant).__name__}__nnUNetPlans__{settings.configuration}"
+
+
+def predict_step(folders: DemoFolders, settings: DemoSettings, dataset: BrainDataset, variant: str) -> None:
+    with tqdm(total=len(dataset.test_cases), desc=f"predict {variant}", unit="case") as bar:
+        run_cli(["predict", "-i", str(dataset.images_ts), "-o", str(folders.predictions(variant)),
+                 "-m", str(model_folder(folders, settings, variant)), "--folds", settings.fold, "--device", "cpu"],
+                folders.logs / f"predict_{variant}.log", folders.environment(),
+                on_event=lambda event: bar.update() if event.get("stage") == "case" else None)
+        bar.n = len(dataset.test_cases)
+        bar.refresh()
+
+
+def evaluate_step(folders: DemoFolders, settings: DemoSettings, dataset: BrainDataset, variant: str) -> dict:
+    import json
+
+    out = folders.evaluation(variant)
+    with tqdm(total=1, desc=f"evaluate {variant}", unit="run") as bar:
+        run_cli(["evaluate", "-r", str(dataset.labels_ts), "-p", str(folders.predictions(variant)),
+                 "-o", str(out), "--tau", str(settings.tau_mm)],
+                folders.logs / f"evaluate_{variant}.log", folders.environment())
+        bar.update()
+    return json.loads((out / "summary.json").read_text())
+
+
+def overlay_step(folders: DemoFolders, dataset: BrainDataset, runs: list[VariantRun]) -> None:
+    from ImprovedNNUNetLib.evaluation import error_maps
+    from ImprovedNNUNetLib.imageio import read_image
+
+    with tqdm(total=len(dataset.test_cases) * len(runs), desc="FP/FN pictures", unit="png") as bar:
+        for case in dataset.test_cases:
+            t1, reference = read_image(dataset.test_image(case)), read_image(dataset.test_label(case))
+            predictions = [read_image(folders.predictions(run.variant) / f"{case}{FILE_ENDING}") for run in runs]
+            maps = [error_maps(prediction, reference, LABEL_NAMES) for prediction in predictions]
+            z = busiest_slice(maps)
+            for run, prediction, case_maps in zip(runs, predictions, maps):
+                run.overlays[case] = overlay_png(t1, prediction, case_maps,
+                                                 folders.overlays / f"{run.variant}_{case}.png",
+                                                 f"{run.variant}: {case}", LABEL_NAMES, slice_index=z)
+                bar.update()
+
+
+def run_demo(out: Path, settings: DemoSettings = DemoSettings(), overwrite: bool = False) -> Path:
+    """Run every step into ``out``; returns the path of ``report.md``."""
+    folders = DemoFolders(out)
+    claim_output(folders.root, overwrite)
+    timer = Timer()
+    start = time.perf_counter()
+    with timer.step("build the brain-tissue dataset"):
+        dataset = build_step(folders, settings)
+    with timer.step("plan and preprocess"):
+        prepare_step(folders, settings)
+    runs = []
+    for variant in settings.variants:
+        with timer.step(f"train {variant}"):
+            train_step(folders, settings, variant)
+        with timer.step(f"predict {variant}"):
+            predict_step(folders, settings, dataset, variant)
+        with timer.step(f"evaluate {variant}"):
+            runs.append(VariantRun(variant, evaluate_step(folders, settings, dataset, variant)))
+    with timer.step("FP/FN pictures"):
+        overlay_step(folders, dataset, runs)
+    timer.seconds["total"] = time.perf_counter() - start
+    facts = DemoFacts(
+        dataset=f"{settings.data.resolution_mm} mm, {settings.data.num_slabs} slabs",
+        train_cases=dataset.train_cases, test_cases=dataset.test_cases, configuration=settings.configuration,
+        epochs=settings.epochs, iterations=settings.iterations, label_names=LABEL_NAMES, tau_mm=settings.tau_mm,
+        extra_lines=[f"Fold {settings.fold} of nnU-Net's 5-fold split of the training slabs; device: CPU "
+                     f"({os.cpu_count()} cores). Timings exclude installing the environment."],
+    )
+    report = write_report(facts, runs, timer.seconds, folders.root)
+    print(f"\nreport: {report}")
+    return report
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = DemoSettings()
+    parser.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default demo_output)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the output folder when an earlier run of the demo made it")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs, help=f"epochs per variant ({defaults.epochs})")
+    parser.add_argument("--iterations", type=int, default=defaults.iterations,
+                        help=f"training iterations per epoch ({defaults.iterations})")
+    parser.add_argument("--variants", nargs="+", default=list(defaults.variants),
+                        help=f"variants to train ({' '.join(defaults.variants)})")
+
+
+def settings_from(args: argparse.Namespace) -> DemoSettings:
+    if args.epochs < 1 or args.iterations < 1:
+        raise UserError("--epochs and --iterations must be at least 1")
+    return DemoSettings(variants=tuple(args.variants), epochs=args.epochs, iterations=args.iterations)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        run_demo(args.out, settings_from(args), args.overwrite)
+    except UserError as exc:
+        print(f"demo: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

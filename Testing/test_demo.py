@@ -1,0 +1,142 @@
+"""The brain-tissue demo (Scripts/demo_brain.py) on real data: nilearn's bundled MNI template.
+
+The dataset builder is checked against the label rule and the slab split; the whole demo
+runs once per session on a tiny schedule (one variant, 1 epoch × 1 iteration) through the
+real `improved-nnunet` sub-commands, and its report is checked against the run's own
+evaluation summary.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Scripts"))
+
+import demo_brain  # noqa: E402
+from demo_brain_data import (  # noqa: E402
+    LABELS,
+    BrainDataConfig,
+    build_dataset,
+    load_template,
+    nifti_to_image,
+    slab_bounds,
+    tissue_labels,
+)
+from demo_report import format_number  # noqa: E402
+
+from ImprovedNNUNetLib.errors import UserError  # noqa: E402
+from ImprovedNNUNetLib.imageio import read_image  # noqa: E402
+
+TINY_DATA = BrainDataConfig(num_slabs=6, held_out=(3,))
+TINY = demo_brain.DemoSettings(data=TINY_DATA, variants=("improved",), epochs=1, iterations=1, val_iterations=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory) -> Path:
+    """Output folder of one tiny end-to-end run of the demo."""
+    out = tmp_path_factory.mktemp("demo") / "demo_output"
+    demo_brain.run_demo(out, TINY)
+    return out
+
+
+def test_nifti_geometry_matches_simpleitk(tmp_path):
+    import nibabel as nib
+    import SimpleITK as sitk
+    from nilearn.datasets import load_mni152_gm_template
+
+    nifti = load_mni152_gm_template(resolution=2)
+    nib.save(nifti, tmp_path / "gm.nii.gz")
+    ours, theirs = nifti_to_image(nifti), sitk.ReadImage(str(tmp_path / "gm.nii.gz"))
+    assert np.allclose(ours.spacing, theirs.GetSpacing())
+    assert np.allclose(ours.origin, theirs.GetOrigin())
+    assert np.allclose(ours.direction, theirs.GetDirection())
+    assert np.allclose(ours.array, sitk.GetArrayFromImage(theirs), atol=1 / 255)  # nibabel stores uint8 here
+
+
+def test_tissue_rule():
+    t1 = np.array([0.0, 0.5, 0.5, 0.5, 0.5])
+    gm = np.array([0.9, 0.6, 0.3, 0.5, 0.3])
+    wm = np.array([0.0, 0.3, 0.6, 0.5, 0.3])
+    assert tissue_labels(t1, gm, wm, 0.5).tolist() == [0, 1, 2, 1, 0]
+
+
+def test_slabs_are_disjoint_and_cover_the_range():
+    bounds = slab_bounds(3, 80, 8)
+    assert bounds[0][0] == 3 and bounds[-1][1] == 80
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+    with pytest.raises(UserError, match="fewer slabs"):
+        slab_bounds(0, 4, 8)
+
+
+def test_bad_configuration_is_refused():
+    with pytest.raises(UserError, match="resolution"):
+        BrainDataConfig(resolution_mm=3)
+    with pytest.raises(UserError, match="held-out"):
+        BrainDataConfig(num_slabs=4, held_out=(4,))
+
+
+def test_dataset_holds_out_whole_slabs(tmp_path):
+    folder = tmp_path / "Dataset931_MNIBrainTissue"
+    dataset = build_dataset(folder, TINY_DATA)
+    assert dataset.test_cases == ["mni_slab03"] and len(dataset.train_cases) == 5
+    assert sorted(p.name for p in (folder / "imagesTs").iterdir()) == ["mni_slab03_0000.nii.gz"]
+    assert "mni_slab03_0000.nii.gz" not in {p.name for p in (folder / "imagesTr").iterdir()}
+    meta = json.loads((folder / "dataset.json").read_text())
+    assert meta["labels"] == LABELS and meta["numTraining"] == 5
+
+    t1, labels = load_template(2, 0.5)
+    seen_z = set()
+    for case, (z0, z1) in dataset.slabs.items():
+        assert not seen_z & set(range(z0, z1)), "slabs overlap"
+        seen_z |= set(range(z0, z1))
+        kind = "Ts" if case in dataset.test_cases else "Tr"
+        image = read_image(folder / f"images{kind}" / f"{case}_0000.nii.gz")
+        label = read_image(folder / f"labels{kind}" / f"{case}.nii.gz")
+        assert image.same_grid(label)
+        # the slab is the template at the physical position its origin says
+        index = np.rint((np.reshape(t1.direction, (3, 3)).T @ (np.subtract(image.origin, t1.origin)))
+                        / np.asarray(t1.spacing)).astype(int)[::-1]
+        box = tuple(slice(i, i + n) for i, n in zip(index, image.array.shape))
+        assert index[0] == z0
+        assert np.array_equal(label.array, labels.array[box])
+        assert np.allclose(image.array, t1.array[box])
+    assert set(np.unique(label.array)) == {0, 1, 2}
+    with pytest.raises(UserError, match="already exists"):
+        build_dataset(folder, TINY_DATA)
+
+
+def test_demo_report_numbers_come_from_the_run(tiny_demo):
+    summary = json.loads((tiny_demo / "evaluation" / "improved" / "summary.json").read_text())
+    report = (tiny_demo / "report.md").read_text()
+    assert "not the papers' 1000 epochs" in report
+    assert "1 epochs × 1 iterations" in report
+    for label, name in demo_brain.LABEL_NAMES.items():
+        row = next(line for line in report.splitlines() if line.startswith(f"| {name} ({label}) |"))
+        means = summary["mean"][str(label)]
+        expected = [format_number(means["Dice"], 3), format_number(means["HD95"], 2), format_number(means["NSD"], 3)]
+        assert [cell.strip() for cell in row.strip("|").split("|")][1:] == expected
+    for link in re.findall(r"!\[[^]]*\]\(([^)]+)\)", report):
+        assert (tiny_demo / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert re.search(r"\| train improved \| \d", report)
+
+
+def test_demo_never_replaces_foreign_or_unflagged_output(tiny_demo, tmp_path):
+    with pytest.raises(UserError, match="--overwrite"):
+        demo_brain.claim_output(tiny_demo, overwrite=False)
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(UserError, match="not made by this demo"):
+        demo_brain.claim_output(foreign, overwrite=True)
+    assert (foreign / "notes.txt").read_text() == "keep me"
+    earlier = tmp_path / "earlier_demo"
+    earlier.mkdir()
+    (earlier / demo_brain.MARKER).write_text("")
+    (earlier / "report.md").write_text("old")
+    demo_brain.claim_output(earlier, overwrite=True)
+    assert sorted(p.name for p in earlier.iterdir()) == [demo_brain.MARKER]
