@@ -14,4 +14,5 @@ pytest_plugins = [
     "fixtures.slicer_scene",
     "fixtures.evaluation",
     "fixtures.slicer_training",
+    "fixtures.training",
 ]

@@ -13,6 +13,9 @@ from .trainers.augmentation import nnUNetTrainerAugment
 from .trainers.deep_supervision import nnUNetTrainerDeepSup
 from .trainers.improved import nnUNetTrainerImproved
 from .trainers.loss_weights import nnUNetTrainerLoss
+from .trainers.msf import nnUNetTrainerMSF
+from .trainers.msf_deep import nnUNetTrainerMSFDeep
+from .trainers.sdm import nnUNetTrainerSDM
 
 VARIANTS: dict[str, type] = {
     "baseline": nnUNetTrainer,
@@ -20,6 +23,9 @@ VARIANTS: dict[str, type] = {
     "deepsup": nnUNetTrainerDeepSup,
     "augment": nnUNetTrainerAugment,
     "improved": nnUNetTrainerImproved,
+    "sdm": nnUNetTrainerSDM,
+    "msf": nnUNetTrainerMSF,
+    "msf_deep": nnUNetTrainerMSFDeep,
 }
 
 

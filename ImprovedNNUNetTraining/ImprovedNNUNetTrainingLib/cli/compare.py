@@ -1,10 +1,30 @@
-"""`improved-nnunet compare` (not implemented yet)."""
-from ImprovedNNUNetLib.errors import UserError
+"""`improved-nnunet compare DATASET`: validation Dice, HD95 and NSD of every trained variant and fold."""
+from __future__ import annotations
+
+from pathlib import Path
 
 
 def add_parser(sub):
-    sub.add_parser("compare", help="(not implemented yet)")
+    parser = sub.add_parser(
+        "compare",
+        help="compare every trained variant and fold of a dataset on nnU-Net's validation outputs",
+        description="Evaluate fold_X/validation/ predictions of every run in nnUNet_results/<dataset> against "
+                    "the raw labelsTr; print a table of Dice, HD95 and NSD (mean±sd per label) and write a CSV.",
+    )
+    parser.add_argument("dataset", help="dataset id (e.g. 500) or name (Dataset500_Chest)")
+    parser.add_argument("--csv", type=Path, default=None,
+                        help="CSV file to write (default: comparison.csv in the dataset's results folder)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing CSV file")
+    parser.add_argument("--tau", type=float, default=1.0, help="NSD tolerance in mm (default 1)")
 
 
-def run(args):
-    raise UserError("compare is not implemented yet")
+def run(args) -> int:
+    from ..compare import compare_runs, format_table, write_csv
+    from ..environment import dataset_name, folder_variable
+
+    summaries = compare_runs(args.dataset, args.tau)
+    csv_path = args.csv or folder_variable("nnUNet_results") / dataset_name(args.dataset) / "comparison.csv"
+    written = write_csv(summaries, csv_path, args.overwrite)
+    print(format_table(summaries))
+    print(f"\nwritten: {written}")
+    return 0

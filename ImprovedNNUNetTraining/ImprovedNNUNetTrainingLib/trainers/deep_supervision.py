@@ -3,6 +3,8 @@ import numpy as np
 from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
+from .network_utils import segmentation_loss
+
 
 def deep_supervision_weights(num_outputs: int, decay: float, lowest_weight: float = 0.0) -> np.ndarray:
     """Weights ∝ decay^-i for output i (0 = full resolution), the lowest output set to
@@ -20,9 +22,10 @@ class nnUNetTrainerDeepSup(nnUNetTrainer):
 
     def _build_loss(self):
         loss = super()._build_loss()
-        if isinstance(loss, DeepSupervisionWrapper):
+        wrapper = segmentation_loss(loss)
+        if isinstance(wrapper, DeepSupervisionWrapper):
             # nnU-Net itself uses 1e-6 instead of 0 under DDP without compile (unused-parameter error)
             lowest = 1e-6 if self.is_ddp and not self._do_i_compile() else 0.0
-            loss.weight_factors = tuple(deep_supervision_weights(
-                len(loss.weight_factors), self.deep_supervision_decay, lowest))
+            wrapper.weight_factors = tuple(deep_supervision_weights(
+                len(wrapper.weight_factors), self.deep_supervision_decay, lowest))
         return loss

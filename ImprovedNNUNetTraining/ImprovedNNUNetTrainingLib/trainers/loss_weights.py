@@ -1,11 +1,7 @@
 """`loss` variant: Dice+CE compound loss with Dice weighted 1.5 and CE 0.5 (seed 000 §3.1)."""
-from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-
-def compound_loss(loss):
-    """The Dice+CE (or Dice+BCE) loss inside an optional deep-supervision wrapper."""
-    return loss.loss if isinstance(loss, DeepSupervisionWrapper) else loss
+from .network_utils import compound_loss
 
 
 class nnUNetTrainerLoss(nnUNetTrainer):

@@ -1,0 +1,72 @@
+"""SIGTERM/SIGINT handling for a training run: stop fast, but never in the middle of an optimiser step."""
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager
+
+CANCEL_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class TrainingCancelled(Exception):
+    """Raised in the training thread when the run was asked to stop."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"cancelled by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+class CancelGuard:
+    """Turns SIGTERM/SIGINT into one ``TrainingCancelled``.
+
+    Outside ``protected()`` the exception is raised at once. Inside (a training iteration,
+    a checkpoint write) it is raised when the block ends, or at once on a second signal.
+    Once raised, later signals are ignored so that the clean-up (checkpoint, worker shutdown)
+    can finish. Use as a context manager around the run; previous handlers come back on exit.
+    """
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._pending = False
+        self._depth = 0
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in CANCEL_SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+        return False
+
+    @property
+    def cancelled(self) -> bool:
+        return self.signum is not None
+
+    def _raise(self):
+        self._pending = False
+        raise TrainingCancelled(self.signum)
+
+    def _handle(self, signum, _frame):
+        if self.signum is not None and not self._pending:
+            return  # already raised: let the clean-up finish
+        second = self._pending
+        self.signum = signum
+        self._pending = True
+        if self._depth == 0 or second:
+            self._raise()
+
+    @contextmanager
+    def protected(self):
+        """A block a first signal does not interrupt; the cancellation is raised after it."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+        if self._pending and self._depth == 0:
+            self._raise()

@@ -1,0 +1,227 @@
+"""Comparing trained runs of a dataset on nnU-Net's validation outputs.
+
+Every ``<nnUNet_results>/<dataset>/<trainer>__<plans>__<configuration>/fold_<n>/validation``
+folder is evaluated against the raw ``labelsTr`` with the evaluation engine: Dice, HD95 and
+NSD per label, as mean ± standard deviation over the fold's validation cases (and over all
+folds of a run together). Labels empty in both prediction and reference are left out of the
+means; distances of one-sided empty labels (infinite) are skipped and counted.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.evaluation.results import STATUS_BOTH_EMPTY, CaseMetrics
+
+from .environment import dataset_name, folder_variable
+
+RUN_FOLDER = re.compile(r"^(?P<trainer>.+?)__(?P<plans>.+?)__(?P<configuration>.+)$")
+FOLD_FOLDER = re.compile(r"^fold_(?P<fold>\d+|all)$")
+ALL_FOLDS = "all folds"
+CSV_COLUMNS = ("variant", "trainer", "plans", "configuration", "fold", "label", "name", "cases",
+               "Dice_mean", "Dice_sd", "HD95_mean", "HD95_sd", "HD95_skipped", "NSD_mean", "NSD_sd")
+
+
+@dataclass
+class TrainedFold:
+    """One trained fold with validation predictions."""
+
+    variant: str
+    trainer: str
+    plans: str
+    configuration: str
+    fold: str
+    folder: Path
+
+    @property
+    def validation(self) -> Path:
+        return self.folder / "validation"
+
+
+@dataclass
+class Stat:
+    mean: float
+    sd: float
+    count: int
+
+    @classmethod
+    def of(cls, values) -> "Stat":
+        values = np.asarray(list(values), dtype=float)
+        if values.size == 0:
+            return cls(math.nan, math.nan, 0)
+        return cls(float(values.mean()), float(values.std()), int(values.size))
+
+    def text(self, scale: float = 1.0, digits: int = 1) -> str:
+        return "-" if self.count == 0 else f"{self.mean * scale:.{digits}f}±{self.sd * scale:.{digits}f}"
+
+
+@dataclass
+class LabelSummary:
+    """Mean ± population standard deviation of one label over the evaluated cases."""
+
+    label: int
+    name: str
+    cases: int
+    dice: Stat
+    hd95: Stat
+    nsd: Stat
+    hd95_skipped: int
+
+
+@dataclass
+class RunSummary:
+    """One row group of the comparison: a fold, or all folds of a run pooled (``fold == ALL_FOLDS``)."""
+
+    variant: str
+    trainer: str
+    plans: str
+    configuration: str
+    fold: str
+    labels: list[LabelSummary] = field(default_factory=list)
+
+    def csv_rows(self) -> list[dict]:
+        rows = []
+        for s in self.labels:
+            rows.append({
+                "variant": self.variant, "trainer": self.trainer, "plans": self.plans,
+                "configuration": self.configuration, "fold": self.fold, "label": s.label, "name": s.name,
+                "cases": s.cases, "Dice_mean": s.dice.mean, "Dice_sd": s.dice.sd, "HD95_mean": s.hd95.mean,
+                "HD95_sd": s.hd95.sd, "HD95_skipped": s.hd95_skipped, "NSD_mean": s.nsd.mean, "NSD_sd": s.nsd.sd,
+            })
+        return rows
+
+
+def variant_of(fold_folder: Path, trainer: str) -> str:
+    """The run's variant name: from its variant_settings.json, else the registry, else the trainer name."""
+    settings = fold_folder / "variant_settings.json"
+    if settings.is_file():
+        try:
+            return str(json.loads(settings.read_text())["variant"])
+        except (ValueError, KeyError, TypeError):
+            pass
+    from .registry import trainer_class_by_name, variant_name
+
+    cls = trainer_class_by_name(trainer)
+    return (variant_name(cls) if cls is not None else None) or trainer
+
+
+def find_trained_folds(results_dataset: Path) -> list[TrainedFold]:
+    """Every fold folder under a dataset's results folder that holds validation predictions."""
+    found = []
+    for run in sorted(p for p in results_dataset.iterdir() if p.is_dir()):
+        match = RUN_FOLDER.match(run.name)
+        if not match:
+            continue
+        for fold in sorted(p for p in run.iterdir() if p.is_dir()):
+            fold_match = FOLD_FOLDER.match(fold.name)
+            if fold_match and (fold / "validation").is_dir():
+                found.append(TrainedFold(variant_of(fold, match["trainer"]), match["trainer"], match["plans"],
+                                         match["configuration"], fold_match["fold"], fold))
+    return found
+
+
+def evaluate_fold(fold: TrainedFold, labels_folder: Path, labels: dict[str, int], file_ending: str,
+                  tau_mm: float) -> list[CaseMetrics]:
+    """Metrics of every validation prediction of a fold against its raw reference."""
+    from ImprovedNNUNetLib.evaluation import compute_metrics
+    from ImprovedNNUNetLib.imageio import read_image
+
+    predictions = sorted(fold.validation.glob(f"*{file_ending}"))
+    if not predictions:
+        raise UserError(f"{fold.validation} holds no {file_ending} predictions; run the fold's validation "
+                        "(train it to the end or with --val) first")
+    results = []
+    for prediction in predictions:
+        reference = labels_folder / prediction.name
+        if not reference.is_file():
+            raise UserError(f"{prediction.name}: no reference {reference}; the raw dataset does not match the "
+                            "trained run (check nnUNet_raw)")
+        results.append(compute_metrics(read_image(prediction), read_image(reference), labels, tau_mm))
+    return results
+
+
+def summarise_labels(cases: list[CaseMetrics], labels: dict[str, int]) -> list[LabelSummary]:
+    summaries = []
+    for name, value in labels.items():
+        measured = [c[value] for c in cases if value in c.labels and c[value].status != STATUS_BOTH_EMPTY]
+        hd95 = [m.hd95 for m in measured]
+        finite = [d for d in hd95 if math.isfinite(d)]
+        summaries.append(LabelSummary(value, name, len(measured), Stat.of(m.dice for m in measured),
+                                      Stat.of(finite), Stat.of(m.nsd for m in measured), len(hd95) - len(finite)))
+    return summaries
+
+
+def compare_runs(dataset: str, tau_mm: float = 1.0) -> list[RunSummary]:
+    """Summaries of every trained fold of ``dataset`` (id or name), plus all folds pooled per run
+    where a run has more than one fold."""
+    name = dataset_name(dataset)
+    results = folder_variable("nnUNet_results") / name
+    raw = folder_variable("nnUNet_raw") / name
+    if not results.is_dir():
+        raise UserError(f"{results}: no trained runs of {name}; train a variant first (improved-nnunet train)")
+    info_path = raw / "dataset.json"
+    if not info_path.is_file():
+        raise UserError(f"{info_path}: not found; the raw dataset is needed for the references (check nnUNet_raw)")
+    info = json.loads(info_path.read_text())
+    labels = {n: int(v) for n, v in info["labels"].items() if int(v) != 0}
+    folds = find_trained_folds(results)
+    if not folds:
+        raise UserError(f"{results}: no fold has validation outputs yet; finish training a fold first")
+    summaries: list[RunSummary] = []
+    pooled: dict[tuple, list[CaseMetrics]] = {}
+    for fold in folds:
+        cases = evaluate_fold(fold, raw / "labelsTr", labels, info.get("file_ending", ".nii.gz"), tau_mm)
+        key = (fold.variant, fold.trainer, fold.plans, fold.configuration)
+        pooled.setdefault(key, []).append(cases)
+        summaries.append(RunSummary(*key, fold.fold, summarise_labels(cases, labels)))
+    for key, per_fold in pooled.items():
+        if len(per_fold) > 1:
+            everything = [case for cases in per_fold for case in cases]
+            summaries.append(RunSummary(*key, ALL_FOLDS, summarise_labels(everything, labels)))
+    return sorted(summaries, key=lambda s: (s.variant, s.configuration, s.trainer, s.fold == ALL_FOLDS, s.fold))
+
+
+def write_csv(summaries: list[RunSummary], path: str | Path, overwrite: bool = False) -> Path:
+    """One CSV row per run, fold and label; refuses to replace a file unless ``overwrite``."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise UserError(f"{path} exists; choose another --csv path or pass --overwrite")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for summary in summaries:
+            writer.writerows(summary.csv_rows())
+    return path
+
+
+def format_table(summaries: list[RunSummary]) -> str:
+    """The seed papers' layout: a row per run, fold and metric, a column per label and their mean.
+
+    Dice and NSD in %, HD95 in mm, each as mean±sd over the cases.
+    """
+    if not summaries:
+        return "no trained runs"
+    names = [s.name for s in summaries[0].labels]
+    header = ["variant", "configuration", "fold", "metric", *names, "mean"]
+    rows = []
+    for summary in summaries:
+        for metric, attribute, scale, digits in (("Dice (%)", "dice", 100.0, 1), ("HD95 (mm)", "hd95", 1.0, 2),
+                                                 ("NSD (%)", "nsd", 100.0, 1)):
+            stats = [getattr(label, attribute) for label in summary.labels]
+            means = [s.mean for s in stats if s.count]
+            mean = f"{np.mean(means) * scale:.{digits}f}" if means else "-"
+            rows.append([summary.variant, summary.configuration, summary.fold, metric,
+                         *(s.text(scale, digits) for s in stats), mean])
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,58 @@
+"""nnU-Net folder variables, dataset names and worker-pool sizes, with clear errors.
+
+Kept free of torch and nnU-Net imports: ``size_worker_pools`` must run before nnU-Net is
+imported, because nnU-Net reads ``nnUNet_def_n_proc`` once at import time.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from ImprovedNNUNetLib.errors import UserError
+
+DATASET_NAME = re.compile(r"^Dataset(\d{3})_[A-Za-z0-9_.\-]+$")
+FOLDER_VARIABLES = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")
+
+
+def cores_present() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def size_worker_pools() -> int:
+    """Set ``nnUNet_n_proc_DA`` and ``nnUNet_def_n_proc`` to the cores present unless the user set them;
+    returns the number of cores."""
+    cores = cores_present()
+    os.environ.setdefault("nnUNet_n_proc_DA", str(cores))
+    os.environ.setdefault("nnUNet_def_n_proc", str(cores))
+    return cores
+
+
+def folder_variable(name: str) -> Path:
+    """The folder an nnU-Net variable names; UserError when it is unset."""
+    value = os.environ.get(name)
+    if not value:
+        raise UserError(f"{name} is not set; export {name}=/path/to/folder (nnU-Net's {name} folder)")
+    return Path(value)
+
+
+def dataset_name(dataset: str) -> str:
+    """``DatasetNNN_Name`` of a dataset id ("1", "001") or name, looked up in the nnU-Net folders."""
+    if DATASET_NAME.match(dataset):
+        return dataset
+    if not dataset.isdigit():
+        raise UserError(f"dataset {dataset!r} is neither an id (e.g. 1) nor a name like Dataset001_Name; "
+                        "pass one of those")
+    prefix = f"Dataset{int(dataset):03d}_"
+    names = sorted({p.name for var in FOLDER_VARIABLES if os.environ.get(var)
+                    for p in Path(os.environ[var]).glob(prefix + "*") if p.is_dir()})
+    if not names:
+        raise UserError(f"no dataset with id {dataset} in {', '.join(FOLDER_VARIABLES)}; "
+                        "check the id or the nnU-Net folder variables")
+    if len(names) > 1:
+        raise UserError(f"dataset id {dataset} is ambiguous ({', '.join(names)}); pass the full name")
+    return names[0]

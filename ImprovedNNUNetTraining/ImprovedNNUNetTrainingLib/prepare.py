@@ -1,0 +1,78 @@
+"""`prepare`: nnU-Net's fingerprint, integrity check, planning and preprocessing of one raw dataset."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+from ImprovedNNUNetLib.errors import UserError
+
+from .environment import DATASET_NAME, dataset_name, folder_variable, size_worker_pools
+from .progress import ProgressReporter, one_line
+
+DEFAULT_CONFIGURATIONS = ("2d", "3d_fullres", "3d_lowres")
+PLANS = "nnUNetPlans"
+
+
+def raw_dataset_folder(dataset: str) -> Path:
+    """The raw dataset folder of a path, id or name.
+
+    A path to a ``DatasetNNN_Name`` folder sets ``nnUNet_raw`` (for this process) to its parent.
+    """
+    path = Path(dataset).expanduser()
+    if path.is_dir():
+        path = path.resolve()
+        if not DATASET_NAME.match(path.name):
+            raise UserError(f"{path}: the folder name must look like Dataset001_Name (nnU-Net's rule); rename it")
+        os.environ["nnUNet_raw"] = str(path.parent)
+        return path
+    if os.sep in dataset or dataset.startswith("."):
+        raise UserError(f"{dataset}: no such dataset folder; check the path")
+    folder = folder_variable("nnUNet_raw") / dataset_name(dataset)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such dataset folder; check the dataset id/name or nnUNet_raw")
+    return folder
+
+
+def check_raw_layout(folder: Path) -> None:
+    """UserError unless the folder has nnU-Net's raw layout."""
+    for name, kind in (("dataset.json", "file"), ("imagesTr", "folder"), ("labelsTr", "folder")):
+        entry = folder / name
+        if not (entry.is_file() if kind == "file" else entry.is_dir()):
+            raise UserError(f"{folder}: missing {kind} {name}; a raw dataset needs dataset.json, imagesTr/ and "
+                            "labelsTr/ (nnU-Net's dataset format)")
+
+
+def prepare_dataset(dataset: str, configurations: Sequence[str] = DEFAULT_CONFIGURATIONS,
+                    overwrite: bool = False, reporter: ProgressReporter | None = None) -> Path:
+    """Fingerprint (with nnU-Net's integrity check), plan and preprocess a raw dataset.
+
+    ``dataset``: a ``DatasetNNN_Name`` folder, or an id/name inside ``nnUNet_raw``.
+    Returns the dataset's folder in ``nnUNet_preprocessed``. Existing plans are kept unless
+    ``overwrite`` is set.
+    """
+    reporter = reporter or ProgressReporter()
+    raw = raw_dataset_folder(dataset)
+    check_raw_layout(raw)
+    target = folder_variable("nnUNet_preprocessed") / raw.name
+    if (target / f"{PLANS}.json").exists() and not overwrite:
+        raise UserError(f"{target} is already planned; pass --overwrite to plan and preprocess it again")
+    cores = size_worker_pools()
+    dataset_id = int(DATASET_NAME.match(raw.name).group(1))
+
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import (
+        extract_fingerprint_dataset, plan_experiment_dataset, preprocess_dataset)
+
+    reporter.emit("planning", message=f"fingerprint and integrity check of {raw.name}")
+    try:
+        extract_fingerprint_dataset(dataset_id, num_processes=cores, check_dataset_integrity=True,
+                                    clean=True, show_progress_bar=False)
+    except (AssertionError, RuntimeError, ValueError, FileNotFoundError, KeyError) as exc:
+        raise UserError(f"{raw}: nnU-Net's integrity check failed: {one_line(exc)}; fix the dataset") from exc
+    reporter.emit("planning", message=f"planning {raw.name}")
+    plan_experiment_dataset(dataset_id)
+    reporter.emit("preprocessing", message=f"preprocessing {', '.join(configurations)}")
+    preprocess_dataset(dataset_id, PLANS, list(configurations), [cores] * len(configurations),
+                       show_progress_bar=False)
+    reporter.emit("done", message=f"prepared {raw.name} in {target}")
+    return target

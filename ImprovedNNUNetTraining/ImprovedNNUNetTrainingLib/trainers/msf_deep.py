@@ -1,0 +1,26 @@
+"""`msf_deep` variant: `msf` with a deeper and wider encoder (seed 002 §3.2)."""
+from copy import deepcopy
+
+from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+
+from .msf import nnUNetTrainerMSF
+
+
+class nnUNetTrainerMSFDeep(nnUNetTrainerMSF):
+    """Features per stage capped at 512 instead of 320, and 3 convolutions per encoder stage."""
+
+    max_features = 512
+    encoder_convs_per_stage = 3
+
+    @classmethod
+    def build_network_architecture(cls, plans_manager, configuration_manager, num_input_channels,
+                                   num_output_channels, enable_deep_supervision=True):
+        kwargs = deepcopy(configuration_manager.network_arch_init_kwargs)
+        base = kwargs["features_per_stage"][0]
+        kwargs["features_per_stage"] = [min(base * 2 ** i, cls.max_features) for i in range(kwargs["n_stages"])]
+        blocks_key = "n_conv_per_stage" if "n_conv_per_stage" in kwargs else "n_blocks_per_stage"
+        kwargs[blocks_key] = [cls.encoder_convs_per_stage] * kwargs["n_stages"]
+        return get_network_from_plans(configuration_manager.network_arch_class_name, kwargs,
+                                      configuration_manager.network_arch_init_kwargs_req_import,
+                                      num_input_channels, num_output_channels, allow_init=True,
+                                      deep_supervision=enable_deep_supervision)

@@ -1,0 +1,42 @@
+"""Normalised signed distance maps (the SegWithDistMap definition of seed 001), computed with the spacing."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+
+def signed_distance_map(mask: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+    """Signed distance of a binary mask in [-1, 1]: negative inside, positive outside, 0 on the boundary.
+
+    Inside and outside distances (Euclidean, in the units of ``spacing``, one value per array
+    axis) are each divided by their maximum. The boundary is the mask minus its 6-connected
+    erosion; the array edge does not count as background. An empty mask gives all zeros, a
+    mask that fills the array gives -1 except on nothing (it has no boundary).
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return np.zeros(mask.shape, dtype=np.float32)
+    if mask.all():
+        return np.full(mask.shape, -1.0, dtype=np.float32)
+    inside = ndimage.distance_transform_edt(mask, sampling=spacing)
+    outside = ndimage.distance_transform_edt(~mask, sampling=spacing)
+    sdm = outside / outside.max() - inside / inside.max()
+    boundary = mask & ~ndimage.binary_erosion(mask, border_value=1)
+    sdm[boundary] = 0.0
+    return sdm.astype(np.float32)
+
+
+def signed_distance_targets(segmentation: np.ndarray, labels: Sequence[int],
+                            spacing: Sequence[float]) -> np.ndarray:
+    """Per-label signed distance maps of a batch of label maps.
+
+    ``segmentation``: (B, 1, *spatial) integer labels. Returns (B, len(labels), *spatial) float32.
+    """
+    batch = segmentation.shape[0]
+    out = np.empty((batch, len(labels), *segmentation.shape[2:]), dtype=np.float32)
+    for b in range(batch):
+        for c, label in enumerate(labels):
+            out[b, c] = signed_distance_map(segmentation[b, 0] == label, spacing)
+    return out

@@ -1,0 +1,144 @@
+"""What the panel asks to train, and the backend command lines that do it.
+
+A :class:`TrainingRequest` names a dataset, a variant with optional hyper-parameter
+overrides, a configuration, the folds (trained one after another), the device, and the
+schedule (epochs, iterations per epoch). :meth:`TrainingRequest.steps` turns it into the
+``improved-nnunet prepare`` / ``train`` argument lists, looking at the nnU-Net folders to
+decide what still has to run.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ImprovedNNUNetLib.errors import UserError
+
+from .environment import dataset_name, folder_variable
+
+PLANS = "nnUNetPlans"
+FINAL_CHECKPOINT = "checkpoint_final.pth"
+
+
+@dataclass
+class Step:
+    """One child process of the job: ``kind`` is "prepare" or "train" (then ``fold`` is set)."""
+
+    kind: str
+    arguments: list[str]
+    fold: str | None = None
+
+    @property
+    def title(self) -> str:
+        return "prepare" if self.kind == "prepare" else f"train fold {self.fold}"
+
+
+def fold_state(folder: Path) -> str:
+    """"done" (final checkpoint written), "partial" (a run started there) or "new"."""
+    if (folder / FINAL_CHECKPOINT).is_file():
+        return "done"
+    if folder.is_dir() and any(folder.iterdir()):
+        return "partial"
+    return "new"
+
+
+def variant_defaults(variant: str) -> dict:
+    """The variant's hyper-parameters and their default values (the class attributes the
+    backend records in variant_settings.json), e.g. ``{"dice_weight": 1.5, ...}``."""
+    from .registry import get_variant
+    from .settings import variant_hyperparameters
+
+    return variant_hyperparameters(get_variant(variant))
+
+
+@dataclass
+class TrainingRequest:
+    """One training job: every fold of ``folds`` with the same variant and settings.
+
+    ``hyperparameters`` overrides the variant's defaults (see :func:`variant_defaults`);
+    ``epochs`` / ``iterations_per_epoch`` of None keep nnU-Net's schedule (1000 / 250).
+    ``overwrite`` lets :meth:`steps` replace folds that already hold a run.
+    """
+
+    dataset: str
+    variant: str = "improved"
+    configuration: str = "3d_fullres"
+    folds: list = field(default_factory=lambda: [0])
+    device: str = "auto"
+    epochs: int | None = None
+    iterations_per_epoch: int | None = None
+    hyperparameters: dict = field(default_factory=dict)
+    overwrite: bool = False
+
+    @property
+    def dataset_name(self) -> str:
+        return dataset_name(str(self.dataset))
+
+    def trainer_name(self) -> str:
+        from .registry import get_variant
+
+        return get_variant(self.variant).__name__
+
+    def model_folder(self) -> Path:
+        """``<nnUNet_results>/<dataset>/<trainer>__nnUNetPlans__<configuration>``: what inference loads."""
+        return (folder_variable("nnUNet_results") / self.dataset_name
+                / f"{self.trainer_name()}__{PLANS}__{self.configuration}")
+
+    def fold_folder(self, fold) -> Path:
+        return self.model_folder() / f"fold_{fold}"
+
+    def needs_prepare(self) -> bool:
+        """True until the dataset has nnU-Net plans and preprocessed data for the configuration."""
+        preprocessed = folder_variable("nnUNet_preprocessed") / self.dataset_name
+        plans = preprocessed / f"{PLANS}.json"
+        if not plans.is_file():
+            return True
+        configurations = json.loads(plans.read_text()).get("configurations", {})
+        identifier = configurations.get(self.configuration, {}).get("data_identifier",
+                                                                    f"{PLANS}_{self.configuration}")
+        return not (preprocessed / identifier).is_dir()
+
+    def check(self) -> None:
+        if not self.folds:
+            raise UserError("no fold selected; pick at least one fold (0-4 or all)")
+        for name, value in (("epochs", self.epochs), ("iterations per epoch", self.iterations_per_epoch)):
+            if value is not None and value < 1:
+                raise UserError(f"{name} must be at least 1, got {value}")
+
+    def prepare_arguments(self) -> list[str]:
+        arguments = ["prepare", self.dataset_name, "--configurations", self.configuration]
+        return arguments + (["--overwrite"] if self.overwrite else [])
+
+    def train_arguments(self, fold, mode: str) -> list[str]:
+        """``train`` arguments for one fold; ``mode`` is "new", "continue" or "overwrite"."""
+        arguments = ["train", self.dataset_name, "--variant", self.variant, "--configuration", self.configuration,
+                     "--fold", str(fold), "--device", self.device]
+        if self.epochs is not None:
+            arguments += ["--epochs", str(self.epochs)]
+        if self.iterations_per_epoch is not None:
+            arguments += ["--iters-per-epoch", str(self.iterations_per_epoch)]
+        for name, value in self.hyperparameters.items():
+            arguments += ["--set", f"{name}={json.dumps(value)}"]
+        return arguments + {"new": [], "continue": ["--continue"], "overwrite": ["--overwrite"]}[mode]
+
+    def steps(self, resume: bool) -> list[Step]:
+        """The child processes still to run.
+
+        Fresh start: every fold is trained; folds that already hold a run are refused unless
+        ``overwrite``. Resume: finished folds are skipped, interrupted ones continue.
+        """
+        self.check()
+        steps = [Step("prepare", self.prepare_arguments())] if self.needs_prepare() else []
+        for fold in self.folds:
+            state = fold_state(self.fold_folder(fold))
+            if resume:
+                if state != "done":
+                    steps.append(Step("train", self.train_arguments(fold, "continue" if state == "partial" else "new"),
+                                      str(fold)))
+            elif state == "new" or self.overwrite:
+                steps.append(Step("train", self.train_arguments(fold, "overwrite" if state != "new" else "new"),
+                                  str(fold)))
+            else:
+                raise UserError(f"fold {fold} of {self.variant} already holds a run ({self.fold_folder(fold)}); "
+                                "press Resume to continue it, or tick Overwrite to train it again")
+        return steps
