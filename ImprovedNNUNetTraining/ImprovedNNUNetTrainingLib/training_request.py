@@ -43,12 +43,12 @@ def fold_state(folder: Path) -> str:
 
 
 def variant_defaults(variant: str) -> dict:
-    """The variant's hyper-parameters and their default values (the class attributes the
-    backend records in variant_settings.json), e.g. ``{"dice_weight": 1.5, ...}``."""
+    """The variant's settable hyper-parameters and their defaults, e.g. ``{"dice_weight": 1.5, ...}``
+    (what ``train --set NAME=VALUE`` accepts)."""
+    from .hyperparameters import settable_hyperparameters
     from .registry import get_variant
-    from .settings import variant_hyperparameters
 
-    return variant_hyperparameters(get_variant(variant))
+    return settable_hyperparameters(get_variant(variant))
 
 
 @dataclass
@@ -106,12 +106,12 @@ class TrainingRequest:
                 raise UserError(f"{name} must be at least 1, got {value}")
 
     def prepare_arguments(self) -> list[str]:
-        arguments = ["prepare", self.dataset_name, "--configurations", self.configuration]
+        arguments = ["prepare", self.dataset_name, "--config", self.configuration]
         return arguments + (["--overwrite"] if self.overwrite else [])
 
     def train_arguments(self, fold, mode: str) -> list[str]:
         """``train`` arguments for one fold; ``mode`` is "new", "continue" or "overwrite"."""
-        arguments = ["train", self.dataset_name, "--variant", self.variant, "--configuration", self.configuration,
+        arguments = ["train", self.dataset_name, "--variant", self.variant, "--config", self.configuration,
                      "--fold", str(fold), "--device", self.device]
         if self.epochs is not None:
             arguments += ["--epochs", str(self.epochs)]
