@@ -1,10 +1,106 @@
-"""`improved-nnunet evaluate` (not implemented yet)."""
+"""`improved-nnunet evaluate`: per-label metrics of predictions against references."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
 from ..errors import UserError
+
+SHOWN_KEYS = ("Dice", "IoU", "HD95", "ASSD", "NSD")
 
 
 def add_parser(sub):
-    sub.add_parser("evaluate", help="(not implemented yet)")
+    parser = sub.add_parser(
+        "evaluate",
+        help="compare predicted segmentations with references (Dice, IoU, HD95, NSD, ...)",
+        description=(
+            "Compare predicted segmentations with reference segmentations, per label: Dice, IoU, "
+            "sensitivity, specificity, HD, HD95, HD99.9, ASSD, NSD and volumes. PRED and REF are each a "
+            "label image (NIfTI, NRRD, .seg.nrrd, MHA) or a folder of them, matched by case id."
+        ),
+    )
+    parser.add_argument("pred", metavar="PRED", help="predicted label image or folder")
+    parser.add_argument("ref", metavar="REF", help="reference label image or folder")
+    parser.add_argument(
+        "--labels", metavar="DATASET_JSON|VALUES",
+        help="labels to evaluate: an nnU-Net dataset.json (names and values) or values such as 1,2,3 "
+        "(default: segment names of a .seg.nrrd reference, else every label present)",
+    )
+    parser.add_argument("--tau", type=float, default=1.0, metavar="MM", help="NSD tolerance in mm (default 1.0)")
+    parser.add_argument(
+        "--tau-label", action="append", default=[], metavar="LABEL=MM",
+        help="NSD tolerance for one label (value or name), repeatable; overrides --tau for that label",
+    )
+    parser.add_argument("--out", metavar="DIR", help="write summary.json and metrics.csv here")
+    parser.add_argument("--maps", action="store_true", help="also write FP/FN maps to DIR/maps (needs --out)")
+    parser.add_argument(
+        "--msf", nargs="?", type=int, const=2, metavar="RADIUS",
+        help="with --maps, also write the MSF region (dilation radius in voxels, default 2)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs in DIR")
 
 
-def run(args):
-    raise UserError("evaluate is not implemented yet")
+def parse_labels(text: str | None):
+    """None, ``{name: value}`` from a dataset.json, or a list of values from ``1,2,3``."""
+    if text is None:
+        return None
+    from ..evaluation import labels_from_dataset_json
+
+    if text.lower().endswith(".json") or Path(text).is_file():
+        return labels_from_dataset_json(text)
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"--labels {text!r}: give a dataset.json file or integer values such as 1,2,3") from None
+
+
+def parse_tau(default: float, overrides: list[str]):
+    """One float, or a dict with per-label values and the ``default``."""
+    if not overrides:
+        return default
+    taus: dict = {"default": default}
+    for item in overrides:
+        label, _, value = item.rpartition("=")
+        label = label.strip()
+        try:
+            mm = float(value)
+        except ValueError:
+            mm = None
+        if not label or mm is None:
+            raise UserError(f"--tau-label {item!r}: write LABEL=MM, for example 1=2.0 or liver=2.0")
+        taus[int(label) if label.isdigit() else label] = mm
+    return taus
+
+
+def format_table(cases) -> str:
+    """Mean per label over the cases, as aligned text."""
+    from ..evaluation.summary import summarize
+
+    summary = summarize(cases)
+    head = f"{'label':<28}" + "".join(f"{k:>10}" for k in SHOWN_KEYS) + f"{'cases':>7}{'empty':>7}"
+    lines = [f"mean over {len(cases)} case(s), NSD tolerance {summary['tau_mm']} mm", head]
+    for value, means in summary["mean"].items():
+        name = summary["labels"][value]
+        title = f"{value} {name}" if name else value
+        cells = "".join(f"{means[k]:>10.4f}" if means[k] is not None else f"{'-':>10}" for k in SHOWN_KEYS)
+        empty = means["n_both_empty"] + means["n_one_side_empty"]
+        lines.append(f"{title[:27]:<28}{cells}{means['n_cases']:>7}{empty:>7}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..evaluation.runner import evaluate
+
+    if args.msf is not None and not args.maps:
+        raise UserError("--msf adds the MSF region to the error maps; give --maps too")
+    cases = evaluate(
+        args.pred, args.ref, labels=parse_labels(args.labels), tau_mm=parse_tau(args.tau, args.tau_label),
+        out_dir=args.out, maps=args.maps, msf_radius=args.msf, overwrite=args.overwrite, progress=True,
+    )
+    print(format_table(cases))
+    for case in cases:
+        for note in case.metrics.notes:
+            print(f"{case.case_id}: {note}")
+    if args.out:
+        print(f"wrote {Path(args.out) / 'summary.json'} and {Path(args.out) / 'metrics.csv'}")
+    return 0

@@ -78,13 +78,23 @@ def _label_value(value, what) -> int:
     return number
 
 
+DEFAULT_TAU_MM = 1.0
+
+
 def resolve_tau(tau_mm, labels: Mapping[int, str | None]) -> dict[int, float]:
-    """Tolerance (mm) per label from one float or a dict keyed by label value or name."""
+    """Tolerance (mm) per label from one float or a dict keyed by label value or name.
+
+    In a dict, the key ``"default"`` sets the tolerance of the labels it does not list
+    (1 mm otherwise).
+    """
     if not isinstance(tau_mm, Mapping):
         return {v: _positive_tau(tau_mm) for v in labels}
     by_name = {name: v for v, name in labels.items() if name is not None}
-    result = {}
+    default = _positive_tau(tau_mm.get("default", DEFAULT_TAU_MM))
+    result = {v: default for v in labels}
     for key, tau in tau_mm.items():
+        if key == "default":
+            continue
         value = by_name.get(key, key)
         try:
             value = int(value)
@@ -93,9 +103,6 @@ def resolve_tau(tau_mm, labels: Mapping[int, str | None]) -> dict[int, float]:
         if value not in labels:
             raise UserError(f"tau given for label {key!r}, which is not evaluated; use one of {sorted(labels)}")
         result[value] = _positive_tau(tau)
-    missing = [v for v in labels if v not in result]
-    if missing:
-        raise UserError(f"no tau given for labels {missing}; give a tau for every label or a single number")
     return result
 
 

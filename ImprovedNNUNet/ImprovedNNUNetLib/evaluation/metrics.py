@@ -2,8 +2,7 @@
 
 Each label is measured inside the bounding box of its prediction and reference
 voxels (plus one background layer), so the cost follows the size of the structures,
-not of the image. Distance transforms run on those crops only; they are exact
-because every surface point of both sides lies inside the crop.
+not of the image; surface distances are searched among surface points only.
 """
 from __future__ import annotations
 
@@ -93,17 +92,16 @@ def _label_metrics(pred, ref, value, name, box, spacing, tau) -> LabelMetrics:
 
 
 def _surface_metrics(p: np.ndarray, g: np.ndarray, spacing, tau: float) -> dict:
-    edge_p, edge_g = surfaces.boundary_voxels(p), surfaces.boundary_voxels(g)
-    d_pg = distances.directed_distances(edge_p, edge_g, spacing)
-    d_gp = distances.directed_distances(edge_g, edge_p, spacing)
-    corners_p, area_p = surfaces.surfels(p, spacing)
-    corners_g, area_g = surfaces.surfels(g, spacing)
-    s_pg = distances.directed_distances(corners_p, corners_g, spacing)
-    s_gp = distances.directed_distances(corners_g, corners_p, spacing)
+    edge_p, edge_g = surfaces.boundary_surface(p), surfaces.boundary_surface(g)
+    d_pg = distances.directed_distances(edge_p.points, edge_g.points, edge_g.mask, spacing)
+    d_gp = distances.directed_distances(edge_g.points, edge_p.points, edge_p.mask, spacing)
+    surf_p, surf_g = surfaces.surfel_surface(p, spacing), surfaces.surfel_surface(g, spacing)
+    s_pg = distances.directed_distances(surf_p.points, surf_g.points, surf_g.mask, spacing)
+    s_gp = distances.directed_distances(surf_g.points, surf_p.points, surf_p.mask, spacing)
     return {
         "hd": distances.hausdorff(d_pg, d_gp, 100.0),
         "hd95": distances.hausdorff(d_pg, d_gp, 95.0),
         "hd99_9": distances.hausdorff(d_pg, d_gp, 99.9),
         "assd": distances.assd(d_pg, d_gp),
-        "nsd": distances.surface_dice(s_pg, area_p, s_gp, area_g, tau),
+        "nsd": distances.surface_dice(s_pg, surf_p.areas, s_gp, surf_g.areas, tau),
     }

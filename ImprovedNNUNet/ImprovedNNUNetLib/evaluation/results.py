@@ -9,7 +9,6 @@ METRIC_KEYS = (
     "Dice", "IoU", "Sensitivity", "Specificity", "HD", "HD95", "HD99.9", "ASSD", "NSD",
     "VolumeRef_ml", "VolumePred_ml", "status",
 )
-DISTANCE_KEYS = ("HD", "HD95", "HD99.9", "ASSD")
 
 STATUS_OK = "ok"
 STATUS_BOTH_EMPTY = "both empty"

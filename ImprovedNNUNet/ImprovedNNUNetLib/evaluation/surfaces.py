@@ -12,9 +12,23 @@ Masks passed here are padded with one background voxel on every side.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+
+
+@dataclass
+class Surface:
+    """Surface points as a boolean grid, their (N, 3) indices in grid order, and their areas."""
+
+    mask: np.ndarray
+    points: np.ndarray
+    areas: np.ndarray | None = None
+
+    @classmethod
+    def from_mask(cls, mask: np.ndarray, areas: np.ndarray | None = None) -> "Surface":
+        return cls(mask, np.argwhere(mask), areas)
 
 
 def boundary_voxels(padded: np.ndarray) -> np.ndarray:
@@ -54,9 +68,14 @@ def surfel_area_table(spacing: tuple[float, float, float]) -> np.ndarray:
     return np.asarray(create_table_neighbour_code_to_surface_area(list(spacing)), dtype=np.float64)
 
 
-def surfels(padded: np.ndarray, spacing) -> tuple[np.ndarray, np.ndarray]:
-    """Surfel corners (boolean grid of corners) and the area of each, in grid order."""
+def boundary_surface(padded: np.ndarray) -> Surface:
+    """The boundary voxels as a :class:`Surface` (HD, ASSD)."""
+    return Surface.from_mask(boundary_voxels(padded))
+
+
+def surfel_surface(padded: np.ndarray, spacing) -> Surface:
+    """The surfel corners with their areas (mm²) as a :class:`Surface` (NSD)."""
     code = neighbour_codes(padded)
     corners = (code != 0) & (code != 255)
     areas = surfel_area_table(tuple(float(s) for s in spacing))[code[corners]]
-    return corners, areas
+    return Surface.from_mask(corners, areas)

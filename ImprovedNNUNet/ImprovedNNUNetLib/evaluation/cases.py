@@ -1,0 +1,61 @@
+"""Pairing prediction and reference files by case id, as in nnU-Net folders."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UserError
+from ..imageio import is_image_file, strip_suffix
+
+
+@dataclass(frozen=True)
+class CasePair:
+    case_id: str
+    prediction: Path
+    reference: Path
+
+
+def _images_by_case(folder: Path, what: str) -> dict[str, Path]:
+    cases: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if not is_image_file(path):
+            continue
+        case_id = strip_suffix(path.name)
+        if case_id in cases:
+            raise UserError(
+                f"{what} folder {folder} holds two images for case {case_id!r} ({cases[case_id].name}, "
+                f"{path.name}); keep one file per case"
+            )
+        cases[case_id] = path
+    if not cases:
+        raise UserError(f"{what} folder {folder} holds no images (.nii.gz, .nrrd, .seg.nrrd, .mha); check the path")
+    return cases
+
+
+def match_cases(prediction: str | Path, reference: str | Path) -> list[CasePair]:
+    """Cases to evaluate: two files make one case; two folders are matched by case id.
+
+    Every prediction needs a reference with the same case id (file name without its
+    image suffix, e.g. ``case_001`` for ``case_001.nii.gz`` and ``case_001.seg.nrrd``);
+    references without a prediction are left out, as nnU-Net does for one fold.
+    """
+    prediction, reference = Path(prediction), Path(reference)
+    for path, what in ((prediction, "prediction"), (reference, "reference")):
+        if not path.exists():
+            raise UserError(f"{what} {path}: no such file or folder; check the path")
+    if prediction.is_file() and reference.is_file():
+        return [CasePair(strip_suffix(reference.name), prediction, reference)]
+    if prediction.is_dir() != reference.is_dir():
+        raise UserError(
+            f"prediction {prediction} and reference {reference} must both be files or both be folders"
+        )
+    predicted = _images_by_case(prediction, "prediction")
+    references = _images_by_case(reference, "reference")
+    unmatched = sorted(set(predicted) - set(references))
+    if unmatched:
+        shown = ", ".join(unmatched[:5]) + (f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else "")
+        raise UserError(
+            f"{len(unmatched)} prediction(s) have no reference in {reference}: {shown}; "
+            "name each prediction like its reference case (same case id)"
+        )
+    return [CasePair(case_id, path, references[case_id]) for case_id, path in predicted.items()]

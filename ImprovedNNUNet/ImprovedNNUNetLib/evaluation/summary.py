@@ -1,0 +1,122 @@
+"""summary.json (shaped like nnU-Net's) and metrics.csv from evaluated cases.
+
+Means per label leave out cases where the label is empty on both sides (counted as
+``n_both_empty``); means of distance metrics also leave out one-sided empty cases,
+whose distances are infinite (counted as ``n_one_side_empty``). ``foreground_mean`` is
+the mean over labels of those per-label means.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UserError
+from .results import METRIC_KEYS, STATUS_BOTH_EMPTY, STATUS_OK, CaseMetrics, json_number
+
+NUMERIC_KEYS = tuple(k for k in METRIC_KEYS if k != "status")
+CSV_COLUMNS = ("case_id", "reference_file", "prediction_file", "label", "name", "tau_mm", *METRIC_KEYS)
+
+
+@dataclass
+class EvaluatedCase:
+    """One evaluated case: its files and metrics."""
+
+    case_id: str
+    reference_file: str
+    prediction_file: str
+    metrics: CaseMetrics
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if not math.isnan(v) and not math.isinf(v)]
+    return sum(values) / len(values) if values else None
+
+
+def label_means(cases: list[EvaluatedCase], label: int) -> dict:
+    """Mean of each metric of one label over the cases, with the counts of left-out cases."""
+    per_case = [c.metrics.labels[label] for c in cases if label in c.metrics.labels]
+    counted = [m for m in per_case if m.status != STATUS_BOTH_EMPTY]
+    rows = [m.to_dict() for m in counted]
+    means = {key: _mean([r[key] for r in rows]) for key in NUMERIC_KEYS}
+    means["n_cases"] = len(per_case)
+    means["n_both_empty"] = len(per_case) - len(counted)
+    means["n_one_side_empty"] = sum(m.status != STATUS_OK for m in counted)
+    return means
+
+
+def summarize(cases: list[EvaluatedCase]) -> dict:
+    """The summary.json content (inf and NaN already turned into null)."""
+    labels: dict[int, str | None] = {}
+    taus: dict[int, float] = {}
+    for case in cases:
+        for value, m in case.metrics.labels.items():
+            labels.setdefault(value, m.name)
+            taus.setdefault(value, m.tau_mm)
+    means = {value: label_means(cases, value) for value in sorted(labels)}
+    foreground = {key: _mean([m[key] for m in means.values() if m[key] is not None]) for key in NUMERIC_KEYS}
+    distinct_taus = set(taus.values())
+    return {
+        "metric_per_case": [
+            {
+                "case_id": c.case_id,
+                "reference_file": c.reference_file,
+                "prediction_file": c.prediction_file,
+                "resampled": c.metrics.resampled,
+                "notes": list(c.metrics.notes),
+                "metrics": {
+                    str(v): {k: json_number(x) for k, x in m.to_dict().items()} for v, m in c.metrics.labels.items()
+                },
+            }
+            for c in cases
+        ],
+        "mean": {str(v): m for v, m in means.items()},
+        "foreground_mean": foreground,
+        "tau_mm": distinct_taus.pop() if len(distinct_taus) == 1 else {str(v): t for v, t in taus.items()},
+        "labels": {str(v): name for v, name in labels.items()},
+        "mean_policy": (
+            "means leave out cases where a label is empty in both prediction and reference (n_both_empty); "
+            "HD, HD95, HD99.9 and ASSD means also leave out one-sided empty cases (n_one_side_empty), "
+            "whose distances are infinite"
+        ),
+    }
+
+
+def csv_rows(cases: list[EvaluatedCase]):
+    """metrics.csv rows: one per case and label; inf and NaN written as ``inf`` / ``nan``."""
+    for c in cases:
+        for value, m in c.metrics.labels.items():
+            yield {
+                "case_id": c.case_id,
+                "reference_file": c.reference_file,
+                "prediction_file": c.prediction_file,
+                "label": value,
+                "name": m.name or "",
+                "tau_mm": m.tau_mm,
+                **m.to_dict(),
+            }
+
+
+def check_outputs_free(out_dir: str | Path, overwrite: bool = False) -> None:
+    """UserError if ``summary.json`` or ``metrics.csv`` exists in ``out_dir`` and ``overwrite`` is off."""
+    for name in ("summary.json", "metrics.csv"):
+        path = Path(out_dir) / name
+        if path.exists() and not overwrite:
+            raise UserError(f"{path} exists; choose another output folder or allow overwriting (--overwrite)")
+
+
+def write_summary(cases: list[EvaluatedCase], out_dir: str | Path, overwrite: bool = False) -> tuple[Path, Path]:
+    """Write ``summary.json`` and ``metrics.csv`` into ``out_dir``; refuses to replace them unless ``overwrite``."""
+    out_dir = Path(out_dir)
+    json_path, csv_path = out_dir / "summary.json", out_dir / "metrics.csv"
+    check_outputs_free(out_dir, overwrite)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(summarize(cases), indent=2, allow_nan=False) + "\n")
+    with csv_path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(csv_rows(cases))
+    return json_path, csv_path
+

@@ -1,0 +1,155 @@
+"""`improved-nnunet evaluate` on real data (slicerio's chest segmentation) and on bad input."""
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from ImprovedNNUNetLib.cli.main import main
+from ImprovedNNUNetLib.imageio import read_image
+
+CHEST_SEGMENTS = [
+    "ribs", "cervical vertebral column", "thoracic vertebral column", "lumbar vertebral column",
+    "right lung", "left lung", "tissue",
+]
+
+
+@pytest.fixture(scope="module")
+def chest_run(chest_eroded, chest_segmentation, tmp_path_factory):
+    """The console script run once on the eroded chest segmentation, with maps."""
+    out = tmp_path_factory.mktemp("chest_eval") / "out"
+    script = Path(sys.executable).with_name("improved-nnunet")
+    proc = subprocess.run(
+        [str(script), "evaluate", str(chest_eroded), str(chest_segmentation), "--out", str(out), "--maps", "--msf"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return out, proc.stdout
+
+
+def test_real_segmentation_summary(chest_run, chest_eroded, chest_segmentation):
+    out, stdout = chest_run
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["labels"].values()) == CHEST_SEGMENTS
+    assert summary["tau_mm"] == 1.0
+    ref, pred = read_image(chest_segmentation).array, read_image(chest_eroded).array
+    metrics = summary["metric_per_case"][0]["metrics"]
+    for value in range(1, 8):
+        m = metrics[str(value)]
+        n_ref, n_pred = np.count_nonzero(ref == value), np.count_nonzero(pred == value)
+        # an eroded copy lies inside the reference: IoU = sensitivity = |P|/|G|, no false positives
+        assert m["Dice"] == pytest.approx(2 * n_pred / (n_pred + n_ref))
+        assert m["IoU"] == pytest.approx(m["Sensitivity"])
+        assert m["Specificity"] == 1.0
+        assert m["VolumePred_ml"] < m["VolumeRef_ml"]
+        assert 0 < m["NSD"] < 1 and m["HD95"] <= m["HD99.9"] <= m["HD"]
+        assert m["status"] == "ok"
+    assert summary["mean"]["5"]["Dice"] == metrics["5"]["Dice"]
+    assert "right lung" in stdout and "wrote" in stdout
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert [r["name"] for r in rows] == CHEST_SEGMENTS
+
+
+def test_real_segmentation_maps(chest_run, chest_eroded, chest_segmentation):
+    out, _ = chest_run
+    ref, pred = read_image(chest_segmentation).array, read_image(chest_eroded).array
+    fp = read_image(out / "maps" / "Segmentation_FP.nii.gz")
+    fn = read_image(out / "maps" / "Segmentation_FN.nii.gz")
+    msf = read_image(out / "maps" / "Segmentation_MSF.nii.gz").array
+    assert not fp.array.any()
+    np.testing.assert_array_equal(fn.array, np.where(pred != ref, ref, 0))
+    assert fn.same_grid(read_image(chest_segmentation))
+    assert msf.sum() > np.count_nonzero(fn.array) and msf[fn.array > 0].all()
+
+
+def _write(array, path, spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0)):
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing(spacing)
+    image.SetOrigin(origin)
+    sitk.WriteImage(image, str(path))
+    return path
+
+
+@pytest.fixture()
+def folders(tmp_path):
+    """nnU-Net-style prediction and reference folders with two cases (plus a stray json)."""
+    pred, ref = tmp_path / "pred", tmp_path / "ref"
+    pred.mkdir(), ref.mkdir()
+    for i in range(2):
+        a = np.zeros((6, 12, 12), np.uint8)
+        a[1:5, 2 + i:9, 3:9] = 1
+        a[2:4, 9:11, 3:6] = 2
+        _write(a, ref / f"case_{i:03d}.nii.gz")
+        _write(np.roll(a, 1, axis=2), pred / f"case_{i:03d}.nii.gz")
+    (pred / "plans.json").write_text("{}")
+    (tmp_path / "dataset.json").write_text(json.dumps({"labels": {"background": 0, "A": 1, "B": 2}}))
+    return pred, ref, tmp_path
+
+
+def _error(capsys, *argv):
+    code = main(["evaluate", *map(str, argv)])
+    err = capsys.readouterr().err.strip().splitlines()
+    return code, err[-1] if err else ""
+
+
+def test_folders_are_matched_by_case_id(folders, capsys):
+    pred, ref, root = folders
+    out = root / "out"
+    code = main(["evaluate", str(pred), str(ref), "--labels", str(root / "dataset.json"), "--out", str(out),
+                 "--tau", "0.5", "--tau-label", "B=2.0"])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert [c["case_id"] for c in summary["metric_per_case"]] == ["case_000", "case_001"]
+    assert summary["labels"] == {"1": "A", "2": "B"}
+    assert summary["tau_mm"] == {"1": 0.5, "2": 2.0}
+    assert summary["mean"]["1"]["n_cases"] == 2
+    # the outputs are not replaced without --overwrite
+    code, message = _error(capsys, pred, ref, "--out", out)
+    assert code == 2 and "exists" in message and "--overwrite" in message
+    assert main(["evaluate", str(pred), str(ref), "--out", str(out), "--overwrite"]) == 0
+
+
+def test_unmatched_case_is_an_error(folders, capsys):
+    pred, ref, _ = folders
+    shutil.copy(pred / "case_000.nii.gz", pred / "case_999.nii.gz")
+    code, message = _error(capsys, pred, ref)
+    assert code == 2 and "case_999" in message and "no reference" in message
+
+
+def test_missing_file_is_an_error(folders, capsys):
+    _, ref, root = folders
+    code, message = _error(capsys, root / "nope.nii.gz", ref / "case_000.nii.gz")
+    assert code == 2 and "no such file" in message
+
+
+def test_non_integer_image_is_an_error(folders, capsys):
+    _, ref, root = folders
+    probabilities = _write(np.full((6, 12, 12), 0.3, np.float32), root / "prob.nii.gz")
+    code, message = _error(capsys, probabilities, ref / "case_000.nii.gz")
+    assert code == 2 and "non-integer" in message
+
+
+def test_four_d_image_is_an_error(folders, capsys):
+    _, ref, root = folders
+    image = sitk.JoinSeries([sitk.Image(12, 12, 6, sitk.sitkUInt8)] * 2)
+    sitk.WriteImage(image, str(root / "four_d.nii.gz"))
+    code, message = _error(capsys, root / "four_d.nii.gz", ref / "case_000.nii.gz")
+    assert code == 2 and "4 dimensions" in message
+
+
+def test_disjoint_grids_are_an_error(folders, capsys):
+    _, ref, root = folders
+    far = _write(np.ones((6, 12, 12), np.uint8), root / "far.nii.gz", origin=(500.0, 0.0, 0.0))
+    code, message = _error(capsys, far, ref / "case_000.nii.gz")
+    assert code == 2 and "do not overlap" in message
+
+
+def test_maps_need_an_output_folder(folders, capsys):
+    pred, ref, _ = folders
+    code, message = _error(capsys, pred, ref, "--maps")
+    assert code == 2 and "--out" in message
