@@ -153,3 +153,23 @@ def test_maps_need_an_output_folder(folders, capsys):
     pred, ref, _ = folders
     code, message = _error(capsys, pred, ref, "--maps")
     assert code == 2 and "--out" in message
+
+
+def test_seg_nrrd_segments_are_matched_by_name(chest_segmentation, chest_eroded, tmp_path, capsys):
+    """A prediction whose segments carry other label values is compared segment by segment."""
+    import slicerio
+
+    segmentation = slicerio.read_segmentation(str(chest_eroded))
+    renumber = {s["labelValue"]: 8 - s["labelValue"] for s in segmentation["segments"]}
+    voxels = segmentation["voxels"]
+    renumbered = np.zeros_like(voxels)
+    for old, new in renumber.items():
+        renumbered[voxels == old] = new
+    for segment in segmentation["segments"]:
+        segment["labelValue"] = renumber[segment["labelValue"]]
+    segmentation["voxels"] = renumbered
+    slicerio.write_segmentation(str(tmp_path / "renumbered.seg.nrrd"), segmentation)
+    for name, pred in (("same", chest_eroded), ("renumbered", tmp_path / "renumbered.seg.nrrd")):
+        assert main(["evaluate", str(pred), str(chest_segmentation), "--out", str(tmp_path / name)]) == 0
+    same, renumbered = (json.loads((tmp_path / n / "summary.json").read_text()) for n in ("same", "renumbered"))
+    assert renumbered["metric_per_case"][0]["metrics"] == same["metric_per_case"][0]["metrics"]

@@ -1,0 +1,43 @@
+"""The evaluation step of `make demo` (Scripts/demo.py) on slicerio's chest segmentation."""
+import csv
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+DEMO = Path(__file__).resolve().parents[1] / "Scripts" / "demo.py"
+
+
+@pytest.fixture(scope="module")
+def demo():
+    spec = importlib.util.spec_from_file_location("demo_script", DEMO)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_evaluation_step_writes_table_and_maps(demo, tmp_path, capsys):
+    out = tmp_path / "demo_output"
+    assert demo.main(["--out", str(out), "--steps", "evaluation"]) == 0
+    results = out / "evaluation"
+    summary = json.loads((results / "summary.json").read_text())
+    metrics = summary["metric_per_case"][0]["metrics"]
+    assert metrics["4"]["status"] == "prediction empty" and metrics["4"]["HD95"] is None
+    assert 0.5 < metrics["3"]["Dice"] < 1.0  # the moved thoracic spine
+    assert len(list(csv.DictReader((results / "metrics.csv").open()))) == 7
+    assert {p.name for p in (results / "maps").iterdir()} == {
+        "Segmentation_FP.nii.gz", "Segmentation_FN.nii.gz", "Segmentation_MSF.nii.gz"
+    }
+    assert "lumbar vertebral column" in capsys.readouterr().out
+    # a second run replaces its own output ...
+    assert demo.main(["--out", str(out), "--steps", "evaluation"]) == 0
+
+
+def test_foreign_output_folder_is_not_replaced(demo, tmp_path):
+    (tmp_path / "mine.txt").write_text("user data")
+    with pytest.raises(SystemExit, match="not made by the demo"):
+        demo.main(["--out", str(tmp_path)])
+    assert (tmp_path / "mine.txt").read_text() == "user data"
