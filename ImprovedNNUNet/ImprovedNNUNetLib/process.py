@@ -1,0 +1,294 @@
+"""Run a backend command as a child process without blocking the caller.
+
+The Slicer modules start `python -m ImprovedNNUNetLib <sub-command> ...` through
+:class:`ChildProcess`; a GUI timer calls :meth:`ChildProcess.poll` to drain what the
+child printed so far. Every output line that parses as a JSON object is an *event*
+(the progress contract: one JSON object per line on stdout); every other line is a
+*log line*. :meth:`ChildProcess.cancel` ends the whole process tree (the child and
+every process it started), first politely (SIGTERM), then by force (SIGKILL).
+
+No Qt here: the caller decides how often to poll.
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import psutil
+
+from .errors import UserError
+
+DEFAULT_GRACE_S = 5.0
+LOG_LINES_KEPT = 5000
+# After the child exits, how long its pipes may stay open (held by orphaned descendants)
+# before its output counts as complete; lines arriving later still show up in poll().
+OUTPUT_DRAIN_S = 1.0
+_SIGKILL = getattr(signal, "SIGKILL", signal.SIGTERM)  # Windows has no SIGKILL; SIGTERM already kills there
+
+
+def cli_command(*args: str) -> list[str]:
+    """The command line that runs `improved-nnunet ARGS` with the current Python interpreter.
+
+    Inside Slicer ``sys.executable`` is Slicer's own Python (PythonSlicer), so the child
+    sees the same installed packages as the application.
+    """
+    return [sys.executable, "-m", "ImprovedNNUNetLib", *args]
+
+
+def parse_event(line: str) -> dict | None:
+    """The JSON object on ``line``, or None when the line is not one (a log line)."""
+    text = line.strip()
+    if not (text.startswith("{") and text.endswith("}")):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+@dataclass
+class ProcessOutput:
+    """What :meth:`ChildProcess.poll` collected since the previous call."""
+
+    events: list[dict] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+    finished: bool = False  # the process has ended and all its output has been read
+    returncode: int | None = None
+
+
+@dataclass
+class CancelReport:
+    """Which processes of the tree :meth:`ChildProcess.cancel` ended, and how."""
+
+    terminated: list[int] = field(default_factory=list)  # ended after SIGTERM
+    killed: list[int] = field(default_factory=list)  # needed SIGKILL after the grace period
+    survivors: list[int] = field(default_factory=list)  # still running after SIGKILL (should stay empty)
+
+    def summary(self) -> str:
+        text = f"cancelled: {len(self.terminated) + len(self.killed)} process(es) ended"
+        if self.killed:
+            text += f", {len(self.killed)} of them killed after ignoring SIGTERM"
+        if self.survivors:
+            text += f"; still running: {', '.join(map(str, self.survivors))}"
+        return text
+
+
+class ChildProcess:
+    """A command running in its own process group, its output read on background threads.
+
+    Start it with :meth:`start`; then either call :meth:`poll` periodically (GUI timer) or
+    :meth:`wait` (scripts). ``returncode``, ``cancelled`` and ``last_error_line`` describe
+    how it ended; ``log`` keeps the last ``LOG_LINES_KEPT`` log lines and ``events`` every event.
+    """
+
+    def __init__(self, popen: subprocess.Popen):
+        self._popen = popen
+        self._lines: queue.Queue[tuple[str, str]] = queue.Queue()
+        self._readers = [
+            threading.Thread(target=self._read, args=(popen.stdout, "stdout"), daemon=True),
+            threading.Thread(target=self._read, args=(popen.stderr, "stderr"), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+        self.events: list[dict] = []
+        self.log: deque[str] = deque(maxlen=LOG_LINES_KEPT)
+        self.cancelled = False
+        self.cancel_report: CancelReport | None = None
+        self._last_stderr_line: str | None = None
+        self._last_log_line: str | None = None
+        self._exit_seen_at: float | None = None
+
+    @classmethod
+    def start(
+        cls,
+        command: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike | None = None,
+    ) -> "ChildProcess":
+        """Start ``command`` (a list of arguments, no shell).
+
+        ``env`` is the child's whole environment (default: this process's environment);
+        ``PYTHONUNBUFFERED=1`` is added so that lines arrive as they are printed.
+        """
+        if not command:
+            raise UserError("no command given to run; pass the program and its arguments as a list")
+        child_env = dict(os.environ if env is None else env)
+        child_env["PYTHONUNBUFFERED"] = "1"
+        platform_options = (
+            {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+            if sys.platform == "win32"
+            else {"start_new_session": True}
+        )
+        try:
+            popen = subprocess.Popen(
+                [str(part) for part in command],
+                env=child_env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                bufsize=1,
+                **platform_options,
+            )
+        except FileNotFoundError as exc:
+            raise UserError(f"{command[0]}: program not found; check the path or install it") from exc
+        except NotADirectoryError as exc:
+            raise UserError(f"{cwd}: working folder does not exist; create it or choose another") from exc
+        return cls(popen)
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """Exit status once the process has ended (negative: ended by that signal), else None."""
+        return self._popen.poll()
+
+    @property
+    def running(self) -> bool:
+        return self._popen.poll() is None
+
+    @property
+    def last_error_line(self) -> str | None:
+        """The last non-empty line the child wrote to stderr (or, if none, its last log line)."""
+        return self._last_stderr_line or self._last_log_line
+
+    def _read(self, stream, name: str) -> None:
+        for line in stream:
+            self._lines.put((name, line.rstrip("\r\n")))
+        stream.close()
+
+    def _output_complete(self) -> bool:
+        """The child has ended and its pipes are closed (or the drain time has passed)."""
+        if self._popen.poll() is None:
+            return False
+        if self._exit_seen_at is None:
+            self._exit_seen_at = time.monotonic()
+        readers_done = not any(r.is_alive() for r in self._readers)
+        return readers_done or time.monotonic() - self._exit_seen_at >= OUTPUT_DRAIN_S
+
+    def poll(self) -> ProcessOutput:
+        """New events and log lines since the last call; never blocks."""
+        finished = self._output_complete()  # decided before draining, so nothing read later is lost
+        output = ProcessOutput()
+        while True:
+            try:
+                stream, line = self._lines.get_nowait()
+            except queue.Empty:
+                break
+            event = parse_event(line)
+            if event is not None:
+                output.events.append(event)
+                continue
+            output.log.append(line)
+            if line.strip():
+                self._last_log_line = line.strip()
+                if stream == "stderr":
+                    self._last_stderr_line = line.strip()
+        self.events.extend(output.events)
+        self.log.extend(output.log)
+        output.finished = finished
+        output.returncode = self._popen.poll()
+        return output
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Block until the process has ended and its output is read; returns the exit status.
+
+        Collected output stays available in ``events`` and ``log``. Raises TimeoutError when
+        ``timeout`` seconds pass first (the process keeps running).
+        """
+        try:
+            returncode = self._popen.wait(timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise TimeoutError(f"process {self.pid} still running after {timeout} s") from exc
+        drain_until = time.monotonic() + OUTPUT_DRAIN_S
+        for reader in self._readers:
+            reader.join(max(0.0, drain_until - time.monotonic()))
+        self.poll()
+        return returncode
+
+    def _descendants(self) -> list[psutil.Process]:
+        """Every process the child started (recursively) that still exists."""
+        try:
+            return psutil.Process(self.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def _signal_group(self, sig: int) -> None:
+        """Send ``sig`` to the child's process group (reaches descendants already orphaned)."""
+        if sys.platform == "win32":
+            return
+        try:
+            os.killpg(self.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _signal_tree(self, descendants: list[psutil.Process], sig: int) -> None:
+        if self._popen.poll() is None:
+            self._popen.send_signal(sig)
+        for proc in descendants:
+            try:
+                proc.send_signal(sig)
+            except psutil.NoSuchProcess:
+                pass
+        self._signal_group(sig)
+
+    def _wait_tree(self, descendants: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+        """Wait up to ``timeout`` s for the child and ``descendants`` to end; returns those still alive.
+
+        The child itself is reaped through its Popen so that its exit status is kept.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            alive = [p for p in descendants if _is_alive(p)]
+            root_alive = self._popen.poll() is None
+            if (not alive and not root_alive) or time.monotonic() >= deadline:
+                return alive + ([psutil.Process(self.pid)] if root_alive else [])
+            time.sleep(0.05)
+
+    def cancel(self, grace_s: float = DEFAULT_GRACE_S) -> CancelReport:
+        """End the whole process tree: SIGTERM to all, SIGKILL to those alive after ``grace_s``.
+
+        Returns (and keeps in ``cancel_report``) which processes ended how; a line saying so
+        is added to ``log``. Safe to call when the process has already ended.
+        """
+        self.cancelled = True
+        descendants = self._descendants()
+        tree = {self.pid, *(p.pid for p in descendants)} if self.running else {p.pid for p in descendants}
+        self._signal_tree(descendants, signal.SIGTERM)
+        alive = self._wait_tree(descendants, grace_s)
+        report = CancelReport()
+        if alive:
+            # Processes started during the grace period belong to the tree too.
+            descendants = list({p.pid: p for p in [*alive, *self._descendants()] if p.pid != self.pid}.values())
+            tree |= {p.pid for p in descendants}
+            self._signal_tree(descendants, _SIGKILL)
+            report.killed = sorted({p.pid for p in alive})
+            report.survivors = sorted(p.pid for p in self._wait_tree(descendants, grace_s))
+        report.terminated = sorted(tree - set(report.killed) - set(report.survivors))
+        report.killed = sorted(set(report.killed) - set(report.survivors))
+        self.cancel_report = report
+        self.log.append(report.summary())
+        return report
+
+
+def _is_alive(proc: psutil.Process) -> bool:
+    """True while ``proc`` runs; a zombie (ended, not yet reaped by its parent) counts as ended."""
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
