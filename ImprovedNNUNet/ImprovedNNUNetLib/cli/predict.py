@@ -1,10 +1,111 @@
-"""`improved-nnunet predict` (not implemented yet)."""
+"""`improved-nnunet predict`: segment image files with a trained model, one case after another in memory."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
 from ..errors import UserError
+from ..imageio import IMAGE_SUFFIXES
 
 
 def add_parser(sub):
-    sub.add_parser("predict", help="(not implemented yet)")
+    parser = sub.add_parser(
+        "predict",
+        help="segment images with a trained (imported) model",
+        description=(
+            "Segment images with a trained nnU-Net model of any ImprovedNNUNet variant or stock nnU-Net. "
+            "Multi-channel cases are files named CASE_0000, CASE_0001, ... (nnU-Net's naming). Writes "
+            "OUT/CASE<suffix of the input> with the input's exact geometry; never replaces an existing "
+            "file without --overwrite."
+        ),
+    )
+    parser.add_argument("-i", "--input", nargs="+", required=True, metavar="FILE|FOLDER",
+                        help="image file(s) and/or folder(s) of images")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="output folder (or an output file name when there is a single case)")
+    parser.add_argument("-m", "--model", required=True, metavar="MODEL",
+                        help="model folder (dataset.json, plans.json, fold_N/) or the name of an imported model")
+    parser.add_argument("--folds", nargs="+", metavar="FOLD",
+                        help="folds to ensemble, e.g. 0 1 2, or 'all' for the fold_all model (default: every "
+                             "trained fold)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda, "
+                                                         "cuda:N or mps (default auto)")
+    tta = parser.add_mutually_exclusive_group()
+    tta.add_argument("--tta", dest="tta", action="store_true", default=None,
+                     help="test-time mirroring (default: on with CUDA, off on the CPU)")
+    tta.add_argument("--no-tta", dest="tta", action="store_false", help="no test-time mirroring")
+    parser.add_argument("--step", type=float, default=0.5,
+                        help="tile step as a fraction of the patch size, in (0, 1] (default 0.5)")
+    parser.add_argument("--probabilities", action="store_true",
+                        help="also write OUT/CASE_prob_K (one map per network output K; K = label value)")
+    parser.add_argument("--sdm", action="store_true",
+                        help="also write OUT/CASE_sdm_L, the signed-distance map of label L (sdm models only)")
+    parser.add_argument("--checkpoint", default="checkpoint_final.pth",
+                        help="checkpoint file name in fold_N (default checkpoint_final.pth)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
 
-def run(args):
-    raise UserError("predict is not implemented yet")
+def _output_base(case, output: Path, single_case: bool) -> tuple[Path, str]:
+    """(path without suffix, image suffix) of a case's segmentation file."""
+    suffix = next((s for s in IMAGE_SUFFIXES if output.name.lower().endswith(s)), None)
+    if single_case and suffix:
+        return output.with_name(output.name[: -len(suffix)]), output.name[-len(suffix):]
+    return output / case.case_id, case.suffix
+
+
+def output_files(case, output: Path, single_case: bool, model, probabilities: bool, sdm: bool) -> dict:
+    """``{"segmentation": path, "prob_K": path, "sdm_L": path}`` for one case."""
+    base, suffix = _output_base(case, output, single_case)
+    files = {"segmentation": base.with_name(base.name + suffix)}
+    if probabilities:
+        for index in range(model.label_manager.num_segmentation_heads):
+            files[f"prob_{index}"] = base.with_name(f"{base.name}_prob_{index}{suffix}")
+    if sdm:
+        for value in model.label_manager.foreground_labels:
+            files[f"sdm_{value}"] = base.with_name(f"{base.name}_sdm_{value}{suffix}")
+    return files
+
+
+def _check_free(planned: list[dict]) -> None:
+    existing = [path for files in planned for path in files.values() if path.exists()]
+    if existing:
+        raise UserError(f"{existing[0]} exists ({len(existing)} output file(s) in the way); "
+                        f"choose another output or add --overwrite")
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from ..imageio import read_image, write_image
+    from ..inference import load_model
+    from ..inference.cases import gather_cases
+    from ..models.store import resolve_model
+
+    model = load_model(resolve_model(args.model), folds=args.folds, device=args.device,
+                       checkpoint_name=args.checkpoint)
+    if args.sdm and not model.has_distance_head:
+        raise UserError(f"--sdm needs a model trained with the sdm variant; this one used {model.trainer_name}")
+    if model.device_note:
+        print(f"note: {model.device_note}", file=sys.stderr)
+    cases = gather_cases(args.input, model.channel_names)
+    output = Path(args.output)
+    planned = [output_files(case, output, len(cases) == 1, model, args.probabilities, args.sdm) for case in cases]
+    if not args.overwrite:
+        _check_free(planned)
+    for case, files in zip(cases, planned):
+        started = time.perf_counter()
+        with tqdm(desc=case.case_id, unit="tile", file=sys.stderr, disable=None, leave=False) as bar:
+            def progress(done, total, bar=bar):
+                bar.total = total
+                bar.update(done - bar.n)
+
+            result = model.predict([read_image(path) for path in case.files], probabilities=args.probabilities,
+                                   sdm=args.sdm, tta=args.tta, step=args.step, progress=progress)
+        write_image(result.segmentation, files["segmentation"], overwrite=args.overwrite)
+        for index, image in enumerate((result.probabilities or {}).values()):
+            write_image(image, files[f"prob_{index}"], overwrite=args.overwrite)
+        for value, image in zip(model.label_manager.foreground_labels, (result.distance_maps or {}).values()):
+            write_image(image, files[f"sdm_{value}"], overwrite=args.overwrite)
+        print(f"{case.case_id}: {files['segmentation']} ({time.perf_counter() - started:.1f} s)")
+    return 0

@@ -1,0 +1,75 @@
+"""Grouping input image files into cases by nnU-Net's channel naming (``CASE_0000``, ``CASE_0001``, ...)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UserError
+from ..imageio import IMAGE_SUFFIXES, is_image_file, strip_suffix
+
+_CHANNEL = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One case: its id and one file per model channel, in channel order."""
+
+    case_id: str
+    files: tuple[Path, ...]
+
+    @property
+    def suffix(self) -> str:
+        """The image suffix of the first channel file (``.nii.gz``, ``.nrrd``, ...)."""
+        name = self.files[0].name.lower()
+        return next(s for s in IMAGE_SUFFIXES if name.endswith(s))
+
+
+def _image_files(inputs: list[str | Path]) -> list[Path]:
+    files = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = sorted(p for p in item.iterdir() if is_image_file(p))
+            if not found:
+                raise UserError(f"folder {item} holds no images ({', '.join(IMAGE_SUFFIXES)}); check the path")
+            files.extend(found)
+        elif is_image_file(item):
+            files.append(item)
+        elif item.exists():
+            raise UserError(f"{item} is not an image file ({', '.join(IMAGE_SUFFIXES)}); give images or a folder")
+        else:
+            raise UserError(f"{item}: no such file or folder; check the path")
+    return files
+
+
+def gather_cases(inputs: list[str | Path], channel_names: list[str]) -> list[Case]:
+    """Cases from files and folders. Multi-channel models need ``CASE_0000``, ``CASE_0001``, ... names;
+    for one-channel models ``CASE_0000.nii.gz`` is case ``CASE`` and any other name is a case of its own."""
+    channels: dict[str, dict[int, Path]] = {}
+    for path in _image_files(inputs):
+        stem = strip_suffix(path.name)
+        match = _CHANNEL.match(stem)
+        if match and (len(channel_names) > 1 or int(match.group("channel")) == 0):
+            case_id, channel = match.group("case"), int(match.group("channel"))
+        elif len(channel_names) == 1:
+            case_id, channel = stem, 0
+        else:
+            raise UserError(f"{path.name}: the model expects {len(channel_names)} channels "
+                            f"({', '.join(channel_names)}); name the files CASE_0000, CASE_0001, ... in that order")
+        files = channels.setdefault(case_id, {})
+        if channel in files:
+            raise UserError(f"case {case_id!r} channel {channel} is given twice ({files[channel].name} and "
+                            f"{path.name}); keep one file per channel")
+        files[channel] = path
+    cases = []
+    for case_id, files in sorted(channels.items()):
+        expected = set(range(len(channel_names)))
+        if set(files) != expected:
+            missing = sorted(expected - set(files))
+            extra = sorted(set(files) - expected)
+            problem = (f"lacks channel(s) {', '.join(f'_{c:04d} ({channel_names[c]})' for c in missing)}" if missing
+                       else f"has channel(s) {', '.join(f'_{c:04d}' for c in extra)} the model does not take")
+            raise UserError(f"case {case_id!r} {problem}; the model expects {len(channel_names)} channel(s) "
+                            f"({', '.join(channel_names)}) named {case_id}_0000 .. {case_id}_{len(channel_names) - 1:04d}")
+        cases.append(Case(case_id, tuple(files[c] for c in sorted(files))))
+    return cases

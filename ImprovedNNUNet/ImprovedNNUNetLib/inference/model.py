@@ -1,0 +1,210 @@
+"""A trained model loaded for in-memory prediction."""
+from __future__ import annotations
+
+import inspect
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..imageio import Image
+from .channels import stack_channels
+from .distance import DISTANCE_FILL, SegmentationWithDistance, distance_head
+from .device import choose_device, default_mirroring
+from .model_folder import DEFAULT_CHECKPOINT, ModelFolder, load_checkpoint, open_model_folder, select_folds
+from .outputs import (PredictionResult, foreground_names, maps_to_input_grid, named_images, output_names,
+                      segmentation_dtype)
+from .predictor import TrackingPredictor
+from .trainers import resolve_trainer_class
+
+
+class LoadedModel:
+    """A model folder's network with the weights of the chosen folds, ready to segment volumes.
+
+    Attributes: ``channel_names`` (input channels in order), ``labels`` (name -> value, from
+    dataset.json), ``folds``, ``trainer_name``, ``configuration``, ``device``, ``device_note``
+    (why the CPU is used, or None), ``has_distance_head`` (SDM models).
+    """
+
+    def __init__(self, folder: ModelFolder, folds: list, checkpoints: list[dict], device, device_note):
+        import torch
+        from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
+        from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+        first = checkpoints[0]
+        self.folder = folder
+        self.folds = list(folds)
+        self.trainer_name = first["trainer_name"]
+        self.configuration = first["init_args"]["configuration"]
+        for fold, checkpoint in zip(folds[1:], checkpoints[1:]):
+            if (checkpoint["trainer_name"], checkpoint["init_args"]["configuration"]) != (
+                    self.trainer_name, self.configuration):
+                raise UserError(f"fold {fold} of {folder.path} was trained with {checkpoint['trainer_name']} "
+                                f"({checkpoint['init_args']['configuration']}), fold {folds[0]} with "
+                                f"{self.trainer_name} ({self.configuration}); choose folds of one model")
+        self.device, self.device_note = device, device_note
+        self.plans_manager = PlansManager(folder.plans)
+        try:
+            self.configuration_manager = self.plans_manager.get_configuration(self.configuration)
+        except (KeyError, RuntimeError):
+            raise UserError(f"{folder.path / 'plans.json'} has no configuration {self.configuration!r} that the "
+                            f"checkpoints were trained with; copy the plans.json of this model") from None
+        self.label_manager = self.plans_manager.get_label_manager(folder.dataset_json)
+        self.trainer_class = resolve_trainer_class(self.trainer_name)
+        num_inputs = determine_num_input_channels(self.plans_manager, self.configuration_manager,
+                                                  folder.dataset_json)
+        self.network = _build_network(self.trainer_class, self.plans_manager, self.configuration_manager,
+                                      num_inputs, self.label_manager.num_segmentation_heads)
+        self._weights = [checkpoint["network_weights"] for checkpoint in checkpoints]
+        self._load_weights(0)
+        self.network.eval()
+        self.predictor = TrackingPredictor(device)
+        self.predictor.manual_initialization(self.network, self.plans_manager, self.configuration_manager,
+                                             self._weights, folder.dataset_json, self.trainer_name,
+                                             first.get("inference_allowed_mirroring_axes"))
+        self._torch = torch
+
+    @property
+    def channel_names(self) -> list[str]:
+        return self.folder.channel_names
+
+    @property
+    def labels(self) -> dict:
+        return self.folder.labels
+
+    @property
+    def has_distance_head(self) -> bool:
+        return distance_head(self.network) is not None
+
+    def _load_weights(self, index: int) -> None:
+        try:
+            self.network.load_state_dict(self._weights[index])
+        except RuntimeError as exc:
+            raise UserError(f"fold {self.folds[index]} weights do not fit the network that {self.trainer_name} "
+                            f"builds from plans.json ({str(exc).splitlines()[0]}); the checkpoint and plans.json "
+                            f"come from different models") from None
+
+    def predict(self, channels, *, spacing=None, origin=None, direction=None, probabilities: bool = False,
+                sdm: bool = False, tta: bool | None = None, step: float = 0.5, progress=None) -> PredictionResult:
+        """Segment one case held in memory.
+
+        ``channels``: one ``Image`` or 3-D (z, y, x) array per entry of ``channel_names``; arrays need
+        ``spacing`` (x, y, z mm) and optionally ``origin`` and ``direction``. ``probabilities``: also return
+        per-output probability maps. ``sdm``: also return the signed-distance maps (SDM models only).
+        ``tta``: test-time mirroring; ``None`` means on with CUDA, off otherwise. ``step``: tile step as a
+        fraction of the patch size (0 < step <= 1; smaller is slower and smoother). ``progress``:
+        ``callable(tiles_done, tiles_total)`` called after every tile over all folds.
+        Several folds are ensembled by the mean of their probabilities.
+        """
+        if not 0 < step <= 1:
+            raise UserError(f"tile step {step} is out of range; use a value in (0, 1], e.g. 0.5")
+        if sdm and not self.has_distance_head:
+            raise UserError(f"the model (trainer {self.trainer_name}) has no distance-map head; "
+                            f"leave out the signed-distance output or use a model trained with the sdm variant")
+        data, template = stack_channels(channels, self.channel_names, spacing, origin, direction)
+        preprocessed, properties = self._preprocess(data, template)
+        self.predictor.tile_step_size = step
+        self.predictor.use_mirroring = default_mirroring(self.device) if tta is None else bool(tta)
+        self.predictor.track(progress, len(self._weights))
+        segmentation, mean_probabilities, mean_distance = self._segment(preprocessed, properties, probabilities, sdm)
+        result = PredictionResult(template.with_array(segmentation))
+        if mean_probabilities is not None:
+            result.probabilities = named_images(mean_probabilities,
+                                                output_names(self.label_manager, self.labels), template)
+        if mean_distance is not None:
+            result.distance_maps = named_images(mean_distance,
+                                                foreground_names(self.label_manager, self.labels), template)
+        return result
+
+    def _preprocess(self, data: np.ndarray, template: Image):
+        properties = {"spacing": [float(v) for v in template.spacing[::-1]]}  # nnU-Net wants (z, y, x)
+        preprocessor = self.configuration_manager.preprocessor_class(verbose=False)
+        preprocessed, _, properties = preprocessor.run_case_npy(data, None, properties, self.plans_manager,
+                                                                self.configuration_manager,
+                                                                self.folder.dataset_json)
+        return self._torch.from_numpy(preprocessed), properties
+
+    def _segment(self, preprocessed, properties: dict, probabilities: bool, sdm: bool):
+        """Label map, mean probabilities (when asked) and mean distance maps (when asked) on the input grid."""
+        from nnunetv2.inference.export_prediction import convert_predicted_logits_to_segmentation_with_correct_shape
+
+        ensemble = len(self._weights) > 1
+        need_probabilities = probabilities or ensemble
+        probability_sum = distance_sum = segmentation = None
+        for index in range(len(self._weights)):
+            self._load_weights(index)
+            logits, distance = self._sliding_window(preprocessed, sdm)
+            converted = convert_predicted_logits_to_segmentation_with_correct_shape(
+                logits, self.plans_manager, self.configuration_manager, self.label_manager, properties,
+                return_probabilities=need_probabilities)
+            if need_probabilities:
+                segmentation, fold_probabilities = converted
+                probability_sum = _add(probability_sum, fold_probabilities)
+            else:
+                segmentation = converted
+            if sdm:
+                distance_sum = _add(distance_sum, maps_to_input_grid(
+                    distance, properties, self.plans_manager, self.configuration_manager, DISTANCE_FILL))
+        folds = len(self._weights)
+        mean_probabilities = None if probability_sum is None else (probability_sum / folds).astype(np.float32)
+        if ensemble:
+            segmentation = np.asarray(self.label_manager.convert_probabilities_to_segmentation(mean_probabilities))
+            segmentation = segmentation.astype(segmentation_dtype(self.label_manager))
+        mean_distance = None if distance_sum is None else distance_sum / folds
+        return segmentation, (mean_probabilities if probabilities else None), mean_distance
+
+    def _sliding_window(self, preprocessed, sdm: bool):
+        """nnU-Net's sliding window over the preprocessed case: (logits, distance maps or None) on the CPU."""
+        heads = self.label_manager.num_segmentation_heads
+        with _torch_threads(self._torch):
+            if not sdm:
+                return self.predictor.predict_sliding_window_return_logits(preprocessed).cpu(), None
+            wrapped = SegmentationWithDistance(self.network)
+            with self.predictor.output_channels(wrapped, heads + len(self.label_manager.foreground_labels)):
+                both = self.predictor.predict_sliding_window_return_logits(preprocessed).cpu()
+            return both[:heads], both[heads:].float()
+
+
+def _add(total, value):
+    return value if total is None else total + value
+
+
+@contextmanager
+def _torch_threads(torch):
+    """Use at most nnU-Net's process count of CPU threads, as ``nnUNetPredictor`` does."""
+    from nnunetv2.configuration import default_num_processes
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(min(default_num_processes, before))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _build_network(trainer_class, plans_manager, configuration_manager, num_inputs: int, num_outputs: int):
+    """The trainer's inference network (deep supervision off), for either signature nnU-Net has used."""
+    build = trainer_class.build_network_architecture
+    if "plans_manager" in inspect.signature(build).parameters:
+        return build(plans_manager, configuration_manager, num_inputs, num_outputs, enable_deep_supervision=False)
+    return build(configuration_manager.network_arch_class_name, configuration_manager.network_arch_init_kwargs,
+                 configuration_manager.network_arch_init_kwargs_req_import, num_inputs, num_outputs,
+                 enable_deep_supervision=False)
+
+
+def load_model(model_folder: str | Path, folds=None, device: str = "auto",
+               checkpoint_name: str = DEFAULT_CHECKPOINT) -> LoadedModel:
+    """Load a trained nnU-Net model folder for prediction.
+
+    ``model_folder``: the folder holding dataset.json, plans.json and fold_N/ (e.g.
+    ``nnUNet_results/Dataset001_X/nnUNetTrainer__nnUNetPlans__3d_fullres``). ``folds``: None for all
+    trained folds, an int, ``"all"`` (the fold_all model) or a list of them. ``device``: ``auto``,
+    ``cpu``, ``cuda``, ``cuda:N`` or ``mps``. Raises ``UserError`` for a missing file, an unreadable
+    checkpoint, a fold that does not exist or a trainer that cannot be found.
+    """
+    folder = open_model_folder(model_folder, checkpoint_name)
+    chosen = select_folds(folder, folds)
+    torch_device, note = choose_device(device)
+    checkpoints = [load_checkpoint(folder.checkpoint_path(fold)) for fold in chosen]
+    return LoadedModel(folder, chosen, checkpoints, torch_device, note)

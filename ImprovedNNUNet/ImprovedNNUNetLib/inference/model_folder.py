@@ -1,0 +1,120 @@
+"""Checking a trained nnU-Net model folder and reading its parts.
+
+A model folder is what nnU-Net writes to ``nnUNet_results/DatasetXXX/Trainer__Plans__config``:
+``dataset.json``, ``plans.json`` and one ``fold_N`` (or ``fold_all``) folder per trained
+fold holding the checkpoint. Every problem found here becomes a ``UserError`` that names
+the file and what to do about it.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UserError
+
+DEFAULT_CHECKPOINT = "checkpoint_final.pth"
+_FOLD_DIR = re.compile(r"^fold_(\d+|all)$")
+_CHECKPOINT_KEYS = ("network_weights", "trainer_name", "init_args")
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """The readable metadata of a model folder (no checkpoint loaded)."""
+
+    path: Path
+    dataset_json: dict
+    plans: dict
+    checkpoint_name: str
+    available_folds: tuple  # ints in ascending order, then "all" when fold_all exists
+
+    @property
+    def channel_names(self) -> list[str]:
+        names = self.dataset_json.get("channel_names") or self.dataset_json.get("modality") or {}
+        return [str(names[k]) for k in sorted(names, key=int)]
+
+    @property
+    def labels(self) -> dict:
+        return dict(self.dataset_json.get("labels", {}))
+
+    def checkpoint_path(self, fold) -> Path:
+        return self.path / f"fold_{fold}" / self.checkpoint_name
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise UserError(f"{path} is missing; a model folder needs dataset.json, plans.json and fold_N folders "
+                        f"(copy the whole nnU-Net results folder Trainer__Plans__configuration)")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path} is not valid JSON ({exc}); re-copy it from the trained model") from exc
+
+
+def _fold_key(fold) -> tuple:
+    return (1, 0) if fold == "all" else (0, fold)
+
+
+def open_model_folder(path: str | Path, checkpoint_name: str = DEFAULT_CHECKPOINT) -> ModelFolder:
+    """Validate the folder layout and read ``dataset.json`` and ``plans.json``."""
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise UserError(f"model folder {path} does not exist; give the folder that holds dataset.json, "
+                        f"plans.json and fold_N, or the name of an imported model (improved-nnunet models list)")
+    dataset_json = _read_json(path / "dataset.json")
+    plans = _read_json(path / "plans.json")
+    if "labels" not in dataset_json or not ("channel_names" in dataset_json or "modality" in dataset_json):
+        raise UserError(f"{path / 'dataset.json'} lacks 'labels' or 'channel_names'; it is not an nnU-Net v2 "
+                        f"dataset.json, re-copy it from the trained model")
+    folds = []
+    for child in path.iterdir():
+        match = _FOLD_DIR.match(child.name)
+        if match and (child / checkpoint_name).is_file():
+            folds.append("all" if match.group(1) == "all" else int(match.group(1)))
+    if not folds:
+        raise UserError(f"{path} has no fold_N/{checkpoint_name}; train the model to the end or choose another "
+                        f"checkpoint file name")
+    return ModelFolder(path, dataset_json, plans, checkpoint_name, tuple(sorted(folds, key=_fold_key)))
+
+
+def select_folds(folder: ModelFolder, folds=None) -> list:
+    """The folds to use: ``None`` means every numbered fold (or ``fold_all`` when it is the only one)."""
+    if folds is None:
+        numbered = [f for f in folder.available_folds if f != "all"]
+        return numbered or ["all"]
+    if isinstance(folds, (int, str)):
+        folds = [folds]
+    chosen = []
+    for fold in folds:
+        fold = "all" if str(fold) == "all" else _as_int_fold(fold)
+        if fold not in folder.available_folds:
+            raise UserError(f"fold {fold} does not exist in {folder.path} (it has folds "
+                            f"{', '.join(map(str, folder.available_folds))}); choose among those")
+        if fold not in chosen:
+            chosen.append(fold)
+    if not chosen:
+        raise UserError("no fold chosen; give at least one fold or leave folds out to use all of them")
+    return chosen
+
+
+def _as_int_fold(fold) -> int:
+    try:
+        return int(fold)
+    except (TypeError, ValueError):
+        raise UserError(f"fold {fold!r} is not a fold number; give integers such as 0 1 2 or 'all'") from None
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Load a checkpoint on the CPU; an unreadable or truncated file becomes a ``UserError``."""
+    import torch
+
+    try:
+        checkpoint = torch.load(path, map_location=torch.device("cpu"), weights_only=False)
+    except Exception as exc:  # torch raises many types for damaged files (zip, pickle, EOF, runtime)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path} is unreadable or truncated ({reason}); copy or export the model again") from exc
+    if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in _CHECKPOINT_KEYS):
+        raise UserError(f"{path} is not an nnU-Net v2 checkpoint (it lacks {', '.join(_CHECKPOINT_KEYS)}); "
+                        f"give the checkpoint nnU-Net wrote during training")
+    return checkpoint

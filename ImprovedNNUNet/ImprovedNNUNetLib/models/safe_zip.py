@@ -1,0 +1,54 @@
+"""Extracting a ZIP archive without letting any entry escape the target folder."""
+from __future__ import annotations
+
+import stat
+import zipfile
+import zlib
+from pathlib import Path, PurePosixPath
+
+from ..errors import UserError
+
+
+def _checked_member_path(name: str, archive: Path) -> PurePosixPath:
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or name.startswith(("/", "\\")) or (path.parts and ":" in path.parts[0]):
+        raise UserError(f"{archive} contains the absolute path {name!r}; refusing to extract it, "
+                        f"re-create the archive with relative paths (nnUNetv2_export_model_to_zip does)")
+    if ".." in path.parts:
+        raise UserError(f"{archive} contains the entry {name!r} that points outside the archive folder; "
+                        f"refusing to extract it, re-create the archive without '..' in paths")
+    return path
+
+
+def safe_extract(archive: str | Path, target: str | Path) -> Path:
+    """Extract every file of ``archive`` under ``target``; a ``UserError`` for unsafe or damaged archives.
+
+    Entries with absolute paths, drive letters or ``..`` components, and symbolic links, are refused
+    before anything is written.
+    """
+    archive, target = Path(archive), Path(target)
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = zf.infolist()
+            for member in members:
+                _checked_member_path(member.filename, archive)
+                if stat.S_ISLNK(member.external_attr >> 16):
+                    raise UserError(f"{archive} contains the symbolic link {member.filename!r}; refusing to "
+                                    f"extract it, re-create the archive with plain files")
+            target.mkdir(parents=True, exist_ok=True)
+            root = target.resolve()
+            for member in members:
+                destination = (root / _checked_member_path(member.filename, archive)).resolve()
+                if root != destination and root not in destination.parents:
+                    raise UserError(f"{archive} entry {member.filename!r} would be written outside {target}; "
+                                    f"refusing to extract it")
+                if member.is_dir():
+                    destination.mkdir(parents=True, exist_ok=True)
+                    continue
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(member) as source, open(destination, "wb") as sink:
+                    while chunk := source.read(1 << 20):
+                        sink.write(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise UserError(f"{archive} is not a readable ZIP archive ({exc}); download or export it again") from exc
+    return target

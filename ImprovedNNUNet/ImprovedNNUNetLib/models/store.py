@@ -1,0 +1,155 @@
+"""The user's models folder: import trained nnU-Net models (ZIP or folder), list and remove them.
+
+Each imported model is one sub-folder ``<models folder>/<name>/`` holding dataset.json,
+plans.json and fold_N/ exactly as nnU-Net wrote them. The models folder is
+``$IMPROVED_NNUNET_MODELS`` when set, else ``~/.improved-nnunet/models``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UserError
+from .safe_zip import safe_extract
+
+ENV_VAR = "IMPROVED_NNUNET_MODELS"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_DATASET_DIR = re.compile(r"^Dataset\d+_")
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    """An imported model: its name, folder, trained folds, input channels and labels."""
+
+    name: str
+    path: Path
+    folds: tuple[str, ...]
+    channel_names: tuple[str, ...]
+    labels: dict
+
+
+def models_root() -> Path:
+    """The models folder (``$IMPROVED_NNUNET_MODELS`` or ``~/.improved-nnunet/models``)."""
+    configured = os.environ.get(ENV_VAR, "").strip()
+    return Path(configured).expanduser() if configured else Path.home() / ".improved-nnunet" / "models"
+
+
+def is_model_folder(path: Path) -> bool:
+    return ((path / "dataset.json").is_file() and (path / "plans.json").is_file()
+            and any(child.is_dir() and child.name.startswith("fold_") for child in path.iterdir()))
+
+
+def find_model_folders(folder: Path) -> list[Path]:
+    """Every model folder at or below ``folder`` (an export ZIP may hold several configurations)."""
+    if is_model_folder(folder):
+        return [folder]
+    return sorted(path.parent for path in folder.rglob("plans.json") if is_model_folder(path.parent))
+
+
+def default_name(model_folder: Path) -> str:
+    """``DatasetNNN_X__Trainer__Plans__config`` inside an nnU-Net results tree, else the folder name."""
+    parent = model_folder.parent.name
+    return f"{parent}__{model_folder.name}" if _DATASET_DIR.match(parent) else model_folder.name
+
+
+def _check_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise UserError(f"model name {name!r} is not allowed; use letters, digits, '.', '_' and '-' "
+                        f"and start with a letter or digit")
+    return name
+
+
+def _describe(name: str, path: Path) -> StoredModel:
+    try:
+        dataset = json.loads((path / "dataset.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        dataset = {}
+    channels = dataset.get("channel_names") or dataset.get("modality") or {}
+    folds = sorted((child.name[len("fold_"):] for child in path.iterdir()
+                    if child.is_dir() and child.name.startswith("fold_") and any(child.glob("*.pth"))),
+                   key=lambda f: (not f.isdigit(), int(f) if f.isdigit() else 0, f))
+    return StoredModel(name, path, tuple(folds), tuple(str(channels[k]) for k in sorted(channels, key=str)),
+                       dict(dataset.get("labels", {})))
+
+
+def list_models(root: Path | None = None) -> list[StoredModel]:
+    """The imported models, sorted by name (an absent models folder means none)."""
+    root = models_root() if root is None else Path(root)
+    if not root.is_dir():
+        return []
+    return [_describe(child.name, child) for child in sorted(root.iterdir())
+            if child.is_dir() and _NAME.match(child.name) and is_model_folder(child)]
+
+
+def import_model(source: str | Path, name: str | None = None, force: bool = False,
+                 root: Path | None = None) -> list[StoredModel]:
+    """Copy the model(s) in ``source`` (a ZIP, e.g. from ``nnUNetv2_export_model_to_zip``, or a folder).
+
+    ``name`` applies when ``source`` holds a single model. An existing model of the same name is
+    replaced only with ``force``. The source is never modified.
+    """
+    source = Path(source).expanduser()
+    root = models_root() if root is None else Path(root)
+    if not source.exists():
+        raise UserError(f"{source} does not exist; give a model ZIP or a trained model folder")
+    if source.is_file() and not zipfile.is_zipfile(source):
+        raise UserError(f"{source} is neither a ZIP archive nor a folder; give a model ZIP or a model folder")
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".import-", dir=root) as scratch:
+        scratch = Path(scratch)
+        unpacked = safe_extract(source, scratch / "unpacked") if source.is_file() else source.resolve()
+        folders = find_model_folders(unpacked)
+        if not folders:
+            raise UserError(f"{source} holds no trained model (a folder with dataset.json, plans.json and "
+                            f"fold_N/); export it with nnUNetv2_export_model_to_zip or give the results folder")
+        if name is not None and len(folders) > 1:
+            raise UserError(f"{source} holds {len(folders)} models; leave out the name so each gets its own")
+        names = [_check_name(name)] if name is not None else [default_name(folder) for folder in folders]
+        if len(set(names)) != len(names):
+            raise UserError(f"{source} holds several models that would share a name; import them one by one "
+                            f"with a name each")
+        for model_name in names:
+            if (root / model_name).exists() and not force:
+                raise UserError(f"model {model_name!r} already exists in {root}; remove it first, import with "
+                                f"--force to replace it, or choose another name")
+        imported = []
+        for folder, model_name in zip(folders, names):
+            staged = scratch / f"staged-{model_name}"
+            shutil.copytree(folder, staged, symlinks=False)
+            destination = root / model_name
+            if destination.exists():
+                shutil.rmtree(destination)
+            staged.rename(destination)
+            imported.append(_describe(model_name, destination))
+    return imported
+
+
+def remove_model(name: str, root: Path | None = None) -> Path:
+    """Delete the imported model ``name`` from the models folder; returns the removed path."""
+    root = models_root() if root is None else Path(root)
+    path = root / _check_name(name)
+    if not (path.is_dir() and is_model_folder(path)):
+        known = ", ".join(m.name for m in list_models(root)) or "none"
+        raise UserError(f"no imported model named {name!r} in {root} (imported: {known}); "
+                        f"see improved-nnunet models list")
+    shutil.rmtree(path)
+    return path
+
+
+def resolve_model(name_or_path: str | Path, root: Path | None = None) -> Path:
+    """A model folder path, or the folder of the imported model of that name."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path
+    root = models_root() if root is None else Path(root)
+    if _NAME.match(str(name_or_path)) and (root / str(name_or_path)).is_dir():
+        return root / str(name_or_path)
+    known = ", ".join(m.name for m in list_models(root)) or "none"
+    raise UserError(f"model {str(name_or_path)!r} is neither a folder nor an imported model (imported: {known}); "
+                    f"give a model folder or import it with improved-nnunet models import")
