@@ -9,7 +9,10 @@ import json
 import math
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+
+from ImprovedNNUNetLib.errors import UserError
 
 EVENT_KEYS = ("stage", "epoch", "num_epochs", "iteration", "num_iterations", "train_loss", "val_loss",
               "pseudo_dice", "lr", "epoch_time_s", "eta_s", "time", "message")
@@ -74,3 +77,13 @@ def read_events(path: Path) -> list[dict]:
     """All events of a progress.jsonl file."""
     with open(path, encoding="utf-8") as f:
         return [event for event in map(parse_event, f) if event is not None]
+
+
+@contextmanager
+def report_user_errors(reporter: ProgressReporter | None = None):
+    """Report a UserError as an ``error`` event on stdout too (a parent process may read only that), then re-raise."""
+    try:
+        yield
+    except UserError as exc:
+        (reporter or ProgressReporter()).emit("error", message=one_line(exc))
+        raise

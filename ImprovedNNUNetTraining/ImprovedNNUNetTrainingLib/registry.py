@@ -9,6 +9,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from ImprovedNNUNetLib.errors import UserError
 
+from .constants import VARIANT_NAMES
 from .trainers.augmentation import nnUNetTrainerAugment
 from .trainers.deep_supervision import nnUNetTrainerDeepSup
 from .trainers.improved import nnUNetTrainerImproved
@@ -27,6 +28,7 @@ VARIANTS: dict[str, type] = {
     "msf": nnUNetTrainerMSF,
     "msf_deep": nnUNetTrainerMSFDeep,
 }
+assert tuple(VARIANTS) == VARIANT_NAMES, "constants.VARIANT_NAMES must list the registry's names in order"
 
 
 def get_variant(name: str) -> type:

@@ -14,14 +14,13 @@ from pathlib import Path
 from ImprovedNNUNetLib.errors import UserError
 
 from .cancel import CancelGuard, TrainingCancelled
+from .constants import CONFIGURATIONS, DEFAULT_CHECKPOINT_EVERY
 from .environment import cores_present, dataset_name, folder_variable, size_worker_pools
 from .loop import EpochLoop
 from .progress import ProgressReporter, one_line
 from .registry import get_variant
 from .settings import variant_settings, write_settings
 
-DEFAULT_CHECKPOINT_EVERY = 5
-CONFIGURATIONS = ("3d_fullres", "2d", "3d_lowres")
 
 
 @dataclass

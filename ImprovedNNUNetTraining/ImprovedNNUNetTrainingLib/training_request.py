@@ -56,7 +56,8 @@ class TrainingRequest:
     """One training job: every fold of ``folds`` with the same variant and settings.
 
     ``hyperparameters`` overrides the variant's defaults (see :func:`variant_defaults`);
-    ``epochs`` / ``iterations_per_epoch`` of None keep nnU-Net's schedule (1000 / 250).
+    ``epochs`` / ``iterations_per_epoch`` / ``validation_iterations_per_epoch`` of None keep
+    nnU-Net's schedule (1000 / 250 / 50).
     ``overwrite`` lets :meth:`steps` replace folds that already hold a run.
     """
 
@@ -67,6 +68,7 @@ class TrainingRequest:
     device: str = "auto"
     epochs: int | None = None
     iterations_per_epoch: int | None = None
+    validation_iterations_per_epoch: int | None = None
     hyperparameters: dict = field(default_factory=dict)
     overwrite: bool = False
 
@@ -101,7 +103,8 @@ class TrainingRequest:
     def check(self) -> None:
         if not self.folds:
             raise UserError("no fold selected; pick at least one fold (0-4 or all)")
-        for name, value in (("epochs", self.epochs), ("iterations per epoch", self.iterations_per_epoch)):
+        for name, value in (("epochs", self.epochs), ("iterations per epoch", self.iterations_per_epoch),
+                            ("validation iterations per epoch", self.validation_iterations_per_epoch)):
             if value is not None and value < 1:
                 raise UserError(f"{name} must be at least 1, got {value}")
 
@@ -117,6 +120,8 @@ class TrainingRequest:
             arguments += ["--epochs", str(self.epochs)]
         if self.iterations_per_epoch is not None:
             arguments += ["--iters-per-epoch", str(self.iterations_per_epoch)]
+        if self.validation_iterations_per_epoch is not None:
+            arguments += ["--val-iters-per-epoch", str(self.validation_iterations_per_epoch)]
         for name, value in self.hyperparameters.items():
             arguments += ["--set", f"{name}={json.dumps(value)}"]
         return arguments + {"new": [], "continue": ["--continue"], "overwrite": ["--overwrite"]}[mode]

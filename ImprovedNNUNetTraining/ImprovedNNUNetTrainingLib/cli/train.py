@@ -1,10 +1,53 @@
-"""`improved-nnunet train` (not implemented yet)."""
-from ImprovedNNUNetLib.errors import UserError
+"""`improved-nnunet train`: train a variant on a prepared dataset, one or more folds."""
+from ..constants import CONFIGURATIONS, DEFAULT_CHECKPOINT_EVERY, VARIANT_NAMES
+from ..progress import report_user_errors
+
+
+def fold_list(text: str) -> list:
+    """"0", "1,2" or "all" -> the folds to train, in order."""
+    return ["all"] if text == "all" else [part.strip() for part in text.split(",") if part.strip()]
 
 
 def add_parser(sub):
-    sub.add_parser("train", help="(not implemented yet)")
+    p = sub.add_parser(
+        "train", help="train an nnU-Net v2 variant",
+        description="Train one variant on a dataset prepared with `improved-nnunet prepare`. Progress events "
+                    "(JSON lines) go to stdout and to progress.jsonl in the fold folder. SIGTERM/SIGINT stop "
+                    "the run with a checkpoint; --continue resumes it.")
+    p.add_argument("dataset", metavar="DATASET", help="dataset id (e.g. 1) or name (Dataset001_Name)")
+    p.add_argument("--variant", required=True, choices=VARIANT_NAMES, metavar="V",
+                   help=f"one of: {', '.join(VARIANT_NAMES)}")
+    p.add_argument("--config", dest="configuration", default="3d_fullres", choices=CONFIGURATIONS,
+                   help="nnU-Net configuration (default 3d_fullres)")
+    p.add_argument("--fold", default="0", type=fold_list, help="0..4, a comma list such as 1,2, or all (default 0)")
+    p.add_argument("--epochs", type=int, help="number of epochs (default: nnU-Net's 1000)")
+    p.add_argument("--iters-per-epoch", type=int, help="training iterations per epoch (default: nnU-Net's 250)")
+    p.add_argument("--val-iters-per-epoch", type=int,
+                   help="validation iterations per epoch for the pseudo Dice (default: nnU-Net's 50)")
+    p.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"),
+                   help="auto (default) uses CUDA when present, otherwise the CPU")
+    p.add_argument("--checkpoint-every", type=int, default=DEFAULT_CHECKPOINT_EVERY, metavar="N",
+                   help=f"write checkpoint_latest.pth every N epochs (default {DEFAULT_CHECKPOINT_EVERY})")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--continue", dest="continue_training", action="store_true",
+                      help="resume from the fold's latest checkpoint")
+    mode.add_argument("--overwrite", action="store_true",
+                      help="delete an existing fold folder of this variant and train from scratch")
+    p.add_argument("--no-validation", dest="final_validation", action="store_false",
+                   help="skip nnU-Net's final validation (prediction of the fold's validation cases)")
 
 
-def run(args):
-    raise UserError("train is not implemented yet")
+def run(args) -> int:
+    from ..runner import TrainOptions, train
+
+    with report_user_errors():
+        for fold in args.fold:
+            result = train(TrainOptions(
+                dataset=args.dataset, variant=args.variant, configuration=args.configuration, fold=fold,
+                epochs=args.epochs, iters_per_epoch=args.iters_per_epoch,
+                val_iters_per_epoch=args.val_iters_per_epoch, device=args.device,
+                continue_training=args.continue_training, overwrite=args.overwrite,
+                checkpoint_every=args.checkpoint_every, final_validation=args.final_validation))
+            if result.status == "cancelled":
+                return 128 + result.signum
+    return 0

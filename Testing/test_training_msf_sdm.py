@@ -1,0 +1,161 @@
+"""MSF region and two-stage loss; SDM targets, head and loss term (seeds 001 and 002)."""
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from nnunetv2.training.loss.compound_losses import DC_and_CE_loss
+from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
+
+from ImprovedNNUNetTrainingLib.distance_maps import DistanceMapNetwork
+from ImprovedNNUNetTrainingLib.trainers.msf import misseg_region
+from ImprovedNNUNetTrainingLib.trainers.signed_distance import signed_distance_map, signed_distance_targets
+
+
+def volume(shape=(9, 9, 9)):
+    return torch.zeros((1, 1, *shape), dtype=torch.long)
+
+
+def test_msf_region_single_error_is_a_radius_2_ball():
+    reference, prediction = volume(), volume()
+    prediction[0, 0, 4, 4, 4] = 1
+    region = misseg_region(prediction, reference, labels=(1, 2), radius=2)[0, 0]
+    assert region.sum() == 33  # lattice points with x²+y²+z² ≤ 4
+    assert region[4, 4, 2] and region[4, 6, 4] and region[5, 5, 4]
+    assert not region[4, 6, 5] and not region[6, 5, 4]  # distance² = 5
+
+
+def test_msf_region_is_union_of_dilated_xor_per_label():
+    reference, prediction = volume((5, 16, 16)), volume((5, 16, 16))
+    reference[0, 0, 2, 2:6, 2:6] = 1
+    prediction[0, 0, 2, 2:6, 3:7] = 1       # label 1 shifted by one voxel: errors at x=2 and x=6
+    reference[0, 0, 2, 11:14, 11:14] = 2
+    prediction[0, 0, 2, 11:14, 11:14] = 2   # label 2 correct: no region there
+    prediction[0, 0, 2, 12, 12] = 1         # a 2-voxel where label 1 was predicted
+    region = misseg_region(prediction, reference, labels=(1, 2), radius=2)[0, 0].numpy()
+
+    from scipy import ndimage
+    offsets = np.array(list(itertools.product(range(-2, 3), repeat=3)))
+    ball = (np.sum(offsets ** 2, axis=1) <= 4).reshape(5, 5, 5)
+    expected = np.zeros_like(region)
+    for label in (1, 2):
+        xor = (prediction[0, 0].numpy() == label) ^ (reference[0, 0].numpy() == label)
+        expected |= ndimage.binary_dilation(xor, structure=ball)
+    np.testing.assert_array_equal(region, expected)
+    assert region[2, 3, 0] and region[2, 3, 8] and region[2, 12, 14]
+    assert region[0, 3, 2] and not region[2, 9, 4] and not region[2, 3, 10]
+
+
+def test_msf_term_absent_in_stage_1_and_present_in_stage_2(make_trainer):
+    trainer = make_trainer("msf", epochs=4)
+    trainer.enable_deep_supervision = False  # one output, so the loss can be recomputed by hand below
+    trainer.initialize()
+    active = []
+    for epoch in range(4):
+        trainer.current_epoch = epoch
+        trainer.on_train_epoch_start()
+        active.append(trainer.loss.active)
+    assert active == [False, False, True, True]
+
+    torch.manual_seed(0)
+    patch = trainer.configuration_manager.patch_size
+    target = torch.randint(0, 8, (1, 1, *patch))
+    output = torch.randn(1, 8, *patch)
+    loss = trainer.loss
+    loss.active = False
+    stage1 = loss(output, target).item()
+    loss.active = True
+    stage2 = loss(output, target).item()
+
+    region = misseg_region(output.argmax(1, keepdim=True), target, range(1, 8), 2)[0, 0]
+    stock = DC_and_CE_loss({"batch_dice": False, "smooth": 1e-5, "do_bg": False, "ddp": False}, {},
+                           weight_ce=1, weight_dice=1, dice_class=MemoryEfficientSoftDiceLoss)
+    inside = stock(output[:, :, region][..., None, None], target[:, :, region][..., None, None]).item()
+    plain = stock(output, target).item()
+    assert stage1 == pytest.approx(plain, rel=1e-5)
+    assert stage2 == pytest.approx(plain + trainer.msf_weight * inside, rel=1e-5)
+
+
+def brute_force_sdm(mask, spacing):
+    """Signed distance by comparing every voxel pair (independent of scipy's transform)."""
+    points = np.argwhere(np.ones_like(mask)) * np.asarray(spacing)
+    inside, outside = points[mask.ravel()], points[~mask.ravel()]
+    to_out = np.sqrt(((points[:, None] - outside[None]) ** 2).sum(-1)).min(1)
+    to_in = np.sqrt(((points[:, None] - inside[None]) ** 2).sum(-1)).min(1)
+    dist_in = np.where(mask.ravel(), to_out, 0)
+    dist_out = np.where(mask.ravel(), 0, to_in)
+    return (dist_out / dist_out.max() - dist_in / dist_in.max()).reshape(mask.shape)
+
+
+def test_signed_distance_map_sign_boundary_range_and_spacing():
+    mask = np.zeros((7, 12, 10), dtype=bool)
+    mask[2:6, 3:10, 2:7] = True
+    spacing = (3.0, 1.0, 0.7)
+    sdm = signed_distance_map(mask, spacing)
+    from scipy import ndimage
+    boundary = mask & ~ndimage.binary_erosion(mask, border_value=1)
+    assert np.all(sdm[boundary] == 0)
+    assert np.all(sdm[mask & ~boundary] < 0) and np.all(sdm[~mask] > 0)
+    assert sdm.min() == pytest.approx(-1) and sdm.max() == pytest.approx(1)
+    expected = brute_force_sdm(mask, spacing)
+    expected[boundary] = 0
+    np.testing.assert_allclose(sdm, expected, atol=1e-6)
+    isotropic = signed_distance_map(mask, (1.0, 1.0, 1.0))
+    assert not np.allclose(isotropic, sdm), "the spacing must change the distances"
+
+
+def test_signed_distance_targets_per_label_and_empty():
+    segmentation = np.zeros((2, 1, 4, 6, 6), dtype=np.int16)
+    segmentation[0, 0, 1:3, 1:4, 1:4] = 2
+    targets = signed_distance_targets(segmentation, labels=(1, 2), spacing=(2.0, 1.0, 1.0))
+    assert targets.shape == (2, 2, 4, 6, 6) and targets.dtype == np.float32
+    assert np.all(targets[:, 0] == 0) and np.all(targets[1] == 0)  # empty label / empty case
+    np.testing.assert_array_equal(targets[0, 1], signed_distance_map(segmentation[0, 0] == 2, (2.0, 1.0, 1.0)))
+
+
+def test_sdm_head_shapes_loss_and_plain_inference_output(make_trainer):
+    trainer = make_trainer("sdm")
+    trainer.initialize()
+    network, patch = trainer.network, trainer.configuration_manager.patch_size
+    head = network.sdm_head
+    x = torch.randn(2, 1, *patch)
+    network.train()
+    outputs = network(x)
+    assert isinstance(outputs, (list, tuple)) and outputs[0].shape == (2, 8, *patch)
+    assert head.output.shape == (2, 7, *patch)
+    assert head.output.abs().max() <= 1
+
+    target = [torch.randint(0, 8, (2, 1, *o.shape[2:])) for o in outputs]
+    seg_only = trainer.loss.segmentation_loss(outputs, target)
+    sdm = torch.from_numpy(signed_distance_targets(target[0].numpy(), range(1, 8), trainer.configuration_manager.spacing))
+    expected = seg_only + trainer.sdm_weight * torch.mean((head.output - sdm) ** 2)
+    assert trainer.loss(outputs, target).item() == pytest.approx(expected.item(), rel=1e-6)
+
+    network.eval()
+    trainer.set_deep_supervision_enabled(False)
+    with torch.no_grad():
+        plain = network(x)
+        assert isinstance(plain, torch.Tensor) and plain.shape == (2, 8, *patch)
+        assert head.output is None
+        maps = DistanceMapNetwork(network)(x)
+    assert maps.shape == (2, 8, *patch)
+    assert torch.all(maps[:, 0] == 0) and maps.abs().max() <= 1
+    assert head.output is None and not head.always_on
+
+
+def test_sdm_checkpoint_gives_distance_maps(trained_model):
+    from ImprovedNNUNetTrainingLib.distance_maps import distance_map_network
+
+    network = distance_map_network(trained_model("sdm"), 0)
+    with torch.no_grad():
+        maps = network(torch.randn(1, 1, 8, 32, 32))
+    assert maps.shape == (1, 8, 8, 32, 32)
+    assert torch.count_nonzero(maps[:, 1:]) > 0
+
+
+def test_distance_maps_refuse_models_without_head(trained_model):
+    from ImprovedNNUNetLib.errors import UserError
+    from ImprovedNNUNetTrainingLib.distance_maps import distance_map_network
+
+    with pytest.raises(UserError, match="sdm variant"):
+        distance_map_network(trained_model("baseline"), 0)
