@@ -40,8 +40,10 @@ def get_variant(name: str) -> type:
 
 
 def variant_name(trainer_class: type) -> str | None:
-    """The short name of a trainer class of the registry, None for any other class."""
-    return next((name for name, cls in VARIANTS.items() if cls is trainer_class), None)
+    """The short name of a trainer class of the registry (or of a same-named subclass that only
+    changes its hyper-parameters, see ``hyperparameters.py``), None for any other class."""
+    return next((name for name, cls in VARIANTS.items() if cls is trainer_class
+                 or (cls.__name__ == trainer_class.__name__ and issubclass(trainer_class, cls))), None)
 
 
 def trainer_class_by_name(class_name: str) -> type | None:

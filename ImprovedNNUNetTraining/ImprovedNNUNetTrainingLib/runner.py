@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ImprovedNNUNetLib.errors import UserError
@@ -16,6 +16,7 @@ from ImprovedNNUNetLib.errors import UserError
 from .cancel import CancelGuard, TrainingCancelled
 from .constants import CONFIGURATIONS, DEFAULT_CHECKPOINT_EVERY
 from .environment import cores_present, dataset_name, folder_variable, size_worker_pools
+from .hyperparameters import with_hyperparameters
 from .loop import EpochLoop
 from .progress import ProgressReporter, one_line
 from .registry import get_variant
@@ -40,6 +41,7 @@ class TrainOptions:
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
     final_validation: bool = True
     plans: str = "nnUNetPlans"
+    hyperparameters: dict = field(default_factory=dict)  # variant class attributes to change (--set)
 
 
 @dataclass
@@ -123,7 +125,7 @@ def resume_checkpoint(folder: Path) -> Path | None:
 
 def build_trainer(options: TrainOptions, device):
     """The variant's trainer for the options, constructed directly; checks inputs first."""
-    trainer_class = get_variant(options.variant)
+    trainer_class = with_hyperparameters(get_variant(options.variant), options.hyperparameters)
     if options.configuration not in CONFIGURATIONS:
         raise UserError(f"unknown configuration {options.configuration!r}; use one of {', '.join(CONFIGURATIONS)}")
     for name in ("epochs", "iters_per_epoch", "val_iters_per_epoch", "checkpoint_every"):

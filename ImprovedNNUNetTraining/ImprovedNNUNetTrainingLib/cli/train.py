@@ -33,21 +33,27 @@ def add_parser(sub):
                       help="resume from the fold's latest checkpoint")
     mode.add_argument("--overwrite", action="store_true",
                       help="delete an existing fold folder of this variant and train from scratch")
+    p.add_argument("--set", dest="hyperparameters", action="append", default=[], metavar="NAME=VALUE",
+                   help="change one of the variant's hyper-parameters for this run, e.g. --set dice_weight=2 "
+                        "or --set noise_variance=[0,0.3] (repeatable)")
     p.add_argument("--no-validation", dest="final_validation", action="store_false",
                    help="skip nnU-Net's final validation (prediction of the fold's validation cases)")
 
 
 def run(args) -> int:
+    from ..hyperparameters import parse_assignment
     from ..runner import TrainOptions, train
 
     with report_user_errors():
+        hyperparameters = dict(parse_assignment(text) for text in args.hyperparameters)
         for fold in args.fold:
             result = train(TrainOptions(
                 dataset=args.dataset, variant=args.variant, configuration=args.configuration, fold=fold,
                 epochs=args.epochs, iters_per_epoch=args.iters_per_epoch,
                 val_iters_per_epoch=args.val_iters_per_epoch, device=args.device,
                 continue_training=args.continue_training, overwrite=args.overwrite,
-                checkpoint_every=args.checkpoint_every, final_validation=args.final_validation))
+                checkpoint_every=args.checkpoint_every, final_validation=args.final_validation,
+                hyperparameters=hyperparameters))
             if result.status == "cancelled":
                 return 128 + result.signum
     return 0
