@@ -7,16 +7,21 @@ from scipy import ndimage
 Box = tuple[slice, slice, slice]
 
 
-def label_boxes(array: np.ndarray, labels) -> dict[int, Box | None]:
-    """Bounding box of each label value in ``array`` (None where the label is absent).
+def label_boxes(array: np.ndarray) -> dict[int, Box]:
+    """Bounding box of every non-zero label value present in ``array``.
 
     One pass over the image for all labels (``scipy.ndimage.find_objects``).
     """
-    labels = [int(v) for v in labels]
-    if not labels:
+    top = int(array.max()) if array.size else 0
+    if top == 0:
         return {}
-    found = ndimage.find_objects(array, max_label=max(labels))
-    return {v: found[v - 1] for v in labels}
+    found = ndimage.find_objects(array, max_label=top)
+    return {value: box for value, box in enumerate(found, start=1) if box is not None}
+
+
+def present_labels(*arrays: np.ndarray) -> set[int]:
+    """The non-zero label values present in any of the arrays."""
+    return set().union(*(label_boxes(a).keys() for a in arrays))
 
 
 def union_box(a: Box | None, b: Box | None) -> Box | None:

@@ -7,7 +7,9 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 
-def directed_distances(from_points: np.ndarray, to_points: np.ndarray, to_mask: np.ndarray, spacing) -> np.ndarray:
+def directed_distances(
+    from_points: np.ndarray, to_points: np.ndarray, to_mask: np.ndarray, spacing, within_mm: float | None = None
+) -> np.ndarray:
     """Distance (mm) from each of ``from_points`` to the nearest of ``to_points``.
 
     Points are (N, 3) integer grid indices; ``to_mask`` is the boolean grid holding
@@ -15,6 +17,8 @@ def directed_distances(from_points: np.ndarray, to_points: np.ndarray, to_mask: 
     query a k-d tree of the other surface, so the cost follows the number of surface
     points, not the size of the image. The distance to the nearest point is computed
     from the index difference times the spacing, as an exact distance transform does.
+    With ``within_mm``, only distances up to that bound are searched and the others
+    are returned as +inf (enough for a tolerance test, and much faster).
     """
     distances = np.zeros(len(from_points))
     off_surface = ~to_mask[tuple(from_points.T)]
@@ -23,9 +27,14 @@ def directed_distances(from_points: np.ndarray, to_points: np.ndarray, to_mask: 
     spacing = np.asarray(spacing, dtype=np.float64)
     rest = from_points[off_surface]
     tree = cKDTree(to_points * spacing, leafsize=16, balanced_tree=False, compact_nodes=False)
-    _, nearest = tree.query(rest * spacing, workers=os.cpu_count() or 1)
-    delta = (to_points[nearest] - rest) * spacing
-    distances[off_surface] = np.sqrt(np.add.reduce(delta * delta, axis=1))
+    # a bound a little above within_mm, so rounding in the tree never drops a point at the bound
+    bound = np.inf if within_mm is None else within_mm * (1 + 1e-9) + 1e-9
+    _, nearest = tree.query(rest * spacing, distance_upper_bound=bound, workers=os.cpu_count() or 1)
+    found = nearest < len(to_points)
+    delta = (to_points[nearest[found]] - rest[found]) * spacing
+    exact = np.full(len(rest), np.inf)
+    exact[found] = np.sqrt(np.add.reduce(delta * delta, axis=1))
+    distances[off_surface] = exact
     return distances
 
 

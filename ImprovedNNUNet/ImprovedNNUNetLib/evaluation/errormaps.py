@@ -15,6 +15,7 @@ from scipy import ndimage
 
 from ..errors import UserError
 from ..imageio import Image
+from .crops import present_labels
 from .geometry import align_to_reference
 from .labels import as_label_array, resolve_labels
 
@@ -80,7 +81,7 @@ def error_maps_arrays(pred: np.ndarray, ref: np.ndarray, labels=None, msf_radius
     ref = as_label_array(ref, "reference")
     if pred.shape != ref.shape:
         raise UserError(f"prediction shape {pred.shape} differs from reference shape {ref.shape}; pass arrays on one grid")
-    names = resolve_labels(labels, pred, ref)
+    names = resolve_labels(labels, present_labels(pred, ref) if labels is None else ())
     evaluated = np.array(sorted(names), dtype=np.int64)
     wrong = pred != ref
     dtype = np.promote_types(pred.dtype, ref.dtype)

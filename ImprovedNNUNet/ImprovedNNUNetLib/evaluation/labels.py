@@ -35,18 +35,10 @@ def as_label_array(array: np.ndarray, what: str = "image") -> np.ndarray:
     return array
 
 
-def present_labels(*arrays: np.ndarray) -> list[int]:
-    """Sorted union of the non-zero values of the arrays."""
-    values: set[int] = set()
-    for array in arrays:
-        values.update(int(v) for v in np.unique(array) if v != 0)
-    return sorted(values)
-
-
-def resolve_labels(labels, *arrays: np.ndarray) -> dict[int, str | None]:
-    """``{label value: name or None}`` from None (labels present), values, or {name: value}."""
+def resolve_labels(labels, present) -> dict[int, str | None]:
+    """``{label value: name or None}`` from None (the ``present`` values), values, or {name: value}."""
     if labels is None:
-        return {v: None for v in present_labels(*arrays)}
+        return {int(v): None for v in sorted(present) if v != 0}
     if isinstance(labels, Mapping):
         pairs = [(_label_value(v, name), str(name)) for name, v in labels.items()]
     else:
@@ -127,7 +119,7 @@ def labels_from_dataset_json(path: str | Path) -> dict[str, int]:
         raise UserError(f"{path}: not an nnU-Net dataset.json with a 'labels' entry ({exc}); pass a valid dataset.json") from None
     if not isinstance(labels, dict):
         raise UserError(f"{path}: 'labels' must map names to values; fix the dataset.json")
-    resolved = resolve_labels(labels)
+    resolved = resolve_labels(labels, ())
     return {name: value for value, name in resolved.items()}
 
 

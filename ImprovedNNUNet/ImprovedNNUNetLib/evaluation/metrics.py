@@ -55,12 +55,13 @@ def compute_metrics_arrays(
     spacing = tuple(float(s) for s in spacing)
     if len(spacing) != 3 or min(spacing) <= 0:
         raise UserError(f"spacing must be 3 positive numbers (mm per array axis), got {spacing}")
-    names = resolve_labels(labels, pred, ref)
+    pred_boxes, ref_boxes = label_boxes(pred), label_boxes(ref)
+    names = resolve_labels(labels, pred_boxes.keys() | ref_boxes.keys())
     taus = resolve_tau(tau_mm, names)
-    pred_boxes = label_boxes(pred, names)
-    ref_boxes = label_boxes(ref, names)
     per_label = {
-        value: _label_metrics(pred, ref, value, name, union_box(pred_boxes[value], ref_boxes[value]), spacing, taus[value])
+        value: _label_metrics(
+            pred, ref, value, name, union_box(pred_boxes.get(value), ref_boxes.get(value)), spacing, taus[value]
+        )
         for value, name in names.items()
     }
     return CaseMetrics(per_label)
@@ -96,8 +97,8 @@ def _surface_metrics(p: np.ndarray, g: np.ndarray, spacing, tau: float) -> dict:
     d_pg = distances.directed_distances(edge_p.points, edge_g.points, edge_g.mask, spacing)
     d_gp = distances.directed_distances(edge_g.points, edge_p.points, edge_p.mask, spacing)
     surf_p, surf_g = surfaces.surfel_surface(p, spacing), surfaces.surfel_surface(g, spacing)
-    s_pg = distances.directed_distances(surf_p.points, surf_g.points, surf_g.mask, spacing)
-    s_gp = distances.directed_distances(surf_g.points, surf_p.points, surf_p.mask, spacing)
+    s_pg = distances.directed_distances(surf_p.points, surf_g.points, surf_g.mask, spacing, within_mm=tau)
+    s_gp = distances.directed_distances(surf_g.points, surf_p.points, surf_p.mask, spacing, within_mm=tau)
     return {
         "hd": distances.hausdorff(d_pg, d_gp, 100.0),
         "hd95": distances.hausdorff(d_pg, d_gp, 95.0),

@@ -44,7 +44,7 @@ def boundary_voxels(padded: np.ndarray) -> np.ndarray:
 
 
 def neighbour_codes(padded: np.ndarray) -> np.ndarray:
-    """8-bit code of every 2×2×2 neighbourhood (one per grid corner, shape + 1 - 2).
+    """8-bit code of the 2×2×2 neighbourhood of every voxel-grid corner of the unpadded region.
 
     Bit 7 is the neighbour at the lowest index along all axes and bit 0 the one at the
     highest, the ordering of the surfel area table.
