@@ -6,7 +6,8 @@ import pytest
 
 from ImprovedNNUNetLib.errors import UserError
 from ImprovedNNUNetLib.evaluation import compute_metrics_arrays, labels_from_dataset_json
-from ImprovedNNUNetLib.evaluation.labels import as_label_array, remap_values, resolve_labels, resolve_tau
+from ImprovedNNUNetLib.evaluation.labelfiles import remap_values
+from ImprovedNNUNetLib.evaluation.labels import as_label_array, resolve_labels, resolve_tau
 
 
 def test_labels_from_values_and_names():

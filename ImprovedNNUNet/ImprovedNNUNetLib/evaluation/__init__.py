@@ -11,7 +11,8 @@ Public API:
 * :func:`match_cases` pairs prediction and reference files by case id.
 """
 from .errormaps import ErrorMaps, error_maps, error_maps_arrays
-from .labels import labels_from_dataset_json, segment_names
+from .labelfiles import segment_names
+from .labels import labels_from_dataset_json
 from .metrics import compute_metrics, compute_metrics_arrays
 from .results import METRIC_KEYS, CaseMetrics, LabelMetrics
 

@@ -121,31 +121,3 @@ def labels_from_dataset_json(path: str | Path) -> dict[str, int]:
         raise UserError(f"{path}: 'labels' must map names to values; fix the dataset.json")
     resolved = resolve_labels(labels, ())
     return {name: value for value, name in resolved.items()}
-
-
-def segment_names(path: str | Path) -> dict[str, int] | None:
-    """``{segment name: label value}`` of a single-layer ``.seg.nrrd``; None for other files."""
-    path = Path(path)
-    if not path.name.lower().endswith(".seg.nrrd"):
-        return None
-    import slicerio
-
-    segmentation = slicerio.read_segmentation(str(path), skip_voxels=True)
-    names = {}
-    for segment in segmentation.get("segments", []):
-        if int(segment.get("layer", 0)) != 0:
-            raise UserError(
-                f"{path}: segments overlap (several layers); export it as a labelmap "
-                "(one layer) in Slicer before evaluating"
-            )
-        names[str(segment["name"])] = int(segment["labelValue"])
-    return names
-
-
-def remap_values(array: np.ndarray, mapping: Mapping[int, int]) -> np.ndarray:
-    """Array with label values replaced per ``mapping`` (values not in it become 0)."""
-    top = int(max([int(array.max()) if array.size else 0, *mapping.keys(), *mapping.values()]))
-    lut = np.zeros(top + 1, dtype=np.min_scalar_type(top))
-    for src, dst in mapping.items():
-        lut[src] = dst
-    return lut[array]

@@ -2,52 +2,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
 from ..errors import UserError
-from ..imageio import Image, read_image, write_image
+from ..imageio import write_image
 from .cases import CasePair, match_cases
 from .errormaps import error_maps
-from .labels import as_label_array, remap_values, segment_names
+from .labelfiles import match_segment_values, read_label_image
 from .metrics import compute_metrics
 from .summary import EvaluatedCase, check_outputs_free, write_summary
 
 MAP_SUFFIX = ".nii.gz"
-
-
-@dataclass
-class LabelImage:
-    """A label image with its segment names (``.seg.nrrd``), if any."""
-
-    image: Image
-    names: dict[str, int] | None
-
-
-def read_label_image(path: str | Path) -> LabelImage:
-    """Read a label image (NIfTI, NRRD, ``.seg.nrrd``, MHA); UserError if it is not one."""
-    image = read_image(path)
-    image = image.with_array(as_label_array(image.array, str(path)))
-    return LabelImage(image, segment_names(path))
-
-
-def match_segment_values(pred: LabelImage, ref: LabelImage) -> Image:
-    """The prediction with its segment values changed to the reference's, by segment name.
-
-    Only when both files name their segments and the values of some shared name differ.
-    """
-    if not pred.names or not ref.names:
-        return pred.image
-    shared = set(pred.names) & set(ref.names)
-    if all(pred.names[n] == ref.names[n] for n in shared):
-        return pred.image
-    if set(pred.names) - shared:
-        missing = sorted(set(pred.names) - shared)
-        raise UserError(f"prediction segments {missing} are not in the reference; rename them to reference segment names")
-    mapping = {pred.names[n]: ref.names[n] for n in shared}
-    return pred.image.with_array(remap_values(pred.image.array, mapping))
 
 
 def evaluate_case(

@@ -1,0 +1,75 @@
+"""Label image files: reading them as label images with their segment names (.seg.nrrd)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..errors import UserError
+from ..imageio import Image, read_image
+import numpy as np
+
+from .labels import as_label_array
+
+
+@dataclass
+class LabelImage:
+    """A label image with its segment names (``.seg.nrrd``), if any."""
+
+    image: Image
+    names: dict[str, int] | None
+
+
+def read_label_image(path: str | Path) -> LabelImage:
+    """Read a label image (NIfTI, NRRD, ``.seg.nrrd``, MHA); UserError if it is not one."""
+    image = read_image(path)
+    image = image.with_array(as_label_array(image.array, str(path)))
+    return LabelImage(image, segment_names(path))
+
+
+def match_segment_values(pred: LabelImage, ref: LabelImage) -> Image:
+    """The prediction with its segment values changed to the reference's, by segment name.
+
+    Only when both files name their segments and the values of some shared name differ.
+    """
+    if not pred.names or not ref.names:
+        return pred.image
+    shared = set(pred.names) & set(ref.names)
+    if all(pred.names[n] == ref.names[n] for n in shared):
+        return pred.image
+    if set(pred.names) - shared:
+        missing = sorted(set(pred.names) - shared)
+        raise UserError(f"prediction segments {missing} are not in the reference; rename them to reference segment names")
+    mapping = {pred.names[n]: ref.names[n] for n in shared}
+    return pred.image.with_array(remap_values(pred.image.array, mapping))
+
+
+def segment_names(path: str | Path) -> dict[str, int] | None:
+    """``{segment name: label value}`` of a single-layer ``.seg.nrrd``; None for other files."""
+    path = Path(path)
+    if not path.name.lower().endswith(".seg.nrrd"):
+        return None
+    try:
+        import slicerio
+    except ImportError:
+        raise UserError(f"{path}: reading .seg.nrrd segment names needs slicerio; pip install slicerio") from None
+
+    segmentation = slicerio.read_segmentation(str(path), skip_voxels=True)
+    names = {}
+    for segment in segmentation.get("segments", []):
+        if int(segment.get("layer", 0)) != 0:
+            raise UserError(
+                f"{path}: segments overlap (several layers); export it as a labelmap "
+                "(one layer) in Slicer before evaluating"
+            )
+        names[str(segment["name"])] = int(segment["labelValue"])
+    return names
+
+
+def remap_values(array: np.ndarray, mapping: Mapping[int, int]) -> np.ndarray:
+    """Array with label values replaced per ``mapping`` (values not in it become 0)."""
+    top = int(max([int(array.max()) if array.size else 0, *mapping.keys(), *mapping.values()]))
+    lut = np.zeros(top + 1, dtype=np.min_scalar_type(top))
+    for src, dst in mapping.items():
+        lut[src] = dst
+    return lut[array]
