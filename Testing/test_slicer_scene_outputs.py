@@ -10,13 +10,13 @@ import math
 import numpy as np
 import pytest
 
+from fixtures.slicer_scene import assert_errors_match_engine, assert_table_matches_engine, slicerio_reference
 from ImprovedNNUNetLib import evaluation
 from ImprovedNNUNetLib.errors import UserError
 from ImprovedNNUNetLib.imageio import Image
-from ImprovedNNUNetLib.scene.error_segmentation import FN_COLOR, FP_COLOR
 from ImprovedNNUNetLib.scene.evaluation import evaluate_nodes, metrics_table, show_errors
 from ImprovedNNUNetLib.scene.labelmaps import LABEL_VALUE_TAG, export_label_image, segment_infos, segment_tag
-from ImprovedNNUNetLib.scene.metrics_table import METRIC_COLUMNS, table_columns, write_table_csv
+from ImprovedNNUNetLib.scene.metrics_table import table_columns, write_table_csv
 from ImprovedNNUNetLib.scene.segmentation import add_prediction_segmentation
 from ImprovedNNUNetLib.scene.volumes import image_from_volume
 
@@ -26,19 +26,7 @@ TERMINOLOGY_TAG = "TerminologyEntry"
 
 @pytest.fixture(scope="module")
 def reference_image(slicerio_data) -> Image:
-    """slicerio's segmentation (independent reader) in LABELS values on the CT grid."""
-    import slicerio
-
-    from ImprovedNNUNetLib.imageio import read_image
-
-    segmentation = slicerio.read_segmentation(str(slicerio_data / "Segmentation.seg.nrrd"))
-    voxels = np.transpose(segmentation["voxels"], (2, 1, 0))
-    file_values = {s["name"]: s["labelValue"] for s in segmentation["segments"]}
-    array = np.zeros(voxels.shape, dtype=np.uint8)
-    for name, value in LABELS.items():
-        if name in file_values:
-            array[voxels == file_values[name]] = value
-    return read_image(slicerio_data / "CTChest4.nrrd").with_array(array)
+    return slicerio_reference(slicerio_data, LABELS)
 
 
 @pytest.fixture
@@ -91,14 +79,8 @@ def test_table_matches_the_evaluation_engine_cell_by_cell(ct_scene, prediction, 
     table = metrics_table(result, ct_scene.scene, "CT segmentation metrics")
     matched = {n: v for n, v in LABELS.items() if v and n != "spleen"}
     expected = evaluation.compute_metrics(image, reference_image, matched, {1: 2.0, 4: 1.5, 2: 1.0, 3: 1.0})
+    assert_table_matches_engine(table, expected, matched)
     columns = dict(table_columns(table))
-    assert columns["Segment"] == list(matched) and columns["Label value"] == list(matched.values())
-    for row, value in enumerate(matched.values()):
-        metrics = {**expected[value].to_dict(), "tau_mm": expected[value].tau_mm}
-        assert columns["Status"][row] == metrics["status"]
-        for key, header, _, _ in METRIC_COLUMNS:
-            # MRML stores the CT spacing as 3.0468759536743195, SimpleITK reads 3.04687595367432
-            assert columns[header][row] == pytest.approx(metrics[key], rel=1e-12, nan_ok=True), (header, row)
     assert columns["Status"][2] == "prediction empty" and math.isinf(columns["HD95 (mm)"][2])
     assert table.GetColumnUnitLabel("HD95 (mm)") == "mm" and table.GetColumnUnitLabel("Reference volume (ml)") == "ml"
     assert "model labels with no reference segment: spleen" in result.notes
@@ -126,21 +108,12 @@ def test_error_segmentation_matches_engine_maps_voxel_by_voxel(ct_scene, predict
     assert errors.GetName() == "CT segmentation errors"
     matched = {n: v for n, v in LABELS.items() if v and n != "spleen"}
     maps = evaluation.error_maps(image, reference_image, matched)
-    infos = segment_infos(errors)
-    assert [i.name for i in infos] == [f"{n} {kind}" for n in matched for kind in ("FP", "FN")]
-    segmentation = errors.GetSegmentation()
-    for info in infos:
-        exported = export_label_image(errors, [info])
-        assert exported.same_grid(reference_image)
-        want = maps.fp(info.value) if info.name.endswith("FP") else maps.fn(info.value)
-        np.testing.assert_array_equal(exported.array != 0, want, err_msg=info.name)
-        color = FP_COLOR if info.name.endswith("FP") else FN_COLOR
-        np.testing.assert_allclose(segmentation.GetSegment(info.segment_id).GetColor(), color)
     assert maps.fp(1).any() and maps.fn(3).any() and not maps.fp(3).any()
+    assert_errors_match_engine(errors, maps, matched, reference_image)
     hierarchy = ct_scene.hierarchy
     assert hierarchy.GetItemParent(hierarchy.GetItemByDataNode(errors)) == ct_scene.study
     assert show_errors(evaluate_nodes(node, ct_scene.segmentation), node) is errors  # refilled, not duplicated
-    assert segmentation.GetNumberOfSegments() == 2 * len(matched)
+    assert errors.GetSegmentation().GetNumberOfSegments() == 2 * len(matched)
 
 
 def test_tolerance_for_a_label_that_is_not_evaluated_is_refused(ct_scene, prediction):
