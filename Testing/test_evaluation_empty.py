@@ -94,3 +94,11 @@ def test_foreground_mean_is_mean_of_label_means(empty_cases):
     assert summary["foreground_mean"]["Dice"] == pytest.approx(np.mean(dice))
     assert summary["foreground_mean"]["HD"] == pytest.approx(empty_cases[1].hd)
     assert summary["tau_mm"] == 1.0
+
+
+def test_label_absent_from_a_case_counts_as_both_empty():
+    a = compute_metrics_arrays(_volume((1, 1), (2, 5)), _volume((1, 1), (2, 5)), SPACING)
+    b = compute_metrics_arrays(_volume((1, 2)), _volume((1, 1)), SPACING)  # no label 2 anywhere
+    means = summarize([EvaluatedCase("a", "r", "p", a), EvaluatedCase("b", "r", "p", b)])["mean"]
+    assert (means["2"]["n_cases"], means["2"]["n_both_empty"], means["2"]["Dice"]) == (2, 1, 1.0)
+    assert (means["1"]["n_cases"], means["1"]["n_both_empty"]) == (2, 0)

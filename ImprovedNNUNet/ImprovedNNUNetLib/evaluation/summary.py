@@ -36,13 +36,17 @@ def _mean(values) -> float | None:
 
 
 def label_means(cases: list[EvaluatedCase], label: int) -> dict:
-    """Mean of each metric of one label over the cases, with the counts of left-out cases."""
+    """Mean of each metric of one label over the cases, with the counts of left-out cases.
+
+    A case without this label in its metrics had it on neither side (labels were taken
+    from the images), so it counts as both empty.
+    """
     per_case = [c.metrics.labels[label] for c in cases if label in c.metrics.labels]
     counted = [m for m in per_case if m.status != STATUS_BOTH_EMPTY]
     rows = [m.to_dict() for m in counted]
     means = {key: _mean([r[key] for r in rows]) for key in NUMERIC_KEYS}
-    means["n_cases"] = len(per_case)
-    means["n_both_empty"] = len(per_case) - len(counted)
+    means["n_cases"] = len(cases)
+    means["n_both_empty"] = len(cases) - len(counted)
     means["n_one_side_empty"] = sum(m.status != STATUS_OK for m in counted)
     return means
 
