@@ -47,8 +47,8 @@ def test_msf_region_is_dilated_union_of_xor(pair):
     for label in (1, 2):
         xor |= (pred == label) ^ (ref == label)
     expected = np.zeros(ref.shape, bool)
-    for z, y, x in np.argwhere(xor):  # brute-force cube dilation
-        expected[max(z - radius, 0):z + radius + 1, max(y - radius, 0):y + radius + 1, max(x - radius, 0):x + radius + 1] = True
+    for point in np.argwhere(xor):  # brute-force cube dilation
+        expected[tuple(slice(max(c - radius, 0), c + radius + 1) for c in point)] = True
     np.testing.assert_array_equal(maps.msf_region, expected)
     assert error_maps_arrays(pred, ref, msf_radius=0).msf_region.sum() == xor.sum()
 

@@ -84,7 +84,7 @@ class PeakMemory:
         self.peak = max(self.peak, self._process.memory_info().rss - self._start)
 
 
-def ours(pred, ref, labels):
+def by_ours(pred, ref, labels):
     from ImprovedNNUNetLib.evaluation import compute_metrics_arrays
 
     result = compute_metrics_arrays(pred, ref, SPACING, labels=labels, tau_mm=TAU_MM)
@@ -94,7 +94,7 @@ def ours(pred, ref, labels):
     }
 
 
-def monai(pred, ref, labels):
+def by_monai(pred, ref, labels):
     import torch
     from monai.metrics import compute_hausdorff_distance, compute_iou, compute_dice
 
@@ -111,7 +111,7 @@ def monai(pred, ref, labels):
     return out
 
 
-def deepmind(pred, ref, labels):
+def by_deepmind(pred, ref, labels):
     import surface_distance as sd
 
     out = {}
@@ -151,7 +151,8 @@ def main() -> int:
     print(f"case: {SHAPE[2]}×{SHAPE[1]}×{SHAPE[0]} uint8, spacing 0.7×0.7×3 mm, 5 labels, tau {TAU_MM} mm")
     pred, ref = make_case()
     labels = [1, 2, 3, 4, 5]
-    runs = {name: timed(fn, pred, ref, labels) for name, fn in (("ours", ours), ("MONAI", monai), ("DeepMind", deepmind))}
+    implementations = (("ours", by_ours), ("MONAI", by_monai), ("DeepMind", by_deepmind))
+    runs = {name: timed(fn, pred, ref, labels) for name, fn in implementations}
     print(f"{'implementation':<16}{'wall s':>9}{'peak MB':>10}")
     for name, (_, seconds, peak) in runs.items():
         print(f"{name:<16}{seconds:>9.2f}{peak / 2**20:>10.0f}")

@@ -17,7 +17,7 @@ from ..errors import UserError
 from ..imageio import Image
 from .crops import present_labels
 from .geometry import align_to_reference
-from .labels import as_label_array, resolve_labels
+from .labels import label_pair, resolve_labels
 
 DEFAULT_MSF_RADIUS = 2
 
@@ -77,10 +77,7 @@ def error_maps(pred: Image, ref: Image, labels=None, msf_radius: int | None = No
 
 def error_maps_arrays(pred: np.ndarray, ref: np.ndarray, labels=None, msf_radius: int | None = None) -> ErrorMaps:
     """As :func:`error_maps` for two label arrays on the same grid."""
-    pred = as_label_array(pred, "prediction")
-    ref = as_label_array(ref, "reference")
-    if pred.shape != ref.shape:
-        raise UserError(f"prediction shape {pred.shape} differs from reference shape {ref.shape}; pass arrays on one grid")
+    pred, ref = label_pair(pred, ref)
     names = resolve_labels(labels, present_labels(pred, ref) if labels is None else ())
     evaluated = np.array(sorted(names), dtype=np.int64)
     wrong = pred != ref

@@ -39,7 +39,9 @@ def match_segment_values(pred: LabelImage, ref: LabelImage) -> Image:
         return pred.image
     if set(pred.names) - shared:
         missing = sorted(set(pred.names) - shared)
-        raise UserError(f"prediction segments {missing} are not in the reference; rename them to reference segment names")
+        raise UserError(
+            f"prediction segments {missing} are not in the reference; rename them to reference segment names"
+        )
     mapping = {pred.names[n]: ref.names[n] for n in shared}
     return pred.image.with_array(remap_values(pred.image.array, mapping))
 

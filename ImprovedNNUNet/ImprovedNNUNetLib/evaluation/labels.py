@@ -35,6 +35,18 @@ def as_label_array(array: np.ndarray, what: str = "image") -> np.ndarray:
     return array
 
 
+def label_pair(pred: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both arrays checked as label images and required to share one grid."""
+    pred = as_label_array(pred, "prediction")
+    ref = as_label_array(ref, "reference")
+    if pred.shape != ref.shape:
+        raise UserError(
+            f"prediction shape {pred.shape} differs from reference shape {ref.shape}; "
+            "pass Images so the prediction can be resampled, or arrays on one grid"
+        )
+    return pred, ref
+
+
 def resolve_labels(labels, present) -> dict[int, str | None]:
     """``{label value: name or None}`` from None (the ``present`` values), values, or {name: value}."""
     if labels is None:
@@ -116,7 +128,9 @@ def labels_from_dataset_json(path: str | Path) -> dict[str, int]:
     try:
         labels = json.loads(path.read_text())["labels"]
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise UserError(f"{path}: not an nnU-Net dataset.json with a 'labels' entry ({exc}); pass a valid dataset.json") from None
+        raise UserError(
+            f"{path}: not an nnU-Net dataset.json with a 'labels' entry ({exc}); pass a valid dataset.json"
+        ) from None
     if not isinstance(labels, dict):
         raise UserError(f"{path}: 'labels' must map names to values; fix the dataset.json")
     resolved = resolve_labels(labels, ())

@@ -16,7 +16,7 @@ from . import distances, overlap, surfaces
 from .crops import label_boxes, padded_mask, union_box
 from .empty import status_of, surface_metrics_when_empty
 from .geometry import align_to_reference
-from .labels import as_label_array, resolve_labels, resolve_tau
+from .labels import label_pair, resolve_labels, resolve_tau
 from .results import STATUS_OK, CaseMetrics, LabelMetrics
 
 
@@ -45,13 +45,7 @@ def compute_metrics_arrays(
     ``spacing`` gives the voxel size in mm along each array axis, in array axis order
     (for (z, y, x) arrays that is (sz, sy, sx)).
     """
-    pred = as_label_array(pred, "prediction")
-    ref = as_label_array(ref, "reference")
-    if pred.shape != ref.shape:
-        raise UserError(
-            f"prediction shape {pred.shape} differs from reference shape {ref.shape}; "
-            "pass Images so the prediction can be resampled, or arrays on one grid"
-        )
+    pred, ref = label_pair(pred, ref)
     spacing = tuple(float(s) for s in spacing)
     if len(spacing) != 3 or min(spacing) <= 0:
         raise UserError(f"spacing must be 3 positive numbers (mm per array axis), got {spacing}")
