@@ -116,6 +116,7 @@ def test_events_and_log_lines_are_separated(child_script):
     # stdout and stderr are read on separate threads: their relative order is not defined
     assert sorted(process.log) == sorted(["nnU-Net says hello", '{"not": "closed"', "[1, 2]", "a warning on stderr"])
     assert process.returncode == 0 and not process.cancelled
+    assert process.last_error_line == "a warning on stderr"
     final = process.poll()
     assert final.finished and final.returncode == 0 and final.events == [] and final.log == []
 

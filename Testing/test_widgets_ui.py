@@ -153,3 +153,33 @@ def test_module_describes_itself(name):
     assert parent.categories == ["Segmentation"]
     assert parent.title.startswith("Improved nnU-Net")
     assert parent.contributors and parent.helpText and parent.acknowledgementText
+
+
+
+def test_shim_widgets_are_strict_about_signals():
+    from slicer_shim.qt import Widget
+
+    button = Widget("QPushButton", "applyButton")
+    with pytest.raises(AttributeError, match="has no signal clikced"):
+        button.connect("clikced(bool)", print)
+    with pytest.raises(AttributeError, match="has no attribute currentNodeChanged"):
+        button.currentNodeChanged.connect(print)
+
+
+def test_shim_slots_get_the_arguments_they_accept():
+    """As in PythonQt, a slot taking fewer arguments than the signal carries gets the first ones."""
+    from slicer_shim.qt import Widget
+
+    calls = []
+    box = Widget("QCheckBox", "invertCheckBox")
+    box.connect("toggled(bool)", lambda: calls.append("none"))
+    box.connect("toggled(bool)", lambda checked: calls.append(checked))
+    box.toggled.connect(lambda *args: calls.append(args))
+    box.emit("toggled(bool)", True)
+    assert calls == ["none", True, (True,)]
+
+
+def test_shim_error_dialogs_are_logged(caplog):
+    slicer = slicer_shim.install()
+    slicer.util.errorDisplay("model folder has no fold_0")
+    assert "model folder has no fold_0" in caplog.text

@@ -105,7 +105,6 @@ class ChildProcess:
         self.cancelled = False
         self.cancel_report: CancelReport | None = None
         self._last_stderr_line: str | None = None
-        self._last_log_line: str | None = None
         self._exit_seen_at: float | None = None
 
     @classmethod
@@ -164,8 +163,8 @@ class ChildProcess:
 
     @property
     def last_error_line(self) -> str | None:
-        """The last non-empty line the child wrote to stderr (or, if none, its last log line)."""
-        return self._last_stderr_line or self._last_log_line
+        """The last non-empty line the child wrote to stderr (a crash's exception line), or None."""
+        return self._last_stderr_line
 
     def _read(self, stream, name: str) -> None:
         for line in stream:
@@ -195,10 +194,8 @@ class ChildProcess:
                 output.events.append(event)
                 continue
             output.log.append(line)
-            if line.strip():
-                self._last_log_line = line.strip()
-                if stream == "stderr":
-                    self._last_stderr_line = line.strip()
+            if stream == "stderr" and line.strip():
+                self._last_stderr_line = line.strip()
         self.events.extend(output.events)
         self.log.extend(output.log)
         output.finished = finished

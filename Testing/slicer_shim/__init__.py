@@ -24,7 +24,10 @@ from pathlib import Path
 
 
 class Application:
-    """Stands for ``slicer.app``: remembers signal connections, has no event loop."""
+    """Stands for ``slicer.app`` started in testing mode: no event loop, no main window; message
+    boxes of ``slicer.util`` (``errorDisplay`` ...) are logged instead of shown."""
+
+    applicationName = "Slicer"
 
     def __init__(self):
         self.connections: list[tuple[str, object]] = []
@@ -35,6 +38,9 @@ class Application:
 
     def processEvents(self) -> None:
         pass
+
+    def testingEnabled(self) -> bool:
+        return True
 
 
 def install():

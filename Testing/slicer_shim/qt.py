@@ -8,6 +8,7 @@ module file needs beyond this is missing on purpose: add a double for it here.
 """
 from __future__ import annotations
 
+import inspect
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -84,14 +85,23 @@ class Widget:
         self._slots.setdefault(signature.split("(", 1)[0], []).append(slot)
 
     def emit(self, signal: str, *args) -> None:
-        """Call the slots connected to ``signal`` (a name or a signature), as Qt would."""
+        """Call the slots connected to ``signal`` (a name or a signature) as PythonQt does: a slot
+        that takes fewer arguments than the signal carries gets only the first ones."""
         for slot in list(self._slots.get(signal.split("(", 1)[0], [])):
-            slot(*args)
+            slot(*args[:_accepted_arguments(slot, len(args))])
 
     def __getattr__(self, name: str):
         if not name.startswith("_") and name in signal_names_of(self._class_name):
             return BoundSignal(self, name)
         raise AttributeError(f"{self._class_name} double '{self.__dict__.get('name', '')}' has no attribute {name}")
+
+
+def _accepted_arguments(slot, available: int) -> int:
+    parameters = inspect.signature(slot).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters):
+        return available
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return min(available, sum(p.kind in positional for p in parameters))
 
 
 QWidget = Widget
@@ -114,6 +124,14 @@ class QTimer(Widget):
 
     def isActive(self) -> bool:
         return self.active
+
+
+class QMessageBox:
+    """Button and icon constants only: the application double runs in testing mode, where
+    ``slicer.util.errorDisplay`` and friends log the message instead of showing a box."""
+
+    Ok, Cancel, Yes, No = 0x400, 0x400000, 0x4000, 0x10000
+    Information, Warning, Critical, Question = 1, 2, 3, 4
 
 
 class QFile:
