@@ -77,6 +77,18 @@ class Widget:
     def setMRMLScene(self, scene) -> None:
         self.mrmlScene = scene
 
+    # Content of item and text widgets (QComboBox items, QPlainTextEdit text), kept for tests to read.
+    def addItem(self, text: str, userData=None) -> None:
+        self.items = [*self.__dict__.get("items", []), text]
+
+    def clear(self) -> None:
+        self.items = []
+        self.plainText = ""
+
+    def appendPlainText(self, text: str) -> None:
+        previous = self.__dict__.get("plainText", "")
+        self.plainText = f"{previous}\n{text}" if previous else text
+
     def connect(self, signature: str, slot) -> None:
         """PythonQt's ``widget.connect("signal(args)", slot)``; refuses signals the class lacks."""
         signature = normalise(signature)
