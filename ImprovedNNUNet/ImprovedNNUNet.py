@@ -1,4 +1,5 @@
-"""Slicer module ImprovedNNUNet: segment loaded volumes with a trained (improved) nnU-Net model.
+"""Slicer module ImprovedNNUNet: segment loaded volumes with a trained (improved) nnU-Net model,
+compute metrics against a reference and show the errors.
 
 The widget only collects choices and shows progress; all work happens in
 ``ImprovedNNUNetLib`` (plain Python, no Qt), which runs the prediction in a child
@@ -7,14 +8,20 @@ process so that the application never blocks.
 import importlib
 import sys
 from pathlib import Path
+from typing import Annotated, Union
 
 import qt
 import slicer
 import vtk
-from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer import (
+    vtkMRMLLabelMapVolumeNode,
+    vtkMRMLScalarVolumeNode,
+    vtkMRMLSegmentationNode,
+    vtkMRMLTableNode,
+)
 from slicer.i18n import tr as _
 from slicer.i18n import translate
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -25,6 +32,12 @@ from slicer.util import VTKObservationMixin
 
 LIB_PACKAGE = "ImprovedNNUNetLib"
 POLL_INTERVAL_MS = 200
+MAX_CHANNELS = 4  # channel selectors in the panel; scripts may pass any number of volumes
+
+
+def path_is_set(path) -> bool:
+    """An empty path field reads as None, "" or "." depending on the Slicer version."""
+    return path is not None and str(path) not in ("", ".")
 
 
 class ImprovedNNUNet(ScriptedLoadableModule):
@@ -36,7 +49,8 @@ class ImprovedNNUNet(ScriptedLoadableModule):
         self.parent.contributors = ["ImprovedNNUNet developers"]
         self.parent.helpText = _(
             "Segment volumes with nnU-Net v2 models trained with the improved variants (or stock nnU-Net), "
-            "compare the result with a reference and show its false positives and false negatives. "
+            "compare the result with a reference (Dice, IoU, sensitivity, specificity, HD, HD95, HD99.9, ASSD, "
+            "NSD, volumes) and show its false positives and false negatives. "
             "See the <a href=\"https://github.com/ImprovedNNUNet/ImprovedNNUNet#readme\">user guide</a>."
         )
         self.parent.acknowledgementText = _(
@@ -49,16 +63,32 @@ class ImprovedNNUNet(ScriptedLoadableModule):
 class ImprovedNNUNetParameterNode:
     """What the panel remembers in the scene.
 
-    inputVolume - the volume to segment (first model channel).
-    modelFolder - trained model folder (dataset.json, plans.json, fold_N/).
-    device - auto, cpu or cuda.
+    inputVolume0..3 - one volume per model input channel, in channel order.
+    installedModel - name of an imported model; modelFolder - a model folder, used when set.
+    folds - e.g. "0,1" or "all"; empty means every trained fold.
+    device - auto, cpu, cuda or mps. mirroring - auto, on or off. step - tile step.
+    distanceMaps - also load the distance maps of SDM models.
     outputSegmentation - segmentation to fill; None creates a new one.
+    reference - segmentation or labelmap to evaluate against; tau - NSD tolerance (mm).
+    metricsTable - table to fill; None creates a new one. metricsCsv - CSV export file.
     """
 
-    inputVolume: vtkMRMLScalarVolumeNode
-    modelFolder: str
+    inputVolume0: vtkMRMLScalarVolumeNode
+    inputVolume1: vtkMRMLScalarVolumeNode
+    inputVolume2: vtkMRMLScalarVolumeNode
+    inputVolume3: vtkMRMLScalarVolumeNode
+    installedModel: str
+    modelFolder: Path
+    folds: str = ""
     device: str = "auto"
+    mirroring: str = "auto"
+    step: Annotated[float, WithinRange(0.1, 1.0)] = 0.5
+    distanceMaps: bool = False
     outputSegmentation: vtkMRMLSegmentationNode
+    reference: Union[vtkMRMLSegmentationNode, vtkMRMLLabelMapVolumeNode]
+    tau: Annotated[float, WithinRange(0.0, 100.0)] = 1.0
+    metricsTable: vtkMRMLTableNode
+    metricsCsv: Path
 
 
 class ImprovedNNUNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -84,6 +114,13 @@ class ImprovedNNUNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.refreshModelsButton.connect("clicked(bool)", self.onRefreshModels)
+        self.ui.computeMetricsButton.connect("clicked(bool)", self.onComputeMetrics)
+        self.ui.showErrorsButton.connect("clicked(bool)", self.onShowErrors)
+        self.ui.exportCsvButton.connect("clicked(bool)", self.onExportCsv)
+        self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
+        self.onRefreshModels()
+        self.ui.dependenciesStatusLabel.text = self.logic.dependencyStatus()
         self.initializeParameterNode()
 
     def cleanup(self):
@@ -112,86 +149,266 @@ class ImprovedNNUNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def initializeParameterNode(self):
         self.setParameterNode(self.logic.getParameterNode())
-        if not self._parameterNode.inputVolume:
-            self._parameterNode.inputVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+        if not self._parameterNode.inputVolume0:
+            self._parameterNode.inputVolume0 = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
 
     def setParameterNode(self, parameterNode):
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateApplyButton)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGUI)
         self._parameterNode = parameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateApplyButton)
-            self._updateApplyButton()
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGUI)
+            self._updateGUI()
 
-    def _updateApplyButton(self, caller=None, event=None):
+    def _updateGUI(self, caller=None, event=None):
+        """Channel selectors named and shown per model channel; buttons enabled when usable."""
+        parameters = self._parameterNode
+        channels = self.logic.channelNames(parameters)
+        for index in range(MAX_CHANNELS):
+            label = getattr(self.ui, f"inputVolume{index}Label")
+            selector = getattr(self.ui, f"inputVolume{index}Selector")
+            shown = index < max(1, len(channels))
+            label.visible = selector.visible = shown
+            label.text = f"{channels[index]}:" if index < len(channels) else _("Input volume:")
         running = self._job is not None and self._job.running
-        ready = bool(self._parameterNode and self._parameterNode.inputVolume and self._parameterNode.modelFolder)
         self.ui.applyButton.text = _("Cancel") if running else _("Apply")
-        self.ui.applyButton.enabled = running or ready
+        self.ui.applyButton.enabled = running or bool(channels and parameters.inputVolume0)
+        evaluable = bool(parameters.outputSegmentation and parameters.reference) and not running
+        self.ui.computeMetricsButton.enabled = self.ui.showErrorsButton.enabled = evaluable
+        self.ui.exportCsvButton.enabled = bool(parameters.metricsTable and path_is_set(parameters.metricsCsv))
+
+    def _log(self, text):
+        self.ui.logTextEdit.appendPlainText(text)
+
+    def onRefreshModels(self):
+        self.ui.modelComboBox.clear()
+        self.ui.modelComboBox.addItem("")
+        for name in self.logic.installedModelNames():
+            self.ui.modelComboBox.addItem(name)
 
     def onApplyButton(self):
         if self._job is not None and self._job.running:
-            self._job.cancel()
+            self._log(self._job.cancel().summary())
+            self._updateGUI()
             return
-        parameters = self._parameterNode
-        try:
-            self._job = self.logic.startSegmentation(
-                [parameters.inputVolume], parameters.modelFolder, parameters.device, parameters.outputSegmentation
-            )
-        except Exception as exc:  # UserError and anything unexpected reach the user in one dialog
-            slicer.util.errorDisplay(_("Segmentation could not start: {error}").format(error=exc))
-            return
-        self.ui.progressBar.value = 0
-        self._pollTimer.start(POLL_INTERVAL_MS)
-        self._updateApplyButton()
+        with slicer.util.tryWithErrorDisplay(_("Segmentation could not start.")):
+            self._job = self.logic.startSegmentationFromParameters(self._parameterNode)
+            self.ui.progressBar.value = 0
+            self._log(_("Segmenting with {model}").format(model=self._job.model.path))
+            self._pollTimer.start(POLL_INTERVAL_MS)
+        self._updateGUI()
 
     def onPollTimer(self):
         output = self._job.poll()
         for line in output.log:
-            self.ui.logTextEdit.appendPlainText(line)
+            self._log(line)
         self.ui.progressBar.value = int(round(100 * self._job.progress))
+        self.ui.statusLabel.text = self._job.note or self._job.stage
         if not output.finished:
             return
         self._pollTimer.stop()
-        self._updateApplyButton()
-        if self._job.stage == "done":
-            self._parameterNode.outputSegmentation = self._job.load_result().segmentation
-        elif self._job.stage != "cancelled":
-            slicer.util.errorDisplay(_("Segmentation failed: {error}").format(error=self._job.process.last_error_line))
+        if self._job.stage != "cancelled":
+            with slicer.util.tryWithErrorDisplay(_("Segmentation failed.")):
+                self._parameterNode.outputSegmentation = self._job.load_result().segmentation
+        self._updateGUI()
+
+    def onComputeMetrics(self):
+        parameters = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("Metrics could not be computed.")):
+            evaluation = self.logic.evaluate(parameters.outputSegmentation, parameters.reference, parameters.tau)
+            for note in evaluation.notes:
+                self._log(note)
+            parameters.metricsTable = self.logic.metricsTable(evaluation, parameters.metricsTable)
+            self.logic.showTable(parameters.metricsTable)
+
+    def onShowErrors(self):
+        parameters = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("Errors could not be shown.")):
+            errors = self.logic.showErrors(parameters.outputSegmentation, parameters.reference)
+            self._log(_("False positives and false negatives are in '{name}'").format(name=errors.GetName()))
+
+    def onExportCsv(self):
+        parameters = self._parameterNode
+        path = Path(parameters.metricsCsv)
+        if path.exists() and not slicer.util.confirmYesNoDisplay(_("{path} exists. Replace it?").format(path=path)):
+            return
+        with slicer.util.tryWithErrorDisplay(_("The CSV file could not be written.")):
+            self._log(_("Metrics saved to {path}").format(path=self.logic.exportMetricsCsv(
+                parameters.metricsTable, path, overwrite=True)))
+
+    def onInstallDependencies(self):
+        missing = self.logic.missingDependencies()
+        question = _("Install PyTorch (through the PyTorch extension) if missing, then {packages}?").format(
+            packages=", ".join(missing) or _("nothing else"))
+        if not slicer.util.confirmOkCancelDisplay(question):
+            return
+        with slicer.util.tryWithErrorDisplay(_("Installing the dependencies failed.")):
+            if self.logic.installDependencies():
+                slicer.util.infoDisplay(_("Installed. Restart Slicer so that the new packages are used."))
+        self.ui.dependenciesStatusLabel.text = self.logic.dependencyStatus()
 
 
 class ImprovedNNUNetLogic(ScriptedLoadableModuleLogic):
-    """Entry point for scripts; delegates to ``ImprovedNNUNetLib``."""
+    """Scripting entry point; every method delegates to ``ImprovedNNUNetLib`` and works on nodes."""
 
     def getParameterNode(self):
         return ImprovedNNUNetParameterNode(super().getParameterNode())
 
-    def startSegmentation(self, volumeNodes, modelFolder, device="auto", outputNode=None):
-        """Start segmenting ``volumeNodes`` (one per model channel) in a child process.
+    # --- models --------------------------------------------------------------------------------
+    @staticmethod
+    def installedModelNames():
+        """Names of the models imported into the user's models folder."""
+        from ImprovedNNUNetLib.models import list_models
 
-        Returns an ``ImprovedNNUNetLib.segment_job.SegmentJob``: poll it from a timer, or call
-        ``wait()`` in a script to get the result nodes.
+        return [model.name for model in list_models()]
+
+    @staticmethod
+    def modelFolder(parameters):
+        """The model folder the parameters choose (the folder when set, else the imported model)."""
+        from ImprovedNNUNetLib.segment_options import model_choice
+
+        return model_choice(parameters.installedModel, parameters.modelFolder)
+
+    def channelNames(self, parameters):
+        """Input channel names of the chosen model; empty while no valid model is chosen."""
+        from ImprovedNNUNetLib.errors import UserError
+        from ImprovedNNUNetLib.inference import open_model_folder
+
+        try:
+            return open_model_folder(self.modelFolder(parameters)).channel_names
+        except UserError:
+            return []
+
+    # --- segmentation --------------------------------------------------------------------------
+    @staticmethod
+    def startSegmentation(volumeNodes, modelFolder, folds=None, device="auto", tta=None, step=0.5,
+                          distanceMaps=False, outputNode=None, workDir=None):
+        """Start segmenting ``volumeNodes`` (one per model channel, in order) in a child process.
+
+        Returns an ``ImprovedNNUNetLib.segment_job.SegmentJob``: poll it from a timer, ``cancel()`` it,
+        or call ``wait()`` to get the result nodes (``segmentation``, ``distance_maps``).
         """
         from ImprovedNNUNetLib.segment_job import SegmentJob
 
-        return SegmentJob(volumeNodes, modelFolder, device=device, output_node=outputNode)
+        return SegmentJob(volumeNodes, modelFolder, folds=folds, device=device, tta=tta, step=step,
+                          distance_maps=distanceMaps, output_node=outputNode, work_dir=workDir)
+
+    def startSegmentationFromParameters(self, parameters):
+        """`startSegmentation` with the panel's choices."""
+        from ImprovedNNUNetLib.errors import UserError
+        from ImprovedNNUNetLib.segment_options import parse_folds, parse_mirroring
+
+        model = self.modelFolder(parameters)
+        channels = self.channelNames(parameters)
+        if len(channels) > MAX_CHANNELS:
+            raise UserError(f"the model has {len(channels)} input channels and the panel takes {MAX_CHANNELS}; "
+                            "use the Python console: logic.startSegmentation([volume, ...], model)")
+        volumes = [getattr(parameters, f"inputVolume{i}") for i in range(max(1, len(channels)))]
+        return self.startSegmentation(volumes, model, folds=parse_folds(parameters.folds), device=parameters.device,
+                                      tta=parse_mirroring(parameters.mirroring), step=parameters.step,
+                                      distanceMaps=parameters.distanceMaps, outputNode=parameters.outputSegmentation)
+
+    def segment(self, volumeNodes, modelFolder, timeout=None, **options):
+        """Segment and wait (scripts): returns the result with ``segmentation`` and ``distance_maps`` nodes."""
+        return self.startSegmentation(volumeNodes, modelFolder, **options).wait(timeout)
+
+    # --- evaluation ----------------------------------------------------------------------------
+    @staticmethod
+    def evaluate(predictionNode, referenceNode, tau=1.0, tauPerLabel=None):
+        """Metrics of the prediction's segments against the reference (matched by name, then value).
+
+        Returns an ``ImprovedNNUNetLib.scene.evaluation.SceneEvaluation``: ``as_dict()`` gives
+        ``{label name: {metric: value}}``, ``notes`` what did not match or was resampled.
+        """
+        from ImprovedNNUNetLib.scene.evaluation import evaluate_nodes
+
+        return evaluate_nodes(predictionNode, referenceNode, tau, tauPerLabel)
+
+    @staticmethod
+    def metricsTable(evaluation, tableNode=None, name=None):
+        """The evaluation as a table node, one row per label (fills ``tableNode`` when given)."""
+        from ImprovedNNUNetLib.scene.evaluation import metrics_table
+
+        scene = tableNode.GetScene() if tableNode is not None else slicer.mrmlScene
+        return metrics_table(evaluation, scene, name or "Segmentation metrics", tableNode)
+
+    @staticmethod
+    def exportMetricsCsv(tableNode, path, overwrite=False):
+        """Write a metrics table node as CSV; refuses to replace a file unless ``overwrite``."""
+        from ImprovedNNUNetLib.scene.metrics_table import write_table_csv
+
+        return write_table_csv(tableNode, path, overwrite)
+
+    @staticmethod
+    def showErrors(predictionNode, referenceNode):
+        """Segmentation "<prediction> errors" with FP and FN segments per label, shown over the slices."""
+        from ImprovedNNUNetLib.scene.evaluation import show_errors
+
+        return show_errors(predictionNode, referenceNode)
+
+    @staticmethod
+    def showTable(tableNode):
+        """Show a table node in the application's table view (full Slicer only)."""
+        slicer.app.layoutManager().setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpTableView)
+        slicer.app.applicationLogic().GetSelectionNode().SetActiveTableID(tableNode.GetID())
+        slicer.app.applicationLogic().PropagateTableSelection()
+
+    # --- dependencies --------------------------------------------------------------------------
+    @staticmethod
+    def missingDependencies():
+        """Pinned packages (nnU-Net, ...) that are absent or at another version."""
+        from ImprovedNNUNetLib.dependencies import missing_packages
+
+        return missing_packages()
+
+    @staticmethod
+    def dependencyStatus():
+        from ImprovedNNUNetLib.dependencies import status_text
+
+        return status_text()
+
+    def installDependencies(self):
+        """Install torch through the PyTorch extension, then the pinned packages; True when a restart is needed."""
+        from ImprovedNNUNetLib.dependencies import TORCH_REQUIREMENT, pip_requirements, restart_needed
+        from ImprovedNNUNetLib.errors import UserError
+
+        try:
+            import PyTorchUtils
+        except ModuleNotFoundError:
+            raise UserError("the PyTorch extension is missing; install 'PyTorch' from the Extensions Manager, "
+                            "restart Slicer and try again") from None
+        torchLogic = PyTorchUtils.PyTorchUtilsLogic()
+        if not torchLogic.torchInstalled() and torchLogic.installTorch(
+                askConfirmation=True, torchVersionRequirement=TORCH_REQUIREMENT) is None:
+            raise UserError("PyTorch was not installed; install it from the PyTorch Utils module and try again")
+        missing = self.missingDependencies()
+        restart = restart_needed(missing)
+        if missing:
+            slicer.util.pip_install(pip_requirements(missing))
+        return restart
 
 
 class ImprovedNNUNetTest(ScriptedLoadableModuleTest):
+    """Self-test on slicerio's chest CT and its 7-segment segmentation (no trained model needed)."""
+
     def setUp(self):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
         self.setUp()
         self.test_ParameterNodeDefaults()
+        self.setUp()
         self.test_MissingModelIsReported()
+        self.setUp()
+        self.test_EvaluateSampleAgainstItsReference()
 
     def test_ParameterNodeDefaults(self):
         parameters = ImprovedNNUNetLogic().getParameterNode()
         self.assertEqual(parameters.device, "auto")
-        self.assertIsNone(parameters.inputVolume)
+        self.assertEqual(parameters.step, 0.5)
+        self.assertIsNone(parameters.inputVolume0)
 
     def test_MissingModelIsReported(self):
         from ImprovedNNUNetLib.errors import UserError
@@ -199,3 +416,56 @@ class ImprovedNNUNetTest(ScriptedLoadableModuleTest):
         volume = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode")
         with self.assertRaises(UserError):
             ImprovedNNUNetLogic().startSegmentation([volume], Path(slicer.app.temporaryPath) / "no-such-model")
+
+    def _loadSample(self):
+        """CTChest4.nrrd and Segmentation.seg.nrrd shipped in the slicerio package."""
+        try:
+            import slicerio
+        except ModuleNotFoundError:
+            slicer.util.pip_install("slicerio")
+            import slicerio
+        data = Path(slicerio.__file__).parent / "data"
+        loaded = []
+        for fileName, nodeClass, storageClass in (
+                ("CTChest4.nrrd", "vtkMRMLScalarVolumeNode", "vtkMRMLVolumeArchetypeStorageNode"),
+                ("Segmentation.seg.nrrd", "vtkMRMLSegmentationNode", "vtkMRMLSegmentationStorageNode")):
+            node = slicer.mrmlScene.AddNewNodeByClass(nodeClass, fileName.split(".")[0])
+            storage = slicer.mrmlScene.AddNewNodeByClass(storageClass)
+            storage.SetFileName(str(data / fileName))
+            self.assertTrue(storage.ReadData(node), fileName)
+            node.CreateDefaultDisplayNodes()
+            loaded.append(node)
+        return loaded
+
+    def test_EvaluateSampleAgainstItsReference(self):
+        """A copy of the reference without 'left lung' scores Dice 1 on the rest and shows the lung as FN."""
+        import numpy as np
+
+        from ImprovedNNUNetLib.scene.labelmaps import export_label_image, segment_infos
+        from ImprovedNNUNetLib.scene.reference import reference_labels
+        from ImprovedNNUNetLib.scene.segmentation import add_prediction_segmentation
+
+        self.delayDisplay("Loading slicerio's chest CT and segmentation")
+        volume, reference = self._loadSample()
+        labels = {"background": 0, "right lung": 1, "left lung": 2, "tissue": 3}
+        image = reference_labels(reference, labels).image
+        image = image.with_array(np.where(image.array == 2, 0, image.array))
+        prediction = add_prediction_segmentation(image, labels, volume, "CT segmentation")
+        logic = ImprovedNNUNetLogic()
+
+        self.delayDisplay("Computing metrics")
+        metrics = logic.evaluate(prediction, reference).as_dict()
+        self.assertEqual(list(metrics), ["right lung", "left lung", "tissue"])
+        self.assertEqual(metrics["right lung"]["Dice"], 1.0)
+        self.assertEqual(metrics["left lung"]["status"], "prediction empty")
+        table = logic.metricsTable(logic.evaluate(prediction, reference))
+        self.assertEqual(table.GetNumberOfRows(), 3)
+
+        self.delayDisplay("Showing errors")
+        errors = logic.showErrors(prediction, reference)
+        infos = {info.name: info for info in segment_infos(errors)}
+        self.assertEqual(len(infos), 6)
+        missed = export_label_image(errors, [infos["left lung FN"]]).array
+        self.assertEqual(int(missed.astype(bool).sum()), int((reference_labels(reference, labels).image.array == 2).sum()))
+        self.assertFalse(export_label_image(errors, [infos["tissue FP"]]).array.any())
+        self.delayDisplay("Test passed")

@@ -56,8 +56,10 @@ def test_segmentation_voxels_and_geometry_are_the_label_image(ct_scene, predicti
     exported = export_label_image(node, segment_infos(node))
     assert exported.same_grid(image_from_volume(ct_scene.ct))
     np.testing.assert_array_equal(exported.array, image.array)
-    empty = node.GetSegmentation().GetSegment(segment_infos(node)[2].segment_id)  # left lung, dropped
-    assert empty.GetName() == "left lung"
+    empty = segment_infos(node)[2]  # left lung, dropped from the prediction
+    assert empty.name == "left lung"
+    alone = export_label_image(node, [empty])
+    assert alone.same_grid(exported) and not alone.array.any()
 
 
 def test_segmentation_sits_in_the_input_study(ct_scene, prediction):
@@ -104,7 +106,7 @@ def test_csv_export_equals_the_table_and_never_overwrites(ct_scene, prediction, 
 
 def test_error_segmentation_matches_engine_maps_voxel_by_voxel(ct_scene, prediction, reference_image):
     node, image = prediction
-    errors = show_errors(evaluate_nodes(node, ct_scene.segmentation), node)
+    errors = show_errors(node, ct_scene.segmentation)
     assert errors.GetName() == "CT segmentation errors"
     matched = {n: v for n, v in LABELS.items() if v and n != "spleen"}
     maps = evaluation.error_maps(image, reference_image, matched)
@@ -112,7 +114,7 @@ def test_error_segmentation_matches_engine_maps_voxel_by_voxel(ct_scene, predict
     assert_errors_match_engine(errors, maps, matched, reference_image)
     hierarchy = ct_scene.hierarchy
     assert hierarchy.GetItemParent(hierarchy.GetItemByDataNode(errors)) == ct_scene.study
-    assert show_errors(evaluate_nodes(node, ct_scene.segmentation), node) is errors  # refilled, not duplicated
+    assert show_errors(node, ct_scene.segmentation) is errors  # refilled, not duplicated
     assert errors.GetSegmentation().GetNumberOfSegments() == 2 * len(matched)
 
 

@@ -75,7 +75,7 @@ def test_metrics_and_errors_against_the_evaluation_engine(segmented, slicerio_da
     prediction = read_image(job.output_files["segmentation"])
     reference = slicerio_reference(slicerio_data, labels)
     assert_table_matches_engine(table, evaluation.compute_metrics(prediction, reference, labels, 2.0), labels)
-    errors = show_errors(evaluated, result.segmentation)
+    errors = show_errors(result.segmentation, scene.segmentation)
     assert errors.GetName() == f"{result.segmentation.GetName()} errors"
     assert_errors_match_engine(errors, evaluation.error_maps(prediction, reference, labels), labels, reference)
 

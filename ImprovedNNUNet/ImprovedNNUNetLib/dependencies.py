@@ -41,3 +41,13 @@ def pip_requirements(distributions: list[str]) -> list[str]:
 def restart_needed(distributions: list[str]) -> bool:
     """True when an older copy of a package being installed is already imported in this process."""
     return any(PINNED[name][1] in sys.modules for name in distributions if installed_version(name) is not None)
+
+
+def status_text() -> str:
+    """One line for the panel: what is installed, or what is missing and how to add it."""
+    torch = installed_version("torch")
+    missing = missing_packages()
+    if torch and not missing:
+        return f"Ready: torch {torch}, " + ", ".join(f"{name} {PINNED[name][0]}" for name in PINNED) + "."
+    absent = ([] if torch else ["torch"]) + [f"{name}=={PINNED[name][0]}" for name in missing]
+    return f"Missing: {', '.join(absent)}. Press Install dependencies (a restart may follow)."

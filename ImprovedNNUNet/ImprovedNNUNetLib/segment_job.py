@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -34,6 +35,14 @@ class SegmentResult:
     segmentation: object
     distance_maps: dict = field(default_factory=dict)  # label name -> scalar volume node
     labels: dict = field(default_factory=dict)  # the model's labels, name -> value
+
+
+def python_executable() -> str:
+    """The interpreter for the worker: PythonSlicer inside Slicer, whose own executable is
+    the application, else this interpreter."""
+    slicer = sys.modules.get("slicer")
+    inside_slicer = slicer is not None and getattr(slicer, "app", None) is not None
+    return (shutil.which("PythonSlicer") if inside_slicer else None) or sys.executable
 
 
 def worker_environment() -> dict:
@@ -94,7 +103,7 @@ class SegmentJob:
         }
         request_file = work / "request.json"
         request_file.write_text(json.dumps(request))
-        self.process = ChildProcess.start([sys.executable, "-m", WORKER_MODULE, str(request_file)],
+        self.process = ChildProcess.start([python_executable(), "-m", WORKER_MODULE, str(request_file)],
                                           env=worker_environment())
 
     @property

@@ -20,26 +20,32 @@ from .reference import ReferenceLabels, reference_labels
 
 
 @dataclass
-class SceneEvaluation:
-    """Metrics of a prediction node against a reference node, and how labels were matched."""
+class MatchedNodes:
+    """A prediction node and a reference node as label images with their common labels."""
 
     prediction: Image
     reference: ReferenceLabels
-    labels: dict[str, int]  # evaluated labels, name -> value
-    metrics: CaseMetrics
+    labels: dict[str, int]  # labels of the prediction that the reference has, name -> value
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SceneEvaluation(MatchedNodes):
+    """Metrics of a prediction node against a reference node, and how labels were matched."""
+
+    metrics: CaseMetrics | None = None
 
     def as_dict(self) -> dict[str, dict]:
         """``{label name: {metric key: value, ..., "tau_mm": τ}}``; distances in mm, volumes in ml."""
-        return {name: {**m.to_dict(), "tau_mm": m.tau_mm} for name, m in self._by_name()}
+        return {name: metrics for name, _, metrics in self.rows()}
 
     def rows(self) -> list[tuple[str, int, dict]]:
         """(label name, label value, metrics dict) per evaluated label, in value order."""
-        return [(name, m.label, {**m.to_dict(), "tau_mm": m.tau_mm}) for name, m in self._by_name()]
-
-    def _by_name(self):
         names = {value: name for name, value in self.labels.items()}
-        return [(names[value], self.metrics[value]) for value in sorted(self.metrics.labels)]
+        return [
+            (names[value], value, {**self.metrics[value].to_dict(), "tau_mm": self.metrics[value].tau_mm})
+            for value in sorted(self.metrics.labels)
+        ]
 
 
 def prediction_labels(prediction_node) -> tuple[Image, dict[str, int]]:
@@ -50,6 +56,15 @@ def prediction_labels(prediction_node) -> tuple[Image, dict[str, int]]:
     if not infos:
         raise UserError(f"segmentation '{prediction_node.GetName()}' has no segments; segment a volume first")
     return export_label_image(prediction_node, infos), {info.name: info.value for info in infos}
+
+
+def match_nodes(prediction_node, reference_node) -> MatchedNodes:
+    """Both nodes as label images in the prediction's values; notes say what did not match."""
+    prediction, labels = prediction_labels(prediction_node)
+    reference = reference_labels(reference_node, labels)
+    evaluated = {m.label_name: m.value for m in reference.matches}
+    notes = [line for line in reference.report().splitlines() if line]
+    return MatchedNodes(prediction, reference, evaluated, notes)
 
 
 def tolerances(labels: dict[str, int], tau_mm: float, tau_per_label: Mapping[str, float] | None):
@@ -70,12 +85,11 @@ def evaluate_nodes(prediction_node, reference_node, tau_mm: float = 1.0,
     ``tau_mm``: NSD tolerance in mm; ``tau_per_label``: ``{label name: τ}`` for labels
     that need another one.
     """
-    prediction, labels = prediction_labels(prediction_node)
-    reference = reference_labels(reference_node, labels)
-    evaluated = {m.label_name: m.value for m in reference.matches}
-    metrics = compute_metrics(prediction, reference.image, evaluated, tolerances(evaluated, tau_mm, tau_per_label))
-    notes = [line for line in reference.report().splitlines() if line] + list(metrics.notes)
-    return SceneEvaluation(prediction, reference, evaluated, metrics, notes)
+    matched = match_nodes(prediction_node, reference_node)
+    taus = tolerances(matched.labels, tau_mm, tau_per_label)
+    metrics = compute_metrics(matched.prediction, matched.reference.image, matched.labels, taus)
+    return SceneEvaluation(matched.prediction, matched.reference, matched.labels,
+                           matched.notes + list(metrics.notes), metrics)
 
 
 def metrics_table(evaluation: SceneEvaluation, scene, name: str, table_node=None):
@@ -86,9 +100,10 @@ def metrics_table(evaluation: SceneEvaluation, scene, name: str, table_node=None
     return table_node
 
 
-def show_errors(evaluation: SceneEvaluation, prediction_node):
-    """Segmentation "<prediction> errors": FP and FN segments per evaluated label, on the reference grid."""
-    maps = error_maps(evaluation.prediction, evaluation.reference.image, evaluation.labels)
+def show_errors(prediction_node, reference_node):
+    """Segmentation "<prediction> errors": FP and FN segments per common label, on the reference grid."""
+    matched = match_nodes(prediction_node, reference_node)
+    maps = error_maps(matched.prediction, matched.reference.image, matched.labels)
     images = maps.images()
-    names = {value: name for name, value in evaluation.labels.items()}
+    names = {value: name for name, value in matched.labels.items()}
     return add_error_segmentation(prediction_node, images["FP"], images["FN"], names)

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..imageio import Image
 from .scratch import scratch_nodes
-from .volumes import image_from_volume
+from .volumes import image_from_ijk_to_ras, image_from_volume, numpy_matrix
 
 LABEL_VALUE_TAG = "ImprovedNNUNet.LabelValue"
 
@@ -44,6 +44,24 @@ def segment_infos(segmentation_node) -> list[SegmentInfo]:
     return infos
 
 
+def reference_grid(segmentation_node) -> Image:
+    """The segmentation's reference geometry as an image (contents unspecified)."""
+    import slicer
+    import vtk
+
+    geometry = slicer.vtkOrientedImageData()
+    text = segmentation_node.GetSegmentation().GetConversionParameter(
+        slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName())
+    slicer.vtkSegmentationConverter.DeserializeImageGeometry(text, geometry, False)
+    matrix = vtk.vtkMatrix4x4()
+    geometry.GetImageToWorldMatrix(matrix)
+    ijk_to_ras = numpy_matrix(matrix)
+    extent = geometry.GetExtent()
+    ijk_to_ras[:3, 3] = ijk_to_ras[:3, :3] @ np.array(extent[0::2], dtype=float) + ijk_to_ras[:3, 3]
+    shape = tuple(extent[2 * axis + 1] - extent[2 * axis] + 1 for axis in (2, 1, 0))
+    return image_from_ijk_to_ras(np.zeros(shape, dtype=np.uint8), ijk_to_ras)
+
+
 def export_label_image(segmentation_node, segments: list[SegmentInfo], reference_volume=None) -> Image:
     """Label image of ``segments`` (each voxel gets its segment's value; later segments win).
 
@@ -64,6 +82,9 @@ def export_label_image(segmentation_node, segments: list[SegmentInfo], reference
         )
         if not ok:
             raise RuntimeError(f"exporting segments of '{segmentation_node.GetName()}' to a labelmap failed")
+        if labelmap.GetImageData().GetPointData().GetScalars() is None:  # every exported segment is empty
+            grid = image_from_volume(reference_volume) if reference_volume else reference_grid(segmentation_node)
+            return grid.with_array(np.zeros(grid.array.shape, dtype=np.uint8))
         exported = image_from_volume(labelmap)
     lookup = np.zeros(len(segments) + 1, dtype=np.int32)
     lookup[1:] = [info.value for info in segments]

@@ -83,7 +83,7 @@ def add_segments_from_label_image(
     }
     ids = []
     for spec in specs:
-        segment_id = imported.get(spec.value) or segmentation.AddEmptySegment("", spec.name, list(spec.color))
+        segment_id = imported.get(spec.value) or _add_empty_segment(segmentation, spec.name)
         segment = segmentation.GetSegment(segment_id)
         segment.SetName(spec.name)
         segment.SetColor(*spec.color)
@@ -96,6 +96,23 @@ def add_segments_from_label_image(
     for position, segment_id in enumerate(ids, start=len(before)):
         segmentation.SetSegmentIndex(segment_id, position)
     return ids
+
+
+def _add_empty_segment(segmentation, name: str) -> str:
+    """Add a segment without voxels; returns its id.
+
+    Built with an empty binary labelmap of its own, which needs no representation
+    converter (slicer-core registers none, so ``AddEmptySegment`` cannot build one there).
+    """
+    import slicer
+
+    segment = slicer.vtkSegment()
+    segment.SetName(name)
+    segment.AddRepresentation(slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName(),
+                              slicer.vtkOrientedImageData())
+    segment_id = segmentation.GenerateUniqueSegmentID(name)
+    segmentation.AddSegment(segment, segment_id)
+    return segment_id
 
 
 def add_prediction_segmentation(label_image: Image, labels: dict[str, int], input_volume, name: str, node=None):

@@ -32,12 +32,16 @@ def _vtk_matrix(matrix: np.ndarray):
     return result
 
 
+def numpy_matrix(matrix) -> np.ndarray:
+    return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+
+
 def _node_ijk_to_ras(node) -> np.ndarray:
     import vtk
 
     matrix = vtk.vtkMatrix4x4()
     node.GetIJKToRASMatrix(matrix)
-    return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+    return numpy_matrix(matrix)
 
 
 def image_from_volume(node) -> Image:
@@ -53,16 +57,18 @@ def image_from_volume(node) -> Image:
             f"volume '{node.GetName()}' is under the transform '{transform.GetName()}'; "
             "harden the transform (Data module, right-click, Harden transform) and try again"
         )
-    matrix = _node_ijk_to_ras(node)
+    return image_from_ijk_to_ras(np.array(slicer.util.arrayFromVolume(node), copy=True), _node_ijk_to_ras(node))
+
+
+def image_from_ijk_to_ras(array: np.ndarray, matrix: np.ndarray) -> Image:
+    """An (z, y, x) array placed by a 4x4 IJK-to-RAS matrix, as an `Image` (LPS)."""
     lps = _RAS_FROM_LPS @ matrix[:3, :3]
     spacing = np.linalg.norm(lps, axis=0)
-    direction = lps / spacing
-    origin = _RAS_FROM_LPS @ matrix[:3, 3]
     return Image(
-        np.array(slicer.util.arrayFromVolume(node), copy=True),
+        array,
         tuple(float(v) for v in spacing),
-        tuple(float(v) for v in origin),
-        tuple(float(v) for v in direction.ravel()),
+        tuple(float(v) for v in _RAS_FROM_LPS @ matrix[:3, 3]),
+        tuple(float(v) for v in (lps / spacing).ravel()),
     )
 
 
