@@ -183,3 +183,27 @@ def test_shim_error_dialogs_are_logged(caplog):
     slicer = slicer_shim.install()
     slicer.util.errorDisplay("model folder has no fold_0")
     assert "model folder has no fold_0" in caplog.text
+
+
+def test_shim_parameter_node_wrapper_stores_typed_values_in_a_real_node():
+    from typing import Annotated
+
+    slicer = slicer_shim.install()
+    from slicer.parameterNodeWrapper import Default, WithinRange, parameterNodeWrapper
+
+    @parameterNodeWrapper
+    class Parameters:
+        volume: slicer.vtkMRMLScalarVolumeNode
+        tau: Annotated[float, WithinRange(0, 10), Default(1.0)]
+        folds: list
+        mirror: bool = True
+
+    scene = slicer.vtkMRMLScene()
+    node = scene.AddNewNodeByClass("vtkMRMLScriptedModuleNode")
+    parameters = Parameters(node)
+    assert (parameters.volume, parameters.tau, parameters.folds, parameters.mirror) == (None, 1.0, [], True)
+    volume = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode")
+    parameters.volume, parameters.tau, parameters.folds, parameters.mirror = volume, 2.5, [0, 1], False
+    assert node.GetNodeReference("volume") is volume
+    assert (node.GetParameter("tau"), node.GetParameter("folds"), node.GetParameter("mirror")) == ("2.5", "[0, 1]", "false")
+    assert (Parameters(node).tau, Parameters(node).folds, Parameters(node).mirror) == (2.5, [0, 1], False)

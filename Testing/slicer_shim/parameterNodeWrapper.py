@@ -3,8 +3,8 @@
 ``@parameterNodeWrapper`` turns an annotated class into a wrapper around a real
 ``vtkMRMLScriptedModuleNode``: MRML node members are node references, ``bool``/``int``/
 ``float``/``str``/``Path`` members are string parameters, ``list`` members are stored as
-JSON; class-level values are the defaults; observer and modify methods pass through to the
-node. ``connectGui`` checks that every widget whose
+JSON; class-level values (or ``Annotated[..., Default(value)]``) are the defaults; observer
+and modify methods pass through to the node. ``connectGui`` checks that every widget whose
 ``SlicerParameterName`` property is set names a member (the real one also binds the widget
 to it, which needs Qt). Annotation helpers (``WithinRange``, ``Default`` ...) are accepted
 and ignored.
@@ -61,6 +61,11 @@ def _base_type(annotation):
     return origin or annotation
 
 
+def _markers(annotation) -> tuple:
+    """The metadata of ``Annotated[type, marker, ...]`` (empty for a plain type)."""
+    return typing.get_args(annotation)[1:] if typing.get_origin(annotation) is typing.Annotated else ()
+
+
 def _is_node_type(kind) -> bool:
     return isinstance(kind, type) and issubclass(kind, slicer.vtkMRMLNode)
 
@@ -109,13 +114,13 @@ def _forward(method: str):
 
 def parameterNodeWrapper(cls):
     """Class decorator: ``Wrapper(parameterNode)`` exposes the annotated members on that node."""
-    members = {}
+    members = set()
     for name, annotation in typing.get_type_hints(cls, include_extras=True).items():
         kind = _base_type(annotation)
-        default = getattr(cls, name, None)
+        default = next((m.args[0] for m in _markers(annotation) if isinstance(m, Default)), getattr(cls, name, None))
         if default is None and kind in (bool, int, float, str, list):
             default = kind()
-        members[name] = kind
+        members.add(name)
         setattr(cls, name, _member(name, kind, default))
 
     def __init__(self, parameterNode):
@@ -127,7 +132,7 @@ def parameterNodeWrapper(cls):
             parameter = widget.property("SlicerParameterName") if hasattr(widget, "property") else None
             if parameter and parameter not in members:
                 raise ValueError(f"widget '{widget.name}' is bound to unknown parameter '{parameter}'")
-        tag = len(self._guiTags) + 1
+        tag = max(self._guiTags, default=0) + 1
         self._guiTags.add(tag)
         return tag
 
@@ -139,5 +144,4 @@ def parameterNodeWrapper(cls):
     cls.disconnectGui = disconnectGui
     for method in _FORWARDED:
         setattr(cls, method, _forward(method))
-    cls.allParameters = property(lambda self: dict(members))
     return cls
