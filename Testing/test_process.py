@@ -153,7 +153,7 @@ def test_crash_reports_its_last_stderr_line(child_script):
     process = start(child_script, "crash")
     assert process.wait(timeout=60) == 1
     assert process.last_error_line == "RuntimeError: checkpoint_final.pth is truncated"
-    assert process.events == [{"stage": "training", "epoch": 0}]
+    assert list(process.events) == [{"stage": "training", "epoch": 0}]
     assert "loading the model" in process.log
 
 

@@ -29,6 +29,7 @@ from .errors import UserError
 
 DEFAULT_GRACE_S = 5.0
 LOG_LINES_KEPT = 5000
+EVENTS_KEPT = 10000  # a long training prints one event per iteration: keep memory bounded
 # After the child exits, how long its pipes may stay open (held by orphaned descendants)
 # before its output counts as complete; lines arriving later still show up in poll().
 OUTPUT_DRAIN_S = 1.0
@@ -88,7 +89,8 @@ class ChildProcess:
 
     Start it with :meth:`start`; then either call :meth:`poll` periodically (GUI timer) or
     :meth:`wait` (scripts). ``returncode``, ``cancelled`` and ``last_error_line`` describe
-    how it ended; ``log`` keeps the last ``LOG_LINES_KEPT`` log lines and ``events`` every event.
+    how it ended; ``log`` keeps the last ``LOG_LINES_KEPT`` log lines and ``events`` the last
+    ``EVENTS_KEPT`` events (:meth:`poll` hands out every one).
     """
 
     def __init__(self, popen: subprocess.Popen):
@@ -100,7 +102,7 @@ class ChildProcess:
         ]
         for reader in self._readers:
             reader.start()
-        self.events: list[dict] = []
+        self.events: deque[dict] = deque(maxlen=EVENTS_KEPT)
         self.log: deque[str] = deque(maxlen=LOG_LINES_KEPT)
         self.cancelled = False
         self.cancel_report: CancelReport | None = None
