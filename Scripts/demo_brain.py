@@ -67,11 +67,13 @@ class DemoFolders:
         return self.root / "evaluation" / variant
 
     def environment(self) -> dict[str, str]:
-        """This process's environment with nnU-Net's folders inside the output folder."""
-        cores = str(os.cpu_count() or 1)
+        """This process's environment with nnU-Net's folders inside the output folder and worker
+        pools sized to the cores present (unless the user sized them)."""
+        from ImprovedNNUNetTrainingLib.environment import size_worker_pools
+
+        size_worker_pools()
         return {**os.environ, "nnUNet_raw": str(self.raw), "nnUNet_preprocessed": str(self.preprocessed),
-                "nnUNet_results": str(self.results), "nnUNet_n_proc_DA": os.environ.get("nnUNet_n_proc_DA", cores),
-                "nnUNet_def_n_proc": os.environ.get("nnUNet_def_n_proc", cores)}
+                "nnUNet_results": str(self.results)}
 
 
 @dataclass
@@ -109,7 +111,7 @@ def build_step(folders: DemoFolders, settings: DemoSettings) -> BrainDataset:
 
 def prepare_step(folders: DemoFolders, settings: DemoSettings) -> None:
     with tqdm(desc="plan + preprocess", unit="event") as bar:
-        run_cli(["prepare", DATASET, "--configurations", settings.configuration], folders.logs / "prepare.log",
+        run_cli(["prepare", str(folders.raw / DATASET), "--config", settings.configuration], folders.logs / "prepare.log",
                 folders.environment(), on_event=lambda event: bar.set_postfix_str(event["stage"]) or bar.update())
 
 
@@ -125,10 +127,10 @@ def train_step(folders: DemoFolders, settings: DemoSettings, variant: str) -> No
             elif event["stage"] in ("validation", "done"):
                 bar.set_postfix_str(event["stage"])
 
-        run_cli(["train", DATASET, "--variant", variant, "--configuration", settings.configuration,
+        run_cli(["train", DATASET, "--variant", variant, "--config", settings.configuration,
                  "--fold", settings.fold, "--epochs", str(settings.epochs),
-                 "--iterations", str(settings.iterations), "--val-iterations", str(settings.val_iterations),
-                 "--device", "cpu"],
+                 "--iters-per-epoch", str(settings.iterations),
+                 "--val-iters-per-epoch", str(settings.val_iterations), "--device", "cpu", "--no-validation"],
                 folders.logs / f"train_{variant}.log", folders.environment(), on_event=on_event)
 
 
@@ -139,13 +141,12 @@ def model_folder(folders: DemoFolders, settings: DemoSettings, variant: str) -> 
 
 
 def predict_step(folders: DemoFolders, settings: DemoSettings, dataset: BrainDataset, variant: str) -> None:
+    done_prefixes = tuple(f"{case}: " for case in dataset.test_cases)  # predict's line after each case
     with tqdm(total=len(dataset.test_cases), desc=f"predict {variant}", unit="case") as bar:
         run_cli(["predict", "-i", str(dataset.images_ts), "-o", str(folders.predictions(variant)),
                  "-m", str(model_folder(folders, settings, variant)), "--folds", settings.fold, "--device", "cpu"],
                 folders.logs / f"predict_{variant}.log", folders.environment(),
-                on_event=lambda event: bar.update() if event.get("stage") == "case" else None)
-        bar.n = len(dataset.test_cases)
-        bar.refresh()
+                on_log=lambda line: bar.update() if line.startswith(done_prefixes) else None)
 
 
 def evaluate_step(folders: DemoFolders, settings: DemoSettings, dataset: BrainDataset, variant: str) -> dict:
@@ -153,8 +154,8 @@ def evaluate_step(folders: DemoFolders, settings: DemoSettings, dataset: BrainDa
 
     out = folders.evaluation(variant)
     with tqdm(total=1, desc=f"evaluate {variant}", unit="run") as bar:
-        run_cli(["evaluate", "-r", str(dataset.labels_ts), "-p", str(folders.predictions(variant)),
-                 "-o", str(out), "--tau", str(settings.tau_mm)],
+        run_cli(["evaluate", str(folders.predictions(variant)), str(dataset.labels_ts),
+                 "--labels", str(dataset.folder / "dataset.json"), "--tau", str(settings.tau_mm), "--out", str(out)],
                 folders.logs / f"evaluate_{variant}.log", folders.environment())
         bar.update()
     return json.loads((out / "summary.json").read_text())
@@ -168,7 +169,7 @@ def overlay_step(folders: DemoFolders, dataset: BrainDataset, runs: list[Variant
         for case in dataset.test_cases:
             t1, reference = read_image(dataset.test_image(case)), read_image(dataset.test_label(case))
             predictions = [read_image(folders.predictions(run.variant) / f"{case}{FILE_ENDING}") for run in runs]
-            maps = [error_maps(prediction, reference, LABEL_NAMES) for prediction in predictions]
+            maps = [error_maps(prediction, reference, sorted(LABEL_NAMES)) for prediction in predictions]
             z = busiest_slice(maps)
             for run, prediction, case_maps in zip(runs, predictions, maps):
                 run.overlays[case] = overlay_png(t1, prediction, case_maps,
@@ -179,6 +180,8 @@ def overlay_step(folders: DemoFolders, dataset: BrainDataset, runs: list[Variant
 
 def run_demo(out: Path, settings: DemoSettings = DemoSettings(), overwrite: bool = False) -> Path:
     """Run every step into ``out``; returns the path of ``report.md``."""
+    from ImprovedNNUNetTrainingLib.environment import cores_present
+
     folders = DemoFolders(out)
     claim_output(folders.root, overwrite)
     timer = Timer()
@@ -203,7 +206,7 @@ def run_demo(out: Path, settings: DemoSettings = DemoSettings(), overwrite: bool
         train_cases=dataset.train_cases, test_cases=dataset.test_cases, configuration=settings.configuration,
         epochs=settings.epochs, iterations=settings.iterations, label_names=LABEL_NAMES, tau_mm=settings.tau_mm,
         extra_lines=[f"Fold {settings.fold} of nnU-Net's 5-fold split of the training slabs; device: CPU "
-                     f"({os.cpu_count()} cores). Timings exclude installing the environment."],
+                     f"({cores_present()} cores). Timings exclude installing the environment."],
     )
     report = write_report(facts, runs, timer.seconds, folders.root)
     print(f"\nreport: {report}")

@@ -20,8 +20,12 @@ def run_cli(
     log_path: Path,
     env: Mapping[str, str],
     on_event: Callable[[dict], None] | None = None,
+    on_log: Callable[[str], None] | None = None,
 ) -> list[dict]:
-    """Run `improved-nnunet ARGS` to the end; returns its events. UserError when it fails."""
+    """Run `improved-nnunet ARGS` to the end; returns its events. UserError when it fails.
+
+    ``on_event`` is called with each progress event, ``on_log`` with each other output line.
+    """
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     child = ChildProcess.start(cli_command(*args), env=env)
@@ -29,7 +33,10 @@ def run_cli(
         try:
             while True:
                 output = child.poll()
-                log.writelines(line + "\n" for line in output.log)
+                for line in output.log:
+                    log.write(line + "\n")
+                    if on_log is not None:
+                        on_log(line)
                 for event in output.events:
                     if on_event is not None:
                         on_event(event)

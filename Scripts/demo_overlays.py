@@ -17,14 +17,15 @@ from ImprovedNNUNetLib.imageio import Image
 from ImprovedNNUNetLib.scene.error_segmentation import FN_COLOR, FP_COLOR
 
 LABEL_COLORS = {1: (0.20, 0.80, 0.30), 2: (0.95, 0.45, 0.10)}  # grey matter green, white matter orange
-OVERLAY_ALPHA = 0.45
+LABEL_ALPHA = 0.45  # predicted labels: the T1 shows through
+ERROR_ALPHA = 1.0  # FP/FN: opaque
 
 
-def _rgba_layer(label_slice: np.ndarray, colors: dict[int, tuple[float, float, float]]) -> np.ndarray:
-    """RGBA image: each listed label in its colour, everything else transparent."""
+def _rgba_layer(label_slice: np.ndarray, colors: dict[int, tuple[float, float, float]], alpha: float) -> np.ndarray:
+    """RGBA image: each listed label in its colour with ``alpha``, everything else transparent."""
     rgba = np.zeros(label_slice.shape + (4,), dtype=float)
     for value, color in colors.items():
-        rgba[label_slice == value] = (*color, OVERLAY_ALPHA if value in LABEL_COLORS else 1.0)
+        rgba[label_slice == value] = (*color, alpha)
     return rgba
 
 
@@ -56,8 +57,8 @@ def overlay_png(
     for axes in (left, right):
         axes.imshow(t1_slice, cmap="gray", origin="lower", aspect=aspect, interpolation="nearest")
         axes.set_axis_off()
-    left.imshow(_rgba_layer(prediction.array[z], LABEL_COLORS), origin="lower", aspect=aspect, interpolation="nearest")
-    right.imshow(_rgba_layer(errors, {1: FP_COLOR, 2: FN_COLOR}), origin="lower", aspect=aspect,
+    left.imshow(_rgba_layer(prediction.array[z], LABEL_COLORS, LABEL_ALPHA), origin="lower", aspect=aspect, interpolation="nearest")
+    right.imshow(_rgba_layer(errors, {1: FP_COLOR, 2: FN_COLOR}, ERROR_ALPHA), origin="lower", aspect=aspect,
                  interpolation="nearest")
     left.set_title("prediction")
     right.set_title(f"errors: {int(fp.sum())} FP, {int(fn.sum())} FN voxels")

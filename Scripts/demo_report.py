@@ -75,10 +75,10 @@ def per_case_table(runs: list[VariantRun], label_names: dict[int, str]) -> list[
     """Markdown rows of the Dice of every held-out case and label, per variant."""
     header = ["Case", "Label"] + [f"Dice {run.variant}" for run in runs]
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    per_run = [{Path(c["reference_file"]).name: c["metrics"] for c in run.summary["metric_per_case"]} for run in runs]
-    for case_file in sorted(per_run[0]):
+    per_run = [{c["case_id"]: c["metrics"] for c in run.summary["metric_per_case"]} for run in runs]
+    for case in sorted(per_run[0]):
         for label, name in sorted(label_names.items()):
-            cells = [case_file, name] + [format_number(p[case_file][str(label)]["Dice"], 3) for p in per_run]
+            cells = [case, name] + [format_number(p[case][str(label)]["Dice"], 3) for p in per_run]
             rows.append("| " + " | ".join(cells) + " |")
     return rows
 
@@ -89,11 +89,11 @@ def report_text(facts: DemoFacts, runs: list[VariantRun], timings: dict[str, flo
     lines = [
         "# ImprovedNNUNet demo: brain tissue on the MNI ICBM152 template",
         "",
-        f"Variants {variants} were trained on {len(facts.train_cases)} axial slabs of the MNI ICBM152 2009a "
-        f"T1 template ({facts.dataset}) and evaluated on {len(facts.test_cases)} held-out slabs "
-        f"({', '.join(facts.test_cases)}) whose voxels were never used for training.",
+        f"Trained variants: {variants}. Data: axial slabs of the MNI ICBM152 2009a T1 template "
+        f"({facts.dataset}); training slabs: {', '.join(facts.train_cases)}; held-out slabs, whose voxels "
+        f"were never used for training: {', '.join(facts.test_cases)}.",
         "",
-        f"**These are CPU demo schedules ({facts.epochs} epochs × {facts.iterations} iterations, "
+        f"**These are CPU demo schedules (epochs × iterations per epoch: {facts.epochs} × {facts.iterations}, "
         f"configuration `{facts.configuration}`), not the papers' 1000 epochs × 250 iterations**; "
         "the numbers show that the pipeline works end to end, not which variant is better.",
         "",

@@ -114,7 +114,7 @@ def test_demo_report_numbers_come_from_the_run(tiny_demo):
     summary = json.loads((tiny_demo / "evaluation" / "improved" / "summary.json").read_text())
     report = (tiny_demo / "report.md").read_text()
     assert "not the papers' 1000 epochs" in report
-    assert "1 epochs × 1 iterations" in report
+    assert "epochs × iterations per epoch: 1 × 1" in report
     for label, name in demo_brain.LABEL_NAMES.items():
         row = next(line for line in report.splitlines() if line.startswith(f"| {name} ({label}) |"))
         means = summary["mean"][str(label)]
