@@ -43,20 +43,34 @@ def boundary_voxels(padded: np.ndarray) -> np.ndarray:
     return core & ~interior
 
 
-def neighbour_codes(padded: np.ndarray) -> np.ndarray:
-    """8-bit code of the 2×2×2 neighbourhood of every voxel-grid corner of the unpadded region.
+def _pairwise(mask: np.ndarray, op) -> np.ndarray:
+    """``op`` over each 2×2×2 block of voxels: one value per grid corner (shape - 1)."""
+    out = op(mask[:-1], mask[1:])
+    out = op(out[:, :-1], out[:, 1:])
+    return op(out[:, :, :-1], out[:, :, 1:])
 
-    Bit 7 is the neighbour at the lowest index along all axes and bit 0 the one at the
+
+def mixed_corners(padded: np.ndarray) -> np.ndarray:
+    """Grid corners whose 2×2×2 neighbourhood is neither all inside nor all outside."""
+    return _pairwise(padded, np.logical_or) & ~_pairwise(padded, np.logical_and)
+
+
+def neighbour_codes(padded: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """8-bit code of the 2×2×2 neighbourhood of each corner in ``corners`` ((N, 3) indices).
+
+    Corner (i, j, k) has the voxels (i..i+1, j..j+1, k..k+1) of ``padded`` around it.
+    Bit 7 is the voxel at the lowest index along all axes and bit 0 the one at the
     highest, the ordering of the surfel area table.
     """
-    n = tuple(s - 1 for s in padded.shape)
-    code = np.zeros(n, dtype=np.uint8)
+    flat_mask = padded.reshape(-1).view(np.uint8)
+    flat = np.ravel_multi_index(tuple(corners.T), padded.shape)
+    strides = np.array(padded.strides) // padded.itemsize
+    code = np.zeros(len(corners), dtype=np.uint8)
     for a in (0, 1):
         for b in (0, 1):
             for c in (0, 1):
                 shift = 7 - (4 * a + 2 * b + c)
-                corner = padded[a:a + n[0], b:b + n[1], c:c + n[2]].view(np.uint8)
-                np.bitwise_or(code, np.left_shift(corner, shift, dtype=np.uint8), out=code)
+                code |= flat_mask[flat + (a * strides[0] + b * strides[1] + c * strides[2])] << shift
     return code
 
 
@@ -75,7 +89,7 @@ def boundary_surface(padded: np.ndarray) -> Surface:
 
 def surfel_surface(padded: np.ndarray, spacing) -> Surface:
     """The surfel corners with their areas (mm²) as a :class:`Surface` (NSD)."""
-    code = neighbour_codes(padded)
-    corners = (code != 0) & (code != 255)
-    areas = surfel_area_table(tuple(float(s) for s in spacing))[code[corners]]
-    return Surface.from_mask(corners, areas)
+    corners = mixed_corners(padded)
+    points = np.argwhere(corners)
+    areas = surfel_area_table(tuple(float(s) for s in spacing))[neighbour_codes(padded, points)]
+    return Surface(corners, points, areas)
