@@ -15,4 +15,5 @@ pytest_plugins = [
     "fixtures.evaluation",
     "fixtures.slicer_training",
     "fixtures.training",
+    "fixtures.inference",
 ]

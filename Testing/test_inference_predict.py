@@ -1,0 +1,85 @@
+"""In-memory prediction with a real tiny nnU-Net model on a real CT volume: geometry, equality with
+nnU-Net's own predictor, probabilities and the tile progress report."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+
+def stock_prediction(model_folder, image, mirroring: bool, probabilities: bool = False):
+    """nnU-Net's predictor initialised the stock way (the baseline trainer is found without importing variants)."""
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+    predictor = nnUNetPredictor(tile_step_size=0.5, use_mirroring=mirroring, device=torch.device("cpu"),
+                                allow_tqdm=False)
+    predictor.initialize_from_trained_model_folder(str(model_folder), use_folds=(0,))
+    return predictor.predict_single_npy_array(image.array[None].astype(np.float32),
+                                              {"spacing": list(image.spacing[::-1])},
+                                              save_or_return_probabilities=probabilities)
+
+
+def test_segmentation_has_the_input_geometry(baseline_model, chest_volume):
+    result = baseline_model.predict([chest_volume])
+    segmentation = result.segmentation
+    assert segmentation.array.shape == chest_volume.array.shape
+    assert segmentation.spacing == chest_volume.spacing
+    assert segmentation.origin == chest_volume.origin
+    assert segmentation.direction == chest_volume.direction
+    assert segmentation.array.dtype == np.uint8
+    assert set(np.unique(segmentation.array)) <= set(baseline_model.labels.values())
+    # the geometry survives a file round trip too
+    assert segmentation.to_sitk().GetSize() == chest_volume.to_sitk().GetSize()
+
+
+@pytest.mark.parametrize("mirroring", [False, True])
+def test_equals_stock_predict_single_npy_array(trained_model, baseline_model, chest_volume, mirroring):
+    ours = baseline_model.predict([chest_volume], tta=mirroring, probabilities=True)
+    stock_segmentation, stock_probabilities = stock_prediction(trained_model("baseline"), chest_volume, mirroring,
+                                                               probabilities=True)
+    np.testing.assert_array_equal(ours.segmentation.array, stock_segmentation)
+    names = list(ours.probabilities)
+    assert len(names) == stock_probabilities.shape[0]
+    for index, name in enumerate(names):
+        np.testing.assert_array_equal(ours.probabilities[name].array, stock_probabilities[index])
+
+
+def test_arrays_with_geometry_equal_image_input(baseline_model, chest_volume):
+    from_image = baseline_model.predict(chest_volume)
+    from_array = baseline_model.predict([chest_volume.array], spacing=chest_volume.spacing,
+                                        origin=chest_volume.origin, direction=chest_volume.direction)
+    np.testing.assert_array_equal(from_array.segmentation.array, from_image.segmentation.array)
+    assert from_array.segmentation.same_grid(chest_volume)
+
+
+def test_probabilities_are_named_by_label_and_sum_to_one(baseline_model, chest_volume):
+    result = baseline_model.predict([chest_volume], probabilities=True)
+    assert list(result.probabilities) == list(baseline_model.labels)
+    stacked = np.stack([image.array for image in result.probabilities.values()])
+    np.testing.assert_allclose(stacked.sum(axis=0), 1.0, atol=1e-3)
+    np.testing.assert_array_equal(np.argmax(stacked, axis=0), result.segmentation.array)
+    assert all(image.same_grid(chest_volume) for image in result.probabilities.values())
+
+
+def test_progress_counts_every_tile(baseline_model, chest_volume):
+    calls = []
+    baseline_model.predict([chest_volume], step=0.5, progress=lambda done, total: calls.append((done, total)))
+    totals = {total for _, total in calls}
+    assert len(totals) == 1
+    total = totals.pop()
+    assert [done for done, _ in calls] == list(range(1, total + 1))
+    # 16×48×56 voxels in 8×32×32 tiles at half-patch steps: 3 × 2 × 3 positions
+    assert total == 18
+    finer = []
+    baseline_model.predict([chest_volume], step=0.25, progress=lambda done, total: finer.append(total))
+    assert finer[-1] > total
+
+
+def test_default_mirroring_is_off_on_the_cpu(baseline_model, chest_volume):
+    assert baseline_model.device.type == "cpu"
+    default = baseline_model.predict([chest_volume], probabilities=True).probabilities
+    without = baseline_model.predict([chest_volume], tta=False, probabilities=True).probabilities
+    mirrored = baseline_model.predict([chest_volume], tta=True, probabilities=True).probabilities
+    name = list(default)[1]
+    np.testing.assert_array_equal(default[name].array, without[name].array)
+    assert not np.array_equal(default[name].array, mirrored[name].array)
