@@ -27,8 +27,8 @@ class Surface:
     areas: np.ndarray | None = None
 
     @classmethod
-    def from_mask(cls, mask: np.ndarray, areas: np.ndarray | None = None) -> "Surface":
-        return cls(mask, np.argwhere(mask), areas)
+    def from_mask(cls, mask: np.ndarray) -> "Surface":
+        return cls(mask, np.argwhere(mask))
 
 
 def boundary_voxels(padded: np.ndarray) -> np.ndarray:
