@@ -35,14 +35,15 @@ class Demo:
 def perturb_chest_segmentation(voxels, values: dict[str, int]):
     """A plausible imperfect segmentation of the chest: every kind of error once.
 
-    Lungs grown and tissue shrunk by one voxel in-plane, the thoracic spine moved by
-    one voxel, the lumbar spine missing entirely (prediction empty), ribs unchanged.
+    ``voxels`` are indexed (i, j, k) as slicerio returns them. Lungs grown and tissue
+    shrunk by one voxel within each slice, the thoracic spine moved by one voxel along j,
+    the lumbar spine missing entirely (prediction empty).
     """
     import numpy as np
     from scipy import ndimage
 
     in_plane = np.zeros((3, 3, 3), bool)
-    in_plane[1] = ndimage.generate_binary_structure(2, 1)  # (z, y, x) arrays: no growth across slices
+    in_plane[:, :, 1] = ndimage.generate_binary_structure(2, 1)  # slicerio voxels are (i, j, k): keep k
     out = voxels.copy()
     for name in ("right lung", "left lung"):
         out[ndimage.binary_dilation(voxels == values[name], in_plane)] = values[name]

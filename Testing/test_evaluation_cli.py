@@ -173,3 +173,15 @@ def test_seg_nrrd_segments_are_matched_by_name(chest_segmentation, chest_eroded,
         assert main(["evaluate", str(pred), str(chest_segmentation), "--out", str(tmp_path / name)]) == 0
     same, renumbered = (json.loads((tmp_path / n / "summary.json").read_text()) for n in ("same", "renumbered"))
     assert renumbered["metric_per_case"][0]["metrics"] == same["metric_per_case"][0]["metrics"]
+
+
+def test_overlapping_segments_are_an_error(chest_segmentation, tmp_path, capsys):
+    import slicerio
+
+    segmentation = slicerio.read_segmentation(str(chest_segmentation))
+    voxels = segmentation["voxels"]
+    segmentation["voxels"] = np.stack([voxels, (voxels == 1).astype(voxels.dtype) * 9])  # a second layer
+    segmentation["segments"].append(dict(segmentation["segments"][0], name="ribs again", labelValue=9, layer=1))
+    slicerio.write_segmentation(str(tmp_path / "layers.seg.nrrd"), segmentation)
+    code, message = _error(capsys, tmp_path / "layers.seg.nrrd", chest_segmentation)
+    assert code == 2 and "several layers" in message and "labelmap" in message

@@ -22,9 +22,9 @@ class LabelImage:
 
 def read_label_image(path: str | Path) -> LabelImage:
     """Read a label image (NIfTI, NRRD, ``.seg.nrrd``, MHA); UserError if it is not one."""
+    names = segment_names(path) if Path(path).is_file() else None  # overlapping layers: clear error first
     image = read_image(path)
-    image = image.with_array(as_label_array(image.array, str(path)))
-    return LabelImage(image, segment_names(path))
+    return LabelImage(image.with_array(as_label_array(image.array, str(path))), names)
 
 
 def match_segment_values(pred: LabelImage, ref: LabelImage) -> Image:
@@ -56,7 +56,10 @@ def segment_names(path: str | Path) -> dict[str, int] | None:
     except ImportError:
         raise UserError(f"{path}: reading .seg.nrrd segment names needs slicerio; pip install slicerio") from None
 
-    segmentation = slicerio.read_segmentation(str(path), skip_voxels=True)
+    try:
+        segmentation = slicerio.read_segmentation(str(path), skip_voxels=True)
+    except Exception as exc:  # slicerio raises assorted types for damaged headers
+        raise UserError(f"{path}: cannot be read as a Slicer segmentation ({exc}); check the file") from exc
     names = {}
     for segment in segmentation.get("segments", []):
         if int(segment.get("layer", 0)) != 0:
