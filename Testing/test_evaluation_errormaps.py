@@ -39,16 +39,17 @@ def test_only_requested_labels_are_mapped(pair):
         maps.fp(2)
 
 
-def test_msf_region_is_dilated_union_of_xor(pair):
+def test_msf_region_is_union_of_xor_dilated_by_a_ball(pair):
     pred, ref = pair
     radius = 2
     maps = error_maps_arrays(pred, ref, msf_radius=radius)
     xor = np.zeros(ref.shape, bool)
     for label in (1, 2):
         xor |= (pred == label) ^ (ref == label)
+    grid = np.indices(ref.shape)
     expected = np.zeros(ref.shape, bool)
-    for point in np.argwhere(xor):  # brute-force cube dilation
-        expected[tuple(slice(max(c - radius, 0), c + radius + 1) for c in point)] = True
+    for point in np.argwhere(xor):  # brute force: every voxel within Euclidean distance 2 of an error
+        expected |= sum((g - c) ** 2 for g, c in zip(grid, point)) <= radius**2
     np.testing.assert_array_equal(maps.msf_region, expected)
     assert error_maps_arrays(pred, ref, msf_radius=0).msf_region.sum() == xor.sum()
 

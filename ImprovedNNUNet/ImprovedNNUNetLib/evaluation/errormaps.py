@@ -4,7 +4,8 @@ For label n: false positives FP_n = P_n ∖ G_n, false negatives FN_n = G_n ∖ 
 reference grid. Every voxel has one predicted and one reference label, so all FP maps
 fit in one label image (the wrongly predicted label) and all FN maps in another (the
 missed reference label). The MSF region (mis-segmentation focus, as in the MSF loss) is
-the union over labels of dilate(P_n XOR G_n), dilated by a cube of side 2·radius+1 voxels.
+the union over labels of dilate(P_n XOR G_n), dilated by a ball of ``radius`` voxels (the
+voxels whose index offset has Euclidean length ≤ radius), as the MSF trainer does.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from scipy import ndimage
 
 from ..errors import UserError
 from ..imageio import Image
-from .crops import present_labels
+from .crops import foreground_box, present_labels
 from .geometry import align_to_reference
 from .labels import label_pair, resolve_labels
 
@@ -88,11 +89,25 @@ def error_maps_arrays(pred: np.ndarray, ref: np.ndarray, labels=None, msf_radius
     return ErrorMaps(fp_labels, fn_labels, names, msf)
 
 
+def ball(radius: int) -> np.ndarray:
+    """Boolean ball structuring element: index offsets of Euclidean length ≤ ``radius``."""
+    offsets = np.indices((2 * radius + 1,) * 3) - radius
+    return (offsets**2).sum(axis=0) <= radius**2
+
+
 def msf_region(fp: np.ndarray, fn: np.ndarray, radius: int = DEFAULT_MSF_RADIUS) -> np.ndarray:
-    """Union of FP and FN voxels dilated by a (2·radius+1)³ cube."""
+    """Union of FP and FN voxels dilated by a ball of ``radius`` voxels.
+
+    The dilation runs on the bounding box of the errors grown by ``radius`` only.
+    """
     if int(radius) != radius or radius < 0:
         raise UserError(f"MSF dilation radius {radius} is invalid; give a whole number of voxels ≥ 0")
-    region = (fp | fn).view(np.uint8)
-    for axis in range(region.ndim):
-        region = ndimage.maximum_filter1d(region, 2 * int(radius) + 1, axis=axis, mode="constant", cval=0)
-    return region.astype(bool)
+    radius = int(radius)
+    errors = fp | fn
+    box = foreground_box(errors)
+    if box is None or radius == 0:
+        return errors
+    grown = tuple(slice(max(b.start - radius, 0), min(b.stop + radius, n)) for b, n in zip(box, errors.shape))
+    region = np.zeros_like(errors)
+    region[grown] = ndimage.binary_dilation(errors[grown], structure=ball(radius))
+    return region
