@@ -78,7 +78,10 @@ def format_table(cases) -> str:
 
     summary = summarize(cases)
     head = f"{'label':<28}" + "".join(f"{k:>10}" for k in SHOWN_KEYS) + f"{'cases':>7}{'empty':>7}"
-    lines = [f"mean over {len(cases)} case(s), NSD tolerance {summary['tau_mm']} mm", head]
+    tau = summary["tau_mm"]
+    if isinstance(tau, dict):
+        tau = ", ".join(f"{value}: {mm:g}" for value, mm in tau.items()) + " (per label)"
+    lines = [f"mean over {len(cases)} case(s), NSD tolerance {tau} mm", head]
     for value, means in summary["mean"].items():
         name = summary["labels"][value]
         title = f"{value} {name}" if name else value
