@@ -1,11 +1,15 @@
-"""Slicer module ImprovedNNUNetTraining: train the improved nnU-Net variants from the GUI.
+"""Slicer module ImprovedNNUNetTraining: a dataset from the scene, training from the GUI, run comparison.
 
 The widget only collects choices and shows progress; all work happens in
-``ImprovedNNUNetTrainingLib`` (plain Python, no Qt), which runs `improved-nnunet prepare`
-and `improved-nnunet train` as child processes and reads their progress events.
+``ImprovedNNUNetTrainingLib`` (plain Python, no Qt): ``scene_dataset`` exports scene cases as an
+nnU-Net raw dataset, ``training_job`` runs `improved-nnunet prepare` / `train` as child
+processes and turns their progress events into table and plot chart nodes, ``compare``
+evaluates nnU-Net's validation outputs of every trained run.
 """
 import importlib
+import os
 import sys
+from pathlib import Path
 
 import qt
 import slicer
@@ -23,6 +27,13 @@ from slicer.util import VTKObservationMixin
 
 LIB_PACKAGES = ("ImprovedNNUNetTrainingLib", "ImprovedNNUNetLib")
 POLL_INTERVAL_MS = 500
+FOLDER_PARAMETERS = {"rawFolder": "nnUNet_raw", "preprocessedFolder": "nnUNet_preprocessed",
+                     "resultsFolder": "nnUNet_results"}
+
+
+def path_is_set(path) -> bool:
+    """True for a chosen path (the parameter node stores an unset Path as ``.``)."""
+    return path is not None and str(path) not in ("", ".")
 
 
 class ImprovedNNUNetTraining(ScriptedLoadableModule):
@@ -33,8 +44,9 @@ class ImprovedNNUNetTraining(ScriptedLoadableModule):
         self.parent.dependencies = []
         self.parent.contributors = ["ImprovedNNUNet developers"]
         self.parent.helpText = _(
-            "Train nnU-Net v2 with the improved variants (compound-loss weights, deep-supervision weights, "
-            "stronger augmentation, signed-distance-map head, mis-segmentation-focus loss) and compare the runs. "
+            "Turn segmentations of the scene into an nnU-Net dataset, train nnU-Net v2 with the improved variants "
+            "(compound-loss weights, deep-supervision weights, stronger augmentation, signed-distance-map head, "
+            "mis-segmentation-focus loss) with live curves, and compare the runs. "
             "See the <a href=\"https://github.com/ImprovedNNUNet/ImprovedNNUNet#readme\">user guide</a>."
         )
         self.parent.acknowledgementText = _(
@@ -47,16 +59,30 @@ class ImprovedNNUNetTraining(ScriptedLoadableModule):
 class ImprovedNNUNetTrainingParameterNode:
     """What the panel remembers in the scene.
 
-    dataset - nnU-Net dataset id or name (in nnUNet_raw).
-    variant - trainer variant short name (improved, baseline, loss, deepsup, augment, sdm, msf, msf_deep).
-    epochs - number of training epochs (nnU-Net's default is 1000).
-    device - auto, cpu or cuda.
+    rawFolder, preprocessedFolder, resultsFolder - nnU-Net's folders (empty: the environment's).
+    channelNames - comma-separated channel names of a new dataset; datasetName - its name.
+    existingRawDataset - an existing raw dataset folder to train on instead.
+    dataset - nnU-Net dataset id or name to train. variant - trainer variant short name.
+    configuration - nnU-Net configuration. folds - "0", "0,1,2" or "all", trained one after another.
+    device - auto, cpu or cuda. overwrite - replace folds that already hold a run.
+    epochs, iterationsPerEpoch, validationIterationsPerEpoch - the schedule (nnU-Net: 1000, 250, 50).
     """
 
+    rawFolder: Path
+    preprocessedFolder: Path
+    resultsFolder: Path
+    channelNames: str = "CT"
+    datasetName: str = "SceneDataset"
+    existingRawDataset: Path
     dataset: str
     variant: str = "improved"
-    epochs: int = 1000
+    configuration: str = "3d_fullres"
+    folds: str = "0"
     device: str = "auto"
+    overwrite: bool = False
+    epochs: int = 1000
+    iterationsPerEpoch: int = 250
+    validationIterationsPerEpoch: int = 50
 
 
 class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -68,6 +94,8 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
         self._parameterNodeGuiTag = None
         self._job = None
         self._pollTimer = None
+        self._pairs = []  # (volume node, segmentation node) cases
+        self._folders = []  # subject-hierarchy folder item ids, one case each
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -81,8 +109,20 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
         self._pollTimer.connect("timeout()", self.onPollTimer)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.ui.addCaseButton.connect("clicked(bool)", self.onAddCase)
+        self.ui.addFolderButton.connect("clicked(bool)", self.onAddFolder)
+        self.ui.clearCasesButton.connect("clicked(bool)", self.onClearCases)
+        self.ui.checkCasesButton.connect("clicked(bool)", self.onCheckCases)
+        self.ui.exportButton.connect("clicked(bool)", self.onExport)
+        self.ui.useRawDatasetButton.connect("clicked(bool)", self.onUseRawDataset)
+        self.ui.variantComboBox.connect("currentTextChanged(QString)", self.onVariantChanged)
+        self.ui.resetHyperparametersButton.connect("clicked(bool)", self.onResetHyperparameters)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.resumeButton.connect("clicked(bool)", self.onResumeButton)
+        self.ui.useModelButton.connect("clicked(bool)", self.onUseModel)
+        self.ui.compareButton.connect("clicked(bool)", self.onCompare)
         self.initializeParameterNode()
+        self.onResetHyperparameters()
 
     def cleanup(self):
         self.removeObservers()
@@ -114,86 +154,348 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
     def setParameterNode(self, parameterNode):
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateApplyButton)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
         self._parameterNode = parameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateApplyButton)
-            self._updateApplyButton()
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+            self._updateButtons()
 
-    def _updateApplyButton(self, caller=None, event=None):
-        running = self._job is not None and self._job.running
+    # -- state ---------------------------------------------------------------------------------------
+    def _running(self):
+        return self._job is not None and self._job.running
+
+    def _updateButtons(self, caller=None, event=None):
+        running = self._running()
+        hasDataset = bool(self._parameterNode and self._parameterNode.dataset)
+        hasCases = bool(self._pairs or self._folders)
         self.ui.applyButton.text = _("Cancel") if running else _("Train")
-        self.ui.applyButton.enabled = running or bool(self._parameterNode and self._parameterNode.dataset)
+        self.ui.applyButton.enabled = running or hasDataset
+        self.ui.resumeButton.enabled = not running and hasDataset
+        self.ui.useModelButton.enabled = not running and hasDataset
+        self.ui.compareButton.enabled = not running and hasDataset
+        self.ui.checkCasesButton.enabled = hasCases
+        self.ui.exportButton.enabled = hasCases
+
+    def _log(self, text):
+        self.ui.logTextEdit.appendPlainText(text)
+
+    def _guarded(self, action, what):
+        """Run ``action``; show any error in one dialog naming ``what`` failed. Returns its result or None."""
+        try:
+            self.logic.applyFolders(self._parameterNode)
+            return action()
+        except Exception as exc:  # UserError and anything unexpected reach the user in one dialog
+            slicer.util.errorDisplay(_("{what} failed: {error}").format(what=what, error=exc))
+            return None
+
+    # -- dataset -------------------------------------------------------------------------------------
+    def onAddCase(self):
+        volume, segmentation = self.ui.caseVolumeSelector.currentNode(), self.ui.caseSegmentationSelector.currentNode()
+        if volume is None or segmentation is None:
+            slicer.util.errorDisplay(_("Select a volume and its segmentation first."))
+            return
+        self._pairs.append((volume, segmentation))
+        self.ui.casesListWidget.addItem(f"{volume.GetName()} + {segmentation.GetName()}")
+        self._updateButtons()
+
+    def onAddFolder(self):
+        item = self.ui.caseFolderSelector.currentItem()
+        if not item:
+            slicer.util.errorDisplay(_("Select a subject-hierarchy folder first."))
+            return
+        self._folders.append(item)
+        hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
+        self.ui.casesListWidget.addItem(_("folder {name}").format(name=hierarchy.GetItemName(item)))
+        self._updateButtons()
+
+    def onClearCases(self):
+        self._pairs, self._folders = [], []
+        self.ui.casesListWidget.clear()
+        self._updateButtons()
+
+    def _plan(self):
+        return self.logic.planSceneDataset(self._pairs, self._folders, self._parameterNode.channelNames)
+
+    def onCheckCases(self):
+        plan = self._guarded(self._plan, _("Checking the cases"))
+        if plan is not None:
+            self._log(plan.describe())
+
+    def onExport(self):
+        def export():
+            plan = self._plan()
+            self._log(plan.describe())
+            return self.logic.exportSceneDataset(plan, self._parameterNode.datasetName)
+
+        result = self._guarded(export, _("Export"))
+        if result is not None:
+            self._log(_("Exported {folder}").format(folder=result.folder))
+            self._parameterNode.dataset = result.dataset_name
+
+    def onUseRawDataset(self):
+        dataset = self._guarded(lambda: self.logic.useRawDataset(self._parameterNode.existingRawDataset),
+                                _("Opening the raw dataset"))
+        if dataset is not None:
+            self._log(_("Using {name}: {cases} cases, labels {labels}").format(
+                name=dataset.full_name, cases=dataset.num_training, labels=", ".join(dataset.labels)))
+            self._parameterNode.dataset = dataset.full_name
+
+    # -- training ------------------------------------------------------------------------------------
+    def onVariantChanged(self, variant):
+        """Show the newly chosen variant's default hyper-parameters (edits of the previous one are dropped)."""
+        text = self._guarded(lambda: self.logic.hyperparametersText(variant), _("Reading the variant's defaults"))
+        self.ui.hyperparametersTextEdit.plainText = text or ""
+
+    def onResetHyperparameters(self):
+        if self._parameterNode:
+            self.onVariantChanged(self._parameterNode.variant)
 
     def onApplyButton(self):
-        if self._job is not None and self._job.running:
+        if self._running():
             self._job.cancel()
-            self._updateApplyButton()
+            self._log(self._job.status.message)
+            self._updateButtons()
             return
-        parameters = self._parameterNode
-        try:
-            self._job = self.logic.startTraining(parameters.dataset, parameters.variant, parameters.epochs,
-                                                 parameters.device)
-        except Exception as exc:  # UserError and anything unexpected reach the user in one dialog
-            slicer.util.errorDisplay(_("Training could not start: {error}").format(error=exc))
+        self._startJob(resume=False)
+
+    def onResumeButton(self):
+        self._startJob(resume=True)
+
+    def _startJob(self, resume):
+        def start():
+            request = self.logic.requestFromParameters(self._parameterNode, self.ui.hyperparametersTextEdit.plainText)
+            return self.logic.startTraining(request, resume=resume)
+
+        job = self._guarded(start, _("Resuming") if resume else _("Training"))
+        if job is None:
             return
+        self._job = job
         self.ui.progressBar.value = 0
+        self._showCurves()
         self._pollTimer.start(POLL_INTERVAL_MS)
-        self._updateApplyButton()
+        self._updateButtons()
+
+    def _showCurves(self):
+        """Show the first fold's loss chart in the layout's plot view, when there is a fold to train."""
+        curves = self._job.curves.get(self._job.status.fold)
+        if curves is not None:
+            slicer.modules.plots.logic().ShowChartInLayout(curves.charts["loss"])
 
     def onPollTimer(self):
+        previousFold = self._job.status.fold
         update = self._job.poll()
         for line in update.log:
-            self.ui.logTextEdit.appendPlainText(line)
-        self.ui.progressBar.value = int(round(100 * self._job.status.fraction))
-        self.ui.progressBar.toolTip = self._job.status.progress_text()
+            self._log(line)
+        status = self._job.status
+        self.ui.progressBar.value = int(round(100 * status.fraction))
+        self.ui.progressLabel.text = status.progress_text()
+        if status.fold != previousFold:
+            self._showCurves()
         if self._job.running:
             return
         self._pollTimer.stop()
-        self._updateApplyButton()
-        if self._job.status.state == "failed":
-            slicer.util.errorDisplay(_("Training failed: {error}").format(error=self._job.status.message))
+        self._log(status.message)
+        self._updateButtons()
+        if status.state == "failed":
+            slicer.util.errorDisplay(_("Training failed: {error}").format(error=status.message))
+
+    def onUseModel(self):
+        request = self._guarded(lambda: self.logic.requestFromParameters(self._parameterNode, ""),
+                                _("Finding the model"))
+        if request is not None and self._guarded(lambda: self.logic.useModel(request.model_folder()),
+                                                 _("Handing the model over")) is not None:
+            slicer.util.selectModule("ImprovedNNUNet")
+
+    # -- comparison ----------------------------------------------------------------------------------
+    def onCompare(self):
+        result = self._guarded(lambda: self.logic.compareRuns(self._parameterNode.dataset), _("Comparing runs"))
+        if result is not None:
+            table, text = result
+            self.ui.comparisonTableView.setMRMLTableNode(table)
+            self._log(text)
 
 
 class ImprovedNNUNetTrainingLogic(ScriptedLoadableModuleLogic):
-    """Entry point for scripts; delegates to ``ImprovedNNUNetTrainingLib``."""
+    """Scripting entry point; delegates to ``ImprovedNNUNetTrainingLib`` and works on nodes of
+    ``slicer.mrmlScene`` (or the scene the nodes belong to)."""
 
     def getParameterNode(self):
         return ImprovedNNUNetTrainingParameterNode(super().getParameterNode())
 
-    def startTraining(self, dataset, variant="improved", epochs=None, device="auto", folds=(0,)):
-        """Start preparing (when needed) and training ``dataset`` with ``variant``, fold after fold.
+    @staticmethod
+    def applyFolders(parameters):
+        """Export the panel's nnU-Net folders as nnUNet_raw/_preprocessed/_results (children inherit them)."""
+        if parameters is None:
+            return
+        for name, variable in FOLDER_PARAMETERS.items():
+            folder = getattr(parameters, name)
+            if path_is_set(folder):
+                os.environ[variable] = str(folder)
 
-        Returns an ``ImprovedNNUNetTrainingLib.training_job.TrainingJob`` already running: poll it
-        from a timer, or call ``wait()`` in a script. Needs ``nnUNet_raw``, ``nnUNet_preprocessed``
-        and ``nnUNet_results`` set.
-        """
+    # --- dataset ------------------------------------------------------------------------------------
+    @staticmethod
+    def planSceneDataset(pairs=(), folderItems=(), channelNames="CT", scene=None):
+        """Check cases made of ``(volume or [volumes], segmentation)`` pairs and subject-hierarchy
+        folder items: returns a ``DatasetPlan`` (labels, problems, warnings); writes nothing."""
+        from ImprovedNNUNetTrainingLib.scene_dataset import cases_from_folders, cases_from_pairs, plan_dataset
+
+        cases = cases_from_pairs(list(pairs)) if pairs else []
+        if folderItems:
+            cases += cases_from_folders(scene or slicer.mrmlScene, list(folderItems))
+        if not cases:
+            from ImprovedNNUNetLib.errors import UserError
+
+            raise UserError("no cases chosen; add (volume, segmentation) pairs or case folders")
+        channels = channelNames if isinstance(channelNames, (list, tuple)) else channelNames.split(",")
+        return plan_dataset(cases, [c.strip() for c in channels])
+
+    @staticmethod
+    def exportSceneDataset(plan, name, rawFolder=None, datasetId=None):
+        """Write a checked plan as a new nnU-Net raw dataset; returns an ``ExportResult``."""
+        from ImprovedNNUNetTrainingLib.scene_dataset import export_dataset
+
+        return export_dataset(plan, name, rawFolder, datasetId)
+
+    @staticmethod
+    def useRawDataset(folder):
+        """Check an existing raw dataset folder and make it trainable (nnUNet_raw becomes its parent
+        when unset); returns a ``RawDataset``."""
+        from ImprovedNNUNetTrainingLib.scene_dataset import use_raw_dataset
+
+        return use_raw_dataset(folder)
+
+    # --- training -----------------------------------------------------------------------------------
+    @staticmethod
+    def hyperparametersText(variant):
+        """The variant's hyper-parameters with their defaults as ``name = value`` lines."""
+        from ImprovedNNUNetTrainingLib.hyperparameters import format_hyperparameters
+        from ImprovedNNUNetTrainingLib.training_request import variant_defaults
+
+        return format_hyperparameters(variant_defaults(variant))
+
+    @staticmethod
+    def requestFromParameters(parameters, hyperparametersText=""):
+        """A ``TrainingRequest`` from the panel's parameters and its Advanced hyper-parameter text
+        (only values that differ from the variant's defaults are passed on)."""
+        from ImprovedNNUNetTrainingLib.hyperparameters import parse_hyperparameters
+        from ImprovedNNUNetTrainingLib.training_request import TrainingRequest, parse_folds, variant_defaults
+
+        ImprovedNNUNetTrainingLogic.applyFolders(parameters)
+        return TrainingRequest(
+            dataset=str(parameters.dataset).strip(), variant=parameters.variant,
+            configuration=parameters.configuration, folds=parse_folds(parameters.folds), device=parameters.device,
+            epochs=parameters.epochs, iterations_per_epoch=parameters.iterationsPerEpoch,
+            validation_iterations_per_epoch=parameters.validationIterationsPerEpoch,
+            hyperparameters=parse_hyperparameters(hyperparametersText or "", variant_defaults(parameters.variant)),
+            overwrite=parameters.overwrite)
+
+    @staticmethod
+    def startTraining(request, resume=False, scene=None):
+        """Start a ``TrainingJob`` (prepare when needed, then each fold) and return it running: poll it
+        from a timer or call ``wait()``. Its curves are table and plot chart nodes of ``scene``."""
         from ImprovedNNUNetTrainingLib.training_job import TrainingJob
-        from ImprovedNNUNetTrainingLib.training_request import TrainingRequest
 
-        request = TrainingRequest(dataset=str(dataset), variant=variant, folds=list(folds), device=device,
-                                  epochs=epochs)
-        request.check()
-        return TrainingJob(request, slicer.mrmlScene).start()
+        job = TrainingJob(request, scene or slicer.mrmlScene)
+        return job.resume() if resume else job.start()
+
+    @staticmethod
+    def useModel(modelFolder):
+        """Hand a trained model folder to the ImprovedNNUNet module: its parameter node's
+        ``modelFolder`` is set, which its panel shows and segments with. Returns the folder."""
+        from ImprovedNNUNetLib.inference import open_model_folder
+
+        folder = open_model_folder(modelFolder).path
+        inference = importlib.import_module("ImprovedNNUNet")
+        parameters = inference.ImprovedNNUNetLogic().getParameterNode()
+        parameters.modelFolder = Path(folder)
+        return folder
+
+    # --- comparison ---------------------------------------------------------------------------------
+    @staticmethod
+    def compareRuns(dataset, tableNode=None, tau=1.0, scene=None):
+        """Evaluate every trained variant and fold of ``dataset`` on its validation outputs; returns
+        (table node with one row per run, fold and label, the printed seed-style table)."""
+        from ImprovedNNUNetTrainingLib.compare import compare_runs, format_table
+        from ImprovedNNUNetTrainingLib.compare_table import fill_comparison_table
+
+        summaries = compare_runs(str(dataset), tau)
+        if tableNode is None:
+            tableNode = (scene or slicer.mrmlScene).AddNewNodeByClass("vtkMRMLTableNode", f"{dataset} comparison")
+        fill_comparison_table(tableNode, summaries)
+        return tableNode, format_table(summaries)
 
 
 class ImprovedNNUNetTrainingTest(ScriptedLoadableModuleTest):
+    """Exports a synthetic two-case scene dataset, checks the curves of progress events and the
+    parameter handling; training itself is covered by the Python test suite (minutes on a CPU)."""
+
     def setUp(self):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
         self.setUp()
         self.test_ParameterNodeDefaults()
-        self.test_InvalidEpochsAreReported()
+        self.test_SceneDatasetExport()
+        self.test_CurvesFromEvents()
+        self.test_BadRequestsAreReported()
+
+    def _case(self, name, offset):
+        """A 24×32×32 volume with a bright box; segments 'organ' (left half) and 'lesion' (right half)."""
+        import numpy as np
+
+        from ImprovedNNUNetLib.scene.segmentation import add_prediction_segmentation
+        from ImprovedNNUNetLib.scene.volumes import image_from_volume
+
+        volume = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", f"{name} image")
+        array = np.zeros((24, 32, 32), dtype=np.int16)
+        array[4 + offset:16 + offset, 8:24, 8:24] = 100
+        slicer.util.updateVolumeFromArray(volume, array)
+        labels = (array > 0).astype(np.uint8) * np.where(np.arange(32) < 16, 1, 2).astype(np.uint8)
+        segmentation = add_prediction_segmentation(image_from_volume(volume).with_array(labels),
+                                                   {"organ": 1, "lesion": 2}, volume, f"{name} segmentation")
+        return volume, segmentation
 
     def test_ParameterNodeDefaults(self):
         parameters = ImprovedNNUNetTrainingLogic().getParameterNode()
-        self.assertEqual(parameters.variant, "improved")
-        self.assertEqual(parameters.epochs, 1000)
+        self.assertEqual((parameters.variant, parameters.configuration, parameters.folds), ("improved", "3d_fullres", "0"))
+        self.assertEqual((parameters.epochs, parameters.iterationsPerEpoch), (1000, 250))
 
-    def test_InvalidEpochsAreReported(self):
+    def test_SceneDatasetExport(self):
+        import json
+        import tempfile
+
+        logic = ImprovedNNUNetTrainingLogic()
+        plan = logic.planSceneDataset([self._case("first", 0), self._case("second", 4)], channelNames="CT")
+        self.assertEqual(plan.problems, [])
+        self.assertEqual(plan.labels, {"background": 0, "organ": 1, "lesion": 2})
+        with tempfile.TemporaryDirectory() as raw:
+            result = logic.exportSceneDataset(plan, "SelfTest", rawFolder=raw)
+            info = json.loads((result.folder / "dataset.json").read_text())
+            self.assertEqual(info["channel_names"], {"0": "CT"})
+            self.assertEqual(info["numTraining"], 2)
+            self.assertEqual(sorted(p.name for p in (result.folder / "labelsTr").iterdir()),
+                             ["first_image.nii.gz", "second_image.nii.gz"])
+
+    def test_CurvesFromEvents(self):
+        from ImprovedNNUNetTrainingLib.training_curves import TrainingCurves
+
+        curves = TrainingCurves(slicer.mrmlScene, "self-test")
+        for epoch in range(3):
+            curves.add_event({"stage": "training", "epoch": epoch, "train_loss": 1.0 - 0.1 * epoch,
+                              "val_loss": 1.1 - 0.1 * epoch, "pseudo_dice": 0.2 * epoch, "epoch_time_s": 1.0})
+        self.assertEqual(curves.table.GetNumberOfRows(), 3)
+        self.assertEqual(curves.charts["loss"].GetNumberOfPlotSeriesNodes(), 2)
+
+    def test_BadRequestsAreReported(self):
         from ImprovedNNUNetLib.errors import UserError
 
+        logic = ImprovedNNUNetTrainingLogic()
+        parameters = logic.getParameterNode()
+        parameters.folds = "zero"
         with self.assertRaises(UserError):
-            ImprovedNNUNetTrainingLogic().startTraining("Dataset999_Missing", epochs=0)
+            logic.requestFromParameters(parameters)
+        parameters.folds = "0"
+        parameters.variant = "loss"
+        with self.assertRaises(UserError):
+            logic.requestFromParameters(parameters, "rotation_probability = 0.5")

@@ -112,9 +112,10 @@ def test_cases_from_subject_hierarchy_folders(chest_scene, empty_nnunet_folders)
         folders.append(folder)
     empty = hierarchy.CreateFolderItem(hierarchy.GetSceneItemID(), "empty")
 
-    cases = cases_from_folders(chest_scene.scene, folders)
-    assert [c.name for c in cases] == ["patient_A", "patient_B"]
+    cases = cases_from_folders(chest_scene.scene, folders + folders[:1])
+    assert [c.name for c in cases] == ["patient A", "patient B", "patient A"]
     plan = plan_dataset(cases, ["CT"])
+    assert [c.name for c in plan.cases] == ["patient_A", "patient_B", "patient_A_2"]  # file-name-safe, unique
     assert plan.ok and list(plan.labels) == CHEST_LABELS
     with pytest.raises(UserError, match="folder 'empty' holds 0 volumes and 0 segmentations"):
         cases_from_folders(chest_scene.scene, [empty])

@@ -2,8 +2,10 @@
 import pytest
 
 from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetTrainingLib.hyperparameters import parse_assignment, with_hyperparameters
+from ImprovedNNUNetTrainingLib.hyperparameters import (
+    format_hyperparameters, parse_assignment, parse_hyperparameters, with_hyperparameters)
 from ImprovedNNUNetTrainingLib.registry import get_variant, trainer_class_by_name, variant_name
+from ImprovedNNUNetTrainingLib.training_request import variant_defaults
 
 
 def test_overrides_make_a_same_named_subclass_the_registry_recognises():
@@ -36,5 +38,16 @@ def test_assignments_parse_numbers_and_lists():
     assert parse_assignment("dice_weight=2") == ("dice_weight", 2)
     assert parse_assignment(" noise_variance = [0, 0.3] ") == ("noise_variance", [0, 0.3])
     for text in ("dice_weight", "=2", "dice_weight=two"):
-        with pytest.raises(UserError, match="--set"):
+        with pytest.raises(UserError, match="NAME=VALUE|not a number"):
             parse_assignment(text)
+
+
+def test_advanced_text_round_trip_keeps_only_changed_values():
+    defaults = variant_defaults("augment")
+    text = format_hyperparameters(defaults)
+    assert "noise_variance = [0.0, 0.2]" in text.splitlines()
+    assert parse_hyperparameters(text, defaults) == {}
+    edited = text.replace("rotation_probability = 0.3", "rotation_probability = 0.5  # stronger") + "\n\n"
+    assert parse_hyperparameters(edited, defaults) == {"rotation_probability": 0.5}
+    with pytest.raises(UserError, match="'dice_weight' is not a hyper-parameter of this variant"):
+        parse_hyperparameters("dice_weight = 2", defaults)

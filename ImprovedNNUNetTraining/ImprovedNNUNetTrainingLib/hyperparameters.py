@@ -27,11 +27,11 @@ def parse_assignment(text: str) -> tuple[str, object]:
     """``"name=value"`` -> (name, value); the value is a Python/JSON literal such as 0.3 or [0, 0.2]."""
     name, sep, value = text.partition("=")
     if not sep or not name.strip():
-        raise UserError(f"--set {text!r}: write NAME=VALUE, e.g. --set dice_weight=1.5")
+        raise UserError(f"{text!r}: write NAME=VALUE, e.g. dice_weight=1.5")
     try:
         return name.strip(), ast.literal_eval(value.strip())
     except (ValueError, SyntaxError):
-        raise UserError(f"--set {text!r}: {value!r} is not a number or list; write e.g. 0.3 or [0.0, 0.2]") from None
+        raise UserError(f"{text!r}: {value!r} is not a number or list; write e.g. 0.3 or [0.0, 0.2]") from None
 
 
 def coerce(name: str, value, default):
@@ -64,3 +64,26 @@ def with_hyperparameters(trainer_class: type, values: dict) -> type:
     attributes.update(__module__=trainer_class.__module__, __qualname__=trainer_class.__qualname__,
                       __doc__=trainer_class.__doc__)
     return type(trainer_class.__name__, (trainer_class,), attributes)
+
+
+def format_hyperparameters(values: dict) -> str:
+    """``name = value`` lines, the editable text the panel shows under Advanced."""
+    return "\n".join(f"{name} = {list(value) if isinstance(value, tuple) else value}" for name, value in values.items())
+
+
+def parse_hyperparameters(text: str, defaults: dict) -> dict:
+    """The values of ``name = value`` lines (blank lines and ``#`` comments ignored) that differ
+    from ``defaults``; names must be among the defaults."""
+    changed = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, value = parse_assignment(line)
+        if name not in defaults:
+            raise UserError(f"'{name}' is not a hyper-parameter of this variant; valid names: "
+                            f"{', '.join(defaults) or 'none'}")
+        default = defaults[name]
+        if value != (list(default) if isinstance(default, tuple) else default):
+            changed[name] = value
+    return changed

@@ -42,6 +42,16 @@ def fold_state(folder: Path) -> str:
     return "new"
 
 
+def parse_folds(text: str) -> list:
+    """``"0"``, ``"0,1,2"`` or ``"all"`` -> the folds to train one after another."""
+    from .cli.train import fold_list
+
+    folds = fold_list(str(text).strip())
+    if not folds or any(f != "all" and not f.isdigit() for f in folds):
+        raise UserError(f"folds {text!r}: write fold numbers separated by commas (e.g. 0,1,2) or all")
+    return [f if f == "all" else int(f) for f in folds]
+
+
 def variant_defaults(variant: str) -> dict:
     """The variant's settable hyper-parameters and their defaults, e.g. ``{"dice_weight": 1.5, ...}``
     (what ``train --set NAME=VALUE`` accepts)."""

@@ -4,9 +4,9 @@ Pick cases (``cases_from_pairs`` or ``cases_from_folders``), check them with ``p
 (label union and every blocking problem, nothing written), then ``export_dataset``.
 """
 from .cases import SceneCase, cases_from_folders, cases_from_pairs
-from .dataset_folders import RawDataset, next_free_dataset_id, open_raw_dataset
+from .dataset_folders import RawDataset, next_free_dataset_id, open_raw_dataset, use_raw_dataset
 from .export import ExportResult, export_dataset
 from .plan import DatasetPlan, plan_dataset
 
 __all__ = ["SceneCase", "cases_from_pairs", "cases_from_folders", "DatasetPlan", "plan_dataset",
-           "ExportResult", "export_dataset", "RawDataset", "open_raw_dataset", "next_free_dataset_id"]
+           "ExportResult", "export_dataset", "RawDataset", "open_raw_dataset", "use_raw_dataset", "next_free_dataset_id"]

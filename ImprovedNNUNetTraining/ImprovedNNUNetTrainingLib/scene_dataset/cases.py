@@ -39,20 +39,20 @@ def unique_names(names: list[str]) -> list[str]:
 def cases_from_pairs(pairs, names: list[str] | None = None) -> list[SceneCase]:
     """Cases from ``(volumes, segmentation)`` pairs; ``volumes`` is one node or a list, one per channel.
 
-    Case names default to the first volume's node name.
+    Case names default to the first volume's node name (made unique by ``plan_dataset``).
     """
     pairs = [([volumes] if not isinstance(volumes, (list, tuple)) else list(volumes), seg) for volumes, seg in pairs]
     if not pairs:
         raise UserError("no cases were given; pick at least one (volume, segmentation) pair")
     if names is not None and len(names) != len(pairs):
         raise UserError(f"{len(names)} case names for {len(pairs)} cases; give one name per case or none")
-    raw_names = names or [volumes[0].GetName() if volumes and volumes[0] else "case" for volumes, _ in pairs]
-    return [SceneCase(name, volumes, seg) for name, (volumes, seg) in zip(unique_names(raw_names), pairs)]
+    names = names or [volumes[0].GetName() if volumes and volumes[0] else "case" for volumes, _ in pairs]
+    return [SceneCase(name, volumes, seg) for name, (volumes, seg) in zip(names, pairs)]
 
 
 def cases_from_folders(scene, folder_item_ids) -> list[SceneCase]:
-    """One case per subject-hierarchy folder: its scalar volumes (in folder order) are the channels,
-    its one segmentation node holds the labels. Nested items count."""
+    """One case per subject-hierarchy folder, named after it: its scalar volumes (in folder order)
+    are the channels, its one segmentation node holds the labels. Nested items count."""
     import slicer
     import vtk
 
@@ -73,6 +73,4 @@ def cases_from_folders(scene, folder_item_ids) -> list[SceneCase]:
         cases.append(SceneCase(folder_name, volumes, segmentations[0]))
     if not cases:
         raise UserError("no case folders were given; pick one subject-hierarchy folder per case")
-    for case, name in zip(cases, unique_names([c.name for c in cases])):
-        case.name = name
     return cases

@@ -9,18 +9,11 @@ from pathlib import Path
 
 from ImprovedNNUNetLib.errors import UserError
 
-FOLDER_VARIABLES = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")
+from ..environment import FOLDER_VARIABLES
+
 DATASET_FOLDER = re.compile(r"^Dataset(\d{3,})_(.+)$")
 FIRST_NEW_ID = 500  # new datasets start here, clear of the ids public dataset collections use
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
-
-
-def raw_folder_from_environment() -> Path:
-    value = os.environ.get("nnUNet_raw")
-    if not value:
-        raise UserError("nnUNet_raw is not set; set it to the folder that holds nnU-Net raw datasets "
-                        "(or pass the raw folder explicitly)")
-    return Path(value)
 
 
 def used_dataset_ids(extra_folders=()) -> set[int]:
@@ -85,3 +78,17 @@ def open_raw_dataset(folder: str | Path) -> RawDataset:
                           {k: v for k, v in info["labels"].items()}, int(info["numTraining"]))
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{json_path} is not a valid nnU-Net dataset.json ({exc}); fix or regenerate it") from exc
+
+
+def use_raw_dataset(folder: str | Path) -> RawDataset:
+    """Open a raw dataset folder for training: ``nnUNet_raw`` becomes its parent when unset, and
+    must be its parent otherwise (nnU-Net finds datasets only there)."""
+    dataset = open_raw_dataset(folder)
+    parent = dataset.folder.resolve().parent
+    current = os.environ.get("nnUNet_raw")
+    if not current:
+        os.environ["nnUNet_raw"] = str(parent)
+    elif Path(current).resolve() != parent:
+        raise UserError(f"{dataset.folder} is not inside nnUNet_raw ({current}); set the raw folder to {parent} "
+                        "or move the dataset into nnUNet_raw")
+    return dataset

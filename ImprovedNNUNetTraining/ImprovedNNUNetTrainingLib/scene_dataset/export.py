@@ -11,7 +11,8 @@ from ImprovedNNUNetLib.imageio import write_image
 from ImprovedNNUNetLib.scene.labelmaps import SegmentInfo, export_label_image, segment_infos
 from ImprovedNNUNetLib.scene.volumes import image_from_volume
 
-from .dataset_folders import check_dataset_name, next_free_dataset_id, raw_folder_from_environment, used_dataset_ids
+from ..environment import folder_variable
+from .dataset_folders import check_dataset_name, next_free_dataset_id, used_dataset_ids
 from .plan import DatasetPlan
 
 FILE_ENDING = ".nii.gz"
@@ -60,7 +61,7 @@ def export_dataset(plan: DatasetPlan, name: str, raw_folder: str | Path | None =
     if not plan.ok:
         raise UserError("the cases cannot be exported: " + "; ".join(plan.problems))
     check_dataset_name(name)
-    raw = Path(raw_folder) if raw_folder else raw_folder_from_environment()
+    raw = Path(raw_folder) if raw_folder else folder_variable("nnUNet_raw")
     if dataset_id is None:
         dataset_id = next_free_dataset_id([raw])
     elif dataset_id in used_dataset_ids([raw]):

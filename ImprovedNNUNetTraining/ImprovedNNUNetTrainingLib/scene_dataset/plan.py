@@ -8,7 +8,7 @@ import numpy as np
 from ImprovedNNUNetLib.scene.labelmaps import segment_infos
 from ImprovedNNUNetLib.scene.names import normalise_name
 
-from .cases import SceneCase
+from .cases import SceneCase, unique_names
 
 
 @dataclass
@@ -101,7 +101,10 @@ def geometry_problems(case: SceneCase, problems: list[str], warnings: list[str])
 
 
 def plan_dataset(cases: list[SceneCase], channel_names: list[str]) -> DatasetPlan:
-    """Check the cases and compute the label union; writes nothing."""
+    """Check the cases and compute the label union; writes nothing. Case names become file-name-safe
+    and unique (``_2``, ``_3`` ... appended)."""
+    for case, name in zip(cases, unique_names([c.name for c in cases])):
+        case.name = name
     problems: list[str] = []
     warnings: list[str] = []
     if not channel_names or any(not n.strip() for n in channel_names):
