@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
@@ -43,6 +44,20 @@ def check_raw_layout(folder: Path) -> None:
                             "labelsTr/ (nnU-Net's dataset format)")
 
 
+@contextmanager
+def planner_threads():
+    """nnU-Net's planner passes nnUNet_n_proc_DA to torch.set_num_threads, which refuses 0
+    (0 is valid for training: no augmentation workers); use 1 while planning."""
+    value = os.environ.get("nnUNet_n_proc_DA")
+    if value == "0":
+        os.environ["nnUNet_n_proc_DA"] = "1"
+    try:
+        yield
+    finally:
+        if value == "0":
+            os.environ["nnUNet_n_proc_DA"] = value
+
+
 def prepare_dataset(dataset: str, configurations: Sequence[str] = DEFAULT_CONFIGURATIONS,
                     overwrite: bool = False, reporter: ProgressReporter | None = None) -> Path:
     """Fingerprint (with nnU-Net's integrity check), plan and preprocess a raw dataset.
@@ -70,7 +85,8 @@ def prepare_dataset(dataset: str, configurations: Sequence[str] = DEFAULT_CONFIG
     except (AssertionError, RuntimeError, ValueError, FileNotFoundError, KeyError) as exc:
         raise UserError(f"{raw}: nnU-Net's integrity check failed: {one_line(exc)}; fix the dataset") from exc
     reporter.emit("planning", message=f"planning {raw.name}")
-    plan_experiment_dataset(dataset_id)
+    with planner_threads():
+        plan_experiment_dataset(dataset_id)
     reporter.emit("preprocessing", message=f"preprocessing {', '.join(configurations)}")
     preprocess_dataset(dataset_id, PLANS, list(configurations), [cores] * len(configurations),
                        show_progress_bar=False)

@@ -1,0 +1,129 @@
+"""Benchmark: per-iteration wall time of every training variant against `baseline`.
+
+Same data and configuration for all: crops of slicerio's chest CT (the test dataset), planned
+by nnU-Net (3d_fullres, its own patch size and network), on this machine's device. Each variant
+gets its own trainer and runs ``train_step`` on the same pre-generated augmented batches
+(data loading happens in worker processes during real training and is timed separately). The
+variants take turns on each batch, so that load from other processes hits all alike; the
+median over the timed iterations is compared with baseline's. `msf` variants are timed in
+stage 2 (with the MSF term). Also prints the share of an `sdm` iteration spent computing the
+signed-distance targets. `msf_deep` has a deeper, wider network by design, so its ratio
+measures that network, not overhead.
+
+Targets: every ratio ≤ 1.10; SDM target computation ≤ 5 % of an iteration.
+Run: ``.venv/bin/python Testing/benchmarks/bench_variants.py [--iterations N]``
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from contextlib import redirect_stdout
+from pathlib import Path
+
+TARGET_RATIO = 1.10
+TARGET_SDM_SHARE = 0.05
+WARMUP = 1
+
+
+def prepare(root: Path) -> Path:
+    """The test dataset in fresh nnU-Net folders under ``root``; returns its preprocessed folder."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import slicerio
+    from fixtures.training import write_tiny_chest_dataset
+
+    from ImprovedNNUNetTrainingLib.prepare import prepare_dataset
+    from ImprovedNNUNetTrainingLib.progress import ProgressReporter
+
+    for var in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        os.environ[var] = str(root / var)
+    raw = write_tiny_chest_dataset(root / "nnUNet_raw", Path(slicerio.__file__).parent / "data")
+    return prepare_dataset(str(raw), ["3d_fullres"], reporter=ProgressReporter(stream=io.StringIO()))
+
+
+def started_trainer(variant: str, preprocessed: Path, device):
+    from ImprovedNNUNetTrainingLib.registry import get_variant
+
+    plans = json.loads((preprocessed / "nnUNetPlans.json").read_text())
+    plans["continue_training"] = False
+    dataset_json = json.loads((preprocessed / "dataset.json").read_text())
+    trainer = get_variant(variant)(plans=plans, configuration="3d_fullres", fold=0,
+                                   dataset_json=dataset_json, device=device)
+    trainer.on_train_start()
+    trainer.on_train_epoch_start()
+    return trainer
+
+
+def time_step(trainer, batch) -> float:
+    import torch
+
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    trainer.train_step(batch)
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=5, help="timed iterations per variant (default 5)")
+    args = parser.parse_args()
+    os.environ["nnUNet_n_proc_DA"] = "0"  # batches are made up front, in this process
+
+    import numpy as np
+    import torch
+
+    from ImprovedNNUNetTrainingLib.registry import VARIANTS
+    from ImprovedNNUNetTrainingLib.trainers.signed_distance import signed_distance_targets
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with tempfile.TemporaryDirectory() as tmp, redirect_stdout(io.StringIO()):
+        preprocessed = prepare(Path(tmp))
+        baseline = started_trainer("baseline", preprocessed, device)
+        loading = []
+        batches = []
+        for _ in range(WARMUP + args.iterations):
+            start = time.perf_counter()
+            batches.append(next(baseline.dataloader_train))
+            loading.append(time.perf_counter() - start)
+        trainers = {v: baseline if v == "baseline" else started_trainer(v, preprocessed, device) for v in VARIANTS}
+        for trainer in trainers.values():
+            if hasattr(trainer.loss, "active"):
+                trainer.loss.active = True  # MSF stage 2, the costlier one
+        times = {variant: [] for variant in trainers}
+        for batch in batches:
+            for variant, trainer in trainers.items():
+                times[variant].append(time_step(trainer, batch))
+        medians = {variant: float(np.median(t[WARMUP:])) for variant, t in times.items()}
+        spacing = baseline.configuration_manager.spacing
+        sdm_times = []
+        for batch in batches[WARMUP:]:
+            start = time.perf_counter()
+            signed_distance_targets(batch["target"][0].numpy(), range(1, 8), spacing)
+            sdm_times.append(time.perf_counter() - start)
+        patch, batch_size = baseline.configuration_manager.patch_size, baseline.batch_size
+
+    print(f"device {device}, patch {list(patch)}, batch {batch_size}, {args.iterations} timed iterations "
+          f"(median), data loading (baseline augmentation) {np.median(loading):.3f} s/batch")
+    print(f"{'variant':10s} {'s/iteration':>12s} {'vs baseline':>12s}")
+    worst = 0.0
+    for variant, seconds in medians.items():
+        ratio = seconds / medians["baseline"]
+        worst = max(worst, ratio)
+        flag = "" if ratio <= TARGET_RATIO else f"  (above target {TARGET_RATIO:.2f})"
+        print(f"{variant:10s} {seconds:12.3f} {ratio:11.2f}×{flag}")
+    share = float(np.median(sdm_times)) / medians["sdm"]
+    print(f"SDM target computation: {np.median(sdm_times) * 1000:.1f} ms = {share:.1%} of an sdm iteration "
+          f"(target ≤ {TARGET_SDM_SHARE:.0%})")
+    print(f"worst ratio {worst:.2f}× (target ≤ {TARGET_RATIO:.2f}×)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""Cancel (SIGTERM) and resume of a real training run started like the Slicer module starts it:
+`python -m ImprovedNNUNetLib train ...` as a child process reading JSON-line events from stdout."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+import torch
+
+from ImprovedNNUNetTrainingLib.progress import parse_event, read_events
+
+
+def start_training(tmp_path, *extra, workers="2"):
+    env = dict(os.environ, nnUNet_results=str(tmp_path / "results"), nnUNet_n_proc_DA=workers,
+               nnUNet_def_n_proc="1", PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "ImprovedNNUNetLib", "train", "Dataset987_TinyChest", "--variant", "msf",
+               "--iters-per-epoch", "2", "--val-iters-per-epoch", "1", "--device", "cpu", *extra]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def wait_for_epoch_end(process, epoch, timeout=240):
+    """Read events until the end of ``epoch``; returns the events read."""
+    events, deadline = [], time.monotonic() + timeout
+    for line in process.stdout:
+        event = parse_event(line)
+        if event is not None:
+            events.append(event)
+            if event["stage"] == "training" and event["val_loss"] is not None and event["epoch"] >= epoch:
+                return events
+            assert event["stage"] == "training", event
+        assert time.monotonic() < deadline, "training did not reach the epoch in time"
+    pytest.fail(f"training ended early: {events}")
+
+
+def fold_folder(tmp_path):
+    return tmp_path / "results" / "Dataset987_TinyChest" / "nnUNetTrainerMSF__nnUNetPlans__3d_fullres" / "fold_0"
+
+
+def events_of(output):
+    return [e for e in map(parse_event, output.splitlines()) if e is not None]
+
+
+def epoch_ends(events):
+    return [e["epoch"] for e in events if e["stage"] == "training" and e["val_loss"] is not None]
+
+
+def test_cancel_kill_and_resume(tiny_dataset, tmp_path):
+    """SIGTERM stops the run and its workers with a checkpoint; --continue resumes at that epoch;
+    after kill -9 --continue loses at most --checkpoint-every epochs; the resumed run ends with validation."""
+    process = start_training(tmp_path, "--epochs", "100")
+    try:
+        wait_for_epoch_end(process, 1)
+        run = [process.pid] + [child.pid for child in psutil.Process(process.pid).children(recursive=True)]
+        assert len(run) >= 3, "expected augmentation worker processes"
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signal.SIGTERM
+    time.sleep(5)
+    alive = [pid for pid in run if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], f"processes of the run still alive 5 s after it ended: {alive}"
+
+    folder = fold_folder(tmp_path)
+    events = read_events(folder / "progress.jsonl")
+    assert events[-1]["stage"] == "cancelled" and "--continue" in events[-1]["message"]
+    stop_epoch = events[-1]["epoch"]
+    checkpoint = torch.load(folder / "checkpoint_latest.pth", weights_only=False, map_location="cpu")
+    assert checkpoint["current_epoch"] == stop_epoch >= 2
+
+    # resume, then kill -9; no augmentation workers here: a SIGKILLed parent cannot stop nnU-Net's
+    # workers (docs/training.md)
+    process = start_training(tmp_path, "--continue", "--epochs", "100", "--checkpoint-every", "2", workers="0")
+    try:
+        events = wait_for_epoch_end(process, stop_epoch + 3)
+        process.kill()
+        process.wait(timeout=30)
+    finally:
+        process.kill()
+    assert f"resumed from checkpoint_latest.pth at epoch {stop_epoch}" in events[0]["message"]
+    assert epoch_ends(events)[0] == stop_epoch
+    last_finished = epoch_ends(events)[-1]
+
+    resumed = start_training(tmp_path, "--continue", "--epochs", str(last_finished + 2), workers="0")
+    output, _ = resumed.communicate(timeout=400)
+    assert resumed.returncode == 0, output
+    events = events_of(output)
+    first = epoch_ends(events)[0]
+    assert last_finished + 1 - 2 <= first <= last_finished + 1
+    assert epoch_ends(events) == list(range(first, last_finished + 2))
+    assert [e["stage"] for e in events[-2:]] == ["validation", "done"]
+    assert (folder / "checkpoint_final.pth").is_file() and (folder / "validation" / "summary.json").is_file()
+    assert not (folder / "checkpoint_latest.pth").exists()
