@@ -76,10 +76,9 @@ def test_progress_counts_every_tile(baseline_model, chest_volume):
 
 
 def test_default_mirroring_is_off_on_the_cpu(baseline_model, chest_volume):
+    """(That ``tta=True`` mirrors is shown by the equality with nnU-Net's mirroring predictor above.)"""
     assert baseline_model.device.type == "cpu"
     default = baseline_model.predict([chest_volume], probabilities=True).probabilities
     without = baseline_model.predict([chest_volume], tta=False, probabilities=True).probabilities
-    mirrored = baseline_model.predict([chest_volume], tta=True, probabilities=True).probabilities
-    name = list(default)[1]
-    np.testing.assert_array_equal(default[name].array, without[name].array)
-    assert not np.array_equal(default[name].array, mirrored[name].array)
+    for name in default:
+        np.testing.assert_array_equal(default[name].array, without[name].array)
