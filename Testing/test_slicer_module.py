@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 
 import slicer_shim
-from fixtures.slicer_scene import load_segmentation, load_volume
+from fixtures.slicer_scene import ct_block, load_segmentation, load_volume
 from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.imageio import read_image
 from ImprovedNNUNetLib.scene.labelmaps import export_label_image, segment_infos
 from ImprovedNNUNetLib.scene.metrics_table import table_columns
 from ImprovedNNUNetLib.scene.volumes import add_volume_from_image
@@ -39,14 +38,10 @@ def panel(slicerio_data):
 
 @pytest.fixture
 def small_ct(panel, slicerio_data):
-    """A 12×64×64 block of the CT (real voxels and geometry) so a whole panel run stays short."""
-    image = read_image(slicerio_data / "CTChest4.nrrd")
-    block = image.with_array(np.ascontiguousarray(image.array[10:22, 32:96, 32:96]))
-    direction = np.reshape(image.direction, (3, 3))
-    block.origin = tuple(np.asarray(image.origin) + direction @ (np.array([32, 32, 10]) * np.asarray(image.spacing)))
+    """A block of the CT so a whole panel run stays short."""
     import slicer
 
-    return add_volume_from_image(slicer.mrmlScene, block, "CT block")
+    return add_volume_from_image(slicer.mrmlScene, ct_block(slicerio_data), "CT block")
 
 
 def test_the_first_volume_is_preselected_and_the_dependencies_reported(panel):

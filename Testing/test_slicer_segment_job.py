@@ -6,7 +6,7 @@ import numpy as np
 import psutil
 import pytest
 
-from fixtures.slicer_scene import (CTScene, assert_errors_match_engine, assert_table_matches_engine,
+from fixtures.slicer_scene import (CTScene, assert_errors_match_engine, assert_table_matches_engine, ct_block,
                                    slicerio_reference)
 from ImprovedNNUNetLib import evaluation
 from ImprovedNNUNetLib.errors import UserError
@@ -14,6 +14,7 @@ from ImprovedNNUNetLib.imageio import read_image
 from ImprovedNNUNetLib.inference import open_model_folder
 from ImprovedNNUNetLib.scene.evaluation import evaluate_nodes, metrics_table, show_errors
 from ImprovedNNUNetLib.scene.labelmaps import export_label_image, segment_infos
+from ImprovedNNUNetLib.scene.volumes import add_volume_from_image, image_from_volume
 from ImprovedNNUNetLib.segment_job import SegmentJob
 
 TIMEOUT_S = 300
@@ -36,7 +37,7 @@ def segmented(model_folder, slicerio_data, tmp_path_factory):
         job.poll()
         polls_while_running += 1
         time.sleep(0.1)
-    result = job.wait(timeout=10)
+    result = job.wait(timeout=30)
     return scene, job, result, polls_while_running
 
 
@@ -116,3 +117,22 @@ def test_inputs_that_do_not_fit_are_refused_before_anything_starts(ct_scene, mod
     assert (tmp_path / "kept.txt").read_text() == "user data"
     with pytest.raises(UserError, match="does not exist"):
         SegmentJob([ct_scene.ct], tmp_path / "no model here")
+
+
+def test_distance_maps_of_an_sdm_model_become_volumes(ct_scene, trained_model, slicerio_data, tmp_path):
+    block = add_volume_from_image(ct_scene.scene, ct_block(slicerio_data), "CT block")
+    job = SegmentJob([block], trained_model("sdm", (0,)), folds=[0], device="cpu", step=1.0, distance_maps=True,
+                     work_dir=tmp_path / "files")
+    result = job.wait(timeout=TIMEOUT_S)
+    foreground = [n for n, v in result.labels.items() if v]
+    assert list(result.distance_maps) == foreground
+    grid = image_from_volume(block)
+    for name, node in result.distance_maps.items():
+        assert node.GetName() == f"CT block segmentation distance {name}"
+        image = image_from_volume(node)
+        assert image.same_grid(grid)
+        written = read_image(job.output_files["distance_maps"][name])
+        np.testing.assert_array_equal(image.array, written.array)
+        assert -1.0 <= image.array.min() <= image.array.max() <= 1.0
+        hierarchy = ct_scene.hierarchy
+        assert hierarchy.GetItemParent(hierarchy.GetItemByDataNode(node)) == hierarchy.GetSceneItemID()

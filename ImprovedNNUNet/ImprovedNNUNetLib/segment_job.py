@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from .scene.segmentation import add_prediction_segmentation
 from .scene.volumes import add_volume_from_image, channel_images
 
 WORKER_MODULE = "ImprovedNNUNetLib.segment_worker"
+WAIT_POLL_S = 0.1
 
 
 @dataclass
@@ -157,9 +159,15 @@ class SegmentJob:
             self._folder.cleanup()
 
     def wait(self, timeout: float | None = None) -> SegmentResult:
-        """Block until the worker ends, then load its outputs (see `load_result`)."""
-        self.process.wait(timeout)
-        self.poll()
+        """Poll until the worker ends, then load its outputs (see `load_result`).
+
+        Raises TimeoutError after ``timeout`` seconds (the worker keeps running).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.poll().finished:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"segmentation still running after {timeout} s")
+            time.sleep(WAIT_POLL_S)
         return self.load_result()
 
     def load_result(self) -> SegmentResult:
