@@ -80,6 +80,11 @@ class nnUNetTrainerSDM(nnUNetTrainer):
         attach_distance_head(network, num_output_channels)
         return network
 
+    def _do_i_compile(self):
+        """No torch.compile: the head reads the decoder features through a forward hook with a side
+        effect, which compiled graphs are not guaranteed to replay."""
+        return False
+
     def _build_loss(self):
         if self.label_manager.has_regions:
             raise RuntimeError("the sdm variant needs label-based training; this dataset uses regions")
