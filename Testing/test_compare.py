@@ -4,7 +4,6 @@ References are crops of slicerio's real chest CT segmentation; predictions are t
 copied, with a structure removed, or shifted, so the expected numbers follow from the data.
 """
 import csv
-import json
 import math
 import shutil
 
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from fixtures.training import DATASET_NAME, LABELS, write_tiny_chest_dataset
+from fixtures.training import DATASET_NAME, LABELS
 from ImprovedNNUNetLib.cli.main import main
 from ImprovedNNUNetLib.errors import UserError
 from ImprovedNNUNetLib.evaluation import compute_metrics
@@ -20,32 +19,6 @@ from ImprovedNNUNetLib.imageio import read_image
 from ImprovedNNUNetTrainingLib.compare import ALL_FOLDS, compare_runs, format_table
 
 LEFT_LUNG = LABELS["left lung"]
-
-
-@pytest.fixture
-def validation_layout(empty_nnunet_folders, slicerio_data):
-    """Two runs of the tiny chest dataset: baseline folds 0 and 1, and the loss variant's fold 0."""
-    raw = write_tiny_chest_dataset(empty_nnunet_folders["nnUNet_raw"], slicerio_data)
-    results = empty_nnunet_folders["nnUNet_results"] / DATASET_NAME
-
-    def put(run, fold, case, change=None):
-        folder = results / run / f"fold_{fold}" / "validation"
-        folder.mkdir(parents=True, exist_ok=True)
-        image = sitk.ReadImage(str(raw / "labelsTr" / f"{case}.nii.gz"))
-        if change is not None:
-            array = change(sitk.GetArrayFromImage(image))
-            changed = sitk.GetImageFromArray(array)
-            changed.CopyInformation(image)
-            image = changed
-        sitk.WriteImage(image, str(folder / f"{case}.nii.gz"))
-        return folder
-
-    put("nnUNetTrainer__nnUNetPlans__3d_fullres", 0, "chest_000")
-    put("nnUNetTrainer__nnUNetPlans__3d_fullres", 0, "chest_001")
-    put("nnUNetTrainer__nnUNetPlans__3d_fullres", 1, "chest_002", lambda a: np.where(a == LEFT_LUNG, 0, a))
-    loss = put("nnUNetTrainerLoss__nnUNetPlans__3d_fullres", 0, "chest_000", lambda a: np.roll(a, 2, axis=2))
-    (loss.parent / "variant_settings.json").write_text(json.dumps({"variant": "loss", "trainer": "nnUNetTrainerLoss"}))
-    return raw, results
 
 
 def by_key(summaries):
