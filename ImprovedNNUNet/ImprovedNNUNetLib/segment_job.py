@@ -179,6 +179,7 @@ class SegmentJob:
         if self._outputs is None:
             if self.running:
                 raise UserError("the segmentation is still running; wait for it to finish")
+            self._cleanup()
             raise UserError(f"the segmentation failed: {self._error}")
         try:
             label_image = read_image(self._outputs["segmentation"])

@@ -50,10 +50,10 @@ class ReferenceLabels:
         return "\n".join(lines)
 
 
-def match_labels(candidates: list[SegmentInfo], labels: dict[str, int]) -> tuple[list[LabelMatch], list[SegmentInfo]]:
+def match_labels(candidates: list[SegmentInfo], labels: dict[str, int]) -> dict[str, LabelMatch]:
     """Assign candidates to foreground ``labels`` (name -> value): by name first, then by value.
 
-    Returns the matches in candidate order and the candidates left unmatched.
+    Returns ``{candidate segment id: match}`` in candidate order; unmatched candidates are absent.
     """
     foreground = {name: int(value) for name, value in labels.items() if int(value) != 0}
     by_name = {normalise_name(name): name for name in foreground}
@@ -70,9 +70,7 @@ def match_labels(candidates: list[SegmentInfo], labels: dict[str, int]) -> tuple
         if info.segment_id not in assigned and label is not None and label not in taken:
             assigned[info.segment_id] = LabelMatch(info.name, label, info.value, "value")
             taken.add(label)
-    matches = [assigned[info.segment_id] for info in candidates if info.segment_id in assigned]
-    unmatched = [info for info in candidates if info.segment_id not in assigned]
-    return matches, unmatched
+    return {info.segment_id: assigned[info.segment_id] for info in candidates if info.segment_id in assigned}
 
 
 def _labelmap_candidates(node, array: np.ndarray) -> list[SegmentInfo]:
@@ -107,7 +105,7 @@ def reference_labels(reference_node, labels: dict[str, int]) -> ReferenceLabels:
             f"reference '{reference_node.GetName()}' is a {reference_node.GetClassName()}; "
             "select a segmentation or a labelmap volume"
         )
-    matches, unmatched = match_labels(candidates, labels)
+    matches = match_labels(candidates, labels)
     if not matches:
         raise UserError(
             f"no segment of reference '{reference_node.GetName()}' "
@@ -115,21 +113,20 @@ def reference_labels(reference_node, labels: dict[str, int]) -> ReferenceLabels:
             f"({', '.join(n for n, v in labels.items() if int(v) != 0)}) by name or value; "
             "rename the reference segments to the model's label names"
         )
-    matched = [c for c in candidates if c not in unmatched]
-    values = {c.segment_id: m.value for c, m in zip(matched, matches)}
+    matched = [c for c in candidates if c.segment_id in matches]
     if source_image is None:
         image = export_label_image(
-            reference_node, [SegmentInfo(c.segment_id, c.name, values[c.segment_id]) for c in matched]
+            reference_node, [SegmentInfo(c.segment_id, c.name, matches[c.segment_id].value) for c in matched]
         )
     else:
         lookup = np.zeros(int(source_image.array.max()) + 1, dtype=np.int32)
         for c in matched:
-            lookup[c.value] = values[c.segment_id]
+            lookup[c.value] = matches[c.segment_id].value
         image = source_image.with_array(lookup[np.clip(source_image.array, 0, None).astype(np.int64)])
-    matched_labels = {m.label_name for m in matches}
+    matched_labels = {m.label_name for m in matches.values()}
     return ReferenceLabels(
         image=image,
-        matches=matches,
-        unmatched_reference=[c.name for c in unmatched],
+        matches=list(matches.values()),
+        unmatched_reference=[c.name for c in candidates if c.segment_id not in matches],
         missing_labels=[n for n, v in labels.items() if int(v) != 0 and n not in matched_labels],
     )
