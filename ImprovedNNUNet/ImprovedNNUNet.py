@@ -183,10 +183,13 @@ class ImprovedNNUNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.logTextEdit.appendPlainText(text)
 
     def onRefreshModels(self):
+        chosen = self._parameterNode.installedModel if self._parameterNode else ""
         self.ui.modelComboBox.clear()
         self.ui.modelComboBox.addItem("")
         for name in self.logic.installedModelNames():
             self.ui.modelComboBox.addItem(name)
+        if self._parameterNode:
+            self._parameterNode.installedModel = chosen  # refilling the list must not change the choice
 
     def onApplyButton(self):
         if self._job is not None and self._job.running:

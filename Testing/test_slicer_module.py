@@ -69,6 +69,8 @@ def test_imported_models_are_listed(panel, trained_model, tmp_path, monkeypatch)
     assert widget.ui.modelComboBox.items == ["", "tiny-chest"]
     widget._parameterNode.installedModel = "tiny-chest"
     assert widget.ui.inputVolume0Label.text == "CT:"
+    widget.ui.refreshModelsButton.emit("clicked(bool)", True)
+    assert widget._parameterNode.installedModel == "tiny-chest"
 
 
 def _run_timer_until_done(widget):
