@@ -1,17 +1,13 @@
 """The brain-tissue demo: build the MNI slab dataset, train two variants, predict, evaluate, report.
 
-Run ``python Scripts/demo_brain.py --out demo_output`` (``make demo`` runs it through
-``Scripts/demo.py``). Everything the demo makes lies inside the output folder, including
-nnU-Net's raw/preprocessed/results folders, so the user's own nnU-Net folders are never
-touched. Steps run the public `improved-nnunet` sub-commands as child processes; their
+``Scripts/demo.py`` (``make demo``) runs it as its step ``brain``. Everything it makes lies
+inside the output folder, including nnU-Net's raw/preprocessed/results folders, so the
+user's own nnU-Net folders are never touched. Steps run the public `improved-nnunet` sub-commands as child processes; their
 progress events drive the progress bars, their logs go to ``<out>/logs/``.
 """
 from __future__ import annotations
 
-import argparse
 import os
-import shutil
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,10 +20,8 @@ from demo_child import run_cli
 from demo_overlays import busiest_slice, overlay_png
 from demo_report import DemoFacts, VariantRun, write_report
 
-from ImprovedNNUNetLib.errors import UserError
 
 DATASET = "Dataset931_MNIBrainTissue"
-MARKER = ".improved-nnunet-demo"  # marks a folder as made by this demo (so --overwrite may replace it)
 LABEL_NAMES = {value: name.replace("_", " ") for name, value in LABELS.items() if value}
 
 
@@ -39,9 +33,9 @@ class DemoSettings:
     variants: tuple[str, ...] = ("baseline", "improved")
     configuration: str = "2d"
     fold: str = "0"
-    epochs: int = 10
-    iterations: int = 30
-    val_iterations: int = 4
+    epochs: int = 8
+    iterations: int = 25
+    val_iterations: int = 2
     tau_mm: float = 2.0  # NSD tolerance: one voxel of the 2 mm template
 
 
@@ -64,7 +58,7 @@ class DemoFolders:
         return self.root / "predictions" / variant
 
     def evaluation(self, variant: str) -> Path:
-        return self.root / "evaluation" / variant
+        return self.root / "brain_evaluation" / variant
 
     def environment(self) -> dict[str, str]:
         """This process's environment with nnU-Net's folders inside the output folder and worker
@@ -90,20 +84,6 @@ class Timer:
         self.seconds[name] = time.perf_counter() - start
 
 
-def claim_output(folder: Path, overwrite: bool) -> None:
-    """Create the output folder; with ``overwrite`` replace an earlier demo output (only that)."""
-    if folder.exists() and any(folder.iterdir()):
-        if not overwrite:
-            raise UserError(f"{folder} already exists; pass --overwrite to replace an earlier demo output "
-                            "or choose another --out folder")
-        if not (folder / MARKER).exists():
-            raise UserError(f"{folder} was not made by this demo, so --overwrite will not delete it; "
-                            "choose another --out folder")
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / MARKER).write_text("made by Scripts/demo_brain.py; `--overwrite` may replace this folder\n")
-
-
 def build_step(folders: DemoFolders, settings: DemoSettings) -> BrainDataset:
     with tqdm(total=settings.data.num_slabs, desc="slab cases", unit="case") as bar:
         return build_dataset(folders.raw / DATASET, settings.data, progress=lambda case: bar.update())
@@ -117,12 +97,15 @@ def prepare_step(folders: DemoFolders, settings: DemoSettings) -> None:
 
 def train_step(folders: DemoFolders, settings: DemoSettings, variant: str) -> None:
     total = settings.epochs * settings.iterations
+    shown = {}  # latest epoch, loss and pseudo Dice (events carry null where they have no new value)
     with tqdm(total=total, desc=f"train {variant}", unit="it") as bar:
         def on_event(event: dict) -> None:
             if event["stage"] == "training" and event.get("iteration") is not None:
                 bar.n = min(total, event["epoch"] * settings.iterations + event["iteration"])
-                bar.set_postfix(epoch=event["epoch"], loss=event.get("train_loss"),
-                                pseudo_dice=event.get("pseudo_dice"), refresh=False)
+                for key, name in (("epoch", "epoch"), ("train_loss", "loss"), ("pseudo_dice", "pseudo_dice")):
+                    if event.get(key) is not None:
+                        shown[name] = round(event[key], 3)
+                bar.set_postfix(shown, refresh=False)
                 bar.refresh()
             elif event["stage"] in ("validation", "done"):
                 bar.set_postfix_str(event["stage"])
@@ -178,12 +161,11 @@ def overlay_step(folders: DemoFolders, dataset: BrainDataset, runs: list[Variant
                 bar.update()
 
 
-def run_demo(out: Path, settings: DemoSettings = DemoSettings(), overwrite: bool = False) -> Path:
-    """Run every step into ``out``; returns the path of ``report.md``."""
+def run_brain_demo(out: Path, settings: DemoSettings = DemoSettings()) -> Path:
+    """Run every step into the folder ``out`` (made by the caller); returns the path of ``report.md``."""
     from ImprovedNNUNetTrainingLib.environment import cores_present
 
     folders = DemoFolders(out)
-    claim_output(folders.root, overwrite)
     timer = Timer()
     start = time.perf_counter()
     with timer.step("build the brain-tissue dataset"):
@@ -211,37 +193,3 @@ def run_demo(out: Path, settings: DemoSettings = DemoSettings(), overwrite: bool
     report = write_report(facts, runs, timer.seconds, folders.root)
     print(f"\nreport: {report}")
     return report
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = DemoSettings()
-    parser.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default demo_output)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace the output folder when an earlier run of the demo made it")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs, help=f"epochs per variant ({defaults.epochs})")
-    parser.add_argument("--iterations", type=int, default=defaults.iterations,
-                        help=f"training iterations per epoch ({defaults.iterations})")
-    parser.add_argument("--variants", nargs="+", default=list(defaults.variants),
-                        help=f"variants to train ({' '.join(defaults.variants)})")
-
-
-def settings_from(args: argparse.Namespace) -> DemoSettings:
-    if args.epochs < 1 or args.iterations < 1:
-        raise UserError("--epochs and --iterations must be at least 1")
-    return DemoSettings(variants=tuple(args.variants), epochs=args.epochs, iterations=args.iterations)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        run_demo(args.out, settings_from(args), args.overwrite)
-    except UserError as exc:
-        print(f"demo: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

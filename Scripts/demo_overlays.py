@@ -1,8 +1,8 @@
 """PNG pictures of a prediction and its mis-segmentations on a T1 slice (matplotlib, no display).
 
-Left panel: the T1 slice with the predicted labels; right panel: the same slice with the
-false positives and false negatives of all labels, in the fixed FP/FN colours the Slicer
-module uses. Axial slices are drawn with anterior up and the patient's left on the left.
+First panel: the T1 slice with the predicted labels; then one panel per label with that
+label's false positives and false negatives, in the fixed FP/FN colours the Slicer module
+uses. Axial slices are drawn with anterior up and the patient's left on the left.
 """
 from __future__ import annotations
 
@@ -36,6 +36,14 @@ def busiest_slice(all_maps: list[ErrorMaps]) -> int:
     return int(np.argmax(counts))
 
 
+def _draw_slice(axes, t1_slice: np.ndarray, layer: np.ndarray, aspect: float, title: str, legend: list) -> None:
+    axes.imshow(t1_slice, cmap="gray", origin="lower", aspect=aspect, interpolation="nearest")
+    axes.imshow(layer, origin="lower", aspect=aspect, interpolation="nearest")
+    axes.set_axis_off()
+    axes.set_title(title, fontsize=10)
+    axes.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=8, frameon=False)
+
+
 def overlay_png(
     t1: Image,
     prediction: Image,
@@ -45,31 +53,27 @@ def overlay_png(
     label_names: dict[int, str],
     slice_index: int | None = None,
 ) -> Path:
-    """Draw axial ``slice_index`` (default: the one with most errors) into ``path`` (PNG)."""
+    """Draw axial ``slice_index`` (default: the one with most errors) into ``path`` (PNG).
+
+    Panels: the prediction, then one per label with that label's FP and FN (a voxel given the
+    wrong tissue is an FP of the predicted label and an FN of the reference label).
+    """
     z = busiest_slice([maps]) if slice_index is None else slice_index
     t1_slice = t1.array[z].astype(float)
-    fp, fn = maps.fp_labels[z] != 0, maps.fn_labels[z] != 0
-    errors = np.where(fp, 1, np.where(fn, 2, 0))
     aspect = t1.spacing[1] / t1.spacing[0]
-
-    figure = Figure(figsize=(9, 5), dpi=100, layout="constrained")
-    left, right = figure.subplots(1, 2)
-    for axes in (left, right):
-        axes.imshow(t1_slice, cmap="gray", origin="lower", aspect=aspect, interpolation="nearest")
-        axes.set_axis_off()
-    left.imshow(_rgba_layer(prediction.array[z], LABEL_COLORS, LABEL_ALPHA), origin="lower", aspect=aspect, interpolation="nearest")
-    right.imshow(_rgba_layer(errors, {1: FP_COLOR, 2: FN_COLOR}, ERROR_ALPHA), origin="lower", aspect=aspect,
-                 interpolation="nearest")
-    left.set_title("prediction")
-    right.set_title(f"errors: {int(fp.sum())} FP, {int(fn.sum())} FN voxels")
-    left.legend(handles=[Patch(color=c, label=label_names.get(v, str(v))) for v, c in LABEL_COLORS.items()],
-                loc="lower left", fontsize=8, framealpha=0.8)
-    right.legend(handles=[Patch(color=FP_COLOR, label="false positive (FP)"),
-                          Patch(color=FN_COLOR, label="false negative (FN)")],
-                 loc="lower left", fontsize=8, framealpha=0.8)
-    figure.suptitle(f"{title} (axial slice {z}, anterior up, patient left on the left)")
+    labels = sorted(label_names)
+    figure = Figure(figsize=(3.6 * (1 + len(labels)), 4.6), dpi=100, layout="constrained")
+    panels = figure.subplots(1, 1 + len(labels))
+    _draw_slice(panels[0], t1_slice, _rgba_layer(prediction.array[z], LABEL_COLORS, LABEL_ALPHA), aspect,
+                "prediction", [Patch(color=LABEL_COLORS[v], label=label_names[v]) for v in labels])
+    error_legend = [Patch(color=FP_COLOR, label="false positive"), Patch(color=FN_COLOR, label="false negative")]
+    for axes, label in zip(panels[1:], labels):
+        fp, fn = maps.fp(label)[z], maps.fn(label)[z]
+        errors = np.where(fp, 1, np.where(fn, 2, 0))
+        _draw_slice(axes, t1_slice, _rgba_layer(errors, {1: FP_COLOR, 2: FN_COLOR}, ERROR_ALPHA), aspect,
+                    f"{label_names[label]}: {int(fp.sum())} FP, {int(fn.sum())} FN", error_legend)
+    figure.suptitle(f"{title}, axial slice {z} (anterior up, patient left on the left)")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
     return path
-

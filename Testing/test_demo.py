@@ -1,9 +1,10 @@
-"""The brain-tissue demo (Scripts/demo_brain.py) on real data: nilearn's bundled MNI template.
+"""The brain-tissue step of `make demo` (Scripts/demo_brain.py) on real data: nilearn's bundled
+MNI template.
 
-The dataset builder is checked against the label rule and the slab split; the whole demo
-runs once per session on a tiny schedule (one variant, 1 epoch × 1 iteration) through the
-real `improved-nnunet` sub-commands, and its report is checked against the run's own
-evaluation summary.
+The dataset builder is checked against the label rule and the slab split; the whole brain
+step runs once per session on a tiny schedule (one variant, 1 epoch × 1 iteration) through
+the real `improved-nnunet` sub-commands, and its report is checked against the run's own
+evaluation summary. Scripts/demo.py's rules for replacing an output folder are checked too.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Scripts"))
 
 import demo_brain  # noqa: E402
+import demo_folder  # noqa: E402
 from demo_brain_data import (  # noqa: E402
     LABELS,
     BrainDataConfig,
@@ -38,9 +40,10 @@ TINY = demo_brain.DemoSettings(data=TINY_DATA, variants=("improved",), epochs=1,
 
 @pytest.fixture(scope="session")
 def tiny_demo(tmp_path_factory) -> Path:
-    """Output folder of one tiny end-to-end run of the demo."""
+    """Output folder of one tiny end-to-end run of the brain step."""
     out = tmp_path_factory.mktemp("demo") / "demo_output"
-    demo_brain.run_demo(out, TINY)
+    demo_folder.claim_output(out, overwrite=False)
+    demo_brain.run_brain_demo(out, TINY)
     return out
 
 
@@ -111,7 +114,7 @@ def test_dataset_holds_out_whole_slabs(tmp_path):
 
 
 def test_demo_report_numbers_come_from_the_run(tiny_demo):
-    summary = json.loads((tiny_demo / "evaluation" / "improved" / "summary.json").read_text())
+    summary = json.loads((tiny_demo / "brain_evaluation" / "improved" / "summary.json").read_text())
     report = (tiny_demo / "report.md").read_text()
     assert "not the papers' 1000 epochs" in report
     assert "epochs × iterations per epoch: 1 × 1" in report
@@ -127,16 +130,17 @@ def test_demo_report_numbers_come_from_the_run(tiny_demo):
 
 def test_demo_never_replaces_foreign_or_unflagged_output(tiny_demo, tmp_path):
     with pytest.raises(UserError, match="--overwrite"):
-        demo_brain.claim_output(tiny_demo, overwrite=False)
+        demo_folder.claim_output(tiny_demo, overwrite=False)
+    assert (tiny_demo / "report.md").exists()
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
-    with pytest.raises(UserError, match="not made by this demo"):
-        demo_brain.claim_output(foreign, overwrite=True)
+    with pytest.raises(UserError, match="not made by the demo"):
+        demo_folder.claim_output(foreign, overwrite=True)
     assert (foreign / "notes.txt").read_text() == "keep me"
     earlier = tmp_path / "earlier_demo"
     earlier.mkdir()
-    (earlier / demo_brain.MARKER).write_text("")
+    (earlier / demo_folder.MARKER).write_text("")
     (earlier / "report.md").write_text("old")
-    demo_brain.claim_output(earlier, overwrite=True)
-    assert sorted(p.name for p in earlier.iterdir()) == [demo_brain.MARKER]
+    demo_folder.claim_output(earlier, overwrite=True)
+    assert sorted(p.name for p in earlier.iterdir()) == [demo_folder.MARKER]
