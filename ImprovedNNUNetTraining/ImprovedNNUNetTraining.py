@@ -253,8 +253,7 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
 
     def onApplyButton(self):
         if self._running():
-            self._job.cancel()
-            self._log(self._job.status.message)
+            self._job.cancel()  # the poll timer shows the outcome and stops
             self._updateButtons()
             return
         self._startJob(resume=False)

@@ -35,9 +35,14 @@ def loss_job(tiny_dataset, job_results):
     request = TrainingRequest(tiny_dataset.name, variant="loss", folds=[0], epochs=2,
                               hyperparameters={"dice_weight": 2.0}, **SCHEDULE)
     job = TrainingJob(request, slicer.vtkMRMLScene())
-    statuses = []
-    job.start().wait(JOB_TIMEOUT_S, on_update=lambda j, u: statuses.append((j.status.fraction, j.status.progress_text())))
-    return job, statuses
+    statuses, lines = [], []
+
+    def on_update(job, update):
+        statuses.append((job.status.fraction, job.status.progress_text()))
+        lines.extend(update.log)
+
+    job.start().wait(JOB_TIMEOUT_S, on_update=on_update)
+    return job, statuses, lines
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +66,14 @@ def resumed_job(tiny_dataset, job_results):
 
 
 def test_training_job_turns_progress_events_into_curve_nodes(loss_job):
-    job, statuses = loss_job
+    job, statuses, lines = loss_job
     assert job.status.state == "done", job.status.message + "\n" + "\n".join(job.log[-20:])
     assert job.status.fraction == 1.0
     fractions = [fraction for fraction, _ in statuses]
     assert fractions == sorted(fractions) and any(0 < f < 1 for f in fractions)  # grows through training
     assert any("epoch 2/2" in text and "iteration" in text for _, text in statuses)
+    assert lines[0].startswith("--- train fold 0: improved-nnunet train Dataset987_TinyChest --variant loss")
+    assert "[training] training on CPU" in lines and any("Epoch time" in line for line in lines)
 
     curves = job.curves["0"]
     assert list(curves.values("epoch")) == [0, 1]

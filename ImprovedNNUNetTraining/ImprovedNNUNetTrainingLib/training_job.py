@@ -60,7 +60,7 @@ class JobUpdate:
     """What one :meth:`TrainingJob.poll` collected."""
 
     events: list[dict] = field(default_factory=list)
-    log: list[str] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)  # new lines of the job's log
     epochs_completed: int = 0
     finished: bool = False  # the current step's process ended during this poll
 
@@ -85,7 +85,8 @@ class TrainingJob:
         self.steps = []
         self.step_index = 0
         self.process: ChildProcess | None = None
-        self.log: list[str] = []
+        self.log: list[str] = []  # the children's log lines and the job's own notes, in order
+        self._log_reported = 0  # lines of ``log`` already handed out by ``poll``
         self._epoch_times: list[float] = []
 
     # -- control -------------------------------------------------------------------------------------
@@ -103,7 +104,7 @@ class TrainingJob:
             return
         if self.process is not None and self.process.running:
             report = self.process.cancel()
-            self._collect()
+            self._take_output()
             self.log.append(report.summary())
         self._finish("cancelled", "cancelled; press Resume to continue from the last checkpoint")
 
@@ -140,12 +141,14 @@ class TrainingJob:
     # -- progress ------------------------------------------------------------------------------------
     def poll(self) -> JobUpdate:
         """Read what the current child printed, update status and curves, start the next step when
-        one ends. Never blocks."""
-        if not self.running or self.process is None:
-            return JobUpdate()
-        update = self._collect()
-        if update.finished:
-            self._step_ended()
+        one ends. Never blocks. The update's log holds every line added to ``log`` since the last poll."""
+        update = JobUpdate()
+        if self.running and self.process is not None:
+            update = self._take_output()
+            if update.finished:
+                self._step_ended()
+        update.log = self.log[self._log_reported:]
+        self._log_reported = len(self.log)
         return update
 
     def wait(self, timeout_s: float | None = None, on_update=None) -> JobStatus:
@@ -160,10 +163,10 @@ class TrainingJob:
             time.sleep(POLL_INTERVAL_S)
         return self.status
 
-    def _collect(self) -> JobUpdate:
+    def _take_output(self) -> JobUpdate:
         output = self.process.poll()
         self.log.extend(output.log)
-        return JobUpdate(output.events, output.log, self._take_events(output.events), output.finished)
+        return JobUpdate(output.events, [], self._take_events(output.events), output.finished)
 
     def _step_ended(self) -> None:
         process = self.process
