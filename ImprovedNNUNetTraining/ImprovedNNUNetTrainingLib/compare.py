@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.evaluation import labels_from_dataset_json
 from ImprovedNNUNetLib.evaluation.results import STATUS_BOTH_EMPTY, CaseMetrics
 
 from .environment import dataset_name, folder_variable
@@ -169,15 +170,15 @@ def compare_runs(dataset: str, tau_mm: float = 1.0) -> list[RunSummary]:
     info_path = raw / "dataset.json"
     if not info_path.is_file():
         raise UserError(f"{info_path}: not found; the raw dataset is needed for the references (check nnUNet_raw)")
-    info = json.loads(info_path.read_text())
-    labels = {n: int(v) for n, v in info["labels"].items() if int(v) != 0}
+    labels = labels_from_dataset_json(info_path)
+    file_ending = json.loads(info_path.read_text()).get("file_ending", ".nii.gz")
     folds = find_trained_folds(results)
     if not folds:
         raise UserError(f"{results}: no fold has validation outputs yet; finish training a fold first")
     summaries: list[RunSummary] = []
     pooled: dict[tuple, list[CaseMetrics]] = {}
     for fold in folds:
-        cases = evaluate_fold(fold, raw / "labelsTr", labels, info.get("file_ending", ".nii.gz"), tau_mm)
+        cases = evaluate_fold(fold, raw / "labelsTr", labels, file_ending, tau_mm)
         key = (fold.variant, fold.trainer, fold.plans, fold.configuration)
         pooled.setdefault(key, []).append(cases)
         summaries.append(RunSummary(*key, fold.fold, summarise_labels(cases, labels)))

@@ -131,7 +131,11 @@ class TrainingJob:
         self.status.step, self.status.fold = step.title, step.fold
         self.status.epoch = self.status.iteration = self.status.eta_s = None
         self.log.append(f"--- {step.title}: improved-nnunet {' '.join(step.arguments)}")
-        self.process = ChildProcess.start(cli_command(*step.arguments))
+        try:
+            self.process = ChildProcess.start(cli_command(*step.arguments))
+        except Exception as exc:
+            self._finish("failed", f"{step.title} could not start: {exc}")
+            raise
 
     def _finish(self, state: str, message: str) -> None:
         self.status.state, self.status.message = state, message
