@@ -3,12 +3,9 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-import torch
 from nnunetv2.training.loss.compound_losses import DC_and_CE_loss
 from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
-from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
 
-from ImprovedNNUNetTrainingLib.trainers.msf import misseg_region
 from ImprovedNNUNetTrainingLib.trainers.network_utils import compound_loss, segmentation_loss
 
 

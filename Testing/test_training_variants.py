@@ -34,3 +34,20 @@ def test_variant_trains_and_loads_for_inference(trained_model, variant):
         output = trained.network(torch.randn(1, 1, *patch))
     assert isinstance(output, torch.Tensor), "inference output must be the plain segmentation logits"
     assert output.shape == (1, 8, *patch)
+
+
+def test_variant_settings_hold_the_effective_numbers(trained_model):
+    def settings(variant):
+        return json.loads((trained_model(variant) / "fold_0" / "variant_settings.json").read_text())
+
+    improved = settings("improved")
+    assert improved["loss"] == {"dice_weight": 1.5, "ce_weight": 0.5,
+                                "deep_supervision_weights": pytest.approx([0.8, 0.2, 0.0])}
+    assert improved["variant_hyperparameters"]["deep_supervision_decay"] == 4.0
+    assert settings("baseline")["loss"]["deep_supervision_weights"] == pytest.approx([2 / 3, 1 / 3, 0.0])
+    msf = settings("msf")
+    assert msf["msf_stage2_start_epoch"] == 1
+    assert {k: msf["variant_hyperparameters"][k] for k in ("msf_weight", "msf_dilation_radius", "msf_stage1_fraction")} \
+        == {"msf_weight": 1.0, "msf_dilation_radius": 2, "msf_stage1_fraction": 0.5}
+    assert settings("sdm")["variant_hyperparameters"] == {"sdm_weight": 1.0}
+    assert settings("msf_deep")["variant_hyperparameters"]["max_features"] == 512

@@ -43,10 +43,6 @@ class CancelGuard:
         self._previous.clear()
         return False
 
-    @property
-    def cancelled(self) -> bool:
-        return self.signum is not None
-
     def _raise(self):
         self._pending = False
         raise TrainingCancelled(self.signum)

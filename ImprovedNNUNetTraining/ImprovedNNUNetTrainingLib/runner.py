@@ -23,7 +23,6 @@ from .registry import get_variant
 from .settings import variant_settings, write_settings
 
 
-
 @dataclass
 class TrainOptions:
     """One run. ``None`` epochs/iterations keep nnU-Net's values (1000 epochs, 250 + 50 iterations)."""
