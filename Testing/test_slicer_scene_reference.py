@@ -79,3 +79,20 @@ def test_labelmap_without_names_matches_by_value_on_its_own_grid(ct_scene, slice
 def test_a_scalar_volume_is_not_a_reference(ct_scene):
     with pytest.raises(UserError, match="'CTChest4' is a vtkMRMLScalarVolumeNode; select a segmentation"):
         reference_labels(ct_scene.ct, {"ribs": 1})
+
+
+def test_matching_leaves_no_helper_nodes_but_keeps_the_subject_hierarchy(slicerio_data):
+    import slicer
+
+    from fixtures.slicer_scene import load_segmentation
+
+    scene = slicer.vtkMRMLScene()
+    segmentation = load_segmentation(scene, slicerio_data / "Segmentation.seg.nrrd")
+    for index in reversed(range(scene.GetNumberOfNodes())):  # as in a scene without a hierarchy yet
+        if scene.GetNthNode(index).IsA("vtkMRMLSubjectHierarchyNode"):
+            scene.RemoveNode(scene.GetNthNode(index))
+    before = sorted(scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes()))
+    reference_labels(segmentation, {"ribs": 1})
+    after = [scene.GetNthNode(i) for i in range(scene.GetNumberOfNodes())]
+    assert sorted(n.GetID() for n in after if not n.IsA("vtkMRMLSubjectHierarchyNode")) == before
+    assert any(n.IsA("vtkMRMLSubjectHierarchyNode") for n in after)  # created during the export, kept
