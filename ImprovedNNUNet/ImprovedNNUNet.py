@@ -293,6 +293,9 @@ class ImprovedNNUNetLogic(ScriptedLoadableModuleLogic):
         Returns an ``ImprovedNNUNetLib.segment_job.SegmentJob``: poll it from a timer, ``cancel()`` it,
         or call ``wait()`` to get the result nodes (``segmentation``, ``distance_maps``).
         """
+        from ImprovedNNUNetLib.dependencies import require
+
+        require()
         from ImprovedNNUNetLib.segment_job import SegmentJob
 
         return SegmentJob(volumeNodes, modelFolder, folds=folds, device=device, tta=tta, step=step,

@@ -4,7 +4,10 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+import pytest
+
 from ImprovedNNUNetLib import dependencies
+from ImprovedNNUNetLib.errors import UserError
 
 REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements.txt"
 
@@ -40,3 +43,10 @@ def test_restart_needed_only_when_an_old_copy_is_imported(monkeypatch):
     assert dependencies.restart_needed(["psutil"])
     monkeypatch.delitem(sys.modules, "psutil")
     assert not dependencies.restart_needed(["psutil"])
+
+
+def test_require_names_what_is_missing_and_the_fix(monkeypatch):
+    dependencies.require()  # everything pinned is installed here
+    monkeypatch.setitem(dependencies.PINNED, "no-such-package", ("1.0", "no_such_package"))
+    with pytest.raises(UserError, match=r"Missing: no-such-package==1.0\. Open Dependencies and press Install"):
+        dependencies.require()

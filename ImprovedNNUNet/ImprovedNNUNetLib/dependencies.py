@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 from importlib import metadata
 
+from .errors import UserError
+
 # distribution name -> (pinned version, import name)
 PINNED = {
     "nnunetv2": ("2.8.1", "nnunetv2"),
@@ -51,3 +53,9 @@ def status_text() -> str:
         return f"Ready: torch {torch}, " + ", ".join(f"{name} {PINNED[name][0]}" for name in PINNED) + "."
     absent = ([] if torch else ["torch"]) + [f"{name}=={PINNED[name][0]}" for name in missing]
     return f"Missing: {', '.join(absent)}. Press Install dependencies (a restart may follow)."
+
+
+def require() -> None:
+    """`UserError` naming what is missing, before anything that needs torch or nnU-Net starts."""
+    if installed_version("torch") is None or missing_packages():
+        raise UserError(status_text().replace("Press", "Open Dependencies and press"))
