@@ -1,8 +1,9 @@
 """Benchmark: our in-memory predictor against bare ``nnUNetPredictor.predict_single_npy_array``.
 
 Both segment the same volume (slicerio's whole CTChest4, 34×128×128) with the same model and
-settings (fold 0, CPU or the given device, no mirroring unless ``--tta``) in this run. Each side runs
-in its own child process, alternating, so peak memory (resident set) is measured per side. Prints
+settings (fold 0, CPU or the given device, no mirroring unless ``--tta``) in this run. Each side
+loads its model once in its own child process (so peak memory, the resident set, is per side) and
+the timed predictions alternate between the sides so that machine load affects both alike. Prints
 seconds per volume (median of the repeats), our/stock ratio (target <= 1.05), peak memory, and
 whether the two label maps are identical.
 
@@ -23,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 TARGET_RATIO = 1.05
-REPEATS = 3
+REPEATS = 5
 
 
 def ct_volume():
@@ -57,9 +58,19 @@ def train_tiny_model(root: Path) -> Path:
     return result.fold_folder.parent
 
 
-def run_side(side: str, model_folder: str, device: str, tta: bool, queue) -> None:
-    """Child process: load the model, warm up, time ``REPEATS`` predictions; report times, peak RSS, labels."""
+def peak_resident_mb() -> float:
+    """This process's peak resident set (VmHWM; unlike ru_maxrss it is not inherited from the parent)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def serve_side(side: str, model_folder: str, device: str, tta: bool, connection) -> None:
+    """Child process: load the model and warm up, then time one prediction per request; finally report
+    the peak resident set and the last label map."""
     import time
 
     import numpy as np
@@ -84,27 +95,38 @@ def run_side(side: str, model_folder: str, device: str, tta: bool, queue) -> Non
         def predict():
             return predictor.predict_single_npy_array(array, dict(properties))
     labels = predict()  # warm-up
-    times = []
-    for _ in range(REPEATS):
+    connection.send("ready")
+    while connection.recv() == "run":
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         started = time.perf_counter()
         labels = predict()
         if device.startswith("cuda"):
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - started)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put((times, peak_mb, labels))
+        connection.send(time.perf_counter() - started)
+    connection.send((peak_resident_mb(), labels))
 
 
-def measure(side: str, model_folder: Path, device: str, tta: bool):
+def measure(model_folder: Path, device: str, tta: bool) -> dict:
+    """Both sides in their own process, timed alternately so that machine load hits them alike."""
     context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=run_side, args=(side, str(model_folder), device, tta, queue))
-    process.start()
-    result = queue.get()
-    process.join()
-    return result
+    sides = {}
+    for side in ("ours", "stock"):
+        parent, child = context.Pipe()
+        process = context.Process(target=serve_side, args=(side, str(model_folder), device, tta, child))
+        process.start()
+        sides[side] = {"process": process, "pipe": parent, "times": []}
+    for side in sides.values():
+        assert side["pipe"].recv() == "ready"
+    for _ in range(REPEATS):
+        for side in sides.values():
+            side["pipe"].send("run")
+            side["times"].append(side["pipe"].recv())
+    for side in sides.values():
+        side["pipe"].send("stop")
+        side["peak_mb"], side["labels"] = side["pipe"].recv()
+        side["process"].join()
+    return sides
 
 
 def main() -> int:
@@ -121,14 +143,16 @@ def main() -> int:
         volume = ct_volume()
         print(f"model {model}\nvolume CTChest4 {volume.array.shape} (z, y, x), device {args.device}, "
               f"mirroring {'on' if args.tta else 'off'}, {REPEATS} timed runs per side after a warm-up")
-        ours_times, ours_peak, ours_labels = measure("ours", model, args.device, args.tta)
-        stock_times, stock_peak, stock_labels = measure("stock", model, args.device, args.tta)
-    ours, stock = statistics.median(ours_times), statistics.median(stock_times)
-    ratio = ours / stock
-    print(f"ours  (load_model + LoadedModel.predict)       : {ours:7.3f} s/volume  peak RSS {ours_peak:7.0f} MB")
-    print(f"stock (nnUNetPredictor.predict_single_npy_array): {stock:7.3f} s/volume  peak RSS {stock_peak:7.0f} MB")
-    print(f"ratio ours/stock: {ratio:.3f} (target <= {TARGET_RATIO}); "
-          f"label maps identical: {bool((ours_labels == stock_labels).all())}")
+        sides = measure(model, args.device, args.tta)
+    for name, side in sides.items():
+        print(f"{name:5} runs: {', '.join(f'{t:.2f}' for t in side['times'])} s")
+    ours, stock = (statistics.median(sides[side]["times"]) for side in ("ours", "stock"))
+    print(f"ours  (LoadedModel.predict)                     : {ours:7.3f} s/volume  "
+          f"peak RSS {sides['ours']['peak_mb']:7.0f} MB")
+    print(f"stock (nnUNetPredictor.predict_single_npy_array): {stock:7.3f} s/volume  "
+          f"peak RSS {sides['stock']['peak_mb']:7.0f} MB")
+    print(f"ratio ours/stock: {ours / stock:.3f} (target <= {TARGET_RATIO}); label maps identical: "
+          f"{bool((sides['ours']['labels'] == sides['stock']['labels']).all())}")
     return 0
 
 
