@@ -28,7 +28,6 @@ class LoadedModel:
     """
 
     def __init__(self, folder: ModelFolder, folds: list, checkpoints: list[dict], device, device_note):
-        import torch
         from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
         from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
@@ -63,7 +62,6 @@ class LoadedModel:
         self.predictor.manual_initialization(self.network, self.plans_manager, self.configuration_manager,
                                              self._weights, folder.dataset_json, self.trainer_name,
                                              first.get("inference_allowed_mirroring_axes"))
-        self._torch = torch
 
     @property
     def channel_names(self) -> list[str]:
@@ -118,12 +116,14 @@ class LoadedModel:
         return result
 
     def _preprocess(self, data: np.ndarray, template: Image):
+        import torch
+
         properties = {"spacing": [float(v) for v in template.spacing[::-1]]}  # nnU-Net wants (z, y, x)
         preprocessor = self.configuration_manager.preprocessor_class(verbose=False)
         preprocessed, _, properties = preprocessor.run_case_npy(data, None, properties, self.plans_manager,
                                                                 self.configuration_manager,
                                                                 self.folder.dataset_json)
-        return self._torch.from_numpy(preprocessed), properties
+        return torch.from_numpy(preprocessed), properties
 
     def _segment(self, preprocessed, properties: dict, probabilities: bool, sdm: bool):
         """Label map, mean probabilities (when asked) and mean distance maps (when asked) on the input grid."""
@@ -157,7 +157,7 @@ class LoadedModel:
     def _sliding_window(self, preprocessed, sdm: bool):
         """nnU-Net's sliding window over the preprocessed case: (logits, distance maps or None) on the CPU."""
         heads = self.label_manager.num_segmentation_heads
-        with _torch_threads(self._torch):
+        with _torch_threads():
             if not sdm:
                 return self.predictor.predict_sliding_window_return_logits(preprocessed).cpu(), None
             wrapped = SegmentationWithDistance(self.network)
@@ -171,8 +171,9 @@ def _add(total, value):
 
 
 @contextmanager
-def _torch_threads(torch):
+def _torch_threads():
     """Use at most nnU-Net's process count of CPU threads, as ``nnUNetPredictor`` does."""
+    import torch
     from nnunetv2.configuration import default_num_processes
 
     before = torch.get_num_threads()
@@ -206,5 +207,11 @@ def load_model(model_folder: str | Path, folds=None, device: str = "auto",
     folder = open_model_folder(model_folder, checkpoint_name)
     chosen = select_folds(folder, folds)
     torch_device, note = choose_device(device)
-    checkpoints = [load_checkpoint(folder.checkpoint_path(fold)) for fold in chosen]
+    checkpoints = [_inference_part(load_checkpoint(folder.checkpoint_path(fold))) for fold in chosen]
     return LoadedModel(folder, chosen, checkpoints, torch_device, note)
+
+
+def _inference_part(checkpoint: dict) -> dict:
+    """What inference needs of a checkpoint (the optimizer state, often most of it, is dropped)."""
+    keep = ("network_weights", "trainer_name", "init_args", "inference_allowed_mirroring_axes")
+    return {key: checkpoint[key] for key in keep if key in checkpoint}
