@@ -90,9 +90,10 @@ def build_step(folders: DemoFolders, settings: DemoSettings) -> BrainDataset:
 
 
 def prepare_step(folders: DemoFolders, settings: DemoSettings) -> None:
-    with tqdm(desc="plan + preprocess", unit="event") as bar:
-        run_cli(["prepare", str(folders.raw / DATASET), "--config", settings.configuration], folders.logs / "prepare.log",
-                folders.environment(), on_event=lambda event: bar.set_postfix_str(event["stage"]) or bar.update())
+    with tqdm(desc="plan + preprocess: starting", bar_format="{desc} [{elapsed}]") as bar:
+        run_cli(["prepare", str(folders.raw / DATASET), "--config", settings.configuration],
+                folders.logs / "prepare.log", folders.environment(),
+                on_event=lambda event: bar.set_description_str(f"plan + preprocess: {event['stage']}"))
 
 
 def train_step(folders: DemoFolders, settings: DemoSettings, variant: str) -> None:
@@ -182,7 +183,7 @@ def run_brain_demo(out: Path, settings: DemoSettings = DemoSettings()) -> Path:
             runs.append(VariantRun(variant, evaluate_step(folders, settings, dataset, variant)))
     with timer.step("FP/FN pictures"):
         overlay_step(folders, dataset, runs)
-    timer.seconds["total"] = time.perf_counter() - start
+    timer.seconds["total of the brain step"] = time.perf_counter() - start
     facts = DemoFacts(
         dataset=f"{settings.data.resolution_mm} mm, {settings.data.num_slabs} slabs",
         train_cases=dataset.train_cases, test_cases=dataset.test_cases, configuration=settings.configuration,
