@@ -2,11 +2,13 @@
 
 ``Scripts/demo.py`` (``make demo``) runs it as its step ``brain``. Everything it makes lies
 inside the output folder, including nnU-Net's raw/preprocessed/results folders, so the
-user's own nnU-Net folders are never touched. Steps run the public `improved-nnunet` sub-commands as child processes; their
-progress events drive the progress bars, their logs go to ``<out>/logs/``.
+user's own nnU-Net folders are never touched. Steps run the public `improved-nnunet`
+sub-commands as child processes; their progress events drive the progress bars, their logs
+go to ``<out>/logs/``.
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from contextlib import contextmanager
@@ -19,7 +21,6 @@ from demo_brain_data import FILE_ENDING, LABELS, BrainDataConfig, BrainDataset, 
 from demo_child import run_cli
 from demo_overlays import busiest_slice, overlay_png
 from demo_report import DemoFacts, VariantRun, write_report
-
 
 DATASET = "Dataset931_MNIBrainTissue"
 LABEL_NAMES = {value: name.replace("_", " ") for name, value in LABELS.items() if value}
@@ -119,6 +120,7 @@ def train_step(folders: DemoFolders, settings: DemoSettings, variant: str) -> No
 
 
 def model_folder(folders: DemoFolders, settings: DemoSettings, variant: str) -> Path:
+    """Where `improved-nnunet train` put the variant's model (nnU-Net's TRAINER__PLANS__CONFIG naming)."""
     from ImprovedNNUNetTrainingLib.registry import get_variant
 
     return folders.results / DATASET / f"{get_variant(variant).__name__}__nnUNetPlans__{settings.configuration}"
@@ -134,8 +136,6 @@ def predict_step(folders: DemoFolders, settings: DemoSettings, dataset: BrainDat
 
 
 def evaluate_step(folders: DemoFolders, settings: DemoSettings, dataset: BrainDataset, variant: str) -> dict:
-    import json
-
     out = folders.evaluation(variant)
     with tqdm(total=1, desc=f"evaluate {variant}", unit="run") as bar:
         run_cli(["evaluate", str(folders.predictions(variant)), str(dataset.labels_ts),

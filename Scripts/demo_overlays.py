@@ -2,7 +2,8 @@
 
 First panel: the T1 slice with the predicted labels; then one panel per label with that
 label's false positives and false negatives, in the fixed FP/FN colours the Slicer module
-uses. Axial slices are drawn with anterior up and the patient's left on the left.
+uses. Slices are drawn with index x growing to the right and index y growing upwards: for the
+demo's images (the template's RAS-ordered axes) that is anterior up, the patient's left on the left.
 """
 from __future__ import annotations
 

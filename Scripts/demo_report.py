@@ -39,8 +39,11 @@ class DemoFacts:
 
 
 def format_number(value, digits: int) -> str:
-    """A metric value for the table: None/inf as "inf", NaN as "n/a"."""
-    if value is None or (isinstance(value, float) and math.isinf(value)):
+    """A metric value for the table: inf as "inf", NaN as "n/a", None (a summary mean without any
+    finite value, e.g. HD95 when every case had the label empty on one side) as "-"."""
+    if value is None:
+        return "-"
+    if isinstance(value, float) and math.isinf(value):
         return "inf"
     if isinstance(value, float) and math.isnan(value):
         return "n/a"

@@ -29,7 +29,7 @@ from demo_brain_data import (  # noqa: E402
     slab_bounds,
     tissue_labels,
 )
-from demo_report import format_number  # noqa: E402
+from demo_report import VariantRun, comparison_table, format_number  # noqa: E402
 
 from ImprovedNNUNetLib.errors import UserError  # noqa: E402
 from ImprovedNNUNetLib.imageio import read_image  # noqa: E402
@@ -81,6 +81,19 @@ def test_bad_configuration_is_refused():
         BrainDataConfig(resolution_mm=3)
     with pytest.raises(UserError, match="held-out"):
         BrainDataConfig(num_slabs=4, held_out=(4,))
+
+
+def test_comparison_table_shows_each_variants_means():
+    def summary(dice, hd95):
+        return {"mean": {"1": {"Dice": dice, "HD95": hd95, "NSD": 0.5}, "2": {"Dice": 0.25, "HD95": None, "NSD": 0.0}}}
+
+    rows = comparison_table([VariantRun("baseline", summary(0.9, 2.0)), VariantRun("improved", summary(0.8, 3.5))],
+                            {1: "grey matter", 2: "white matter"})
+    assert rows[0] == ("| Label | Dice baseline | Dice improved | HD95 (mm) baseline | HD95 (mm) improved "
+                       "| NSD baseline | NSD improved |")
+    assert rows[2] == "| grey matter (1) | 0.900 | 0.800 | 2.00 | 3.50 | 0.500 | 0.500 |"
+    assert rows[3] == "| white matter (2) | 0.250 | 0.250 | - | - | 0.000 | 0.000 |"
+    assert format_number(float("inf"), 2) == "inf" and format_number(float("nan"), 3) == "n/a"
 
 
 def test_dataset_holds_out_whole_slabs(tmp_path):
