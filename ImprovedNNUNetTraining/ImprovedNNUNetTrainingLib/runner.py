@@ -181,6 +181,7 @@ def stop_data_loaders(trainer) -> None:
 
 
 def validation_dice(fold_folder: Path) -> float | None:
+    """Mean foreground Dice of nnU-Net's final validation, None without a summary."""
     summary = fold_folder / "validation" / "summary.json"
     if not summary.is_file():
         return None
@@ -217,11 +218,12 @@ def train(options: TrainOptions, reporter: ProgressReporter | None = None) -> Ru
             with guard.protected():
                 trainer.on_train_end()  # checkpoint_final.pth, stops the data loaders
             finished = True
+            dice = None
             if options.final_validation:
                 reporter.emit("validation", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs,
                               message="predicting the validation cases")
                 trainer.perform_actual_validation()
-            dice = validation_dice(folder)
+                dice = validation_dice(folder)
             reporter.emit("done", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs,
                           message=f"validation mean foreground Dice {dice:.4f}" if dice is not None else "finished")
             return RunResult(folder, "done")
