@@ -69,11 +69,13 @@ class EpochLoop:
             t.on_train_epoch_start()
             t.on_train_epoch_end(self.train_epoch())
             t.on_validation_epoch_end(self.validate_epoch())
+            # The epoch's end and its event are one step: a cancellation arriving here is raised only
+            # after the event, so every epoch the checkpoint counts as done is also reported.
             with self.guard.protected():
                 t.on_epoch_end()  # may write checkpoint_latest / checkpoint_best
-            self.epoch_times.append(time.monotonic() - started)
-            self.emit(epoch=epoch, iteration=t.num_iterations_per_epoch,
-                      train_loss=t.logger.get_value("train_losses", step=-1),
-                      val_loss=t.logger.get_value("val_losses", step=-1),
-                      pseudo_dice=t.logger.get_value("mean_fg_dice", step=-1),
-                      epoch_time_s=round(self.epoch_times[-1], 3))
+                self.epoch_times.append(time.monotonic() - started)
+                self.emit(epoch=epoch, iteration=t.num_iterations_per_epoch,
+                          train_loss=t.logger.get_value("train_losses", step=-1),
+                          val_loss=t.logger.get_value("val_losses", step=-1),
+                          pseudo_dice=t.logger.get_value("mean_fg_dice", step=-1),
+                          epoch_time_s=round(self.epoch_times[-1], 3))
