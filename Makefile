@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(PY) -m pytest Testing -q
 
 demo: $(STAMP)
-	$(PY) Scripts/demo.py --out demo_output
+	$(PY) Scripts/demo.py --out demo_output --overwrite
 
 bench: $(STAMP)
 	for b in Testing/benchmarks/bench_*.py; do $(PY) $$b || exit 1; done

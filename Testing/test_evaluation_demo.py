@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-DEMO = Path(__file__).resolve().parents[1] / "Scripts" / "demo.py"
+SCRIPTS = Path(__file__).resolve().parents[1] / "Scripts"
+DEMO = SCRIPTS / "demo.py"
 
 
 @pytest.fixture(scope="module")
 def demo():
+    sys.path.insert(0, str(SCRIPTS))  # as `python Scripts/demo.py` has it: the demo's sibling modules
     spec = importlib.util.spec_from_file_location("demo_script", DEMO)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
@@ -32,8 +34,21 @@ def test_evaluation_step_writes_table_and_maps(demo, tmp_path, capsys):
         "Segmentation_FP.nii.gz", "Segmentation_FN.nii.gz", "Segmentation_MSF.nii.gz"
     }
     assert "lumbar vertebral column" in capsys.readouterr().out
-    # a second run replaces its own output ...
-    assert demo.main(["--out", str(out), "--steps", "evaluation"]) == 0
+    # a second run replaces its own output only when asked to
+    with pytest.raises(SystemExit, match="--overwrite"):
+        demo.main(["--out", str(out), "--steps", "evaluation"])
+    assert (results / "summary.json").is_file()
+    assert demo.main(["--out", str(out), "--steps", "evaluation", "--overwrite"]) == 0
+    assert (results / "summary.json").is_file()
+
+
+def test_bad_brain_options_are_refused_before_anything_is_written(demo, tmp_path):
+    out = tmp_path / "demo_output"
+    with pytest.raises(SystemExit, match="unknown variant 'fancy'; choose one of: baseline, loss"):
+        demo.main(["--out", str(out), "--variants", "baseline", "fancy"])
+    with pytest.raises(SystemExit, match="--epochs and --iterations must be at least 1"):
+        demo.main(["--out", str(out), "--epochs", "0"])
+    assert not out.exists()
 
 
 def test_foreign_output_folder_is_not_replaced(demo, tmp_path):
