@@ -104,6 +104,21 @@ def test_signed_distance_map_sign_boundary_range_and_spacing():
     assert not np.allclose(isotropic, sdm), "the spacing must change the distances"
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_signed_distance_map_of_blobs_touching_the_array_edge_matches_brute_force(seed):
+    """Scattered components, some cut by the array edge: the inside distance is computed on the
+    mask's bounding box, which must not change it."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    mask = ndimage.binary_dilation(rng.random((6, 11, 9)) > 0.93, iterations=1)
+    mask[:, :2, :] = False  # keep some background along one edge
+    spacing = (2.5, 1.0, 0.8)
+    expected = brute_force_sdm(mask, spacing)
+    expected[mask & ~ndimage.binary_erosion(mask, border_value=1)] = 0
+    np.testing.assert_allclose(signed_distance_map(mask, spacing), expected, atol=1e-6)
+
+
 def test_signed_distance_targets_per_label_and_empty():
     segmentation = np.zeros((2, 1, 4, 6, 6), dtype=np.int16)
     segmentation[0, 0, 1:3, 1:4, 1:4] = 2
