@@ -96,5 +96,25 @@ def write_image(image: Image, path: str | Path, overwrite: bool = False) -> Path
     if path.exists() and not overwrite:
         raise UserError(f"{path} exists; choose another output or allow overwriting explicitly")
     path.parent.mkdir(parents=True, exist_ok=True)
-    sitk.WriteImage(image.to_sitk(), str(path), useCompression=True)
+    existed = path.exists()
+    try:
+        sitk.WriteImage(image.to_sitk(), str(path), useCompression=True)
+    except RuntimeError as exc:  # ITK reports every write failure as a RuntimeError
+        if not existed:
+            path.unlink(missing_ok=True)  # no half-written file left behind
+        raise write_failure(path, exc) from None
     return path
+
+
+LOW_DISK_BYTES = 16 * 2**20
+
+
+def write_failure(path: Path, exc: RuntimeError) -> Exception:
+    """What a failed image write means for the user: a full disk (OSError ENOSPC) or ITK's reason."""
+    import errno
+    import shutil
+
+    if shutil.disk_usage(path.parent).free < LOW_DISK_BYTES:
+        return OSError(errno.ENOSPC, "No space left on device", str(path))
+    reason = next((line.strip() for line in reversed(str(exc).splitlines()) if line.strip()), str(exc))
+    return UserError(f"could not write {path}: {reason}")

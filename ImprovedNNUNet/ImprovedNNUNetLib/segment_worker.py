@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, describe_os_error
 from .imageio import read_image, write_image
 
 SEGMENTATION_FILE = "segmentation.nii.gz"
@@ -60,9 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         emit(**run(json.loads(Path(argv[0]).read_text())))
-    except UserError as exc:
-        emit(stage="error", message=str(exc))
-        print(f"error: {exc}", file=sys.stderr)
+    except (UserError, OSError) as exc:  # OSError: full disk or an unwritable work folder
+        message = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+        emit(stage="error", message=message)
+        print(f"error: {message}", file=sys.stderr)
         return 2
     return 0
 

@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from ..errors import UserError
+from ..errors import UserError, describe_os_error
 
 COMMANDS = {
     "evaluate": "ImprovedNNUNetLib.cli.evaluate",
@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(modules[args.command].run(args) or 0)
     except UserError as exc:
         print(f"improved-nnunet {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # full disk, permissions: the cause and the fix, not a traceback
+        print(f"improved-nnunet {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"improved-nnunet {args.command}: interrupted", file=sys.stderr)
