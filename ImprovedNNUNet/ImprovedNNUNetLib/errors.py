@@ -20,3 +20,24 @@ def describe_os_error(exc: OSError) -> str:
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"{exc.strerror}{where}; choose a folder you can write to"
     return f"{exc.strerror or exc}{where}"
+
+
+LOW_DISK_BYTES = 16 * 2**20
+
+
+def full_disk_error(path) -> OSError | None:
+    """An ENOSPC ``OSError`` for ``path`` when the disk holding it is (nearly) full, else None.
+
+    Libraries such as ITK and PyTorch report a failed write as a RuntimeError of their own; this
+    tells a full disk apart so the user gets the cause and the fix instead of their message.
+    """
+    import errno
+    import shutil
+    from pathlib import Path
+
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if shutil.disk_usage(folder).free < LOW_DISK_BYTES:
+        return OSError(errno.ENOSPC, "No space left on device", str(path))
+    return None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
+from .errors import UserError, full_disk_error
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".seg.nrrd", ".nrrd", ".nhdr", ".mha", ".mhd")
 
@@ -106,15 +106,10 @@ def write_image(image: Image, path: str | Path, overwrite: bool = False) -> Path
     return path
 
 
-LOW_DISK_BYTES = 16 * 2**20
-
-
 def write_failure(path: Path, exc: RuntimeError) -> Exception:
     """What a failed image write means for the user: a full disk (OSError ENOSPC) or ITK's reason."""
-    import errno
-    import shutil
-
-    if shutil.disk_usage(path.parent).free < LOW_DISK_BYTES:
-        return OSError(errno.ENOSPC, "No space left on device", str(path))
+    full = full_disk_error(path)
+    if full is not None:
+        return full
     reason = next((line.strip() for line in reversed(str(exc).splitlines()) if line.strip()), str(exc))
     return UserError(f"could not write {path}: {reason}")

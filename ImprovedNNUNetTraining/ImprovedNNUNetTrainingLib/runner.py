@@ -7,11 +7,12 @@ events between iterations and a cancellation point after each one.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.errors import UserError, describe_os_error, full_disk_error
 
 from .cancel import CancelGuard, TrainingCancelled
 from .constants import CONFIGURATIONS, DEFAULT_CHECKPOINT_EVERY
@@ -151,7 +152,26 @@ def build_trainer(options: TrainOptions, device):
     if options.val_iters_per_epoch is not None:
         trainer.num_val_iterations_per_epoch = options.val_iters_per_epoch
     trainer.save_every = options.checkpoint_every
+    write_checkpoints_atomically(trainer)
     return trainer
+
+
+def write_checkpoints_atomically(trainer) -> None:
+    """Make the trainer write each checkpoint to ``<name>.partial`` and rename it when complete, so a
+    failed write (full disk, kill) never replaces a good checkpoint with a truncated one."""
+    save = trainer.save_checkpoint
+
+    def save_checkpoint(filename: str) -> None:
+        partial = f"{filename}.partial"
+        try:
+            save(partial)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)
+            raise
+        if os.path.exists(partial):  # nnU-Net skips the write on non-zero ranks or with checkpointing off
+            os.replace(partial, filename)
+
+    trainer.save_checkpoint = save_checkpoint
 
 
 def configure_threads(device) -> None:
@@ -237,6 +257,9 @@ def train(options: TrainOptions, reporter: ProgressReporter | None = None) -> Ru
             return RunResult(folder, "cancelled", exc.signum)
         except BaseException as exc:
             stop_data_loaders(trainer)
+            full = full_disk_error(folder) if isinstance(exc, (OSError, RuntimeError)) else None
             reporter.emit("error", epoch=trainer.current_epoch, num_epochs=trainer.num_epochs,
-                          message=one_line(exc))
+                          message=describe_os_error(full) if full else one_line(exc))
+            if full is not None:
+                raise full from exc  # the command line prints it as one line with the fix
             raise
