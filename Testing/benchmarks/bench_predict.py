@@ -15,6 +15,7 @@ Run: ``.venv/bin/python Testing/benchmarks/bench_predict.py [--model FOLDER] [--
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import multiprocessing
 import os
@@ -50,11 +51,14 @@ def train_tiny_model(root: Path) -> Path:
         (root / var).mkdir()
     raw = write_tiny_chest_dataset(root / "nnUNet_raw", Path(slicerio.__file__).parent / "data")
     quiet = ProgressReporter(stream=io.StringIO())
-    preprocessed = prepare_dataset(str(raw), ["3d_fullres"], reporter=quiet)
-    shrink_plans(preprocessed / "nnUNetPlans.json")
-    os.environ["nnUNet_n_proc_DA"] = "0"
-    result = train(TrainOptions(raw.name, "baseline", fold=0, final_validation=False, device="cpu", **SCHEDULE),
-                   quiet)
+    log = root / "train_tiny_model.log"
+    print(f"training the tiny model (nnU-Net's output: {log})", flush=True)
+    with open(log, "w") as stream, contextlib.redirect_stdout(stream):  # nnU-Net prints its whole plans
+        preprocessed = prepare_dataset(str(raw), ["3d_fullres"], reporter=quiet)
+        shrink_plans(preprocessed / "nnUNetPlans.json")
+        os.environ["nnUNet_n_proc_DA"] = "0"
+        result = train(TrainOptions(raw.name, "baseline", fold=0, final_validation=False, device="cpu", **SCHEDULE),
+                       quiet)
     return result.fold_folder.parent
 
 
