@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from demo_folder import claim_output
@@ -29,7 +29,7 @@ class Demo:
     """Where a demo run writes, shared by all steps."""
 
     out: Path
-    brain: object = field(default=None)  # demo_brain.DemoSettings for the brain step
+    brain: object = None  # demo_brain.DemoSettings for the brain step
 
     def folder(self, name: str) -> Path:
         path = self.out / name
