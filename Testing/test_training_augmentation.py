@@ -15,9 +15,10 @@ CHANGED = {
 }
 
 
-def pipeline(variant):
-    """The training pipeline as nnU-Net's get_dataloaders asks for it (3-D, 3 deep-supervision outputs)."""
-    compose = VARIANTS[variant].get_training_transforms(
+def pipeline(variant, trainer=None):
+    """The training pipeline as nnU-Net's get_dataloaders asks for it (3-D, 3 deep-supervision outputs),
+    from the variant's class or, for a variant that needs the plans, from its trainer."""
+    compose = (trainer or VARIANTS[variant]).get_training_transforms(
         (8, 32, 32), (-np.pi / 6, np.pi / 6), [[1, 1, 1], [1, 0.5, 0.5], [1, 0.25, 0.25]], (0, 1, 2), False,
         use_mask_for_norm=[False], is_cascaded=False, foreground_labels=list(range(1, 8)),
         regions=None, ignore_label=None)
@@ -43,9 +44,18 @@ def test_stronger_augmentation_exactly_as_specified(variant):
     assert seen == set(CHANGED)
 
 
-@pytest.mark.parametrize("variant", ["baseline", "loss", "deepsup", "sdm", "msf"])
+@pytest.mark.parametrize("variant", ["baseline", "loss", "deepsup", "msf"])
 def test_other_variants_keep_stock_augmentation(variant):
     assert pipeline(variant) == pipeline("baseline")
+
+
+def test_sdm_pipeline_is_stock_augmentation_then_its_distance_targets(make_trainer):
+    trainer = make_trainer("sdm")
+    sdm = pipeline("sdm", trainer)
+    assert sdm[:-1] == pipeline("baseline")
+    assert sdm[-1] == {"transform": "DistanceTargetTransform", "apply_probability": 1.0,
+                       "parameters": {"labels": list(range(1, 8)),
+                                      "spacing": [float(s) for s in trainer.configuration_manager.spacing]}}
 
 
 def test_training_run_used_the_stronger_pipeline(trained_model):

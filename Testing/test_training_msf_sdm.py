@@ -158,6 +158,36 @@ def test_sdm_head_shapes_loss_and_plain_inference_output(make_trainer):
     assert head.output is None and not head.always_on
 
 
+def test_sdm_batches_carry_distance_targets_made_by_the_data_loader(make_trainer, monkeypatch):
+    """nnU-Net's real training pipeline of the sdm trainer ends with the distance targets of each
+    sample (computed in the data-loading workers); the loss uses them as it would compute them."""
+    from ImprovedNNUNetTrainingLib.runner import stop_data_loaders
+    from ImprovedNNUNetTrainingLib.trainers.sdm import DistanceTargetTransform
+
+    monkeypatch.setenv("nnUNet_n_proc_DA", "0")
+    trainer = make_trainer("sdm")
+    trainer.on_train_start()
+    try:
+        assert isinstance(trainer.dataloader_train.data_loader.transforms.transforms[-1], DistanceTargetTransform)
+        batch = next(trainer.dataloader_train)
+        val_batch = next(trainer.dataloader_val)
+    finally:
+        stop_data_loaders(trainer)
+    target, spacing = batch["target"], trainer.configuration_manager.spacing
+    outputs_count = len(val_batch["target"])  # validation batches carry the segmentation targets only
+    assert len(target) == outputs_count + 1
+    expected = signed_distance_targets(target[0].numpy(), range(1, 8), spacing)
+    assert target[-1].dtype == torch.float32 and target[-1].shape == expected.shape
+    np.testing.assert_array_equal(target[-1].numpy(), expected)
+
+    network = trainer.network
+    network.train()
+    outputs = network(batch["data"])
+    carried = trainer.loss(outputs, target)
+    computed = trainer.loss(outputs, target[:-1])
+    assert carried.item() == pytest.approx(computed.item(), rel=1e-6)
+
+
 def test_sdm_checkpoint_gives_distance_maps(trained_model):
     from ImprovedNNUNetTrainingLib.distance_maps import distance_map_network
 

@@ -4,15 +4,39 @@ The head (1×1(×1) convolution + tanh, one channel per foreground label) lives 
 as the sub-module ``sdm_head`` and reads the output of the last decoder stage through a
 forward hook. It runs only while the network is in training mode (or when forced), so in
 evaluation mode the network is an ordinary segmentation network with an unchanged output.
+
+The distance targets are computed in nnU-Net's data-loading workers, while the network trains on
+the previous batch: the training pipeline ends with :class:`DistanceTargetTransform`, which adds
+them to the deep-supervision target list as one more entry. The loss computes them itself for a
+batch that does not carry them (no deep supervision, batches made elsewhere).
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
+from batchgeneratorsv2.transforms.base.basic_transform import BasicTransform
 from torch import nn
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from .network_utils import bare_network
-from .signed_distance import signed_distance_targets
+from .signed_distance import signed_distance_map, signed_distance_targets
+
+
+class DistanceTargetTransform(BasicTransform):
+    """Last step of the training pipeline: append the signed distance maps of the full-resolution
+    target (one per foreground label, float32) to the sample's deep-supervision target list."""
+
+    def __init__(self, labels, spacing):
+        super().__init__()
+        self.labels = tuple(int(label) for label in labels)
+        self.spacing = tuple(float(s) for s in spacing)
+
+    def apply(self, data_dict, **params):
+        targets = data_dict["segmentation"]
+        full = targets[0][0].numpy()  # (1, *spatial) -> spatial
+        maps = np.stack([signed_distance_map(full == label, self.spacing) for label in self.labels])
+        data_dict["segmentation"] = [*targets, torch.from_numpy(maps)]
+        return data_dict
 
 
 class DistanceHead(nn.Module):
@@ -53,13 +77,18 @@ class SegmentationAndDistanceLoss(nn.Module):
         self.labels = tuple(labels)
 
     def forward(self, output, target):
+        sdm = None
+        if isinstance(output, (list, tuple)) and isinstance(target, (list, tuple)) and len(target) > len(output):
+            target, sdm = target[:len(output)], target[-1]  # made by DistanceTargetTransform
         loss = self.segmentation_loss(output, target)
         prediction = self.head.output
         if prediction is None or self.weight == 0:
             return loss
-        full_target = target[0] if isinstance(target, (list, tuple)) else target
-        sdm = signed_distance_targets(full_target.detach().cpu().numpy(), self.labels, self.spacing)
-        sdm = torch.from_numpy(sdm).to(prediction.device, non_blocking=True)
+        if sdm is None:
+            full_target = target[0] if isinstance(target, (list, tuple)) else target
+            sdm = torch.from_numpy(signed_distance_targets(full_target.detach().cpu().numpy(), self.labels,
+                                                           self.spacing))
+        sdm = sdm.to(prediction.device, non_blocking=True)
         return loss + self.weight * nn.functional.mse_loss(prediction.float(), sdm)
 
 
@@ -79,6 +108,14 @@ class nnUNetTrainerSDM(nnUNetTrainer):
                                                      num_output_channels, enable_deep_supervision)
         attach_distance_head(network, num_output_channels)
         return network
+
+    def get_training_transforms(self, *args, **kwargs):
+        """nnU-Net's pipeline plus the distance targets, so the data-loading workers compute them."""
+        compose = super().get_training_transforms(*args, **kwargs)
+        if self.enable_deep_supervision:  # the targets travel as one more entry of the target list
+            compose.transforms.append(DistanceTargetTransform(self.label_manager.foreground_labels,
+                                                              self.configuration_manager.spacing))
+        return compose
 
     def _do_i_compile(self):
         """No torch.compile: the head reads the decoder features through a forward hook with a side
