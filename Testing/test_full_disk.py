@@ -80,3 +80,17 @@ def test_training_onto_a_full_disk_keeps_the_last_good_checkpoint(tiny_dataset, 
         assert checkpoint["current_epoch"] == 1  # epoch 0 done: a --continue starts at epoch 1
         last = read_events(fold / "progress.jsonl")[-1]
         assert last["stage"] == "error" and last["message"].startswith("no space left on the device")
+
+
+def test_slicer_segmentation_with_its_work_folder_on_a_full_disk(full_disk, trained_model, slicerio_data):
+    """The Slicer module writes the scene's volumes for its worker first; on a full disk that is refused
+    with the cause and the fix (the panel shows it in its error dialog) and no worker starts."""
+    from fixtures.slicer_scene import CTScene
+    from ImprovedNNUNetLib.errors import UserError
+    from ImprovedNNUNetLib.segment_job import SegmentJob
+
+    scene = CTScene(slicerio_data)
+    with pytest.raises(UserError, match="could not be written to .*work: no space left on the device.*; free disk space"):
+        SegmentJob([scene.ct], trained_model("baseline"), folds=[0], device="cpu", work_dir=full_disk / "work")
+    assert list((full_disk / "work").iterdir()) == []  # what it had written is removed again
+    assert (full_disk / "notes.txt").read_text() == "user data\n" * 400

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, describe_os_error
 from .imageio import read_image, write_image
 from .inference.model_folder import open_model_folder
 from .process import ChildProcess, ProcessOutput
@@ -92,19 +92,24 @@ class SegmentJob:
             raise UserError(f"{work} is not empty; choose a new or empty folder for the segmentation files")
         work.mkdir(parents=True, exist_ok=True)
         self.work_dir = work
-        inputs = [str(write_image(image, work / f"case_{i:04d}.nii.gz")) for i, image in enumerate(images)]
-        request = {
-            "model": str(self.model.path),
-            "folds": folds if folds is None else list(folds),
-            "device": device,
-            "tta": tta,
-            "step": step,
-            "distance_maps": distance_maps,
-            "inputs": inputs,
-            "output_dir": str(work / "out"),
-        }
         request_file = work / "request.json"
-        request_file.write_text(json.dumps(request))
+        try:  # a full disk or an unwritable work folder: the cause and the fix, not an OSError
+            inputs = [str(write_image(image, work / f"case_{i:04d}.nii.gz")) for i, image in enumerate(images)]
+            request = {
+                "model": str(self.model.path),
+                "folds": folds if folds is None else list(folds),
+                "device": device,
+                "tta": tta,
+                "step": step,
+                "distance_maps": distance_maps,
+                "inputs": inputs,
+                "output_dir": str(work / "out"),
+            }
+            request_file.write_text(json.dumps(request))
+        except OSError as exc:
+            for written in [request_file, *work.glob("case_*.nii.gz")]:  # the folder was empty before
+                written.unlink(missing_ok=True)
+            raise UserError(f"the segmentation files could not be written to {work}: {describe_os_error(exc)}") from None
         self.process = ChildProcess.start([python_executable(), "-m", WORKER_MODULE, str(request_file)],
                                           env=worker_environment())
 
