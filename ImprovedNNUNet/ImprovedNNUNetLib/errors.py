@@ -1,4 +1,7 @@
-"""The one exception type that reaches users as a one-line message."""
+"""The one exception type that reaches users as a one-line message, and file-system errors as such messages."""
+import errno
+import shutil
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -11,8 +14,6 @@ class UserError(Exception):
 
 def describe_os_error(exc: OSError) -> str:
     """A one-line message for a file-system error (full disk, permissions, ...) with its fix."""
-    import errno
-
     where = f" ({exc.filename})" if exc.filename else ""
     if exc.errno == errno.ENOSPC:
         return (f"no space left on the device{where}; free disk space or write to a folder on another disk, "
@@ -31,10 +32,6 @@ def full_disk_error(path) -> OSError | None:
     Libraries such as ITK and PyTorch report a failed write as a RuntimeError of their own; this
     tells a full disk apart so the user gets the cause and the fix instead of their message.
     """
-    import errno
-    import shutil
-    from pathlib import Path
-
     folder = Path(path)
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent

@@ -101,9 +101,9 @@ def main() -> int:
         # distance targets to each batch; time it on the same batches, the way a worker runs it.
         spacing, labels = baseline.configuration_manager.spacing, baseline.label_manager.foreground_labels
         sdm_times, sdm_batches = [], []
+        transform = DistanceTargetTransform(labels, spacing)
         for batch in batches:
             start = time.perf_counter()
-            transform = DistanceTargetTransform(labels, spacing)
             targets = [transform(segmentation=[sample])["segmentation"][-1] for sample in batch["target"][0]]
             sdm_times.append(time.perf_counter() - start)
             sdm_batches.append({**batch, "target": [*batch["target"], torch.stack(targets)]})

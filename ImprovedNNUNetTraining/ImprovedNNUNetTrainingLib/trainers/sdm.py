@@ -12,14 +12,13 @@ batch that does not carry them (no deep supervision, batches made elsewhere).
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from batchgeneratorsv2.transforms.base.basic_transform import BasicTransform
 from torch import nn
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from .network_utils import bare_network
-from .signed_distance import signed_distance_map, signed_distance_targets
+from .signed_distance import label_distance_maps, signed_distance_targets
 
 
 class DistanceTargetTransform(BasicTransform):
@@ -33,8 +32,7 @@ class DistanceTargetTransform(BasicTransform):
 
     def apply(self, data_dict, **params):
         targets = data_dict["segmentation"]
-        full = targets[0][0].numpy()  # (1, *spatial) -> spatial
-        maps = np.stack([signed_distance_map(full == label, self.spacing) for label in self.labels])
+        maps = label_distance_maps(targets[0][0].numpy(), self.labels, self.spacing)  # (1, *spatial) -> spatial
         data_dict["segmentation"] = [*targets, torch.from_numpy(maps)]
         return data_dict
 

@@ -1,19 +1,10 @@
 """Normalised signed distance maps (the SegWithDistMap definition of seed 001), computed with the spacing."""
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
-
-
-@lru_cache(maxsize=1)
-def _pool() -> ThreadPoolExecutor:
-    """Threads for the per-label maps: SciPy's distance transform releases the GIL."""
-    return ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1)), thread_name_prefix="sdm")
 
 
 def _inside_distance(mask: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
@@ -47,18 +38,15 @@ def signed_distance_map(mask: np.ndarray, spacing: Sequence[float]) -> np.ndarra
     return sdm.astype(np.float32)
 
 
+def label_distance_maps(label_map: np.ndarray, labels: Sequence[int], spacing: Sequence[float]) -> np.ndarray:
+    """The signed distance map of each label of one label map: (len(labels), *spatial) float32."""
+    return np.stack([signed_distance_map(label_map == label, spacing) for label in labels])
+
+
 def signed_distance_targets(segmentation: np.ndarray, labels: Sequence[int],
                             spacing: Sequence[float]) -> np.ndarray:
     """Per-label signed distance maps of a batch of label maps.
 
     ``segmentation``: (B, 1, *spatial) integer labels. Returns (B, len(labels), *spatial) float32.
     """
-    batch = segmentation.shape[0]
-    out = np.empty((batch, len(labels), *segmentation.shape[2:]), dtype=np.float32)
-
-    def fill(index: tuple[int, int]) -> None:
-        b, c = index
-        out[b, c] = signed_distance_map(segmentation[b, 0] == labels[c], spacing)
-
-    list(_pool().map(fill, [(b, c) for b in range(batch) for c in range(len(labels))]))
-    return out
+    return np.stack([label_distance_maps(sample[0], labels, spacing) for sample in segmentation])
