@@ -1,5 +1,5 @@
-"""Dependency check and install arguments of the Slicer module, against this real environment."""
-import re
+"""Dependency check and install arguments of the Slicer modules, against this real environment."""
+import ast
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -9,32 +9,70 @@ import pytest
 from ImprovedNNUNetLib import dependencies
 from ImprovedNNUNetLib.errors import UserError
 
-REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements.txt"
+REPO = Path(__file__).resolve().parent.parent
+LIBS = (REPO / "ImprovedNNUNet" / "ImprovedNNUNetLib", REPO / "ImprovedNNUNetTraining" / "ImprovedNNUNetTrainingLib")
 
 
-def _pins_in_requirements() -> dict[str, str]:
+def _third_party_imports() -> set[str]:
+    """Top-level names of every module the two Lib packages import (anywhere in a file, so
+    imports inside functions, which run later, count too), less the standard library and themselves."""
+    names = set()
+    for root in LIBS:
+        for path in root.rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names |= {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                    names.add(node.module.split(".")[0])
+    return {n for n in names if n not in sys.stdlib_module_names and not n.startswith("ImprovedNNUNet")}
+
+
+def test_the_installer_covers_exactly_what_the_libs_import():
+    declared = {name for _, name in dependencies.REQUIREMENTS.values()}
+    provided = {entry[1] for entry in dependencies.PROVIDED.values()}
+    assert not declared & provided
+    assert _third_party_imports() == declared | provided
+
+
+def _normal(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+def test_import_names_belong_to_the_declared_distributions():
+    owners = metadata.packages_distributions()
+    for distribution, (_, module) in dependencies.REQUIREMENTS.items():
+        assert _normal(distribution) in {_normal(d) for d in owners[module]}, (distribution, module)
+
+
+def test_ranges_accept_the_projects_pins():
     pins = {}
-    for line in REQUIREMENTS.read_text().splitlines():
-        match = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s#]+)", line.strip())
-        if match:
-            pins[match.group(1).lower()] = match.group(2)
-    return pins
+    for line in (REPO / "requirements.txt").read_text().splitlines():
+        name, sep, version = line.split("#")[0].strip().partition("==")
+        if sep:
+            pins[name.lower()] = version
+    for name, (requirement, _) in dependencies.REQUIREMENTS.items():
+        if name.lower() in pins:
+            assert dependencies._specifier(requirement).contains(pins[name.lower()]), name
+    assert dependencies._specifier(dependencies.TORCH_REQUIREMENT).contains(pins["torch"])
+    assert not dependencies._specifier(dependencies.TORCH_REQUIREMENT).contains("2.9.1")  # nnU-Net excludes 2.9
 
 
-def test_pins_are_the_projects_pins():
-    pins = _pins_in_requirements()
-    for name, (version, _) in dependencies.PINNED.items():
-        assert pins[name.lower()] == version, name
+def test_nothing_missing_in_the_project_environment():
+    assert dependencies.missing_packages() == [] and dependencies.is_ready()
+    assert dependencies.status_text().startswith("Ready: torch")
 
 
-def test_nothing_missing_in_the_pinned_environment():
-    assert dependencies.missing_packages() == []
+def test_a_copy_in_range_is_kept_and_one_out_of_range_is_missing(monkeypatch):
+    monkeypatch.setitem(dependencies.REQUIREMENTS, "nnunetv2", (">=2.8,<2.9", "nnunetv2"))
+    assert "nnunetv2" not in dependencies.missing_packages()  # 2.8.1 is installed: in range, kept
+    monkeypatch.setitem(dependencies.REQUIREMENTS, "nnunetv2", (">=2.9", "nnunetv2"))
+    assert "nnunetv2" in dependencies.missing_packages()
 
 
-def test_install_keeps_torch_simpleitk_and_numpy_at_their_installed_versions():
-    requirements = dependencies.pip_requirements(["nnunetv2"])
-    assert requirements[0] == "nnunetv2==2.8.1"
-    assert requirements[1:] == [f"{name}=={metadata.version(name)}" for name in ("torch", "SimpleITK", "numpy")]
+def test_install_holds_torch_numpy_and_simpleitk_at_their_installed_versions():
+    requirements = dependencies.pip_requirements(["nnunetv2", "surface-distance"])
+    assert requirements[:2] == ["nnunetv2>=2.8,<2.9", "surface-distance==0.1"]
+    assert requirements[2:] == [f"{name}=={metadata.version(name)}" for name in ("torch", "numpy", "SimpleITK")]
 
 
 def test_restart_needed_only_when_an_old_copy_is_imported(monkeypatch):
@@ -46,7 +84,14 @@ def test_restart_needed_only_when_an_old_copy_is_imported(monkeypatch):
 
 
 def test_require_names_what_is_missing_and_the_fix(monkeypatch):
-    dependencies.require()  # everything pinned is installed here
-    monkeypatch.setitem(dependencies.PINNED, "no-such-package", ("1.0", "no_such_package"))
-    with pytest.raises(UserError, match=r"Missing: no-such-package==1.0\. Open Dependencies and press Install"):
+    dependencies.require()
+    monkeypatch.setitem(dependencies.REQUIREMENTS, "no-such-package", (">=1.0", "no_such_package"))
+    with pytest.raises(UserError, match=r"Missing: no-such-package>=1.0\. Open Dependencies and press Install"):
         dependencies.require()
+
+
+def test_surface_distance_missing_is_reported_not_ready(monkeypatch):
+    real = dependencies.installed_version
+    monkeypatch.setattr(dependencies, "installed_version", lambda name: None if name == "surface-distance" else real(name))
+    assert dependencies.missing_packages() == ["surface-distance"]
+    assert dependencies.status_text().startswith("Missing: surface-distance==0.1")

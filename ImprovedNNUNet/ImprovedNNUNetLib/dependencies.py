@@ -1,9 +1,12 @@
-"""Which Python packages the Slicer module still needs, and the pip arguments that add them.
+"""Which Python packages the Slicer modules still need, and the pip arguments that add them.
 
-torch itself comes from Slicer's PyTorch extension (it picks the build that fits the
-GPU driver); everything else is installed with the project's pins. Packages Slicer or
-the PyTorch extension already provide (torch, SimpleITK, numpy) are pinned to their
-installed versions in the same pip command, so installing nnU-Net never replaces them.
+``REQUIREMENTS`` lists every third-party distribution the two Lib packages import at run time
+(a test compares it with their import statements), each with the range of versions that
+works, not one exact pin: a copy that another extension (SlicerNNUNet, TotalSegmentator)
+installed is kept when it is in range. ``PROVIDED`` are imported too but come from Slicer
+itself or from Slicer's PyTorch extension (which picks the torch build that fits the GPU
+driver); they are never installed here, and the installed versions are held in the pip
+command so that installing nnU-Net never replaces them.
 """
 from __future__ import annotations
 
@@ -12,13 +15,36 @@ from importlib import metadata
 
 from .errors import UserError
 
-# distribution name -> (pinned version, import name)
-PINNED = {
-    "nnunetv2": ("2.8.1", "nnunetv2"),
-    "psutil": ("7.2.2", "psutil"),
+# distribution -> (version range, import name). Kept in step with pyproject.toml.
+REQUIREMENTS = {
+    "nnunetv2": (">=2.8,<2.9", "nnunetv2"),
+    "acvl-utils": (">=0.2.6,<0.3", "acvl_utils"),
+    "batchgeneratorsv2": (">=0.3.2", "batchgeneratorsv2"),
+    "scipy": (">=1.10", "scipy"),
+    "tqdm": (">=4.60", "tqdm"),
+    "psutil": (">=5.9", "psutil"),
+    "surface-distance": ("==0.1", "surface_distance"),
+    "slicerio": (">=1.0", "slicerio"),
 }
-KEPT = ("torch", "SimpleITK", "numpy")
-TORCH_REQUIREMENT = ">=2.1"  # what the PyTorch extension is asked for
+# distribution -> (version range, import name, who provides it)
+PROVIDED = {
+    "torch": (">=2.1.2,!=2.9.*", "torch", "the PyTorch extension"),
+    "numpy": (">=1.24", "numpy", "Slicer"),
+    "SimpleITK": (">=2.2.1", "SimpleITK", "Slicer"),
+    "vtk": ("", "vtk", "Slicer"),
+    "slicer-core": ("", "slicer", "Slicer"),
+    "packaging": ("", "packaging", "Slicer"),
+    "pip": ("", "pip", "Slicer"),
+}
+TORCH_REQUIREMENT = PROVIDED["torch"][0]  # what the PyTorch extension is asked for (nnU-Net excludes 2.9)
+
+
+def _specifier(text: str):
+    try:
+        from packaging.specifiers import SpecifierSet
+    except ModuleNotFoundError:  # Slicer's Python always has pip, which carries packaging
+        from pip._vendor.packaging.specifiers import SpecifierSet
+    return SpecifierSet(text)
 
 
 def installed_version(distribution: str) -> str | None:
@@ -28,34 +54,50 @@ def installed_version(distribution: str) -> str | None:
         return None
 
 
+def satisfied(distribution: str, requirement: str) -> bool:
+    version = installed_version(distribution)
+    return version is not None and (not requirement or _specifier(requirement).contains(version, prereleases=True))
+
+
 def missing_packages() -> list[str]:
-    """Pinned distributions that are absent or at another version."""
-    return [name for name, (version, _) in PINNED.items() if installed_version(name) != version]
+    """Distributions of ``REQUIREMENTS`` that are absent or outside their range."""
+    return [name for name, (requirement, _) in REQUIREMENTS.items() if not satisfied(name, requirement)]
+
+
+def torch_ready() -> bool:
+    return satisfied("torch", TORCH_REQUIREMENT)
 
 
 def pip_requirements(distributions: list[str]) -> list[str]:
-    """Requirement strings for one pip command installing ``distributions`` at their pins."""
-    wanted = [f"{name}=={PINNED[name][0]}" for name in distributions]
-    kept = [f"{name}=={version}" for name in KEPT if (version := installed_version(name))]
-    return wanted + kept
+    """Requirement strings for one pip command installing ``distributions`` in their ranges while
+    holding the packages Slicer and the PyTorch extension provide at their installed versions."""
+    wanted = [f"{name}{REQUIREMENTS[name][0]}" for name in distributions]
+    held = [f"{name}=={version}" for name in ("torch", "numpy", "SimpleITK")
+            if (version := installed_version(name))]
+    return wanted + held
 
 
 def restart_needed(distributions: list[str]) -> bool:
     """True when an older copy of a package being installed is already imported in this process."""
-    return any(PINNED[name][1] in sys.modules for name in distributions if installed_version(name) is not None)
+    return any(REQUIREMENTS[name][1] in sys.modules for name in distributions if installed_version(name) is not None)
 
 
 def status_text() -> str:
-    """One line for the panel: what is installed, or what is missing and how to add it."""
-    torch = installed_version("torch")
+    """One line for the panels: ready (with versions), or what is missing and how to add it."""
     missing = missing_packages()
-    if torch and not missing:
-        return f"Ready: torch {torch}, " + ", ".join(f"{name} {PINNED[name][0]}" for name in PINNED) + "."
-    absent = ([] if torch else ["torch"]) + [f"{name}=={PINNED[name][0]}" for name in missing]
+    if torch_ready() and not missing:
+        return (f"Ready: torch {installed_version('torch')}, nnunetv2 {installed_version('nnunetv2')}, "
+                f"surface-distance {installed_version('surface-distance')} and {len(REQUIREMENTS) - 2} more.")
+    absent = ([] if torch_ready() else [f"torch{TORCH_REQUIREMENT}"]) + \
+        [f"{name}{REQUIREMENTS[name][0]}" for name in missing]
     return f"Missing: {', '.join(absent)}. Press Install dependencies (a restart may follow)."
+
+
+def is_ready() -> bool:
+    return torch_ready() and not missing_packages()
 
 
 def require() -> None:
     """`UserError` naming what is missing, before anything that needs torch or nnU-Net starts."""
-    if installed_version("torch") is None or missing_packages():
+    if not is_ready():
         raise UserError(status_text().replace("Press", "Open Dependencies and press"))

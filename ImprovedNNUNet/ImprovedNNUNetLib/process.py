@@ -7,12 +7,20 @@ child printed so far. Every output line that parses as a JSON object is an *even
 *log line*. :meth:`ChildProcess.cancel` ends the whole process tree (the child and
 every process it started), first politely (SIGTERM), then by force (SIGKILL).
 
+Every child is started the same way (:func:`python_executable`, :func:`child_environment`,
+:meth:`ChildProcess.start`): inside Slicer with ``PythonSlicer`` (``sys.executable`` is the
+application there), with the extension's module folders on ``PYTHONPATH`` (Slicer puts
+scripted-module folders on ``sys.path`` only, which children do not inherit), UTF-8 output,
+and on Windows without a console window (PythonSlicer.exe is a console program).
+
 No Qt here: the caller decides how often to poll.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import shutil
 import queue
 import signal
 import subprocess
@@ -34,15 +42,78 @@ EVENTS_KEPT = 10000  # a long training prints one event per iteration: keep memo
 # before its output counts as complete; lines arriving later still show up in poll().
 OUTPUT_DRAIN_S = 1.0
 _SIGKILL = getattr(signal, "SIGKILL", signal.SIGTERM)  # Windows has no SIGKILL; SIGTERM already kills there
+# The extension's packages; a child needs the folder holding each one on its PYTHONPATH.
+LIB_PACKAGES = ("ImprovedNNUNetLib", "ImprovedNNUNetTrainingLib")
+
+
+def inside_slicer() -> bool:
+    """True in the Slicer application (``slicer.app`` exists), False in a plain Python."""
+    slicer = sys.modules.get("slicer")
+    return slicer is not None and getattr(slicer, "app", None) is not None
+
+
+def python_executable() -> str:
+    """The interpreter for children: ``PythonSlicer`` inside Slicer (there ``sys.executable``
+    may be the application itself), else this interpreter."""
+    return (shutil.which("PythonSlicer") if inside_slicer() else None) or sys.executable
+
+
+def package_folders() -> list[str]:
+    """The folders that hold the extension's packages as this process imports them (a module
+    folder inside Slicer, the source tree, or site-packages), without importing them."""
+    folders = []
+    for name in LIB_PACKAGES:
+        module = sys.modules.get(name)
+        origin = getattr(module, "__file__", None)
+        if origin is None:
+            spec = importlib.util.find_spec(name)
+            origin = spec.origin if spec is not None else None
+        if origin:
+            folder = os.path.dirname(os.path.dirname(os.path.abspath(origin)))
+            if folder not in folders:
+                folders.append(folder)
+    return folders
+
+
+def child_environment(extra: Mapping[str, str] | None = None) -> dict:
+    """The environment of every child process this project starts.
+
+    This process's environment, with the extension's package folders first on
+    ``PYTHONPATH``, UTF-8 standard streams, nnU-Net's worker pools sized to the cores present
+    (unless set), and ``extra`` on top.
+    """
+    env = dict(os.environ)
+    paths = [*package_folders(), *(env.get("PYTHONPATH", "").split(os.pathsep))]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in paths if p))
+    env["PYTHONIOENCODING"] = "utf-8"
+    env["PYTHONUTF8"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    try:
+        cores = str(len(os.sched_getaffinity(0)))
+    except AttributeError:
+        cores = str(os.cpu_count() or 1)
+    env.setdefault("nnUNet_n_proc_DA", cores)
+    env.setdefault("nnUNet_def_n_proc", cores)
+    env.update(extra or {})
+    return env
 
 
 def cli_command(*args: str) -> list[str]:
-    """The command line that runs `improved-nnunet ARGS` with the current Python interpreter.
+    """The command line that runs `improved-nnunet ARGS` in a child Python (see
+    :func:`python_executable`)."""
+    return [python_executable(), "-m", "ImprovedNNUNetLib", *args]
 
-    Inside Slicer ``sys.executable`` is Slicer's own Python (PythonSlicer), so the child
-    sees the same installed packages as the application.
-    """
-    return [sys.executable, "-m", "ImprovedNNUNetLib", *args]
+
+def platform_options() -> dict:
+    """Popen options: a new process group (so a cancel reaches the whole tree) and, on Windows,
+    no console window, as Slicer's ``slicer.util.launchConsoleProcess`` hides it."""
+    if sys.platform != "win32":
+        return {"start_new_session": True}
+    startupinfo = subprocess.STARTUPINFO()
+    startupinfo.dwFlags |= subprocess.STARTF_USESHOWWINDOW
+    startupinfo.wShowWindow = 0  # SW_HIDE
+    return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW,
+            "startupinfo": startupinfo}
 
 
 def parse_event(line: str) -> dict | None:
@@ -118,18 +189,14 @@ class ChildProcess:
     ) -> "ChildProcess":
         """Start ``command`` (a list of arguments, no shell).
 
-        ``env`` is the child's whole environment (default: this process's environment);
-        ``PYTHONUNBUFFERED=1`` is added so that lines arrive as they are printed.
+        ``env`` is the child's whole environment (default: :func:`child_environment`);
+        ``PYTHONUNBUFFERED=1`` and UTF-8 streams are always added so that lines arrive as
+        they are printed and decode the same everywhere.
         """
         if not command:
             raise UserError("no command given to run; pass the program and its arguments as a list")
-        child_env = dict(os.environ if env is None else env)
-        child_env["PYTHONUNBUFFERED"] = "1"
-        platform_options = (
-            {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
-            if sys.platform == "win32"
-            else {"start_new_session": True}
-        )
+        child_env = dict(child_environment() if env is None else env)
+        child_env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8", PYTHONUTF8="1")
         try:
             popen = subprocess.Popen(
                 [str(part) for part in command],
@@ -142,7 +209,7 @@ class ChildProcess:
                 encoding="utf-8",
                 errors="replace",
                 bufsize=1,
-                **platform_options,
+                **platform_options(),
             )
         except FileNotFoundError as exc:
             raise UserError(f"{command[0]}: program not found; check the path or install it") from exc
@@ -183,23 +250,29 @@ class ChildProcess:
         return readers_done or time.monotonic() - self._exit_seen_at >= OUTPUT_DRAIN_S
 
     def poll(self) -> ProcessOutput:
-        """New events and log lines since the last call; never blocks."""
+        """New events and log lines since the last call; never blocks. The line a cancel
+        writes (see :meth:`cancel`) arrives here too."""
         finished = self._output_complete()  # decided before draining, so nothing read later is lost
         output = ProcessOutput()
+        child_lines = []
         while True:
             try:
                 stream, line = self._lines.get_nowait()
             except queue.Empty:
                 break
+            if stream == "note":  # already in ``log``
+                output.log.append(line)
+                continue
             event = parse_event(line)
             if event is not None:
                 output.events.append(event)
                 continue
             output.log.append(line)
+            child_lines.append(line)
             if stream == "stderr" and line.strip():
                 self._last_stderr_line = line.strip()
         self.events.extend(output.events)
-        self.log.extend(output.log)
+        self.log.extend(child_lines)
         output.finished = finished
         output.returncode = self._popen.poll()
         return output
@@ -282,7 +355,16 @@ class ChildProcess:
         report.killed = sorted(set(report.killed) - set(report.survivors))
         self.cancel_report = report
         self.log.append(report.summary())
+        self._lines.put(("note", report.summary()))  # reaches the next poll() as a log line too
         return report
+
+    def cancel_in_background(self, grace_s: float = DEFAULT_GRACE_S) -> threading.Thread:
+        """:meth:`cancel` on a background thread, so a GUI never waits for the grace period:
+        the SIGTERM goes out at once, the report line arrives through :meth:`poll`."""
+        self.cancelled = True
+        thread = threading.Thread(target=self.cancel, args=(grace_s,), daemon=True)
+        thread.start()
+        return thread
 
 
 def _is_alive(proc: psutil.Process) -> bool:

@@ -10,9 +10,6 @@ volume per label. A GUI polls it from a timer; scripts call `wait()`.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -21,7 +18,7 @@ from pathlib import Path
 from .errors import UserError, describe_os_error
 from .imageio import read_image, write_image
 from .inference.model_folder import open_model_folder
-from .process import ChildProcess, ProcessOutput
+from .process import ChildProcess, ProcessOutput, python_executable
 from .scene.hierarchy import place_next_to
 from .scene.segmentation import add_prediction_segmentation
 from .scene.volumes import add_volume_from_image, channel_images
@@ -37,28 +34,6 @@ class SegmentResult:
     segmentation: object
     distance_maps: dict = field(default_factory=dict)  # label name -> scalar volume node
     labels: dict = field(default_factory=dict)  # the model's labels, name -> value
-
-
-def python_executable() -> str:
-    """The interpreter for the worker: PythonSlicer inside Slicer, whose own executable is
-    the application, else this interpreter."""
-    slicer = sys.modules.get("slicer")
-    inside_slicer = slicer is not None and getattr(slicer, "app", None) is not None
-    return (shutil.which("PythonSlicer") if inside_slicer else None) or sys.executable
-
-
-def worker_environment() -> dict:
-    """This process's environment, plus what the worker needs to import this package.
-
-    Inside Slicer the package folder is on ``sys.path`` but not on ``PYTHONPATH``.
-    """
-    env = dict(os.environ)
-    package_parent = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
-    cores = str(os.cpu_count() or 1)
-    env.setdefault("nnUNet_n_proc_DA", cores)
-    env.setdefault("nnUNet_def_n_proc", cores)
-    return env
 
 
 class SegmentJob:
@@ -110,8 +85,7 @@ class SegmentJob:
             for written in [request_file, *work.glob("case_*.nii.gz")]:  # the folder was empty before
                 written.unlink(missing_ok=True)
             raise UserError(f"the segmentation files could not be written to {work}: {describe_os_error(exc)}") from None
-        self.process = ChildProcess.start([python_executable(), "-m", WORKER_MODULE, str(request_file)],
-                                          env=worker_environment())
+        self.process = ChildProcess.start([python_executable(), "-m", WORKER_MODULE, str(request_file)])
 
     @property
     def running(self) -> bool:
@@ -135,6 +109,8 @@ class SegmentJob:
             self.stage = "cancelled" if self.process.cancelled else "error"
             if self.stage == "error" and self._error is None:
                 self._error = self.process.last_error_line or f"exit status {output.returncode}"
+        if output.finished and self.stage == "cancelled":
+            self._cleanup()
         return output
 
     def _apply(self, event: dict) -> None:
@@ -151,8 +127,16 @@ class SegmentJob:
         if stage:
             self.stage = str(stage)
 
+    def request_cancel(self) -> None:
+        """Start ending the worker's process tree without waiting (a GUI's Cancel): keep polling;
+        the job ends as "cancelled" and the cancel report arrives as a log line."""
+        if self.running:
+            self.stage = "cancelling"
+            self.process.cancel_in_background()
+
     def cancel(self):
-        """End the worker and every process it started; returns the process runner's report."""
+        """End the worker and every process it started, waiting for them; returns the process
+        runner's report."""
         report = self.process.cancel()
         self.poll()
         self.stage = "cancelled"
@@ -186,11 +170,18 @@ class SegmentJob:
                 raise UserError("the segmentation is still running; wait for it to finish")
             self._cleanup()
             raise UserError(f"the segmentation failed: {self._error}")
+        if self.input_volume.GetScene() is None:
+            self._cleanup()
+            raise UserError(f"the input volume '{self.input_volume.GetName()}' left the scene while it was being "
+                            "segmented; load it again and press Apply")
         try:
             label_image = read_image(self._outputs["segmentation"])
+            output_node = self.output_node
+            if output_node is not None and output_node.GetScene() is None:
+                output_node = None  # the chosen output was deleted meanwhile: make a new one
             segmentation = add_prediction_segmentation(
                 label_image, self.model.labels, self.input_volume,
-                f"{self.input_volume.GetName()} segmentation", self.output_node)
+                f"{self.input_volume.GetName()} segmentation", output_node)
             distance_maps = {}
             for name, path in self._outputs.get("distance_maps", {}).items():
                 node = add_volume_from_image(self.input_volume.GetScene(), read_image(path),

@@ -65,6 +65,9 @@ class JobUpdate:
     finished: bool = False  # the current step's process ended during this poll
 
 
+CANCELLED_MESSAGE = "cancelled; press Resume to continue from the last checkpoint"
+
+
 def format_duration(seconds: float) -> str:
     seconds = max(0, int(round(seconds)))
     if seconds < 90:
@@ -88,6 +91,7 @@ class TrainingJob:
         self.log: list[str] = []  # the children's log lines and the job's own notes, in order
         self._log_reported = 0  # lines of ``log`` already handed out by ``poll``
         self._epoch_times: list[float] = []
+        self._cancel_requested = False
 
     # -- control -------------------------------------------------------------------------------------
     def start(self) -> "TrainingJob":
@@ -98,15 +102,22 @@ class TrainingJob:
         """Start again from the state on disk: skip finished folds, continue interrupted ones."""
         return self._start(resume=True)
 
-    def cancel(self) -> None:
-        """End the running child process and everything it started."""
+    def cancel(self, wait: bool = True) -> None:
+        """End the running child process and everything it started.
+
+        ``wait=False`` (a GUI's Cancel) sends the stop and returns at once; keep polling: the
+        job ends as "cancelled" once the process tree is gone."""
         if not self.running:
             return
+        self._cancel_requested = True
         if self.process is not None and self.process.running:
-            report = self.process.cancel()
+            if not wait:
+                self.status.message = "cancelling"
+                self.process.cancel_in_background()
+                return
+            self.process.cancel()
             self._take_output()
-            self.log.append(report.summary())
-        self._finish("cancelled", "cancelled; press Resume to continue from the last checkpoint")
+        self._finish("cancelled", CANCELLED_MESSAGE)
 
     @property
     def running(self) -> bool:
@@ -116,6 +127,7 @@ class TrainingJob:
         if self.running:
             raise UserError("a training job is already running; cancel it or wait for it to finish")
         self.steps = self.request.steps(resume)
+        self._cancel_requested = False
         self.step_index = 0
         self.status = JobStatus(state="running")
         if not self.steps:
@@ -174,6 +186,9 @@ class TrainingJob:
 
     def _step_ended(self) -> None:
         process = self.process
+        if self._cancel_requested:
+            self._finish("cancelled", CANCELLED_MESSAGE)
+            return
         if process.returncode != 0:
             reason = process.last_error_line or f"exit status {process.returncode}"
             self._finish("failed", f"{self.steps[self.step_index].title} failed: {reason}")
