@@ -10,13 +10,14 @@ import importlib
 import os
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import qt
 import slicer
 import vtk
 from slicer.i18n import tr as _
 from slicer.i18n import translate
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -29,11 +30,25 @@ LIB_PACKAGES = ("ImprovedNNUNetTrainingLib", "ImprovedNNUNetLib")
 POLL_INTERVAL_MS = 500
 FOLDER_PARAMETERS = {"rawFolder": "nnUNet_raw", "preprocessedFolder": "nnUNet_preprocessed",
                      "resultsFolder": "nnUNet_results"}
+# Path parameters -> their ctkPathLineEdit: plain text that the widget keeps in step itself
+# (Slicer's Path connector shows an unset Path() as "." and rewrites the field while typing).
+PATH_FIELDS = {"rawFolder": "rawFolderPathLineEdit", "preprocessedFolder": "preprocessedFolderPathLineEdit",
+               "resultsFolder": "resultsFolderPathLineEdit", "existingRawDataset": "rawDatasetPathLineEdit"}
+# The combo boxes' items, in the .ui's order (a test checks them against the Lib's names).
+VARIANTS = ["improved", "baseline", "loss", "deepsup", "augment", "sdm", "msf", "msf_deep"]
+CONFIGURATIONS = ["3d_fullres", "2d", "3d_lowres"]
+DEVICES = ["auto", "cpu", "cuda"]
 
 
 def path_is_set(path) -> bool:
-    """True for a chosen path (the parameter node stores an unset Path as ``.``)."""
-    return path is not None and str(path) not in ("", ".")
+    """True for a chosen path ("" is unset; "." is what older scenes stored for an unset Path)."""
+    return path is not None and str(path).strip() not in ("", ".")
+
+
+def drop_lib_modules(packages) -> None:
+    """Forget every imported module of ``packages`` so that the next import reads them all again."""
+    for name in [n for n in sys.modules if n.split(".")[0] in packages]:
+        del sys.modules[name]
 
 
 class ImprovedNNUNetTraining(ScriptedLoadableModule):
@@ -41,7 +56,7 @@ class ImprovedNNUNetTraining(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = _("Improved nnU-Net Training")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
-        self.parent.dependencies = []
+        self.parent.dependencies = ["ImprovedNNUNet"]  # its Lib and "Use this model"; Slicer 5.10 or newer
         self.parent.contributors = ["ImprovedNNUNet developers"]
         self.parent.helpText = _(
             "Turn segmentations of the scene into an nnU-Net dataset, train nnU-Net v2 with the improved variants "
@@ -68,21 +83,21 @@ class ImprovedNNUNetTrainingParameterNode:
     epochs, iterationsPerEpoch, validationIterationsPerEpoch - the schedule (nnU-Net: 1000, 250, 50).
     """
 
-    rawFolder: Path
-    preprocessedFolder: Path
-    resultsFolder: Path
+    rawFolder: str = ""
+    preprocessedFolder: str = ""
+    resultsFolder: str = ""
     channelNames: str = "CT"
     datasetName: str = "SceneDataset"
-    existingRawDataset: Path
-    dataset: str
-    variant: str = "improved"
-    configuration: str = "3d_fullres"
+    existingRawDataset: str = ""
+    dataset: str = ""
+    variant: Annotated[str, Choice(VARIANTS)] = "improved"
+    configuration: Annotated[str, Choice(CONFIGURATIONS)] = "3d_fullres"
     folds: str = "0"
-    device: str = "auto"
+    device: Annotated[str, Choice(DEVICES)] = "auto"
     overwrite: bool = False
-    epochs: int = 1000
-    iterationsPerEpoch: int = 250
-    validationIterationsPerEpoch: int = 50
+    epochs: Annotated[int, WithinRange(1, 10000)] = 1000
+    iterationsPerEpoch: Annotated[int, WithinRange(1, 100000)] = 250
+    validationIterationsPerEpoch: Annotated[int, WithinRange(1, 100000)] = 50
 
 
 class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -94,6 +109,8 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
         self._parameterNodeGuiTag = None
         self._job = None
         self._pollTimer = None
+        self._comparison = None  # a running BackgroundCall of compareRuns
+        self._comparePollTimer = None
         self._pairs = []  # (volume node, segmentation node) cases
         self._folders = []  # subject-hierarchy folder item ids, one case each
 
@@ -107,6 +124,12 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
 
         self._pollTimer = qt.QTimer()
         self._pollTimer.connect("timeout()", self.onPollTimer)
+        self._comparePollTimer = qt.QTimer()
+        self._comparePollTimer.connect("timeout()", self.onComparePollTimer)
+        for widgetName in PATH_FIELDS.values():
+            field = getattr(self.ui, widgetName)
+            field.connect("currentPathChanged(QString)", self._storePathFields)
+            field.connect("validInputChanged(bool)", self._storePathFields)  # also tells of an emptied field
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.addCaseButton.connect("clicked(bool)", self.onAddCase)
@@ -123,11 +146,18 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
         self.ui.compareButton.connect("clicked(bool)", self.onCompare)
         self.initializeParameterNode()
         self.onResetHyperparameters()
+        self.ui.dependenciesStatusLabel.text = self.logic.dependencyStatus()
 
     def cleanup(self):
+        """The module is being removed (application exit, developer reload): stop polling and end
+        a running training (it can be resumed later)."""
         self.removeObservers()
+        for timer in (self._pollTimer, self._comparePollTimer):
+            if timer is not None:
+                timer.stop()
         if self._job is not None and self._job.running:
-            self._job.cancel()
+            self._job.cancel(wait=False)
+        self.setParameterNode(None)
 
     def enter(self):
         self.initializeParameterNode()
@@ -143,9 +173,8 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
             self.initializeParameterNode()
 
     def onReload(self):
-        """Developer mode: reload the Lib packages' modules (innermost first), then this module."""
-        for name in sorted((n for n in sys.modules if n.split(".")[0] in LIB_PACKAGES), reverse=True):
-            importlib.reload(sys.modules[name])
+        """Developer mode: forget the Lib packages' modules (imported afresh), then reload this module."""
+        drop_lib_modules(LIB_PACKAGES)
         ScriptedLoadableModuleWidget.onReload(self)
 
     def initializeParameterNode(self):
@@ -159,7 +188,24 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
-            self._updateButtons()
+        self._updateButtons()
+
+    def _storePathFields(self, *args):
+        """The path fields as typed (an emptied field included) into the parameter node."""
+        if self._parameterNode is None:
+            return
+        for name, widgetName in PATH_FIELDS.items():
+            text = getattr(self.ui, widgetName).currentPath.strip()
+            if getattr(self._parameterNode, name) != text:
+                setattr(self._parameterNode, name, text)
+
+    def _showPathFields(self):
+        """Path fields from the parameter node, written only where they differ (typing is never disturbed)."""
+        for name, widgetName in PATH_FIELDS.items():
+            value = getattr(self._parameterNode, name)
+            field = getattr(self.ui, widgetName)
+            if field.currentPath != value:
+                field.currentPath = value if path_is_set(value) else ""
 
     # -- state ---------------------------------------------------------------------------------------
     def _running(self):
@@ -167,13 +213,15 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
 
     def _updateButtons(self, caller=None, event=None):
         running = self._running()
+        if self._parameterNode is not None:
+            self._showPathFields()
         hasDataset = bool(self._parameterNode and self._parameterNode.dataset)
         hasCases = bool(self._pairs or self._folders)
         self.ui.applyButton.text = _("Cancel") if running else _("Train")
         self.ui.applyButton.enabled = running or hasDataset
         self.ui.resumeButton.enabled = not running and hasDataset
         self.ui.useModelButton.enabled = not running and hasDataset
-        self.ui.compareButton.enabled = not running and hasDataset
+        self.ui.compareButton.enabled = not running and hasDataset and self._comparison is None
         self.ui.checkCasesButton.enabled = hasCases
         self.ui.exportButton.enabled = hasCases
 
@@ -183,6 +231,7 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
     def _guarded(self, action, what):
         """Run ``action``; show any error in one dialog naming ``what`` failed. Returns its result or None."""
         try:
+            self._storePathFields()
             self.logic.applyFolders(self._parameterNode)
             return action()
         except Exception as exc:  # UserError and anything unexpected reach the user in one dialog
@@ -253,7 +302,8 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
 
     def onApplyButton(self):
         if self._running():
-            self._job.cancel()  # the poll timer shows the outcome and stops
+            self._job.cancel(wait=False)  # returns at once; the poll timer shows the outcome and stops
+            self._log(_("Cancelling..."))
             self._updateButtons()
             return
         self._startJob(resume=False)
@@ -263,7 +313,10 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
 
     def _startJob(self, resume):
         def start():
+            from ImprovedNNUNetLib.dependencies import require
+
             request = self.logic.requestFromParameters(self._parameterNode, self.ui.hyperparametersTextEdit.plainText)
+            require()  # torch and nnU-Net are needed by the child processes, checked before anything starts
             return self.logic.startTraining(request, resume=resume)
 
         job = self._guarded(start, _("Resuming") if resume else _("Training"))
@@ -297,6 +350,7 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
         self._log(status.message)
         self._updateButtons()
         if status.state == "failed":
+            self.ui.progressLabel.text = _("Training failed: {error}").format(error=status.message)
             slicer.util.errorDisplay(_("Training failed: {error}").format(error=status.message))
 
     def onUseModel(self):
@@ -308,7 +362,25 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
 
     # -- comparison ----------------------------------------------------------------------------------
     def onCompare(self):
-        result = self._guarded(lambda: self.logic.compareRuns(self._parameterNode.dataset), _("Comparing runs"))
+        """Evaluate the trained runs on a background thread; the table is filled when it ends."""
+        dataset = self._parameterNode.dataset
+        self._comparison = self._guarded(lambda: self.logic.startComparison(dataset), _("Comparing runs"))
+        if self._comparison is None:
+            return
+        self._comparisonDataset = dataset
+        self._log(_("Comparing the trained runs of {dataset}...").format(dataset=dataset))
+        self._comparePollTimer.start(POLL_INTERVAL_MS)
+        self._updateButtons()
+
+    def onComparePollTimer(self):
+        comparison = self._comparison
+        if comparison is None or not comparison.done:
+            return
+        self._comparePollTimer.stop()
+        self._comparison = None
+        self._updateButtons()
+        result = self._guarded(lambda: self.logic.comparisonTable(comparison.result(), self._comparisonDataset),
+                               _("Comparing runs"))
         if result is not None:
             table, text = result
             self.ui.comparisonTableView.setMRMLTableNode(table)
@@ -407,7 +479,7 @@ class ImprovedNNUNetTrainingLogic(ScriptedLoadableModuleLogic):
         folder = open_model_folder(modelFolder).path
         inference = importlib.import_module("ImprovedNNUNet")
         parameters = inference.ImprovedNNUNetLogic().getParameterNode()
-        parameters.modelFolder = Path(folder)
+        parameters.modelFolder = str(folder)
         return folder
 
     # --- comparison ---------------------------------------------------------------------------------
@@ -415,14 +487,35 @@ class ImprovedNNUNetTrainingLogic(ScriptedLoadableModuleLogic):
     def compareRuns(dataset, tableNode=None, tau=1.0, scene=None):
         """Evaluate every trained variant and fold of ``dataset`` on its validation outputs; returns
         (table node with one row per run, fold and label, the printed seed-style table)."""
-        from ImprovedNNUNetTrainingLib.compare import compare_runs, format_table
+        from ImprovedNNUNetTrainingLib.compare import compare_runs
+
+        return ImprovedNNUNetTrainingLogic.comparisonTable(compare_runs(str(dataset), tau), dataset, tableNode, scene)
+
+    @staticmethod
+    def startComparison(dataset, tau=1.0):
+        """`compareRuns`'s evaluation on a background thread (it reads files only): poll ``done``,
+        then pass ``result()`` to `comparisonTable` on the main thread."""
+        from ImprovedNNUNetLib.background import BackgroundCall
+        from ImprovedNNUNetTrainingLib.compare import compare_runs
+
+        return BackgroundCall(compare_runs, str(dataset), tau)
+
+    @staticmethod
+    def comparisonTable(summaries, dataset, tableNode=None, scene=None):
+        """(table node of the compared runs, the printed seed-style table)."""
+        from ImprovedNNUNetTrainingLib.compare import format_table
         from ImprovedNNUNetTrainingLib.compare_table import fill_comparison_table
 
-        summaries = compare_runs(str(dataset), tau)
         if tableNode is None:
             tableNode = (scene or slicer.mrmlScene).AddNewNodeByClass("vtkMRMLTableNode", f"{dataset} comparison")
         fill_comparison_table(tableNode, summaries)
         return tableNode, format_table(summaries)
+
+    @staticmethod
+    def dependencyStatus():
+        from ImprovedNNUNetLib.dependencies import status_text
+
+        return status_text()
 
 
 class ImprovedNNUNetTrainingTest(ScriptedLoadableModuleTest):

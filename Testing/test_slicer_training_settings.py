@@ -51,3 +51,14 @@ def test_advanced_text_round_trip_keeps_only_changed_values():
     assert parse_hyperparameters(edited, defaults) == {"rotation_probability": 0.5}
     with pytest.raises(UserError, match="'dice_weight' is not a hyper-parameter of this variant"):
         parse_hyperparameters("dice_weight = 2", defaults)
+
+
+def test_the_torch_free_defaults_table_equals_the_trainer_classes():
+    """The panel shows VARIANT_DEFAULTS without importing torch; the trainers' attributes are the truth."""
+    from ImprovedNNUNetTrainingLib.constants import VARIANT_DEFAULTS, VARIANT_NAMES
+    from ImprovedNNUNetTrainingLib.hyperparameters import settable_hyperparameters
+    from ImprovedNNUNetTrainingLib.registry import get_variant
+
+    assert set(VARIANT_DEFAULTS) == set(VARIANT_NAMES)
+    for variant in VARIANT_NAMES:
+        assert variant_defaults(variant) == settable_hyperparameters(get_variant(variant)), variant

@@ -3,3 +3,20 @@
 VARIANT_NAMES = ("baseline", "loss", "deepsup", "augment", "improved", "sdm", "msf", "msf_deep")
 CONFIGURATIONS = ("3d_fullres", "2d", "3d_lowres")
 DEFAULT_CHECKPOINT_EVERY = 5
+
+_AUGMENT = {"rotation_probability": 0.3, "noise_probability": 0.15, "noise_variance": [0.0, 0.2],
+            "low_resolution_probability": 0.3, "low_resolution_scale": [0.7, 1.0]}
+_MSF = {"msf_weight": 1.0, "msf_dilation_radius": 2, "msf_stage1_fraction": 0.5}
+# Each variant's settable hyper-parameters with their defaults (what `train --set` accepts), for
+# callers that must not import torch (the Slicer panel); a test checks them against the trainer
+# classes' attributes, which are the source of truth.
+VARIANT_DEFAULTS = {
+    "baseline": {},
+    "loss": {"dice_weight": 1.5, "ce_weight": 0.5},
+    "deepsup": {"deep_supervision_decay": 4.0},
+    "augment": dict(_AUGMENT),
+    "improved": {**_AUGMENT, "deep_supervision_decay": 4.0, "dice_weight": 1.5, "ce_weight": 0.5},
+    "sdm": {"sdm_weight": 1.0},
+    "msf": dict(_MSF),
+    "msf_deep": dict(_MSF),
+}

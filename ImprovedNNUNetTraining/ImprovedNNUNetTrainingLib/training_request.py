@@ -54,11 +54,13 @@ def parse_folds(text: str) -> list:
 
 def variant_defaults(variant: str) -> dict:
     """The variant's settable hyper-parameters and their defaults, e.g. ``{"dice_weight": 1.5, ...}``
-    (what ``train --set NAME=VALUE`` accepts)."""
-    from .hyperparameters import settable_hyperparameters
-    from .registry import get_variant
+    (what ``train --set NAME=VALUE`` accepts). Imports neither torch nor nnU-Net."""
+    from .constants import VARIANT_DEFAULTS, VARIANT_NAMES
 
-    return settable_hyperparameters(get_variant(variant))
+    if variant not in VARIANT_DEFAULTS:
+        raise UserError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANT_NAMES)}")
+    return {name: list(value) if isinstance(value, tuple) else value
+            for name, value in VARIANT_DEFAULTS[variant].items()}
 
 
 @dataclass

@@ -79,6 +79,10 @@ def load_module(path: str | Path) -> types.ModuleType:
 
     path = Path(path).resolve()
     name = path.stem
+    # Slicer puts each scripted module's folder on sys.path (not on PYTHONPATH, so children of
+    # the application do not inherit it): qSlicerScriptedLoadableModule / qSlicerCorePythonManager.
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
