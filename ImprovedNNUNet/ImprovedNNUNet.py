@@ -147,12 +147,12 @@ class ImprovedNNUNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def cleanup(self):
         """The module is being removed (application exit, developer reload): stop polling and
         end a running segmentation."""
+        self.setParameterNode(None)
         self.removeObservers()
         if self._pollTimer is not None:
             self._pollTimer.stop()
         if self._job is not None and self._job.running:
             self._job.request_cancel()
-        self.setParameterNode(None)
 
     def enter(self):
         self.initializeParameterNode()

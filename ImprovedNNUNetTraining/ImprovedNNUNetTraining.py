@@ -151,13 +151,13 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
     def cleanup(self):
         """The module is being removed (application exit, developer reload): stop polling and end
         a running training (it can be resumed later)."""
+        self.setParameterNode(None)
         self.removeObservers()
         for timer in (self._pollTimer, self._comparePollTimer):
             if timer is not None:
                 timer.stop()
         if self._job is not None and self._job.running:
             self._job.cancel(wait=False)
-        self.setParameterNode(None)
 
     def enter(self):
         self.initializeParameterNode()
@@ -293,6 +293,8 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
     # -- training ------------------------------------------------------------------------------------
     def onVariantChanged(self, variant):
         """Show the newly chosen variant's default hyper-parameters (edits of the previous one are dropped)."""
+        if variant not in VARIANTS:  # the combo box is being refilled (Qt reports its emptying as "")
+            return
         text = self._guarded(lambda: self.logic.hyperparametersText(variant), _("Reading the variant's defaults"))
         self.ui.hyperparametersTextEdit.plainText = text or ""
 

@@ -51,7 +51,7 @@ def test_raw_dataset_and_folders_reach_the_environment(logic, validation_layout,
     with pytest.raises(UserError, match="is not inside nnUNet_raw"):
         logic.useRawDataset(raw)
     parameters = logic.getParameterNode()
-    parameters.rawFolder = raw.parent
+    parameters.rawFolder = str(raw.parent)
     logic.applyFolders(parameters)
     assert os.environ["nnUNet_raw"] == str(raw.parent)
     assert logic.useRawDataset(raw).dataset_id == 987

@@ -179,6 +179,7 @@ class ChildProcess:
         self.cancel_report: CancelReport | None = None
         self._last_stderr_line: str | None = None
         self._exit_seen_at: float | None = None
+        self._cancel_thread: threading.Thread | None = None
 
     @classmethod
     def start(
@@ -244,6 +245,8 @@ class ChildProcess:
         """The child has ended and its pipes are closed (or the drain time has passed)."""
         if self._popen.poll() is None:
             return False
+        if self._cancel_thread is not None and self._cancel_thread.is_alive():
+            return False  # its report line is still to come
         if self._exit_seen_at is None:
             self._exit_seen_at = time.monotonic()
         readers_done = not any(r.is_alive() for r in self._readers)
@@ -362,9 +365,9 @@ class ChildProcess:
         """:meth:`cancel` on a background thread, so a GUI never waits for the grace period:
         the SIGTERM goes out at once, the report line arrives through :meth:`poll`."""
         self.cancelled = True
-        thread = threading.Thread(target=self.cancel, args=(grace_s,), daemon=True)
-        thread.start()
-        return thread
+        self._cancel_thread = threading.Thread(target=self.cancel, args=(grace_s,), daemon=True)
+        self._cancel_thread.start()
+        return self._cancel_thread
 
 
 def _is_alive(proc: psutil.Process) -> bool:

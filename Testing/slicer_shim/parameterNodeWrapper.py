@@ -9,7 +9,8 @@ everything below). Each rule names the file it comes from:
   writes every default that is not in the node yet, through the serializer and its validators.
 - serializers.py: int/float (stored ``str(value)``; an int parameter refuses a float),
   str, pathlib types (default ``Path()``, i.e. ``.``), bool (stored ``"True"``/``"False"``),
-  MRML nodes (node reference; ``None`` allowed), enums, ``list[...]``, and unions: a
+  MRML nodes (node reference; ``None`` allowed), enums, and unions (lists, tuples, dicts and
+  parameter packs are not modelled: the modules do not use them): a
   ``Union`` whose members are all nodes has the first member's default, ``None``, which it can
   only write when ``None`` is a member ("Unable to write value 'None' ..."). Every type but
   nodes refuses ``None`` (``NotNone``), every value must be an instance of the type (``IsInstance``).
@@ -33,7 +34,6 @@ everything below). Each rule names the file it comes from:
 from __future__ import annotations
 
 import enum
-import json
 import pathlib
 import types
 import typing
@@ -292,20 +292,6 @@ class NoneSerializer(Serializer):
         return value is None
 
 
-class ListSerializer(Serializer):
-    def default(self):
-        return []
-
-    def _store(self, node, name, value):
-        node.SetParameter(name, json.dumps(list(value)))
-
-    def read(self, node, name):
-        return json.loads(node.GetParameter(name))
-
-    def can_write(self, value):
-        return isinstance(value, list)
-
-
 class UnionSerializer(Serializer):
     """Each member stored under ``name.index``; writing picks the first member that takes the value."""
 
@@ -367,8 +353,6 @@ def create_serializer(annotation) -> Serializer:
         return NodeSerializer(kind, [IsInstance(kind)] + validators)
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
         return EnumSerializer(kind, [IsInstance(kind)] + validators)
-    if kind is list or typing.get_origin(kind) is list:
-        return ListSerializer(kind, [NotNone()] + validators)
     raise Exception(f"Unable to create serializer for type: {kind}")
 
 
