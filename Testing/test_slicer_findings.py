@@ -17,6 +17,7 @@ from typing import Annotated, Union
 import pytest
 
 import slicer_shim
+from fixtures.slicer_scene import run_poll_timer_until_done
 
 REPO = Path(__file__).resolve().parent.parent
 INFERENCE = REPO / "ImprovedNNUNet" / "ImprovedNNUNet.py"
@@ -64,14 +65,6 @@ def training_panel(slot_errors):
 def _python(code: str, **env) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
                           timeout=120, cwd=REPO, env={**os.environ, **env})
-
-
-def _run_timer_until_done(widget):
-    deadline = time.monotonic() + TIMEOUT_S
-    while widget._pollTimer.isActive() and time.monotonic() < deadline:
-        widget._pollTimer.emit("timeout()")
-        time.sleep(0.1)
-    assert not widget._pollTimer.isActive(), "the segmentation did not finish in time"
 
 
 # 1 ------------------------------------------------------------------------------------------------
@@ -161,7 +154,7 @@ def segmenting(inference_panel, slicerio_data, trained_model):
 def test_4_leaving_the_module_while_segmenting_still_delivers_the_result(segmenting, slot_errors):
     module, widget = segmenting
     widget.exit()
-    _run_timer_until_done(widget)
+    run_poll_timer_until_done(widget, TIMEOUT_S)
     assert slot_errors == []
     output = module.ImprovedNNUNetLogic().getParameterNode().outputSegmentation
     assert output is not None and output.GetName() == "CT block segmentation"
@@ -173,7 +166,7 @@ def test_4_closing_the_scene_while_segmenting_cancels_the_run(segmenting, slot_e
     _, widget = segmenting
     slicer.mrmlScene.Clear(0)
     assert widget._job.stage in ("cancelling", "cancelled")
-    _run_timer_until_done(widget)
+    run_poll_timer_until_done(widget, TIMEOUT_S)
     assert slot_errors == [] and widget._job.stage == "cancelled"
     assert "scene is closing" in widget.ui.logTextEdit.plainText
     assert widget.ui.applyButton.text == "Apply"
@@ -201,7 +194,7 @@ def test_5_after_a_failed_segmentation_the_button_says_apply(segmenting, slot_er
 
     _, widget = segmenting
     psutil.Process(widget._job.process.pid).kill()  # the worker dies: the run fails
-    _run_timer_until_done(widget)
+    run_poll_timer_until_done(widget, TIMEOUT_S)
     assert widget.ui.applyButton.text == "Apply"
     assert [type(e).__name__ for e in slot_errors] == ["UserError"]  # shown and printed, as in Slicer
     assert "the segmentation failed" in str(slot_errors[0])

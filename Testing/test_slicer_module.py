@@ -4,14 +4,13 @@ The Qt GUI cannot exist here, so the widget runs on the test doubles of Testing/
 (widgets built from the .ui file; signals emitted by the test; dialogs logged because the
 application double is in testing mode). Everything else is real.
 """
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import slicer_shim
-from fixtures.slicer_scene import ct_block, load_segmentation, load_volume
+from fixtures.slicer_scene import ct_block, load_segmentation, load_volume, run_poll_timer_until_done
 from ImprovedNNUNetLib.errors import UserError
 from ImprovedNNUNetLib.scene.labelmaps import export_label_image, segment_infos
 from ImprovedNNUNetLib.scene.metrics_table import table_columns
@@ -73,14 +72,6 @@ def test_imported_models_are_listed(panel, trained_model, tmp_path, monkeypatch)
     assert widget._parameterNode.installedModel == "tiny-chest"
 
 
-def _run_timer_until_done(widget):
-    deadline = time.monotonic() + TIMEOUT_S
-    while widget._pollTimer.isActive() and time.monotonic() < deadline:
-        widget._pollTimer.emit("timeout()")
-        time.sleep(0.1)
-    assert not widget._pollTimer.isActive(), "the segmentation did not finish in time"
-
-
 def test_apply_segments_in_the_background_and_fills_the_output(panel, small_ct, trained_model):
     _, widget, _, _ = panel
     parameters = widget._parameterNode
@@ -90,7 +81,7 @@ def test_apply_segments_in_the_background_and_fills_the_output(panel, small_ct, 
     parameters.device = "cpu"
     widget.ui.applyButton.emit("clicked(bool)", True)
     assert widget.ui.applyButton.text == "Cancel" and widget._pollTimer.isActive()
-    _run_timer_until_done(widget)
+    run_poll_timer_until_done(widget, TIMEOUT_S)
     output = parameters.outputSegmentation
     assert output is not None and output.GetName() == "CT block segmentation"
     assert [i.name for i in segment_infos(output)][:2] == ["ribs", "cervical vertebral column"]
@@ -112,7 +103,7 @@ def test_apply_turns_into_cancel_which_ends_the_run(panel, small_ct, trained_mod
     assert widget._job.stage == "cancelling"  # the click only sent the stop: the GUI never waits
     _, alive = psutil.wait_procs(tree, timeout=10)
     assert alive == []
-    _run_timer_until_done(widget)
+    run_poll_timer_until_done(widget, TIMEOUT_S)
     assert widget.ui.applyButton.text == "Apply" and widget._job.stage == "cancelled"
     assert "cancelled:" in widget.ui.logTextEdit.plainText
     assert parameters.outputSegmentation is None
