@@ -75,6 +75,14 @@ def package_folders() -> list[str]:
     return folders
 
 
+def cores_present() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def child_environment(extra: Mapping[str, str] | None = None) -> dict:
     """The environment of every child process this project starts.
 
@@ -87,11 +95,7 @@ def child_environment(extra: Mapping[str, str] | None = None) -> dict:
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in paths if p))
     env["PYTHONIOENCODING"] = "utf-8"
     env["PYTHONUTF8"] = "1"
-    env["PYTHONUNBUFFERED"] = "1"
-    try:
-        cores = str(len(os.sched_getaffinity(0)))
-    except AttributeError:
-        cores = str(os.cpu_count() or 1)
+    cores = str(cores_present())
     env.setdefault("nnUNet_n_proc_DA", cores)
     env.setdefault("nnUNet_def_n_proc", cores)
     env.update(extra or {})

@@ -10,17 +10,10 @@ import re
 from pathlib import Path
 
 from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.process import cores_present  # noqa: F401  (re-exported for the runner)
 
 DATASET_NAME = re.compile(r"^Dataset(\d{3})_[A-Za-z0-9_.\-]+$")
 FOLDER_VARIABLES = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")
-
-
-def cores_present() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def size_worker_pools() -> int:
