@@ -10,7 +10,8 @@ Steps run in order; each is a function taking the :class:`Demo` context:
   template, two variants trained on CPU demo schedules, held-out slabs predicted and evaluated,
   FP/FN pictures and ``report.md``.
 
-The output folder is only replaced with ``--overwrite`` and only when an earlier demo run made it.
+An earlier demo's outputs are only replaced with ``--overwrite``, and then only the files the demo
+wrote (recorded in the folder's output manifest); anything else in the folder is kept.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from demo_folder import claim_output
+from demo_folder import claim_output, record_outputs
 
 from ImprovedNNUNetLib.errors import UserError
 
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="demo_output", type=Path, help="output folder (default demo_output)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace the output folder if an earlier demo run made it (never anything else)")
+                        help="replace an earlier demo run's files in the output folder (never anything else)")
     parser.add_argument(
         "--steps", nargs="+", choices=[name for name, _ in STEPS], default=[name for name, _ in STEPS],
         help="steps to run (default: all)",
@@ -128,11 +129,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         demo = Demo(args.out, brain=brain_settings(args))
-        claim_output(args.out, args.overwrite)
-        for name, step in STEPS:
-            if name in args.steps:
-                print(f"== demo step: {name}", flush=True)
-                step(demo)
+        before = claim_output(args.out, args.overwrite)
+        try:
+            for name, step in STEPS:
+                if name in args.steps:
+                    print(f"== demo step: {name}", flush=True)
+                    step(demo)
+        finally:
+            record_outputs(args.out, before)  # also after a failed step, so --overwrite can clean it
     except UserError as exc:
         sys.exit(f"demo: error: {exc}")
     return 0

@@ -65,7 +65,7 @@ def test_summaries_follow_from_the_predictions(validation_layout):
                 assert summary.hd95.mean == pytest.approx(metrics.hd95) and summary.hd95.mean > 0
 
 
-def test_cli_writes_csv_prints_table_and_never_overwrites(validation_layout, capsys):
+def test_cli_writes_csv_prints_table_and_reruns_replace_only_its_own_csv(validation_layout, capsys):
     raw, results = validation_layout
     assert main(["compare", DATASET_NAME]) == 0
     printed = capsys.readouterr().out
@@ -79,8 +79,16 @@ def test_cli_writes_csv_prints_table_and_never_overwrites(validation_layout, cap
     row = next(r for r in rows if r["variant"] == "baseline" and r["fold"] == "1" and r["name"] == "left lung")
     assert float(row["Dice_mean"]) == 0.0 and row["HD95_skipped"] == "1"
 
+    assert main(["compare", "987", "--tau", "2"]) == 0  # re-running replaces compare's own CSV
+    capsys.readouterr()
+    (results / "comparison.csv").write_text("my edited table")  # now the user's: kept without --overwrite
     assert main(["compare", "987"]) == 2
-    assert "comparison.csv exists" in capsys.readouterr().err
+    assert "comparison.csv exists and was not written by compare" in capsys.readouterr().err
+    assert (results / "comparison.csv").read_text() == "my edited table"
+    mine = results / "mine.csv"
+    mine.write_text("mine")
+    assert main(["compare", "987", "--csv", str(mine)]) == 2
+    assert mine.read_text() == "mine"
     assert main(["compare", "987", "--overwrite", "--tau", "2"]) == 0
 
 

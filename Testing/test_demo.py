@@ -42,8 +42,9 @@ TINY = demo_brain.DemoSettings(data=TINY_DATA, variants=("improved",), epochs=1,
 def tiny_demo(tmp_path_factory) -> Path:
     """Output folder of one tiny end-to-end run of the brain step."""
     out = tmp_path_factory.mktemp("demo") / "demo_output"
-    demo_folder.claim_output(out, overwrite=False)
+    before = demo_folder.claim_output(out, overwrite=False)
     demo_brain.run_brain_demo(out, TINY)
+    demo_folder.record_outputs(out, before)
     return out
 
 
@@ -141,19 +142,31 @@ def test_demo_report_numbers_come_from_the_run(tiny_demo):
     assert re.search(r"\| train improved \| \d", report)
 
 
-def test_demo_never_replaces_foreign_or_unflagged_output(tiny_demo, tmp_path):
+def test_demo_overwrite_removes_only_what_the_demo_wrote(tiny_demo, tmp_path):
+    """`make demo` passes --overwrite: a user's file in the output folder survives it; every file of the
+    earlier run is removed; a demo file the user edited stops it before anything is removed."""
+    import shutil
+
     with pytest.raises(UserError, match="--overwrite"):
         demo_folder.claim_output(tiny_demo, overwrite=False)
-    assert (tiny_demo / "report.md").exists()
+    out = tmp_path / "demo_output"
+    shutil.copytree(tiny_demo, out)  # keeps modification times, so the manifest still matches
+    (out / "my_notes.txt").write_text("keep me")
+    report = (out / "report.md").read_bytes()
+    (out / "report.md").write_text("my edits")
+    demo_files = [p for p in out.rglob("*") if p.is_file() and p.name != "my_notes.txt"]
+    assert len(demo_files) > 10
+    with pytest.raises(UserError, match="report.md was changed after the demo wrote it"):
+        demo_folder.claim_output(out, overwrite=True)
+    assert all(p.exists() for p in demo_files)
+    (out / "report.md").unlink()
+    before = demo_folder.claim_output(out, overwrite=True)
+    assert (out / "my_notes.txt").read_text() == "keep me"
+    assert not any(p.exists() for p in demo_files)
+    assert before == {out / "my_notes.txt"} and report
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
     with pytest.raises(UserError, match="not made by the demo"):
         demo_folder.claim_output(foreign, overwrite=True)
     assert (foreign / "notes.txt").read_text() == "keep me"
-    earlier = tmp_path / "earlier_demo"
-    earlier.mkdir()
-    (earlier / demo_folder.MARKER).write_text("")
-    (earlier / "report.md").write_text("old")
-    demo_folder.claim_output(earlier, overwrite=True)
-    assert sorted(p.name for p in earlier.iterdir()) == [demo_folder.MARKER]

@@ -71,11 +71,12 @@ def test_cancel_and_resume(tiny_dataset, tmp_path):
     checkpoint = torch.load(folder / "checkpoint_latest.pth", weights_only=False, map_location="cpu")
     assert checkpoint["current_epoch"] == stop_epoch >= 2
 
-    resumed = start_training(tmp_path, "--continue", "--epochs", str(stop_epoch + 2), workers="0")
+    resumed = start_training(tmp_path, "--continue", "--change", "--epochs", str(stop_epoch + 2), workers="0")
     output, _ = resumed.communicate(timeout=400)
     assert resumed.returncode == 0, output
     events = events_of(output)
     assert f"resumed from checkpoint_latest.pth at epoch {stop_epoch}" in events[0]["message"]
+    assert f"--epochs changed from 100 to {stop_epoch + 2}" in events[0]["message"]
     assert epoch_ends(events) == [stop_epoch, stop_epoch + 1]
     assert [e["stage"] for e in events[-2:]] == ["validation", "done"]
     assert (folder / "checkpoint_final.pth").is_file() and (folder / "validation" / "summary.json").is_file()
@@ -84,7 +85,7 @@ def test_cancel_and_resume(tiny_dataset, tmp_path):
 
 def test_continue_picks_the_newest_checkpoint(tmp_path):
     """After kill -9 the newer of checkpoint_latest/checkpoint_best is resumed; a final one wins."""
-    from ImprovedNNUNetTrainingLib.runner import resume_checkpoint
+    from ImprovedNNUNetTrainingLib.run_plan import resume_checkpoint
 
     assert resume_checkpoint(tmp_path) is None
     latest, best, final = (tmp_path / f"checkpoint_{n}.pth" for n in ("latest", "best", "final"))

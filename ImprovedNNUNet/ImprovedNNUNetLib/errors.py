@@ -20,6 +20,13 @@ def describe_os_error(exc: OSError) -> str:
                 "then run again")
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"{exc.strerror}{where}; choose a folder you can write to"
+    name = exc.filename or "a path"
+    if exc.errno == errno.EEXIST:
+        return f"{name} already exists and is not a folder; give a path that is free or a folder"
+    if exc.errno == errno.ENOTDIR:
+        return f"{name} is not a folder (a file, pipe or device is in the way); give a folder path"
+    if exc.errno == errno.EISDIR:
+        return f"{name} is a folder; give a file path"
     return f"{exc.strerror or exc}{where}"
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError, full_disk_error
+from .image_integrity import check_complete
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".seg.nrrd", ".nrrd", ".nhdr", ".mha", ".mhd")
 
@@ -70,12 +71,15 @@ def is_image_file(path: Path) -> bool:
 
 
 def read_image(path: str | Path) -> Image:
-    """Read a 3-D image (NIfTI, NRRD, MetaImage). Clear errors for missing or 4-D files."""
+    """Read a 3-D image (NIfTI, NRRD, MetaImage). Clear errors for missing, truncated or 4-D files."""
     import SimpleITK as sitk
 
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: no such file; check the path")
+    if not path.is_file():
+        raise UserError(f"{path} is not a regular file (a folder, pipe or device); give an image file")
+    check_complete(path)
     try:
         img = sitk.ReadImage(str(path))
     except RuntimeError as exc:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.manifest import Outputs
 from ImprovedNNUNetLib.evaluation import labels_from_dataset_json
 from ImprovedNNUNetLib.evaluation.results import STATUS_BOTH_EMPTY, CaseMetrics
 
@@ -189,17 +190,30 @@ def compare_runs(dataset: str, tau_mm: float = 1.0) -> list[RunSummary]:
     return sorted(summaries, key=lambda s: (s.variant, s.configuration, s.trainer, s.fold == ALL_FOLDS, s.fold))
 
 
-def write_csv(summaries: list[RunSummary], path: str | Path, overwrite: bool = False) -> Path:
-    """One CSV row per run, fold and label; refuses to replace a file unless ``overwrite``."""
+def check_csv_free(path: str | Path, overwrite: bool = False) -> None:
+    """A CSV an earlier compare wrote (and nobody changed since) is simply replaced; any other file
+    there only with ``overwrite``. Checked before anything is evaluated."""
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise UserError(f"{path} exists; choose another --csv path or pass --overwrite")
+    if path.exists() and not path.is_file():
+        raise UserError(f"--csv {path} is a folder; give a file name for the table")
+    if path.exists() and not overwrite and not Outputs(path.parent, "compare").owns(path):
+        raise UserError(f"{path} exists and was not written by compare (or was edited since); choose another "
+                        "--csv path or pass --overwrite to replace it")
+
+
+def write_csv(summaries: list[RunSummary], path: str | Path, overwrite: bool = False) -> Path:
+    """One CSV row per run, fold and label (see :func:`check_csv_free` for when a file is replaced)."""
+    path = Path(path)
+    check_csv_free(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         for summary in summaries:
             writer.writerows(summary.csv_rows())
+    outputs = Outputs(path.parent, "compare")
+    outputs.record(path)
+    outputs.save()
     return path
 
 

@@ -3,6 +3,11 @@
 VARIANT_NAMES = ("baseline", "loss", "deepsup", "augment", "improved", "sdm", "msf", "msf_deep")
 CONFIGURATIONS = ("3d_fullres", "2d", "3d_lowres")
 DEFAULT_CHECKPOINT_EVERY = 5
+# The trainer class name of each variant: it names the nnU-Net model folder (<trainer>__<plans>__<config>);
+# the registry asserts that it matches the classes.
+TRAINER_NAMES = {"baseline": "nnUNetTrainer", "loss": "nnUNetTrainerLoss", "deepsup": "nnUNetTrainerDeepSup",
+                 "augment": "nnUNetTrainerAugment", "improved": "nnUNetTrainerImproved", "sdm": "nnUNetTrainerSDM",
+                 "msf": "nnUNetTrainerMSF", "msf_deep": "nnUNetTrainerMSFDeep"}
 
 _AUGMENT = {"rotation_probability": 0.3, "noise_probability": 0.15, "noise_variance": [0.0, 0.2],
             "low_resolution_probability": 0.3, "low_resolution_scale": [0.7, 1.0]}

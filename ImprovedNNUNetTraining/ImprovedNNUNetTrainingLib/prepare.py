@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Sequence
 
 from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.image_integrity import check_complete
+from ImprovedNNUNetLib.imageio import is_image_file
 
 from .environment import DATASET_NAME, dataset_name, folder_variable, size_worker_pools
 from .progress import ProgressReporter, one_line
@@ -44,6 +46,55 @@ def check_raw_layout(folder: Path) -> None:
                             "labelsTr/ (nnU-Net's dataset format)")
 
 
+def check_raw_files_complete(folder: Path, workers: int) -> int:
+    """Refuse truncated images in imagesTr/ and labelsTr/ before nnU-Net reads them (it would read the
+    missing voxels as zeros); returns the number of files checked."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    files = [p for sub in ("imagesTr", "labelsTr") for p in sorted((folder / sub).iterdir()) if is_image_file(p)]
+    with ThreadPoolExecutor(max(1, workers)) as pool:  # zlib releases the GIL
+        list(pool.map(check_complete, files))
+    return len(files)
+
+
+def integrity_details(folder: Path) -> str | None:
+    """What nnU-Net's integrity check found, as one line.
+
+    nnU-Net prints the details from its worker processes and raises "check text output above"; the
+    same per-case checks run here again with their output captured, so the message names the files."""
+    import io
+    import json
+    from contextlib import redirect_stdout
+
+    from nnunetv2.experiment_planning.verify_dataset_integrity import check_cases, verify_labels
+    from nnunetv2.imageio.reader_writer_registry import determine_reader_writer_from_dataset_json
+    from nnunetv2.utilities.label_handling.label_handling import LabelManager
+    from nnunetv2.utilities.utils import get_filenames_of_train_images_and_targets
+
+    dataset_json = json.loads((folder / "dataset.json").read_text())
+    cases = get_filenames_of_train_images_and_targets(str(folder), dataset_json)
+    if not cases:
+        return None
+    manager = LabelManager(dataset_json["labels"], regions_class_order=dataset_json.get("regions_class_order"))
+    expected = list(manager.all_labels) + ([manager.ignore_label] if manager.has_ignore_label else [])
+    reader = determine_reader_writer_from_dataset_json(dataset_json, next(iter(cases.values()))["images"][0])
+    channels = len(dataset_json.get("channel_names") or dataset_json.get("modality") or {})
+    problems = []
+    for case in cases.values():
+        captured = io.StringIO()
+        with redirect_stdout(captured):
+            ok = verify_labels(case["label"], reader, expected) and check_cases(case["images"], case["label"],
+                                                                                 channels, reader)
+        if not ok:
+            text = " ".join(line.strip() for line in captured.getvalue().splitlines()
+                            if line.strip() and not line.startswith(("Warning", "WARNING")))
+            problems.append(text.replace(str(folder) + "/", "").replace("Error: ", ""))
+    if not problems:
+        return None
+    more = f" (and {len(problems) - 1} more case(s) with problems)" if len(problems) > 1 else ""
+    return problems[0] + more
+
+
 @contextmanager
 def planner_threads():
     """nnU-Net's planner passes nnUNet_n_proc_DA to torch.set_num_threads, which refuses 0
@@ -73,6 +124,8 @@ def prepare_dataset(dataset: str, configurations: Sequence[str] = DEFAULT_CONFIG
     if (target / f"{PLANS}.json").exists() and not overwrite:
         raise UserError(f"{target} is already planned; pass --overwrite to plan and preprocess it again")
     cores = size_worker_pools()
+    reporter.emit("planning", message=f"checking that the images of {raw.name} are complete")
+    check_raw_files_complete(raw, cores)
     dataset_id = int(DATASET_NAME.match(raw.name).group(1))
 
     from nnunetv2.experiment_planning.plan_and_preprocess_api import (
@@ -83,7 +136,9 @@ def prepare_dataset(dataset: str, configurations: Sequence[str] = DEFAULT_CONFIG
         extract_fingerprint_dataset(dataset_id, num_processes=cores, check_dataset_integrity=True,
                                     clean=True, show_progress_bar=False)
     except (AssertionError, RuntimeError, ValueError, FileNotFoundError, KeyError) as exc:
-        raise UserError(f"{raw}: nnU-Net's integrity check failed: {one_line(exc)}; fix the dataset") from exc
+        details = integrity_details(raw) if "output above" in str(exc) else None
+        raise UserError(f"{raw}: nnU-Net's integrity check failed: {details or one_line(exc)}; "
+                        "fix the dataset") from exc
     reporter.emit("planning", message=f"planning {raw.name}")
     with planner_threads():
         plan_experiment_dataset(dataset_id)

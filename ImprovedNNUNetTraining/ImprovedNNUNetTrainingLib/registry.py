@@ -9,7 +9,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from ImprovedNNUNetLib.errors import UserError
 
-from .constants import VARIANT_NAMES
+from .constants import TRAINER_NAMES, VARIANT_NAMES
 from .trainers.augmentation import nnUNetTrainerAugment
 from .trainers.deep_supervision import nnUNetTrainerDeepSup
 from .trainers.improved import nnUNetTrainerImproved
@@ -29,6 +29,7 @@ VARIANTS: dict[str, type] = {
     "msf_deep": nnUNetTrainerMSFDeep,
 }
 assert tuple(VARIANTS) == VARIANT_NAMES, "constants.VARIANT_NAMES must list the registry's names in order"
+assert TRAINER_NAMES == {name: cls.__name__ for name, cls in VARIANTS.items()}, "constants.TRAINER_NAMES is stale"
 
 
 def get_variant(name: str) -> type:

@@ -9,39 +9,24 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
+import signal
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from ImprovedNNUNetLib.errors import UserError, describe_os_error, full_disk_error
 
 from .cancel import CancelGuard, TrainingCancelled
-from .constants import CONFIGURATIONS, DEFAULT_CHECKPOINT_EVERY
-from .environment import cores_present, dataset_name, folder_variable, size_worker_pools
+from .constants import DEFAULT_CHECKPOINT_EVERY
+from .environment import cores_present, folder_variable, size_worker_pools
+from .fold_lock import FoldLock
 from .hyperparameters import with_hyperparameters
-from .loop import EpochLoop
-from .progress import ProgressReporter, one_line
+from .progress import ProgressReporter, one_line, read_events
 from .registry import get_variant
+from .run_options import write_run_options
+from .run_plan import PlannedRun, TrainOptions, has_content, load_plans, plan_run
 from .settings import variant_settings, write_settings
-
-
-@dataclass
-class TrainOptions:
-    """One run. ``None`` epochs/iterations keep nnU-Net's values (1000 epochs, 250 + 50 iterations)."""
-
-    dataset: str
-    variant: str = "baseline"
-    configuration: str = "3d_fullres"
-    fold: int | str = 0
-    epochs: int | None = None
-    iters_per_epoch: int | None = None
-    val_iters_per_epoch: int | None = None
-    device: str = "auto"
-    continue_training: bool = False
-    overwrite: bool = False
-    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
-    final_validation: bool = True
-    plans: str = "nnUNetPlans"
-    hyperparameters: dict = field(default_factory=dict)  # variant class attributes to change (--set)
+from .workers import bind_workers_to_this_process
 
 
 @dataclass
@@ -49,6 +34,8 @@ class RunResult:
     fold_folder: Path
     status: str  # "done" or "cancelled"
     signum: int | None = None
+    epoch: int | None = None  # the epoch that was running when a cancelled run stopped
+    num_epochs: int | None = None
 
 
 def pick_device(name: str):
@@ -67,83 +54,20 @@ def pick_device(name: str):
     return torch.device("cuda", 0), f"training on {torch.cuda.get_device_name(0)}"
 
 
-def parse_fold(fold: int | str, num_splits: int) -> int | str:
-    """A fold index within ``num_splits`` or "all"; UserError otherwise."""
-    if str(fold) == "all":
-        return "all"
-    try:
-        index = int(fold)
-    except ValueError:
-        raise UserError(f"fold {fold!r} is not a number; use 0..{num_splits - 1} or all") from None
-    if not 0 <= index < num_splits:
-        raise UserError(f"fold {index} is out of range: this dataset has {num_splits} folds (0..{num_splits - 1}) "
-                        "or use all")
-    return index
+def empty_fold_folder(folder: Path) -> None:
+    """--overwrite: remove the earlier run's files (the fold folder is nnU-Net's and this command's own)."""
+    for entry in folder.iterdir():
+        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
 
 
-def number_of_splits(preprocessed: Path) -> int:
-    """Folds in splits_final.json, or nnU-Net's default 5 before the first training creates it."""
-    splits = preprocessed / "splits_final.json"
-    return len(json.loads(splits.read_text())) if splits.is_file() else 5
-
-
-def load_plans(preprocessed: Path, options: TrainOptions) -> tuple[dict, dict]:
-    """(plans, dataset_json) of a prepared dataset; UserError when it is not prepared."""
-    plans_file = preprocessed / f"{options.plans}.json"
-    if not plans_file.is_file():
-        raise UserError(f"{plans_file} not found; run `improved-nnunet prepare` on the dataset first")
-    plans = json.loads(plans_file.read_text())
-    if options.configuration not in plans["configurations"]:
-        raise UserError(f"configuration {options.configuration!r} is not in the plans of {preprocessed.name} "
-                        f"(it has {', '.join(plans['configurations'])}); pick one of those")
-    data_folder = preprocessed / plans["configurations"][options.configuration].get(
-        "data_identifier", f"{options.plans}_{options.configuration}")
-    if not data_folder.is_dir():
-        raise UserError(f"{data_folder} not found; run `improved-nnunet prepare` for configuration "
-                        f"{options.configuration}")
-    return plans, json.loads((preprocessed / "dataset.json").read_text())
-
-
-def claim_fold_folder(folder: Path, options: TrainOptions) -> None:
-    """Refuse to reuse a fold folder with content unless continuing or explicitly overwriting."""
-    if not folder.is_dir() or not any(folder.iterdir()):
-        return
-    if options.overwrite:
-        shutil.rmtree(folder)
-    elif not options.continue_training:
-        raise UserError(f"{folder} already holds a training run; pass --continue to resume it or "
-                        "--overwrite to delete it and start again")
-
-
-def resume_checkpoint(folder: Path) -> Path | None:
-    """The checkpoint ``--continue`` resumes from: final, else the newer of latest and best."""
-    if (folder / "checkpoint_final.pth").is_file():
-        return folder / "checkpoint_final.pth"
-    candidates = [folder / n for n in ("checkpoint_latest.pth", "checkpoint_best.pth") if (folder / n).is_file()]
-    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
-
-
-def build_trainer(options: TrainOptions, device):
-    """The variant's trainer for the options, constructed directly; checks inputs first."""
+def build_trainer(plan: PlannedRun, device):
+    """The variant's trainer for a planned run, constructed directly from the registry."""
+    options = plan.options
     trainer_class = with_hyperparameters(get_variant(options.variant), options.hyperparameters)
-    if options.configuration not in CONFIGURATIONS:
-        raise UserError(f"unknown configuration {options.configuration!r}; use one of {', '.join(CONFIGURATIONS)}")
-    for name in ("epochs", "iters_per_epoch", "val_iters_per_epoch", "checkpoint_every"):
-        value = getattr(options, name)
-        if value is not None and value < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    name = dataset_name(str(options.dataset))
-    preprocessed = folder_variable("nnUNet_preprocessed") / name
-    if not preprocessed.is_dir():
-        raise UserError(f"{preprocessed} not found; run `improved-nnunet prepare` on the dataset first")
-    results = folder_variable("nnUNet_results")
+    preprocessed = folder_variable("nnUNet_preprocessed") / plan.dataset
     plans, dataset_json = load_plans(preprocessed, options)
-    fold = parse_fold(options.fold, number_of_splits(preprocessed))
-    fold_folder = (results / name / f"{trainer_class.__name__}__{options.plans}__{options.configuration}"
-                   / f"fold_{fold}")
-    claim_fold_folder(fold_folder, options)
     plans["continue_training"] = options.continue_training
-    trainer = trainer_class(plans=plans, configuration=options.configuration, fold=fold,
+    trainer = trainer_class(plans=plans, configuration=options.configuration, fold=plan.fold,
                             dataset_json=dataset_json, device=device)
     if options.epochs is not None:
         trainer.num_epochs = options.epochs
@@ -151,7 +75,9 @@ def build_trainer(options: TrainOptions, device):
         trainer.num_iterations_per_epoch = options.iters_per_epoch
     if options.val_iters_per_epoch is not None:
         trainer.num_val_iterations_per_epoch = options.val_iters_per_epoch
-    trainer.save_every = options.checkpoint_every
+    trainer.save_every = options.checkpoint_every or DEFAULT_CHECKPOINT_EVERY
+    if Path(trainer.output_folder).resolve() != plan.folder.resolve():
+        raise RuntimeError(f"nnU-Net's fold folder {trainer.output_folder} is not the planned {plan.folder}")
     write_checkpoints_atomically(trainer)
     return trainer
 
@@ -208,38 +134,82 @@ def validation_dice(fold_folder: Path) -> float | None:
     return json.loads(summary.read_text())["foreground_mean"]["Dice"]
 
 
+def epochs_lost(folder: Path, resumed_epoch: int) -> int:
+    """Epochs the interrupted run had finished after the checkpoint now resumed (they are trained again)."""
+    progress = folder / "progress.jsonl"
+    if not progress.is_file():
+        return 0
+    finished = [e["epoch"] for e in read_events(progress)
+                if e["stage"] == "training" and e.get("epoch_time_s") is not None and e.get("epoch") is not None]
+    return max(0, max(finished, default=-1) + 1 - resumed_epoch)
+
+
+def resume_note(plan: PlannedRun, trainer) -> str:
+    if plan.checkpoint is None:
+        return ""
+    lost = epochs_lost(plan.folder, trainer.current_epoch)
+    lost_text = (f" ({lost} epoch(s) the interrupted run finished after that checkpoint are trained again)"
+                 if lost else "")
+    changed = "".join(f"; {flag} changed from {before} to {given}" for flag, before, given in plan.changes)
+    return f"resumed from {plan.checkpoint.name} at epoch {trainer.current_epoch}{lost_text}{changed}; "
+
+
+def remove_partial_checkpoints(folder: Path) -> None:
+    """Checkpoint writes a kill interrupted (``*.pth.partial``): never complete, never loaded."""
+    for partial in folder.glob("*.pth.partial"):
+        partial.unlink(missing_ok=True)
+
+
 def train(options: TrainOptions, reporter: ProgressReporter | None = None) -> RunResult:
     """Train one fold of one variant; returns where and how it ended.
 
-    Events go to ``reporter`` (stdout by default) and to ``progress.jsonl`` in the fold folder.
-    SIGTERM/SIGINT end the run after the current iteration with checkpoint_latest.pth written
-    and a ``cancelled`` event; other errors report an ``error`` event and propagate.
+    The run is checked first (:func:`plan_run`), then the fold folder is locked for this process
+    (:class:`FoldLock`). Events go to ``reporter`` (stdout by default) and to ``progress.jsonl``
+    in the fold folder. SIGTERM/SIGINT end the run after the current iteration with
+    checkpoint_latest.pth written and a ``cancelled`` event; other errors report an ``error``
+    event and propagate.
     """
-    size_worker_pools()
-    device, note = pick_device(options.device)
-    configure_threads(device)
-    trainer = build_trainer(options, device)
-    folder = Path(trainer.output_folder)
+    plan_run(options)  # quick errors before anything is imported or locked
     reporter = reporter or ProgressReporter()
+    size_worker_pools()
+    with FoldLock(plan_run(options, check_lock=False).folder, command=f"train {options.variant}") as lock:
+        plan = plan_run(options, check_lock=False)  # again under the lock: the folder may have changed
+        for note in lock.notes:
+            print(f"note: {note}", file=sys.stderr, flush=True)
+        if options.overwrite and has_content(plan.folder):
+            empty_fold_folder(plan.folder)
+        plan.folder.mkdir(parents=True, exist_ok=True)
+        remove_partial_checkpoints(plan.folder)
+        device, note = pick_device(options.device)
+        configure_threads(device)
+        trainer = build_trainer(plan, device)
+        bind_workers_to_this_process()
+        return run_trainer(trainer, plan, note, reporter)
+
+
+def run_trainer(trainer, plan: PlannedRun, note: str, reporter: ProgressReporter) -> RunResult:
+    folder = Path(trainer.output_folder)
     reporter.log_path = folder / "progress.jsonl"
     started = finished = False
     with CancelGuard() as guard:
         try:
-            checkpoint = resume_checkpoint(folder) if options.continue_training else None
-            if checkpoint is not None:
-                trainer.load_checkpoint(str(checkpoint))
+            if plan.checkpoint is not None:
+                trainer.load_checkpoint(str(plan.checkpoint))
+            resumed = resume_note(plan, trainer)
             trainer.on_train_start()
             started = True
             settings = variant_settings(trainer)
             write_settings(settings, folder)
+            write_run_options(folder, trainer, plan.options.hyperparameters, plan.changes)
             print("variant settings (variant_settings.json):\n" + json.dumps(settings, indent=2), flush=True)
-            resumed = f"resumed from {checkpoint.name} at epoch {trainer.current_epoch}; " if checkpoint else ""
+            from .loop import EpochLoop
+
             EpochLoop(trainer, reporter, guard).run(message=resumed + note)
             with guard.protected():
                 trainer.on_train_end()  # checkpoint_final.pth, stops the data loaders
             finished = True
             dice = None
-            if options.final_validation:
+            if plan.options.final_validation:
                 reporter.emit("validation", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs,
                               message="predicting the validation cases")
                 trainer.perform_actual_validation()
@@ -247,15 +217,20 @@ def train(options: TrainOptions, reporter: ProgressReporter | None = None) -> Ru
             reporter.emit("done", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs,
                           message=f"validation mean foreground Dice {dice:.4f}" if dice is not None else "finished")
             return RunResult(folder, "done")
-        except TrainingCancelled as exc:
-            with guard.protected():
-                if started and not finished:
-                    save_resume_checkpoint(trainer)
-                stop_data_loaders(trainer)
-            reporter.emit("cancelled", epoch=trainer.current_epoch, num_epochs=trainer.num_epochs,
-                          message=f"{exc}; resume with --continue")
-            return RunResult(folder, "cancelled", exc.signum)
         except BaseException as exc:
+            if isinstance(exc, TrainingCancelled) or guard.signum is not None:
+                # A stop signal also ends the augmentation workers of its process group: whatever error
+                # their end caused in this process is part of the stop, not a failure of the run.
+                signum = guard.signum
+                with guard.protected():
+                    if started and not finished:
+                        save_resume_checkpoint(trainer)
+                    stop_data_loaders(trainer)
+                name = signal.Signals(signum).name
+                reporter.emit("cancelled", epoch=trainer.current_epoch, num_epochs=trainer.num_epochs,
+                              message=f"cancelled by {name} during epoch {trainer.current_epoch}; "
+                                      "resume with --continue")
+                return RunResult(folder, "cancelled", signum, trainer.current_epoch, trainer.num_epochs)
             stop_data_loaders(trainer)
             full = full_disk_error(folder) if isinstance(exc, (OSError, RuntimeError)) else None
             reporter.emit("error", epoch=trainer.current_epoch, num_epochs=trainer.num_epochs,

@@ -14,10 +14,12 @@ from pathlib import Path
 
 from ImprovedNNUNetLib.errors import UserError
 
+from .constants import TRAINER_NAMES, VARIANT_DEFAULTS, VARIANT_NAMES
 from .environment import dataset_name, folder_variable
 
 PLANS = "nnUNetPlans"
 FINAL_CHECKPOINT = "checkpoint_final.pth"
+RESUMABLE_CHECKPOINTS = ("checkpoint_latest.pth", "checkpoint_best.pth")
 
 
 @dataclass
@@ -34,11 +36,14 @@ class Step:
 
 
 def fold_state(folder: Path) -> str:
-    """"done" (final checkpoint written), "partial" (a run started there) or "new"."""
+    """"done" (final checkpoint written), "partial" (a run with a checkpoint to resume), "stopped" (a run
+    that ended before its first checkpoint: nothing to resume) or "new"."""
     if (folder / FINAL_CHECKPOINT).is_file():
         return "done"
-    if folder.is_dir() and any(folder.iterdir()):
+    if any((folder / name).is_file() for name in RESUMABLE_CHECKPOINTS):
         return "partial"
+    if folder.is_dir() and any(folder.iterdir()):
+        return "stopped"
     return "new"
 
 
@@ -55,8 +60,6 @@ def parse_folds(text: str) -> list:
 def variant_defaults(variant: str) -> dict:
     """The variant's settable hyper-parameters and their defaults, e.g. ``{"dice_weight": 1.5, ...}``
     (what ``train --set NAME=VALUE`` accepts). Imports neither torch nor nnU-Net."""
-    from .constants import VARIANT_DEFAULTS, VARIANT_NAMES
-
     if variant not in VARIANT_DEFAULTS:
         raise UserError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANT_NAMES)}")
     return {name: list(value) if isinstance(value, tuple) else value
@@ -89,9 +92,9 @@ class TrainingRequest:
         return dataset_name(str(self.dataset))
 
     def trainer_name(self) -> str:
-        from .registry import get_variant
-
-        return get_variant(self.variant).__name__
+        if self.variant not in TRAINER_NAMES:
+            raise UserError(f"unknown variant {self.variant!r}; choose one of {', '.join(VARIANT_NAMES)}")
+        return TRAINER_NAMES[self.variant]
 
     def model_folder(self) -> Path:
         """``<nnUNet_results>/<dataset>/<trainer>__nnUNetPlans__<configuration>``: what inference loads."""
@@ -149,9 +152,12 @@ class TrainingRequest:
         for fold in self.folds:
             state = fold_state(self.fold_folder(fold))
             if resume:
+                if state == "stopped" and not self.overwrite:
+                    raise UserError(f"fold {fold} of {self.variant} stopped before its first checkpoint, so there is "
+                                    "nothing to resume; tick Overwrite to train it again")
                 if state != "done":
-                    steps.append(Step("train", self.train_arguments(fold, "continue" if state == "partial" else "new"),
-                                      str(fold)))
+                    mode = {"partial": "continue", "stopped": "overwrite", "new": "new"}[state]
+                    steps.append(Step("train", self.train_arguments(fold, mode), str(fold)))
             elif state == "new" or self.overwrite:
                 steps.append(Step("train", self.train_arguments(fold, "overwrite" if state != "new" else "new"),
                                   str(fold)))

@@ -37,7 +37,11 @@ def add_parser(sub):
         "--msf", nargs="?", type=int, const=2, metavar="RADIUS",
         help="with --maps, also write the MSF region (dilation radius in voxels, default 2)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs in DIR")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace what an earlier evaluate wrote in DIR (only that: other files are kept)")
+    parser.add_argument("--chill", action="store_true",
+                        help="evaluate only the cases that have a prediction (as nnU-Net's --chill); by default a "
+                             "prediction folder must cover every reference case")
 
 
 def parse_labels(text: str | None):
@@ -77,6 +81,9 @@ def format_table(cases) -> str:
     from ..evaluation.summary import summarize
 
     summary = summarize(cases)
+    if not summary["mean"]:
+        return (f"no labels to evaluate in {len(cases)} case(s): prediction and reference hold background only; "
+                "pass --labels (values or a dataset.json) to score named structures as empty")
     head = f"{'label':<28}" + "".join(f"{k:>10}" for k in SHOWN_KEYS) + f"{'cases':>7}{'empty':>7}"
     tau = summary["tau_mm"]
     if isinstance(tau, dict):
@@ -99,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     cases = evaluate(
         args.pred, args.ref, labels=parse_labels(args.labels), tau_mm=parse_tau(args.tau, args.tau_label),
         out_dir=args.out, maps=args.maps, msf_radius=args.msf, overwrite=args.overwrite, progress=True,
+        chill=args.chill,
     )
     print(format_table(cases))
     for case in cases:

@@ -22,8 +22,15 @@ COMMANDS = {
 }
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Argument errors as one line that says where the help is (argparse prints the whole usage)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="improved-nnunet",
         description="Train improved nnU-Net v2 variants, segment images and evaluate segmentations.",
     )

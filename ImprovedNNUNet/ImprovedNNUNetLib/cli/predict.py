@@ -74,22 +74,53 @@ def _check_free(planned: list[dict]) -> None:
                         f"choose another output or add --overwrite")
 
 
+def check_output(output: Path, cases) -> None:
+    """The output names a file only for one case, and a folder is not in the way of a file or vice versa."""
+    names_file = output.name.lower().endswith(IMAGE_SUFFIXES)
+    if names_file and len(cases) > 1:
+        raise UserError(f"-o {output} names one image file but {len(cases)} cases are given; give an output folder")
+    if names_file and output.is_dir():
+        raise UserError(f"-o {output} is a folder; give a file name that is free, or the folder's parent")
+    if not names_file and output.exists() and not output.is_dir():
+        raise UserError(f"-o {output} exists and is not a folder; give an output folder")
+
+
+def check_inputs_complete(cases) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..image_integrity import check_complete
+
+    files = [path for case in cases for path in case.files]
+    with ThreadPoolExecutor(min(8, max(1, len(files)))) as pool:  # zlib releases the GIL
+        list(pool.map(check_complete, files))
+
+
 def run(args) -> int:
+    from ..inference.cases import gather_cases
+    from ..inference.model_folder import open_model_folder
+    from ..models.store import resolve_model
+
+    # Everything that can be checked without torch is checked first, before the model loads.
+    model_path = resolve_model(args.model)
+    folder = open_model_folder(model_path, args.checkpoint)
+    cases = gather_cases(args.input, folder.channel_names)
+    output = Path(args.output)
+    check_output(output, cases)
+    segmentations = [output_files(case, output, len(cases) == 1, None, False, False) for case in cases]
+    if not args.overwrite:
+        _check_free(segmentations)
+    check_inputs_complete(cases)
+
     from tqdm import tqdm
 
     from ..imageio import read_image, write_image
     from ..inference import load_model
-    from ..inference.cases import gather_cases
-    from ..models.store import resolve_model
 
-    model = load_model(resolve_model(args.model), folds=args.folds, device=args.device,
-                       checkpoint_name=args.checkpoint)
+    model = load_model(model_path, folds=args.folds, device=args.device, checkpoint_name=args.checkpoint)
     if args.sdm and not model.has_distance_head:
         raise UserError(f"--sdm needs a model trained with the sdm variant; this one used {model.trainer_name}")
     if model.device_note:
         print(f"note: {model.device_note}", file=sys.stderr)
-    cases = gather_cases(args.input, model.channel_names)
-    output = Path(args.output)
     planned = [output_files(case, output, len(cases) == 1, model, args.probabilities, args.sdm) for case in cases]
     if not args.overwrite:
         _check_free(planned)

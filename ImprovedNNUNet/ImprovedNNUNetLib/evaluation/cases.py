@@ -32,17 +32,21 @@ def _images_by_case(folder: Path, what: str) -> dict[str, Path]:
     return cases
 
 
-def match_cases(prediction: str | Path, reference: str | Path) -> list[CasePair]:
+def match_cases(prediction: str | Path, reference: str | Path, allow_missing: bool = False) -> list[CasePair]:
     """Cases to evaluate: two files make one case; two folders are matched by case id.
 
     Every prediction needs a reference with the same case id (file name without its
-    image suffix, e.g. ``case_001`` for ``case_001.nii.gz`` and ``case_001.seg.nrrd``);
-    references without a prediction are left out, as nnU-Net does for one fold.
+    image suffix, e.g. ``case_001`` for ``case_001.nii.gz`` and ``case_001.seg.nrrd``).
+    References without a prediction are an error (nnU-Net's rule) unless ``allow_missing``
+    (nnU-Net's ``--chill``), which evaluates the predicted cases only.
     """
     prediction, reference = Path(prediction), Path(reference)
     for path, what in ((prediction, "prediction"), (reference, "reference")):
         if not path.exists():
             raise UserError(f"{what} {path}: no such file or folder; check the path")
+        if not (path.is_file() or path.is_dir()):
+            raise UserError(f"{what} {path} is neither a regular file nor a folder (a pipe or device); "
+                            "give an image file or a folder of images")
     if prediction.is_file() and reference.is_file():
         return [CasePair(strip_suffix(reference.name), prediction, reference)]
     if prediction.is_dir() != reference.is_dir():
@@ -57,5 +61,12 @@ def match_cases(prediction: str | Path, reference: str | Path) -> list[CasePair]
         raise UserError(
             f"{len(unmatched)} prediction(s) have no reference in {reference}: {shown}; "
             "name each prediction like its reference case (same case id)"
+        )
+    missing = sorted(set(references) - set(predicted))
+    if missing and not allow_missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise UserError(
+            f"{prediction} covers {len(predicted)} of {len(references)} reference case(s) (no prediction for "
+            f"{shown}); predict the missing cases, or pass --chill to evaluate only the predicted ones"
         )
     return [CasePair(case_id, path, references[case_id]) for case_id, path in predicted.items()]

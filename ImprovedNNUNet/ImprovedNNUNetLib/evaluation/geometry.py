@@ -56,12 +56,23 @@ def align_to_reference(pred: Image, ref: Image) -> tuple[Image, str | None]:
 
     moving = pred.to_sitk()
     resampled = sitk.Resample(moving, ref.to_sitk(), sitk.Transform(), sitk.sitkNearestNeighbor, 0, moving.GetPixelID())
-    note = (
-        f"prediction resampled (nearest neighbour) from grid {pred.array.shape[::-1]} at "
-        f"{_fmt(pred.spacing)} mm to the reference grid {ref.array.shape[::-1]} at {_fmt(ref.spacing)} mm"
-    )
+    note = f"prediction resampled (nearest neighbour) to the reference grid: {grid_difference(pred, ref)}"
     return ref.with_array(sitk.GetArrayFromImage(resampled)), note
 
 
-def _fmt(spacing) -> str:
-    return "×".join(f"{s:g}" for s in spacing)
+def _fmt(values, sep="×") -> str:
+    return sep.join(f"{v:.6g}" for v in values)
+
+
+def grid_difference(pred: Image, ref: Image) -> str:
+    """What differs between two grids, e.g. ``origin (0, 0, 0) mm vs (0, 0, 2) mm``."""
+    parts = []
+    if pred.array.shape != ref.array.shape:
+        parts.append(f"size {_fmt(pred.array.shape[::-1])} vs {_fmt(ref.array.shape[::-1])} voxels")
+    if not np.allclose(pred.spacing, ref.spacing, atol=1e-4):
+        parts.append(f"spacing {_fmt(pred.spacing)} vs {_fmt(ref.spacing)} mm")
+    if not np.allclose(pred.origin, ref.origin, atol=1e-3):
+        parts.append(f"origin ({_fmt(pred.origin, ', ')}) vs ({_fmt(ref.origin, ', ')}) mm")
+    if not np.allclose(pred.direction, ref.direction, atol=1e-4):
+        parts.append(f"direction ({_fmt(pred.direction, ', ')}) vs ({_fmt(ref.direction, ', ')})")
+    return "; ".join(parts) + " (prediction vs reference)"

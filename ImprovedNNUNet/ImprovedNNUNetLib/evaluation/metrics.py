@@ -50,6 +50,8 @@ def compute_metrics_arrays(
     if len(spacing) != 3 or min(spacing) <= 0:
         raise UserError(f"spacing must be 3 positive numbers (mm per array axis), got {spacing}")
     pred_boxes, ref_boxes = label_boxes(pred), label_boxes(ref)
+    if labels is None:
+        check_label_image(pred_boxes.keys(), ref_boxes.keys())
     names = resolve_labels(labels, pred_boxes.keys() | ref_boxes.keys())
     taus = resolve_tau(tau_mm, names)
     per_label = {
@@ -59,6 +61,20 @@ def compute_metrics_arrays(
         for value, name in names.items()
     }
     return CaseMetrics(per_label)
+
+
+MAX_LABELS_NOT_IN_REFERENCE = 255
+
+
+def check_label_image(pred_values, ref_values) -> None:
+    """UserError when the prediction holds so many values the reference lacks that it must be an
+    intensity image (a CT or MR given in place of a segmentation)."""
+    extra = sorted(set(pred_values) - set(ref_values))
+    if len(extra) > MAX_LABELS_NOT_IN_REFERENCE:
+        raise UserError(
+            f"the prediction holds {len(extra) + len(set(pred_values) & set(ref_values))} distinct values "
+            f"({len(extra)} of them not in the reference, e.g. {', '.join(map(str, extra[:3]))}, ...): it looks like an "
+            "intensity image, not a segmentation; pass the predicted label image (or list the labels with --labels)")
 
 
 def _label_metrics(pred, ref, value, name, box, spacing, tau) -> LabelMetrics:

@@ -108,7 +108,8 @@ def check_outputs_free(out_dir: str | Path, overwrite: bool = False) -> None:
     for name in ("summary.json", "metrics.csv"):
         path = Path(out_dir) / name
         if path.exists() and not overwrite:
-            raise UserError(f"{path} exists; choose another output folder or allow overwriting (--overwrite)")
+            raise UserError(f"{path} exists; choose another output folder, or pass --overwrite to replace what an "
+                            "earlier evaluate wrote there (other files are kept)")
 
 
 def write_summary(cases: list[EvaluatedCase], out_dir: str | Path, overwrite: bool = False) -> tuple[Path, Path]:

@@ -46,9 +46,16 @@ def gather_cases(inputs: list[str | Path], channel_names: list[str]) -> list[Cas
     """Cases from files and folders. Multi-channel models need ``CASE_0000``, ``CASE_0001``, ... names;
     for one-channel models ``CASE_0000.nii.gz`` is case ``CASE`` and any other name is a case of its own."""
     channels: dict[str, dict[int, Path]] = {}
-    for path in _image_files(inputs):
+    image_files = _image_files(inputs)
+    stems = {strip_suffix(path.name) for path in image_files}
+    for path in image_files:
         stem = strip_suffix(path.name)
         match = _CHANNEL.match(stem)
+        if len(channel_names) == 1 and match and int(match.group("channel")) > 0 \
+                and f"{match.group('case')}_0000" in stems:
+            raise UserError(f"{path.name} looks like channel {int(match.group('channel'))} of case "
+                            f"{match.group('case')!r} (beside {match.group('case')}_0000), but the model takes one "
+                            f"channel ({channel_names[0]}); give only the {channel_names[0]} images")
         if match and (len(channel_names) > 1 or int(match.group("channel")) == 0):
             case_id, channel = match.group("case"), int(match.group("channel"))
         elif len(channel_names) == 1:

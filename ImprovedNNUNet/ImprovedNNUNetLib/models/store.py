@@ -13,10 +13,10 @@ import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..errors import UserError
-from .safe_zip import safe_extract
+from .safe_zip import archive_members, safe_extract
 
 ENV_VAR = "IMPROVED_NNUNET_MODELS"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -52,7 +52,15 @@ def find_model_folders(folder: Path) -> list[Path]:
     return sorted(path.parent for path in folder.rglob("plans.json") if is_model_folder(path.parent))
 
 
-def default_name(model_folder: Path) -> str:
+def zip_model_folders(archive: Path) -> list[PurePosixPath]:
+    """The model folders inside a ZIP, found from its entry names (nothing extracted)."""
+    names = set(archive_members(archive))
+    folders = {name.parent for name in names if name.name == "plans.json"}
+    folds = {name.parent.parent for name in names if len(name.parts) >= 2 and name.parent.name.startswith("fold_")}
+    return sorted(folder for folder in folders if folder / "dataset.json" in names and folder in folds)
+
+
+def default_name(model_folder: Path | PurePosixPath) -> str:
     """``DatasetNNN_X__Trainer__Plans__config`` inside an nnU-Net results tree, else the folder name."""
     parent = model_folder.parent.name
     return f"{parent}__{model_folder.name}" if _DATASET_DIR.match(parent) else model_folder.name
@@ -100,6 +108,11 @@ def import_model(source: str | Path, name: str | None = None, force: bool = Fals
         raise UserError(f"{source} does not exist; give a model ZIP or a trained model folder")
     if source.is_file() and not zipfile.is_zipfile(source):
         raise UserError(f"{source} is neither a ZIP archive nor a folder; give a model ZIP or a model folder")
+    if source.is_file():  # names and clashes are known from the entry names: refuse before extracting
+        in_zip = zip_model_folders(source)
+        if in_zip:
+            _check_names(source, [_check_name(name)] if name is not None and len(in_zip) == 1
+                         else [default_name(folder) for folder in in_zip], root, force)
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".import-", dir=root) as scratch:
         scratch = Path(scratch)
@@ -111,13 +124,7 @@ def import_model(source: str | Path, name: str | None = None, force: bool = Fals
         if name is not None and len(folders) > 1:
             raise UserError(f"{source} holds {len(folders)} models; leave out the name so each gets its own")
         names = [_check_name(name)] if name is not None else [default_name(folder) for folder in folders]
-        if len(set(names)) != len(names):
-            raise UserError(f"{source} holds several models that would share a name; import them one by one "
-                            f"with a name each")
-        for model_name in names:
-            if (root / model_name).exists() and not force:
-                raise UserError(f"model {model_name!r} already exists in {root}; remove it first, import with "
-                                f"--force to replace it, or choose another name")
+        _check_names(source, names, root, force)
         imported = []
         for folder, model_name in zip(folders, names):
             staged = scratch / f"staged-{model_name}"
@@ -128,6 +135,16 @@ def import_model(source: str | Path, name: str | None = None, force: bool = Fals
             staged.rename(destination)
             imported.append(_describe(model_name, destination))
     return imported
+
+
+def _check_names(source: Path, names: list[str], root: Path, force: bool) -> None:
+    if len(set(names)) != len(names):
+        raise UserError(f"{source} holds several models that would share a name; import them one by one "
+                        f"with a name each")
+    for model_name in names:
+        if (root / model_name).exists() and not force:
+            raise UserError(f"model {model_name!r} already exists in {root}; remove it first, import with "
+                            f"--force to replace it, or choose another name")
 
 
 def remove_model(name: str, root: Path | None = None) -> Path:

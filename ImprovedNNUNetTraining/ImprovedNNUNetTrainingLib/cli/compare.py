@@ -14,16 +14,17 @@ def add_parser(sub):
     parser.add_argument("dataset", help="dataset id (e.g. 500) or name (Dataset500_Chest)")
     parser.add_argument("--csv", type=Path, default=None,
                         help="CSV file to write (default: comparison.csv in the dataset's results folder)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing CSV file")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing CSV file that compare did not write (its own CSV is replaced on every run)")
     parser.add_argument("--tau", type=float, default=1.0, help="NSD tolerance in mm (default 1)")
 
 
 def run(args) -> int:
-    from ..compare import compare_runs, format_table, write_csv
+    from ..compare import check_csv_free, compare_runs, format_table, write_csv
     from ..environment import dataset_name, folder_variable
 
-    summaries = compare_runs(args.dataset, args.tau)
     csv_path = args.csv or folder_variable("nnUNet_results") / dataset_name(args.dataset) / "comparison.csv"
+    check_csv_free(csv_path, args.overwrite)
+    summaries = compare_runs(args.dataset, args.tau)
     written = write_csv(summaries, csv_path, args.overwrite)
     print(format_table(summaries))
     print(f"\nwritten: {written}")

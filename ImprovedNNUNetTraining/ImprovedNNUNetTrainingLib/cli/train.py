@@ -1,6 +1,7 @@
 """`improved-nnunet train`: train a variant on a prepared dataset, one or more folds."""
 from ..constants import CONFIGURATIONS, DEFAULT_CHECKPOINT_EVERY, VARIANT_NAMES
 from ..progress import report_user_errors
+from ImprovedNNUNetLib.errors import UserError
 
 
 def fold_list(text: str) -> list:
@@ -26,34 +27,62 @@ def add_parser(sub):
                    help="validation iterations per epoch for the pseudo Dice (default: nnU-Net's 50)")
     p.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"),
                    help="auto (default) uses CUDA when present, otherwise the CPU")
-    p.add_argument("--checkpoint-every", type=int, default=DEFAULT_CHECKPOINT_EVERY, metavar="N",
-                   help=f"write checkpoint_latest.pth every N epochs (default {DEFAULT_CHECKPOINT_EVERY})")
+    p.add_argument("--checkpoint-every", type=int, metavar="N",
+                   help=f"write checkpoint_latest.pth every N epochs (default {DEFAULT_CHECKPOINT_EVERY}); a run "
+                        "killed with SIGKILL loses at most the epochs since the last checkpoint")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--continue", dest="continue_training", action="store_true",
-                      help="resume from the fold's latest checkpoint")
+                      help="resume the fold's run from its latest checkpoint with the options it was started with "
+                           "(run_options.json in the fold folder)")
     mode.add_argument("--overwrite", action="store_true",
                       help="delete an existing fold folder of this variant and train from scratch")
     p.add_argument("--set", dest="hyperparameters", action="append", default=[], metavar="NAME=VALUE",
                    help="change one of the variant's hyper-parameters for this run, e.g. --set dice_weight=2 "
                         "or --set noise_variance=[0,0.3] (repeatable)")
+    p.add_argument("--change", dest="allow_change", action="store_true",
+                   help="with --continue: accept options that differ from the run's recorded ones (e.g. more "
+                        "--epochs); the change is recorded in run_options.json")
     p.add_argument("--no-validation", dest="final_validation", action="store_false",
                    help="skip nnU-Net's final validation (prediction of the fold's validation cases)")
 
 
+def resume_command(args, fold) -> str:
+    return f"improved-nnunet train {args.dataset} --variant {args.variant} --config {args.configuration} " \
+           f"--fold {fold} --continue"
+
+
 def run(args) -> int:
+    import sys
+
     from ..hyperparameters import parse_assignment
-    from ..runner import TrainOptions, train
+    from ..run_plan import TrainOptions, plan_run
 
     with report_user_errors():
+        if args.allow_change and not args.continue_training:
+            raise UserError("--change only applies to --continue (it allows changing a resumed run's options)")
         hyperparameters = dict(parse_assignment(text) for text in args.hyperparameters)
-        for fold in args.fold:
-            result = train(TrainOptions(
-                dataset=args.dataset, variant=args.variant, configuration=args.configuration, fold=fold,
-                epochs=args.epochs, iters_per_epoch=args.iters_per_epoch,
-                val_iters_per_epoch=args.val_iters_per_epoch, device=args.device,
-                continue_training=args.continue_training, overwrite=args.overwrite,
-                checkpoint_every=args.checkpoint_every, final_validation=args.final_validation,
-                hyperparameters=hyperparameters))
+        runs = [TrainOptions(
+            dataset=args.dataset, variant=args.variant, configuration=args.configuration, fold=fold,
+            epochs=args.epochs, iters_per_epoch=args.iters_per_epoch,
+            val_iters_per_epoch=args.val_iters_per_epoch, device=args.device,
+            continue_training=args.continue_training, overwrite=args.overwrite,
+            checkpoint_every=args.checkpoint_every, final_validation=args.final_validation,
+            hyperparameters=hyperparameters, allow_change=args.allow_change) for fold in args.fold]
+        for options in runs:  # every fold is checked before the first one trains
+            plan_run(options)
+        from ..hyperparameters import with_hyperparameters
+        from ..registry import get_variant
+
+        with_hyperparameters(get_variant(args.variant), hyperparameters)  # --set names and values
+        from ..runner import train
+
+        for options in runs:
+            result = train(options)
             if result.status == "cancelled":
+                import signal
+
+                print(f"improved-nnunet train: cancelled by {signal.Signals(result.signum).name} during epoch "
+                      f"{result.epoch} of {result.num_epochs} (checkpoint saved); resume with: "
+                      f"{resume_command(args, options.fold)}", file=sys.stderr, flush=True)
                 return 128 + result.signum
     return 0

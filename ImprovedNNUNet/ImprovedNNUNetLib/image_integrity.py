@@ -1,0 +1,246 @@
+"""Refusing truncated image files before they are read.
+
+ITK reads a NIfTI, NRRD or MetaImage file whose voxel data was cut short (an interrupted copy or
+download) without an error and fills the missing voxels with zeros, so a truncated file would be
+segmented or evaluated as if it were whole. :func:`check_complete` reads the header, works out
+how many bytes of voxel data the file must hold, and checks that they are there; for compressed
+data it also checks that the compressed stream reaches its end marker. Formats it cannot judge
+(ASCII-encoded data, unknown element types) are left to the reader.
+"""
+from __future__ import annotations
+
+import math
+import re
+import struct
+import zlib
+from pathlib import Path
+
+from .errors import UserError
+
+CHUNK = 1 << 22
+
+NIFTI_BYTES = {2: 1, 4: 2, 8: 4, 16: 4, 32: 8, 64: 8, 128: 3, 256: 1, 512: 2, 768: 4, 1024: 8, 1280: 8,
+               1536: 16, 1792: 16, 2048: 32, 2304: 4}
+META_BYTES = {"MET_CHAR": 1, "MET_UCHAR": 1, "MET_SHORT": 2, "MET_USHORT": 2, "MET_INT": 4, "MET_UINT": 4,
+              "MET_LONG": 4, "MET_ULONG": 4, "MET_LONG_LONG": 8, "MET_ULONG_LONG": 8, "MET_FLOAT": 4,
+              "MET_DOUBLE": 8}
+
+
+class Truncated(Exception):
+    """The file holds less voxel data than its header announces."""
+
+
+def truncated_error(path: Path, detail: str) -> UserError:
+    return UserError(f"{path} is incomplete ({detail}), probably an interrupted copy or download; "
+                     "copy or export the file again")
+
+
+def check_complete(path: str | Path) -> None:
+    """UserError when an image file holds less voxel data than its header says; silent otherwise."""
+    path = Path(path)
+    name = path.name.lower()
+    try:
+        if name.endswith(".nii.gz"):
+            _check_nifti_gz(path)
+        elif name.endswith(".nii"):
+            _check_nifti(path)
+        elif name.endswith((".nrrd", ".nhdr")):
+            _check_nrrd(path)
+        elif name.endswith((".mha", ".mhd")):
+            _check_meta(path)
+    except Truncated as exc:
+        raise truncated_error(path, str(exc)) from None
+
+
+# -- compressed streams ---------------------------------------------------------------------------------
+def _inflate(handle, wbits: int) -> int:
+    """Decompress the rest of ``handle`` (zlib ``wbits``: 31 gzip, 47 zlib or gzip) without keeping the
+    output; returns the decompressed length. Truncated when the stream ends before its end marker."""
+    produced, pending = 0, b""
+    decompressor = zlib.decompressobj(wbits)
+    while True:
+        if not pending:
+            pending = handle.read(CHUNK)
+            if not pending:
+                if decompressor.eof:
+                    return produced
+                raise Truncated("the compressed data ends before its end marker")
+        if decompressor.eof:
+            if wbits != 31 or pending[:2] != b"\x1f\x8b":
+                return produced  # padding after the stream
+            decompressor = zlib.decompressobj(wbits)  # a gzip file may hold several members
+        try:
+            produced += len(decompressor.decompress(pending, CHUNK))
+        except zlib.error as exc:
+            raise Truncated(f"damaged compressed data: {exc}") from None
+        pending = decompressor.unused_data if decompressor.eof else decompressor.unconsumed_tail
+
+
+# -- NIfTI ----------------------------------------------------------------------------------------------
+def _nifti_needed(header: bytes) -> int | None:
+    """Bytes the file must hold (header, extensions and voxel data) from the first 540 header bytes."""
+    for endian in "<>":
+        size = struct.unpack(endian + "i", header[:4])[0]
+        if size == 348:
+            dims = struct.unpack(endian + "8h", header[40:56])
+            datatype, bitpix = struct.unpack(endian + "2h", header[70:74])
+            offset = int(struct.unpack(endian + "f", header[108:112])[0])
+            break
+        if size == 540:
+            datatype, bitpix = struct.unpack(endian + "2h", header[12:16])
+            dims = struct.unpack(endian + "8q", header[16:80])
+            offset = struct.unpack(endian + "q", header[168:176])[0]
+            break
+    else:
+        return None
+    ndim = dims[0]
+    if not 1 <= ndim <= 7:
+        return None
+    voxels = math.prod(max(1, int(d)) for d in dims[1:ndim + 1])
+    bytes_per_voxel = NIFTI_BYTES.get(datatype, bitpix // 8 if bitpix > 0 else 0)
+    if not bytes_per_voxel:
+        return None
+    return max(offset, 352 if size == 348 else 544) + voxels * bytes_per_voxel
+
+
+def _check_nifti(path: Path) -> None:
+    with open(path, "rb") as f:
+        header = f.read(544)
+    needed = _nifti_needed(header) if len(header) >= 348 else None
+    if len(header) < 348:
+        raise Truncated(f"{len(header)} bytes, shorter than a NIfTI header")
+    size = path.stat().st_size
+    if needed is not None and size < needed:
+        raise Truncated(f"{size} of {needed} bytes")
+
+
+def _check_nifti_gz(path: Path) -> None:
+    with open(path, "rb") as f:
+        decompressor = zlib.decompressobj(31)
+        try:
+            header = decompressor.decompress(f.read(CHUNK), 544)
+        except zlib.error as exc:
+            raise Truncated(f"damaged compressed data: {exc}") from None
+        needed = _nifti_needed(header) if len(header) >= 348 else None
+        f.seek(0)
+        produced = _inflate(f, 31)
+    if produced < 348:
+        raise Truncated(f"{produced} bytes after decompression, shorter than a NIfTI header")
+    if needed is not None and produced < needed:
+        raise Truncated(f"{produced} of {needed} bytes after decompression")
+
+
+# -- NRRD -----------------------------------------------------------------------------------------------
+def _nrrd_type_bytes(name: str) -> int | None:
+    name = name.strip().lower()
+    if "char" in name or "int8" in name:
+        return 1
+    if "short" in name or "int16" in name:
+        return 2
+    if "long" in name or "int64" in name or name == "double":
+        return 8
+    if name == "float" or "int" in name:
+        return 4
+    return None
+
+
+def _read_text_header(f, limit: int = 1 << 20) -> tuple[list[str], int]:
+    """Lines up to the first empty line (NRRD) and the byte offset after it."""
+    lines, offset = [], 0
+    while offset < limit:
+        raw = f.readline()
+        if not raw:
+            break
+        offset += len(raw)
+        line = raw.decode("latin-1").rstrip("\r\n")
+        if not line:
+            return lines, offset
+        lines.append(line)
+    return lines, offset
+
+
+def _check_nrrd(path: Path) -> None:
+    with open(path, "rb") as f:
+        lines, offset = _read_text_header(f)
+        if not lines or not lines[0].startswith("NRRD"):
+            return
+        fields = {}
+        for line in lines[1:]:
+            key, sep, value = line.partition(":")
+            if sep and not line.startswith("#"):
+                fields[key.strip().lower()] = value.strip().lstrip("=").strip()
+        sizes = [int(v) for v in fields.get("sizes", "").split() if v.lstrip("-").isdigit()]
+        element = _nrrd_type_bytes(fields.get("type", ""))
+        encoding = fields.get("encoding", "raw").lower()
+        if not sizes or element is None:
+            return
+        needed = math.prod(sizes) * element
+        data_file = fields.get("data file") or fields.get("datafile")
+        if data_file:
+            if data_file.split()[0].upper() == "LIST" or "%" in data_file:
+                return  # several data files: left to the reader
+            target = (path.parent / data_file).resolve()
+            if not target.is_file():
+                raise Truncated(f"its data file {data_file} is missing")
+            with open(target, "rb") as data:
+                _check_payload(data, encoding, needed, target.stat().st_size)
+        else:
+            _check_payload(f, encoding, needed, path.stat().st_size - offset)
+
+
+def _check_payload(handle, encoding: str, needed: int, available: int) -> None:
+    if encoding == "raw":
+        if available < needed:
+            raise Truncated(f"{available} of {needed} bytes of voxel data")
+    elif encoding in ("gzip", "gz"):
+        produced = _inflate(handle, 31)
+        if produced < needed:
+            raise Truncated(f"{produced} of {needed} bytes of voxel data after decompression")
+
+
+# -- MetaImage ------------------------------------------------------------------------------------------
+def _check_meta(path: Path) -> None:
+    with open(path, "rb") as f:
+        fields, offset = {}, 0
+        while offset < 1 << 20:
+            raw = f.readline()
+            if not raw:
+                return
+            offset += len(raw)
+            key, sep, value = raw.decode("latin-1").partition("=")
+            if not sep:
+                return
+            fields[key.strip()] = value.strip()
+            if key.strip() == "ElementDataFile":
+                break
+        sizes = [int(v) for v in fields.get("DimSize", "").split() if v.isdigit()]
+        element = META_BYTES.get(fields.get("ElementType", ""))
+        if not sizes or element is None:
+            return
+        needed = math.prod(sizes) * element * int(fields.get("ElementNumberOfChannels", "1") or 1)
+        compressed = fields.get("CompressedData", "False").lower() == "true"
+        data_file = fields.get("ElementDataFile", "LOCAL")
+        if data_file.upper() == "LOCAL":
+            handle, available = f, path.stat().st_size - offset
+            _check_meta_payload(handle, compressed, needed, available, fields)
+            return
+        if re.match(r"^(LIST|.*%)", data_file):
+            return
+        target = path.parent / data_file
+        if not target.is_file():
+            raise Truncated(f"its data file {data_file} is missing")
+        with open(target, "rb") as handle:
+            _check_meta_payload(handle, compressed, needed, target.stat().st_size, fields)
+
+
+def _check_meta_payload(handle, compressed: bool, needed: int, available: int, fields: dict) -> None:
+    if not compressed:
+        if available < needed:
+            raise Truncated(f"{available} of {needed} bytes of voxel data")
+        return
+    declared = fields.get("CompressedDataSize", "")
+    if declared.isdigit() and available < int(declared):
+        raise Truncated(f"{available} of {declared} bytes of compressed voxel data")
+    produced = _inflate(handle, 47)
+    if produced < needed:
+        raise Truncated(f"{produced} of {needed} bytes of voxel data after decompression")

@@ -1,0 +1,138 @@
+"""Checking a training run before any work starts: options, dataset, plans, fold and the fold folder's state.
+
+Nothing here imports torch or nnU-Net, so a wrong argument is reported at once, and every fold of
+a multi-fold command is checked before the first one trains.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ImprovedNNUNetLib.errors import UserError
+
+from .constants import CONFIGURATIONS, TRAINER_NAMES
+from .environment import dataset_name, folder_variable
+from .fold_lock import check_free
+from .run_options import resume_options
+
+
+@dataclass
+class TrainOptions:
+    """One run. ``None`` epochs/iterations keep nnU-Net's values (1000 epochs, 250 + 50 iterations)."""
+
+    dataset: str
+    variant: str = "baseline"
+    configuration: str = "3d_fullres"
+    fold: int | str = 0
+    epochs: int | None = None
+    iters_per_epoch: int | None = None
+    val_iters_per_epoch: int | None = None
+    device: str = "auto"
+    continue_training: bool = False
+    overwrite: bool = False
+    checkpoint_every: int | None = None  # None: DEFAULT_CHECKPOINT_EVERY (or the resumed run's value)
+    final_validation: bool = True
+    allow_change: bool = False  # --continue may change stored options (recorded in run_options.json)
+    plans: str = "nnUNetPlans"
+    hyperparameters: dict = field(default_factory=dict)  # variant class attributes to change (--set)
+
+
+def parse_fold(fold: int | str, num_splits: int) -> int | str:
+    """A fold index within ``num_splits`` or "all"; UserError otherwise."""
+    if str(fold) == "all":
+        return "all"
+    try:
+        index = int(fold)
+    except ValueError:
+        raise UserError(f"fold {fold!r} is not a number; use 0..{num_splits - 1} or all") from None
+    if not 0 <= index < num_splits:
+        raise UserError(f"fold {index} is out of range: this dataset has {num_splits} folds (0..{num_splits - 1}) "
+                        "or use all")
+    return index
+
+
+def number_of_splits(preprocessed: Path) -> int:
+    """Folds in splits_final.json, or nnU-Net's default 5 before the first training creates it."""
+    splits = preprocessed / "splits_final.json"
+    return len(json.loads(splits.read_text())) if splits.is_file() else 5
+
+
+def load_plans(preprocessed: Path, options: TrainOptions) -> tuple[dict, dict]:
+    """(plans, dataset_json) of a prepared dataset; UserError when it is not prepared."""
+    plans_file = preprocessed / f"{options.plans}.json"
+    if not plans_file.is_file():
+        raise UserError(f"{plans_file} not found; run `improved-nnunet prepare` on the dataset first")
+    plans = json.loads(plans_file.read_text())
+    if options.configuration not in plans["configurations"]:
+        raise UserError(f"configuration {options.configuration!r} is not in the plans of {preprocessed.name} "
+                        f"(it has {', '.join(plans['configurations'])}); pick one of those")
+    data_folder = preprocessed / plans["configurations"][options.configuration].get(
+        "data_identifier", f"{options.plans}_{options.configuration}")
+    if not data_folder.is_dir():
+        raise UserError(f"{data_folder} not found; run `improved-nnunet prepare` for configuration "
+                        f"{options.configuration}")
+    return plans, json.loads((preprocessed / "dataset.json").read_text())
+
+
+def has_content(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.iterdir())
+
+
+def resume_checkpoint(folder: Path) -> Path | None:
+    """The checkpoint ``--continue`` resumes from: final, else the newer of latest and best."""
+    if (folder / "checkpoint_final.pth").is_file():
+        return folder / "checkpoint_final.pth"
+    candidates = [folder / n for n in ("checkpoint_latest.pth", "checkpoint_best.pth") if (folder / n).is_file()]
+    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+
+
+@dataclass
+class PlannedRun:
+    """A checked run: options with a resumed run's stored values filled in, and where it writes."""
+
+    options: TrainOptions
+    dataset: str  # DatasetNNN_Name
+    fold: int | str
+    folder: Path
+    checkpoint: Path | None = None  # what --continue loads
+    changes: list = field(default_factory=list)  # (flag, stored, given) allowed with --change
+
+
+def plan_run(options: TrainOptions, check_lock: bool = True) -> PlannedRun:
+    """Check a run before any work starts (no torch, no nnU-Net import): variant, configuration,
+    numbers, dataset, plans, fold, the fold folder's state, and on ``--continue`` the stored options."""
+    if options.variant not in TRAINER_NAMES:
+        raise UserError(f"unknown variant {options.variant!r}; choose one of: {', '.join(TRAINER_NAMES)}")
+    if options.configuration not in CONFIGURATIONS:
+        raise UserError(f"unknown configuration {options.configuration!r}; use one of {', '.join(CONFIGURATIONS)}")
+    for name in ("epochs", "iters_per_epoch", "val_iters_per_epoch", "checkpoint_every"):
+        value = getattr(options, name)
+        if value is not None and value < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if options.continue_training and options.overwrite:
+        raise UserError("--continue and --overwrite exclude each other; resume the run or start it again")
+    name = dataset_name(str(options.dataset))
+    preprocessed = folder_variable("nnUNet_preprocessed") / name
+    if not preprocessed.is_dir():
+        raise UserError(f"{preprocessed} not found; run `improved-nnunet prepare` on the dataset first")
+    results = folder_variable("nnUNet_results")
+    load_plans(preprocessed, options)
+    fold = parse_fold(options.fold, number_of_splits(preprocessed))
+    folder = (results / name / f"{TRAINER_NAMES[options.variant]}__{options.plans}__{options.configuration}"
+              / f"fold_{fold}")
+    if check_lock:
+        check_free(folder)
+    plan = PlannedRun(options, name, fold, folder)
+    if options.continue_training:
+        plan.checkpoint = resume_checkpoint(folder)
+        if plan.checkpoint is None:
+            if has_content(folder):
+                raise UserError(f"{folder} has no checkpoint to resume: the run stopped before its first checkpoint "
+                                "(written every --checkpoint-every epochs); start it again with --overwrite")
+            raise UserError(f"--continue: there is no run to resume in {folder}; leave out --continue to start one")
+        plan.options, plan.changes = resume_options(options, folder, options.allow_change)
+    elif has_content(folder) and not options.overwrite:
+        raise UserError(f"{folder} already holds a training run; pass --continue to resume it or "
+                        "--overwrite to delete it and start again")
+    return plan
