@@ -18,7 +18,7 @@ def user_files(out: Path, outputs: Outputs) -> set[Path]:
     """Files in ``out`` that the demo did not write (they are never touched)."""
     if not out.is_dir():
         return set()
-    return {p for p in out.rglob("*") if p.is_file() and p.name != FILE_NAME and not outputs.owns(p)}
+    return {p for p in out.rglob("*") if p.is_file() and p != out / FILE_NAME and not outputs.owns(p)}
 
 
 def claim_output(out: Path, overwrite: bool) -> set[Path]:
@@ -51,5 +51,5 @@ def claim_output(out: Path, overwrite: bool) -> set[Path]:
 def record_outputs(out: Path, before: set[Path]) -> None:
     """Record every file in ``out`` except those that were there before the run (the user's)."""
     outputs = Outputs(out, COMMAND)
-    outputs.record(*(p for p in Path(out).rglob("*") if p.is_file() and p.name != FILE_NAME and p not in before))
+    outputs.record(*(p for p in Path(out).rglob("*") if p.is_file() and p != Path(out) / FILE_NAME and p not in before))
     outputs.save()

@@ -207,3 +207,20 @@ def test_bad_input(workspace, case_id, arguments, code, message):
 
 def test_the_battery_is_large_enough():
     assert len(CASES) >= 30
+
+
+NO_TORCH = ["train-fold-out-of-range", "train-continue-nothing", "predict-two-channels-for-one-channel-model",
+            "predict-file-output-for-several-cases", "evaluate-partial-coverage", "models-name-clash"]
+
+
+@pytest.mark.parametrize("case_id", NO_TORCH)
+def test_validation_errors_come_before_torch_is_imported(workspace, case_id):
+    """Checks run before the work, and before torch is imported (that import alone takes seconds)."""
+    arguments = next(c[1] for c in CASES if c[0] == case_id)
+    argv = [part.replace("{ws}", str(workspace.root)) for part in arguments.split()]
+    code = ("import sys\nfrom ImprovedNNUNetLib.cli.main import main\n"
+            f"rc = main({argv!r})\n"
+            "print('torch imported' if 'torch' in sys.modules else 'torch not imported')\nsys.exit(rc)\n")
+    ran = subprocess.run([sys.executable, "-c", code], env=workspace.env, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 2, ran.stderr
+    assert ran.stdout.strip().splitlines()[-1] == "torch not imported"

@@ -162,7 +162,7 @@ def test_demo_overwrite_removes_only_what_the_demo_wrote(tiny_demo, tmp_path):
     (out / "report.md").unlink()
     before = demo_folder.claim_output(out, overwrite=True)
     assert (out / "my_notes.txt").read_text() == "keep me"
-    assert not any(p.exists() for p in demo_files)
+    assert [p for p in demo_files if p.exists()] == []
     assert before == {out / "my_notes.txt"} and report
     foreign = tmp_path / "mine"
     foreign.mkdir()
