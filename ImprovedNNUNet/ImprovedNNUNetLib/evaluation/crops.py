@@ -5,6 +5,9 @@ import numpy as np
 from scipy import ndimage
 
 Box = tuple[slice, slice, slice]
+# find_objects keeps a list as long as the largest value; above this (and above the voxel count)
+# the values present are numbered 1..n first, so cost follows the labels present, not their values
+COMPACT_LABELS_ABOVE = 65535
 
 
 def foreground_box(array: np.ndarray) -> Box | None:
@@ -27,10 +30,19 @@ def label_boxes(array: np.ndarray) -> dict[int, Box]:
     if outer is None:
         return {}
     inner = array[outer]
-    found = ndimage.find_objects(inner, max_label=int(inner.max()))
+    top = int(inner.max())
+    values = None
+    if top > max(COMPACT_LABELS_ABOVE, inner.size):  # few labels with big values: number them 1..n first
+        values, compact = np.unique(inner, return_inverse=True)
+        if values[0] != 0:  # keep 0 as background
+            values, compact = np.concatenate([[0], values]), compact + 1
+        inner = compact.reshape(inner.shape).astype(np.int32, copy=False)
+        top = len(values) - 1
+    found = ndimage.find_objects(inner, max_label=top)
     return {
-        value: tuple(slice(o.start + s.start, o.start + s.stop) for o, s in zip(outer, box))
-        for value, box in enumerate(found, start=1)
+        (int(values[index]) if values is not None else index):
+            tuple(slice(o.start + s.start, o.start + s.stop) for o, s in zip(outer, box))
+        for index, box in enumerate(found, start=1)
         if box is not None
     }
 
@@ -53,4 +65,4 @@ def padded_mask(array: np.ndarray, box: Box, label: int) -> np.ndarray:
     The box holds every voxel of the label, so the added layer is background in the
     image too, or lies outside it (the image edge counts as outside).
     """
-    return np.pad(array[box] == label, 1)
+    return np.pad(np.ascontiguousarray(array[box] == label), 1)  # C order: surfel codes use C strides

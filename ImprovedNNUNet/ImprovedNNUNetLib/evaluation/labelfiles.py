@@ -72,9 +72,9 @@ def segment_names(path: str | Path) -> dict[str, int] | None:
 
 
 def remap_values(array: np.ndarray, mapping: Mapping[int, int]) -> np.ndarray:
-    """Array with label values replaced per ``mapping`` (values not in it become 0)."""
-    top = int(max([int(array.max()) if array.size else 0, *mapping.keys(), *mapping.values()]))
-    lut = np.zeros(top + 1, dtype=np.min_scalar_type(top))
-    for src, dst in mapping.items():
-        lut[src] = dst
-    return lut[array]
+    """Array with label values replaced per ``mapping`` (values not in it become 0); the cost follows
+    the values present, not the largest one."""
+    values, inverse = np.unique(array, return_inverse=True)
+    top = max([0, *mapping.values()])
+    new = np.array([mapping.get(int(v), 0) for v in values], dtype=np.min_scalar_type(top))
+    return new[inverse].reshape(array.shape)

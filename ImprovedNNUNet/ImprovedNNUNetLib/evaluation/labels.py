@@ -37,8 +37,8 @@ def as_label_array(array: np.ndarray, what: str = "image") -> np.ndarray:
 
 def label_pair(pred: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Both arrays checked as label images and required to share one grid."""
-    pred = as_label_array(pred, "prediction")
-    ref = as_label_array(ref, "reference")
+    pred = np.ascontiguousarray(as_label_array(pred, "prediction"))  # results never depend on memory layout
+    ref = np.ascontiguousarray(as_label_array(ref, "reference"))
     if pred.shape != ref.shape:
         raise UserError(
             f"prediction shape {pred.shape} differs from reference shape {ref.shape}; "

@@ -60,7 +60,8 @@ def compute_metrics_arrays(
         )
         for value, name in names.items()
     }
-    return CaseMetrics(per_label)
+    return CaseMetrics(per_label, pixel_accuracy=float(np.count_nonzero(pred == ref)) / pred.size if pred.size
+                       else float("nan"))
 
 
 MAX_LABELS_NOT_IN_REFERENCE = 255
@@ -94,6 +95,9 @@ def _label_metrics(pred, ref, value, name, box, spacing, tau) -> LabelMetrics:
         iou=overlap.iou(counts),
         sensitivity=overlap.sensitivity(counts),
         specificity=overlap.specificity(counts),
+        accuracy=overlap.accuracy(counts),
+        mcc=overlap.mcc(counts),
+        rvd=overlap.rvd(counts),
         volume_ref_ml=overlap.volume_ml(counts.ref, spacing),
         volume_pred_ml=overlap.volume_ml(counts.pred, spacing),
         status=status,

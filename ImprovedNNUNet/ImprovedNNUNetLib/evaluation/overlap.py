@@ -1,6 +1,7 @@
-"""Voxel-count metrics: Dice, IoU, sensitivity, specificity and volumes."""
+"""Voxel-count metrics: Dice, IoU, sensitivity, specificity, accuracy, MCC, RVD and volumes."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +62,28 @@ def sensitivity(c: Counts) -> float:
 def specificity(c: Counts) -> float:
     """TN / (TN+FP) over the whole image; NaN when the reference fills the image."""
     return _ratio(c.tn, c.tn + c.fp)
+
+
+def accuracy(c: Counts) -> float:
+    """(TP+TN) / all voxels of the image."""
+    return _ratio(c.both + c.tn, c.total)
+
+
+def mcc(c: Counts) -> float:
+    """Matthews correlation coefficient (TP·TN − FP·FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN)); NaN when a
+    factor is 0 (a side empty or full), 1 when both sides are empty."""
+    if c.pred == 0 and c.ref == 0:
+        return 1.0
+    tp, tn, fp, fn = float(c.both), float(c.tn), float(c.fp), float(c.fn)
+    denominator = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return (tp * tn - fp * fn) / denominator if denominator else float("nan")
+
+
+def rvd(c: Counts) -> float:
+    """Relative volume difference (|P| − |G|) / |G|; NaN without reference voxels (0 when both are empty)."""
+    if c.pred == 0 and c.ref == 0:
+        return 0.0
+    return _ratio(c.pred - c.ref, c.ref)
 
 
 def volume_ml(voxels: int, spacing) -> float:

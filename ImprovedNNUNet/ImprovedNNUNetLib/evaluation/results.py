@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 # Column/key names of summary.json and metrics.csv, in output order.
 METRIC_KEYS = (
     "Dice", "IoU", "Sensitivity", "Specificity", "HD", "HD95", "HD99.9", "ASSD", "NSD",
-    "VolumeRef_ml", "VolumePred_ml", "status",
+    "Accuracy", "MCC", "RVD", "VolumeRef_ml", "VolumePred_ml", "status",
 )
 
 STATUS_OK = "ok"
@@ -39,6 +39,9 @@ class LabelMetrics:
     volume_pred_ml: float
     status: str
     tau_mm: float
+    accuracy: float = float("nan")
+    mcc: float = float("nan")
+    rvd: float = float("nan")
 
     def to_dict(self) -> dict:
         """The metrics under their summary.json / metrics.csv keys (floats stay inf/NaN)."""
@@ -52,6 +55,9 @@ class LabelMetrics:
             "HD99.9": self.hd99_9,
             "ASSD": self.assd,
             "NSD": self.nsd,
+            "Accuracy": self.accuracy,
+            "MCC": self.mcc,
+            "RVD": self.rvd,
             "VolumeRef_ml": self.volume_ref_ml,
             "VolumePred_ml": self.volume_pred_ml,
             "status": self.status,
@@ -69,6 +75,7 @@ class CaseMetrics:
     labels: dict[int, LabelMetrics]
     resampled: bool = False
     notes: list[str] = field(default_factory=list)
+    pixel_accuracy: float = float("nan")  # voxels with the same value in both images (every value) / all
 
     def __getitem__(self, label: int) -> LabelMetrics:
         return self.labels[label]

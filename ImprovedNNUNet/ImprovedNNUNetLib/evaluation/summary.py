@@ -3,7 +3,8 @@
 Means per label leave out cases where the label is empty on both sides (counted as
 ``n_both_empty``); means of distance metrics also leave out one-sided empty cases,
 whose distances are infinite (counted as ``n_one_side_empty``). ``foreground_mean`` is
-the mean over labels of those per-label means.
+the mean over labels of those per-label means; ``mean_IoU`` is its IoU (mean IoU over classes) and
+``pixel_accuracy`` the mean over cases of the fraction of voxels whose values agree.
 """
 from __future__ import annotations
 
@@ -70,6 +71,7 @@ def summarize(cases: list[EvaluatedCase]) -> dict:
                 "prediction_file": c.prediction_file,
                 "resampled": c.metrics.resampled,
                 "notes": list(c.metrics.notes),
+                "pixel_accuracy": json_number(c.metrics.pixel_accuracy),
                 "metrics": {
                     str(v): {k: json_number(x) for k, x in m.to_dict().items()} for v, m in c.metrics.labels.items()
                 },
@@ -78,6 +80,8 @@ def summarize(cases: list[EvaluatedCase]) -> dict:
         ],
         "mean": {str(v): m for v, m in means.items()},
         "foreground_mean": foreground,
+        "mean_IoU": foreground["IoU"],
+        "pixel_accuracy": _mean([c.metrics.pixel_accuracy for c in cases]),
         "tau_mm": distinct_taus.pop() if len(distinct_taus) == 1 else {str(v): t for v, t in taus.items()},
         "labels": {str(v): name for v, name in labels.items()},
         "mean_policy": (

@@ -62,6 +62,7 @@ def neighbour_codes(padded: np.ndarray, corners: np.ndarray) -> np.ndarray:
     Bit 7 is the voxel at the lowest index along all axes and bit 0 the one at the
     highest, the ordering of the surfel area table.
     """
+    padded = np.ascontiguousarray(padded)  # flat indices below are C order: the strides must be too
     flat_mask = padded.reshape(-1).view(np.uint8)
     flat = np.ravel_multi_index(tuple(corners.T), padded.shape)
     strides = np.array(padded.strides) // padded.itemsize

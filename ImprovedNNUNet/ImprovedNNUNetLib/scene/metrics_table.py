@@ -23,6 +23,9 @@ METRIC_COLUMNS = (
     ("ASSD", "ASSD (mm)", "mm", "average symmetric surface distance"),
     ("NSD", "NSD", "", "normalised surface Dice at the tolerance"),
     ("tau_mm", "NSD tolerance (mm)", "mm", "tolerance of the NSD"),
+    ("Accuracy", "Accuracy", "", "(TP+TN) / all voxels of the image"),
+    ("MCC", "MCC", "", "Matthews correlation coefficient"),
+    ("RVD", "RVD", "", "relative volume difference (|P|-|G|) / |G|"),
     ("VolumeRef_ml", "Reference volume (ml)", "ml", "volume of the reference segment"),
     ("VolumePred_ml", "Predicted volume (ml)", "ml", "volume of the predicted segment"),
 )
