@@ -141,7 +141,8 @@ CASES = [
     ("evaluate-msf-without-maps", "evaluate {ws}/pred {ws}/ref --msf", 2, r"--msf .* give --maps too"),
     ("evaluate-bad-labels", "evaluate {ws}/pred {ws}/ref --labels one,two", 2, r"--labels 'one,two'"),
     ("evaluate-bad-tau-label", "evaluate {ws}/pred {ws}/ref --tau-label lung", 2, r"write LABEL=MM"),
-    ("evaluate-file-and-folder", "evaluate {ws}/pred/chest_000.nii.gz {ws}/ref", 2, r"must both be files or both"),
+    ("evaluate-file-and-folder", "evaluate {ws}/pred/chest_000.nii.gz {ws}/ref", 2,
+     r"ref is read as one case's structure masks .*needs label names"),
     # predict
     ("predict-file-output-for-several-cases", "predict -i {ws}/images -o {ws}/seg.nii.gz -m {ws}/model", 2,
      r"names one image file but 2 cases are given; give an output folder"),

@@ -7,7 +7,13 @@ this run. Prints wall time (best of two runs; MONAI, far slower, runs once), pea
 (resident set growth), our/peer time ratios and the largest value difference per metric
 against the peer that defines it.
 
-Run: ``.venv/bin/python Testing/benchmarks/bench_metrics.py``
+A folder case follows: FOLDER_CASES pairs of 256×256×128 label files (5 labels) evaluated by
+``improved-nnunet evaluate``'s engine with 1 and with 2 worker processes, and by nnU-Net's
+``compute_metrics_on_folder`` with 1 and 2 processes (it computes Dice and IoU only, no surface
+metrics: its times are a floor, not a like-for-like comparison). Prints wall times and the
+1 → 2 jobs speed-up (target >= 1.7x).
+
+Run: ``.venv/bin/python Testing/benchmarks/bench_metrics.py [--only single|folder]``
 """
 from __future__ import annotations
 
@@ -146,7 +152,84 @@ def largest_difference(a, b, metrics):
     return {m: max(abs(a[v][m] - b[v][m]) for v in a) for m in metrics}
 
 
+FOLDER_CASES = 40
+FOLDER_SHAPE = (128, 256, 256)  # (z, y, x)
+FOLDER_SPACING = (1.5, 0.8, 0.8)  # mm per array axis
+TARGET_JOBS_SPEEDUP = 1.7
+
+
+def folder_case(root) -> tuple:
+    """Write FOLDER_CASES (prediction, reference) pairs as .nii.gz into root/pred and root/ref."""
+    from scipy import ndimage
+
+    from ImprovedNNUNetLib.imageio import Image, write_image
+
+    scale = np.array(FOLDER_SHAPE) / np.array(SHAPE)
+    for index in range(FOLDER_CASES):
+        rng = np.random.default_rng(index)
+        ref = np.zeros(FOLDER_SHAPE, np.uint8)
+        pred = np.zeros(FOLDER_SHAPE, np.uint8)
+        for label, (centre, radii) in ORGANS.items():
+            centre = tuple(int(c * f) + int(rng.integers(-4, 5)) for c, f in zip(centre, scale))
+            radii = tuple(max(int(r * f), 3) for r, f in zip(radii, scale))
+            _ellipsoid(ref, label, centre, radii)
+            _ellipsoid(pred, label, tuple(c + int(rng.integers(-2, 3)) for c in centre), radii)
+        _tube(ref, TUBE, (125, 128), 7, (20, 110))
+        _tube(pred, TUBE, (126, 128), 7, (22, 112))
+        pred[ndimage.binary_dilation(pred == 1, iterations=1) & (pred == 0)] = 1
+        spacing = tuple(reversed(FOLDER_SPACING))
+        write_image(Image(ref, spacing), root / "ref" / f"case_{index:03d}.nii.gz")
+        write_image(Image(pred, spacing), root / "pred" / f"case_{index:03d}.nii.gz")
+
+
+def folder_main() -> int:
+    import tempfile
+    from pathlib import Path
+
+    from nnunetv2.evaluation.evaluate_predictions import compute_metrics_on_folder
+    from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
+
+    from ImprovedNNUNetLib.evaluation.runner import evaluate
+
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        folder_case(root)
+        print(f"\nfolder: {FOLDER_CASES} cases of {FOLDER_SHAPE[2]}×{FOLDER_SHAPE[1]}×{FOLDER_SHAPE[0]} uint8, "
+              f"5 labels, .nii.gz")
+        times = {}
+        for jobs in (1, 2):
+            started = time.perf_counter()
+            evaluate(root / "pred", root / "ref", jobs=jobs)
+            times[f"ours, --jobs {jobs}"] = time.perf_counter() - started
+        for jobs in (1, 2):
+            started = time.perf_counter()
+            compute_metrics_on_folder(str(root / "ref"), str(root / "pred"), str(root / f"nnunet_{jobs}.json"),
+                                      SimpleITKIO(), ".nii.gz", [1, 2, 3, 4, 5], num_processes=jobs)
+            times[f"nnU-Net (Dice/IoU only), -np {jobs}"] = time.perf_counter() - started
+    print(f"{'implementation':<36}{'wall s':>9}")
+    for name, seconds in times.items():
+        print(f"{name:<36}{seconds:>9.2f}")
+    speedup = times["ours, --jobs 1"] / times["ours, --jobs 2"]
+    print(f"ours 1 -> 2 jobs speed-up: {speedup:.2f}x (target >= {TARGET_JOBS_SPEEDUP:g}x)")
+    print(f"ours (all metrics) / nnU-Net (Dice/IoU only), 2 processes each: "
+          f"{times['ours, --jobs 2'] / times['nnU-Net (Dice/IoU only), -np 2']:.2f}x the time")
+    return 0
+
+
 def main() -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("single", "folder"))
+    args = parser.parse_args()
+    if args.only != "folder":
+        single_main()
+    if args.only != "single":
+        folder_main()
+    return 0
+
+
+def single_main() -> int:
     import monai.metrics  # noqa: F401  imports are not part of any timing
     import surface_distance  # noqa: F401
     import torch

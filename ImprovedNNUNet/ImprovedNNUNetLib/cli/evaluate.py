@@ -39,6 +39,9 @@ def add_parser(sub):
     )
     parser.add_argument("--overwrite", action="store_true",
                         help="replace what an earlier evaluate wrote in DIR (only that: other files are kept)")
+    parser.add_argument("--jobs", "-np", type=int, metavar="N",
+                        help="cases evaluated at once in worker processes (default: the cores available; "
+                             "nnU-Net's -np)")
     parser.add_argument("--chill", action="store_true",
                         help="evaluate only the cases that have a prediction (as nnU-Net's --chill); by default a "
                              "prediction folder must cover every reference case")
@@ -101,12 +104,14 @@ def format_table(cases) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.runner import evaluate
 
+    if args.jobs is not None and args.jobs < 1:
+        raise UserError(f"--jobs {args.jobs}: give 1 or more worker processes")
     if args.msf is not None and not args.maps:
         raise UserError("--msf adds the MSF region to the error maps; give --maps too")
     cases = evaluate(
         args.pred, args.ref, labels=parse_labels(args.labels), tau_mm=parse_tau(args.tau, args.tau_label),
         out_dir=args.out, maps=args.maps, msf_radius=args.msf, overwrite=args.overwrite, progress=True,
-        chill=args.chill,
+        chill=args.chill, jobs=args.jobs,
     )
     print(format_table(cases))
     for case in cases:

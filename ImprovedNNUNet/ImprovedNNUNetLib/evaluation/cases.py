@@ -32,11 +32,22 @@ def _images_by_case(folder: Path, what: str) -> dict[str, Path]:
     return cases
 
 
+def _cases_in(folder: Path, what: str) -> dict[str, Path]:
+    """Image files by case id, or (a folder of sub-folders of structure masks) sub-folders by case id."""
+    if not any(is_image_file(p) for p in folder.iterdir()):
+        subfolders = {p.name: p for p in sorted(folder.iterdir()) if p.is_dir() and any(map(is_image_file, p.iterdir()))}
+        if subfolders:
+            return subfolders
+    return _images_by_case(folder, what)
+
+
 def match_cases(prediction: str | Path, reference: str | Path, allow_missing: bool = False) -> list[CasePair]:
     """Cases to evaluate: two files make one case; two folders are matched by case id.
 
     Every prediction needs a reference with the same case id (file name without its
     image suffix, e.g. ``case_001`` for ``case_001.nii.gz`` and ``case_001.seg.nrrd``).
+    A folder beside a file, or sub-folders in place of files, hold one case's structure masks
+    (one binary file per structure, see :mod:`.structure_masks`).
     References without a prediction are an error (nnU-Net's rule) unless ``allow_missing``
     (nnU-Net's ``--chill``), which evaluates the predicted cases only.
     """
@@ -49,12 +60,11 @@ def match_cases(prediction: str | Path, reference: str | Path, allow_missing: bo
                             "give an image file or a folder of images")
     if prediction.is_file() and reference.is_file():
         return [CasePair(strip_suffix(reference.name), prediction, reference)]
-    if prediction.is_dir() != reference.is_dir():
-        raise UserError(
-            f"prediction {prediction} and reference {reference} must both be files or both be folders"
-        )
-    predicted = _images_by_case(prediction, "prediction")
-    references = _images_by_case(reference, "reference")
+    if prediction.is_dir() != reference.is_dir():  # the folder holds one case's structure masks
+        single = reference if reference.is_file() else prediction
+        return [CasePair(strip_suffix(single.name), prediction, reference)]
+    predicted = _cases_in(prediction, "prediction")
+    references = _cases_in(reference, "reference")
     unmatched = sorted(set(predicted) - set(references))
     if unmatched:
         shown = ", ".join(unmatched[:5]) + (f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else "")

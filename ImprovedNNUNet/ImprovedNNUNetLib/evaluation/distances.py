@@ -6,6 +6,14 @@ import os
 import numpy as np
 from scipy.spatial import cKDTree
 
+_query_workers: int | None = None  # threads of each k-d tree query; None: every core
+
+
+def set_query_workers(workers: int | None) -> None:
+    """Threads per k-d tree query; evaluation worker processes use 1 (the processes share the cores)."""
+    global _query_workers
+    _query_workers = workers
+
 
 def directed_distances(
     from_points: np.ndarray, to_points: np.ndarray, to_mask: np.ndarray, spacing, within_mm: float | None = None
@@ -29,7 +37,7 @@ def directed_distances(
     tree = cKDTree(to_points * spacing, leafsize=16, balanced_tree=False, compact_nodes=False)
     # a bound a little above within_mm, so rounding in the tree never drops a point at the bound
     bound = np.inf if within_mm is None else within_mm * (1 + 1e-9) + 1e-9
-    _, nearest = tree.query(rest * spacing, distance_upper_bound=bound, workers=os.cpu_count() or 1)
+    _, nearest = tree.query(rest * spacing, distance_upper_bound=bound, workers=_query_workers or os.cpu_count() or 1)
     found = nearest < len(to_points)
     delta = (to_points[nearest[found]] - rest[found]) * spacing
     exact = np.full(len(rest), np.inf)

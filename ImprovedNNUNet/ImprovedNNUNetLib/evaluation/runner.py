@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 from tqdm import tqdm
@@ -10,9 +11,12 @@ from ..errors import UserError
 from ..image_integrity import check_complete
 from ..imageio import write_image
 from ..manifest import Outputs
+from ..process import cores_present
 from .cases import CasePair, match_cases
+from .distances import set_query_workers
 from .errormaps import error_maps
-from .labelfiles import match_segment_values, read_label_image
+from .labelfiles import LabelImage, match_segment_values, read_label_image
+from .structure_masks import mask_files, read_structure_masks
 from .metrics import compute_metrics
 from .summary import EvaluatedCase, check_outputs_free, write_summary
 
@@ -24,15 +28,79 @@ def evaluate_case(
     msf_radius: int | None = None, overwrite: bool = False,
 ) -> EvaluatedCase:
     """Evaluate one case; with ``maps_dir`` also write its FP/FN (and MSF) maps there."""
-    ref = read_label_image(pair.reference)
-    pred_image = match_segment_values(read_label_image(pair.prediction), ref)
+    notes = []
+    if pair.reference.is_dir():
+        pred = read_label_image(pair.prediction)
+        ref = read_masks(pair.reference, label_names(labels, pred.names, pair.reference), notes)
+    else:
+        ref = read_label_image(pair.reference)
+        pred = read_masks(pair.prediction, label_names(labels, ref.names, pair.prediction), notes) \
+            if pair.prediction.is_dir() else read_label_image(pair.prediction)
+    pred_image = match_segment_values(pred, ref)
     labels = labels if labels is not None else ref.names
     metrics = compute_metrics(pred_image, ref.image, labels, tau_mm)
+    metrics.notes.extend(notes)
     if maps_dir is not None:
         maps = error_maps(pred_image, ref.image, labels, msf_radius)
         for kind, image in maps.images().items():
             write_image(image, maps_dir / f"{pair.case_id}_{kind}{MAP_SUFFIX}", overwrite=overwrite)
     return EvaluatedCase(pair.case_id, str(pair.reference), str(pair.prediction), metrics)
+
+
+def label_names(labels, other_names, folder: Path) -> dict[str, int]:
+    """Names -> values for reading a folder of structure masks: ``--labels`` names, else the other side's."""
+    if isinstance(labels, Mapping):
+        return {str(name): int(value) for name, value in labels.items()}
+    if other_names:
+        return dict(other_names)
+    raise UserError(f"{folder} is read as one case's structure masks (one file per structure), which needs label "
+                    "names: pass --labels with a dataset.json, or compare with a .seg.nrrd that names its segments")
+
+
+def read_masks(folder: Path, names: dict[str, int], notes: list) -> LabelImage:
+    image, matched, unmatched = read_structure_masks(folder, names)
+    if unmatched:
+        notes.append(f"structure masks that matched no label name: {', '.join(unmatched)}")
+    return LabelImage(image, matched)
+
+
+def _pool_context():
+    """fork where it is the platform's safe default (Linux: fast start), spawn elsewhere."""
+    import multiprocessing
+    import sys
+
+    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+
+
+def evaluated_in_order(evaluate_one, pairs: list[CasePair], jobs: int, progress: bool):
+    """Each pair evaluated, yielded in the order of ``pairs``; with ``jobs`` > 1 in a process pool.
+    The first failure cancels the cases not started yet and is raised."""
+    bar = dict(total=len(pairs), desc="evaluate", unit="case", disable=None if progress else True,
+               leave=False)  # None: shown on a terminal only
+    if jobs <= 1:
+        with tqdm(**bar) as shown:
+            for pair in pairs:
+                yield evaluate_one(pair)
+                shown.update()
+        return
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+    with ProcessPoolExecutor(jobs, mp_context=_pool_context(), initializer=set_query_workers,
+                             initargs=(1,)) as pool:
+        futures = [pool.submit(evaluate_one, pair) for pair in pairs]
+        try:
+            with tqdm(**bar) as shown:
+                pending = set(futures)
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                    shown.update(len(done))
+                    for future in done:
+                        future.result()  # raises the first failure
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        for future in futures:
+            yield future.result()
 
 
 def check_out_dir(out_dir: Path) -> None:
@@ -46,7 +114,8 @@ def check_files_complete(pairs: list[CasePair]) -> None:
     """Refuse truncated images among all inputs before the first case is evaluated."""
     from concurrent.futures import ThreadPoolExecutor
 
-    files = sorted({path for pair in pairs for path in (pair.prediction, pair.reference)})
+    paths = {path for pair in pairs for path in (pair.prediction, pair.reference)}
+    files = sorted({f for path in paths for f in (mask_files(path) if path.is_dir() else [path])})
     with ThreadPoolExecutor(min(8, max(1, len(files)))) as pool:  # zlib releases the GIL
         list(pool.map(check_complete, files))
 
@@ -54,7 +123,7 @@ def check_files_complete(pairs: list[CasePair]) -> None:
 def evaluate(
     prediction: str | Path, reference: str | Path, labels=None, tau_mm: float | Mapping = 1.0,
     out_dir: str | Path | None = None, maps: bool = False, msf_radius: int | None = None,
-    overwrite: bool = False, progress: bool = False, chill: bool = False,
+    overwrite: bool = False, progress: bool = False, chill: bool = False, jobs: int | None = None,
 ) -> list[EvaluatedCase]:
     """Evaluate a prediction file/folder against a reference file/folder.
 
@@ -64,6 +133,8 @@ def evaluate(
     Existing outputs are only replaced with ``overwrite``, which first removes exactly what an
     earlier evaluate wrote there (files of other origin are kept). A prediction folder must cover
     every reference case unless ``chill`` (then only the predicted cases are evaluated).
+    ``jobs`` cases are evaluated at once in worker processes (default: the cores available; one case
+    per worker at a time, so peak memory is about ``jobs`` cases); results keep the folder order.
     """
     if maps and out_dir is None:
         raise UserError("error maps need an output folder; give --out DIR")
@@ -78,15 +149,15 @@ def evaluate(
     if outputs is not None and overwrite:
         outputs.remove_previous()
     maps_dir = out_dir / "maps" if maps else None
-    cases = []
+    jobs = min(max(1, jobs if jobs is not None else cores_present()), len(pairs))
     try:
-        with tqdm(total=len(pairs), desc="evaluate", unit="case", disable=None if progress else True,
-                  leave=False) as bar:  # None: shown on a terminal only
-            for pair in pairs:
-                cases.append(evaluate_case(pair, labels, tau_mm, maps_dir, msf_radius, overwrite))
-                if maps_dir is not None:
-                    outputs.record(*sorted(maps_dir.glob(f"{pair.case_id}_*{MAP_SUFFIX}")))
-                bar.update()
+        evaluate_one = partial(evaluate_case, labels=labels, tau_mm=tau_mm, maps_dir=maps_dir,
+                               msf_radius=msf_radius, overwrite=overwrite)
+        cases = []
+        for case in evaluated_in_order(evaluate_one, pairs, jobs, progress):
+            cases.append(case)
+            if maps_dir is not None:
+                outputs.record(*sorted(maps_dir.glob(f"{case.case_id}_*{MAP_SUFFIX}")))
         if out_dir is not None:
             outputs.record(*write_summary(cases, out_dir, overwrite=overwrite))
     finally:
