@@ -13,7 +13,8 @@ import numpy as np
 from .errors import UserError, full_disk_error
 from .image_integrity import check_complete
 
-IMAGE_SUFFIXES = (".nii.gz", ".nii", ".seg.nrrd", ".nrrd", ".nhdr", ".mha", ".mhd")
+PLANAR_SUFFIXES = (".png", ".tif", ".tiff", ".bmp")  # 2-D formats: read as, and written from, one-slice volumes
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".seg.nrrd", ".nrrd", ".nhdr", ".mha", ".mhd", ".png", ".tif", ".tiff", ".bmp")
 
 
 @dataclass
@@ -71,7 +72,8 @@ def is_image_file(path: Path) -> bool:
 
 
 def read_image(path: str | Path) -> Image:
-    """Read a 3-D image (NIfTI, NRRD, MetaImage). Clear errors for missing, truncated or 4-D files."""
+    """Read a 3-D image (NIfTI, NRRD, MetaImage), or a 2-D one (PNG, TIFF, BMP, or a 2-D file of those
+    formats) as a one-slice volume. Clear errors for missing, truncated, colour or 4-D files."""
     import SimpleITK as sitk
 
     path = Path(path)
@@ -84,12 +86,39 @@ def read_image(path: str | Path) -> Image:
         img = sitk.ReadImage(str(path))
     except RuntimeError as exc:
         raise UserError(f"{path}: cannot be read as an image ({str(exc).strip().splitlines()[-1]})") from exc
-    if img.GetDimension() != 3 or img.GetNumberOfComponentsPerPixel() != 1:
+    if img.GetNumberOfComponentsPerPixel() != 1:
+        raise UserError(f"{path}: has {img.GetNumberOfComponentsPerPixel()} components per pixel (colour or vector "
+                        "data); save one grey-value or label channel per file")
+    if img.GetDimension() == 2:
+        return planar_image(img)
+    if img.GetDimension() != 3:
         raise UserError(
-            f"{path}: a 3-D single-component image is expected, this one has {img.GetDimension()} dimensions "
-            f"and {img.GetNumberOfComponentsPerPixel()} components per voxel; split it into 3-D volumes first"
+            f"{path}: a 3-D (or 2-D) single-component image is expected, this one has {img.GetDimension()} "
+            "dimensions; split it into 3-D volumes first"
         )
     return Image.from_sitk(img)
+
+
+def planar_sitk(image: Image):
+    """A one-slice volume as a 2-D SimpleITK image (for PNG, TIFF, BMP)."""
+    import SimpleITK as sitk
+
+    img = sitk.GetImageFromArray(image.array[0])
+    d = image.direction
+    img.SetSpacing([float(v) for v in image.spacing[:2]])
+    img.SetOrigin([float(v) for v in image.origin[:2]])
+    img.SetDirection([float(d[0]), float(d[1]), float(d[3]), float(d[4])])
+    return img
+
+
+def planar_image(img) -> Image:
+    """A 2-D SimpleITK image as a one-slice volume: spacing 1 mm across the slice, direction embedded."""
+    import SimpleITK as sitk
+
+    d = img.GetDirection()
+    return Image(sitk.GetArrayFromImage(img)[None],
+                 (*(float(v) for v in img.GetSpacing()), 1.0), (*(float(v) for v in img.GetOrigin()), 0.0),
+                 (d[0], d[1], 0.0, d[2], d[3], 0.0, 0.0, 0.0, 1.0))
 
 
 def write_image(image: Image, path: str | Path, overwrite: bool = False) -> Path:
@@ -101,8 +130,12 @@ def write_image(image: Image, path: str | Path, overwrite: bool = False) -> Path
         raise UserError(f"{path} exists; choose another output or allow overwriting explicitly")
     path.parent.mkdir(parents=True, exist_ok=True)
     existed = path.exists()
+    planar = path.name.lower().endswith(PLANAR_SUFFIXES)
+    if planar and image.array.shape[0] != 1:
+        raise UserError(f"{path}: a {path.suffix} file holds one 2-D image, but this one has {image.array.shape[0]} "
+                        "slices; write .nii.gz, .nrrd or .mha instead")
     try:
-        sitk.WriteImage(image.to_sitk(), str(path), useCompression=True)
+        sitk.WriteImage(planar_sitk(image) if planar else image.to_sitk(), str(path), useCompression=True)
     except RuntimeError as exc:  # ITK reports every write failure as a RuntimeError
         if not existed:
             path.unlink(missing_ok=True)  # no half-written file left behind

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-Box = tuple[slice, slice, slice]
+Box = tuple[slice, ...]
 # find_objects keeps a list as long as the largest value; above this (and above the voxel count)
 # the values present are numbered 1..n first, so cost follows the labels present, not their values
 COMPACT_LABELS_ABOVE = 65535
@@ -12,6 +12,11 @@ COMPACT_LABELS_ABOVE = 65535
 
 def foreground_box(array: np.ndarray) -> Box | None:
     """Bounding box of all non-zero voxels (None for an all-zero array), with fast reductions."""
+    if array.ndim != 3:
+        found = np.nonzero(array)
+        if found[0].size == 0:
+            return None
+        return tuple(slice(int(i.min()), int(i.max()) + 1) for i in found)
     rows = np.flatnonzero(array.reshape(array.shape[0], -1).any(axis=1))
     if rows.size == 0:
         return None

@@ -49,6 +49,12 @@ def compute_metrics_arrays(
     spacing = tuple(float(s) for s in spacing)
     if len(spacing) != 3 or min(spacing) <= 0:
         raise UserError(f"spacing must be 3 positive numbers (mm per array axis), got {spacing}")
+    notes = []
+    flat = planar_axis(pred.shape)
+    if flat is not None:  # a one-slice image is a 2-D image: boundaries, distances and NSD in its plane
+        pred, ref = np.squeeze(pred, flat), np.squeeze(ref, flat)
+        spacing = tuple(s for axis, s in enumerate(spacing) if axis != flat)
+        notes.append(PLANAR_NOTE)
     pred_boxes, ref_boxes = label_boxes(pred), label_boxes(ref)
     if labels is None:
         check_label_image(pred_boxes.keys(), ref_boxes.keys())
@@ -60,8 +66,18 @@ def compute_metrics_arrays(
         )
         for value, name in names.items()
     }
-    return CaseMetrics(per_label, pixel_accuracy=float(np.count_nonzero(pred == ref)) / pred.size if pred.size
-                       else float("nan"))
+    return CaseMetrics(per_label, notes=notes, pixel_accuracy=float(np.count_nonzero(pred == ref)) / pred.size
+                       if pred.size else float("nan"))
+
+
+PLANAR_NOTE = ("one-slice image, evaluated in 2-D: 4-connected boundaries, distances in the plane, NSD from "
+               "contour lengths, VolumeRef_ml/VolumePred_ml hold areas in mm²")
+
+
+def planar_axis(shape) -> int | None:
+    """The axis of a one-slice (2-D) image: the only axis of length 1 while the others are longer."""
+    flat = [axis for axis, n in enumerate(shape) if n == 1]
+    return flat[0] if len(flat) == 1 else None
 
 
 MAX_LABELS_NOT_IN_REFERENCE = 255

@@ -87,5 +87,6 @@ def rvd(c: Counts) -> float:
 
 
 def volume_ml(voxels: int, spacing) -> float:
-    """Volume of ``voxels`` voxels in millilitres (spacing in mm)."""
-    return voxels * float(np.prod(spacing)) / 1000.0
+    """Volume of ``voxels`` voxels in millilitres (spacing in mm); for 2-D images (two spacings) the
+    area in mm²."""
+    return voxels * float(np.prod(spacing)) / (1000.0 if len(spacing) == 3 else 1.0)

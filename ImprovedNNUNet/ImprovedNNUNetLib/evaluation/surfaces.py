@@ -1,14 +1,15 @@
 """Surfaces of a binary mask, in the two forms the distance metrics are defined on.
 
 * Boundary voxels (Hausdorff distances, ASSD): voxels of the mask with at least one
-  6-connected neighbour outside it, i.e. mask XOR its 6-connected erosion. Their
-  centres are the surface points.
-* Surfels (NSD): the corners of the voxel grid where the 2×2×2 neighbourhood is
-  neither all inside nor all outside. Each such corner carries the marching-cubes
-  surface area of its neighbourhood code (the definition of Nikolov et al., as
-  implemented by DeepMind's ``surface-distance``, whose per-code area table is used).
+  6-connected (4-connected in 2-D) neighbour outside it, i.e. mask XOR its erosion.
+  Their centres are the surface points.
+* Surfels (NSD): the corners of the voxel grid where the 2×2×2 (2×2 in 2-D) neighbourhood
+  is neither all inside nor all outside. Each such corner carries the marching-cubes
+  surface area (marching-squares contour length in 2-D) of its neighbourhood code (the
+  definition of Nikolov et al., as implemented by DeepMind's ``surface-distance``, whose
+  per-code tables are used).
 
-Masks passed here are padded with one background voxel on every side.
+Masks passed here are 3-D or 2-D, padded with one background voxel on every side.
 """
 from __future__ import annotations
 
@@ -32,55 +33,65 @@ class Surface:
 
 
 def boundary_voxels(padded: np.ndarray) -> np.ndarray:
-    """Boundary voxels of the unpadded region: mask minus its 6-connected erosion."""
-    core = padded[1:-1, 1:-1, 1:-1]
+    """Boundary voxels of the unpadded region: mask minus its face-connected erosion."""
+    ndim = padded.ndim
+    core = padded[(slice(1, -1),) * ndim]
     interior = core.copy()
-    for axis in range(3):
+    for axis in range(ndim):
         for shift in (0, 2):
-            index = [slice(1, -1)] * 3
+            index = [slice(1, -1)] * ndim
             index[axis] = slice(shift, shift + core.shape[axis])
             interior &= padded[tuple(index)]
     return core & ~interior
 
 
 def _pairwise(mask: np.ndarray, op) -> np.ndarray:
-    """``op`` over each 2×2×2 block of voxels: one value per grid corner (shape - 1)."""
-    out = op(mask[:-1], mask[1:])
-    out = op(out[:, :-1], out[:, 1:])
-    return op(out[:, :, :-1], out[:, :, 1:])
+    """``op`` over each 2×2×2 (2×2) block of voxels: one value per grid corner (shape - 1)."""
+    out = mask
+    for axis in range(mask.ndim):
+        low = [slice(None)] * mask.ndim
+        high = [slice(None)] * mask.ndim
+        low[axis], high[axis] = slice(None, -1), slice(1, None)
+        out = op(out[tuple(low)], out[tuple(high)])
+    return out
 
 
 def mixed_corners(padded: np.ndarray) -> np.ndarray:
-    """Grid corners whose 2×2×2 neighbourhood is neither all inside nor all outside."""
+    """Grid corners whose 2×2×2 (2×2) neighbourhood is neither all inside nor all outside."""
     return _pairwise(padded, np.logical_or) & ~_pairwise(padded, np.logical_and)
 
 
 def neighbour_codes(padded: np.ndarray, corners: np.ndarray) -> np.ndarray:
-    """8-bit code of the 2×2×2 neighbourhood of each corner in ``corners`` ((N, 3) indices).
+    """Code of the 2×2×2 (8 bits; 2×2 in 2-D: 4 bits) neighbourhood of each corner in ``corners``
+    ((N, ndim) indices).
 
     Corner (i, j, k) has the voxels (i..i+1, j..j+1, k..k+1) of ``padded`` around it.
-    Bit 7 is the voxel at the lowest index along all axes and bit 0 the one at the
-    highest, the ordering of the surfel area table.
+    The highest bit is the voxel at the lowest index along all axes and bit 0 the one at
+    the highest, the ordering of DeepMind's area and contour-length tables.
     """
     padded = np.ascontiguousarray(padded)  # flat indices below are C order: the strides must be too
     flat_mask = padded.reshape(-1).view(np.uint8)
     flat = np.ravel_multi_index(tuple(corners.T), padded.shape)
     strides = np.array(padded.strides) // padded.itemsize
+    ndim = padded.ndim
     code = np.zeros(len(corners), dtype=np.uint8)
-    for a in (0, 1):
-        for b in (0, 1):
-            for c in (0, 1):
-                shift = 7 - (4 * a + 2 * b + c)
-                code |= flat_mask[flat + (a * strides[0] + b * strides[1] + c * strides[2])] << shift
+    for offsets in np.ndindex(*(2,) * ndim):
+        position = int("".join(map(str, offsets)), 2)
+        shift = 2**ndim - 1 - position
+        code |= flat_mask[flat + int(np.dot(offsets, strides))] << shift
     return code
 
 
 @lru_cache(maxsize=32)
-def surfel_area_table(spacing: tuple[float, float, float]) -> np.ndarray:
-    """Surface area (mm²) of each of the 256 neighbourhood codes for this spacing."""
-    from surface_distance.lookup_tables import create_table_neighbour_code_to_surface_area
+def surfel_area_table(spacing: tuple[float, ...]) -> np.ndarray:
+    """Surface area (mm²) of each of the 256 neighbourhood codes for this spacing; in 2-D the contour
+    length (mm) of each of the 16 codes."""
+    from surface_distance.lookup_tables import (create_table_neighbour_code_to_contour_length,
+                                                create_table_neighbour_code_to_surface_area)
 
-    return np.asarray(create_table_neighbour_code_to_surface_area(list(spacing)), dtype=np.float64)
+    table = create_table_neighbour_code_to_contour_length if len(spacing) == 2 else \
+        create_table_neighbour_code_to_surface_area
+    return np.asarray(table(list(spacing)), dtype=np.float64)
 
 
 def boundary_surface(padded: np.ndarray) -> Surface:
