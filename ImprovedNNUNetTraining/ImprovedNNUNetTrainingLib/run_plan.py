@@ -15,6 +15,7 @@ from .constants import CONFIGURATIONS, TRAINER_NAMES
 from .environment import dataset_name, folder_variable
 from .fold_lock import check_free
 from .run_options import resume_options
+from .splits import check_cross_validation, number_of_splits
 
 
 @dataclass
@@ -50,12 +51,6 @@ def parse_fold(fold: int | str, num_splits: int) -> int | str:
         raise UserError(f"fold {index} is out of range: this dataset has {num_splits} folds (0..{num_splits - 1}) "
                         "or use all")
     return index
-
-
-def number_of_splits(preprocessed: Path) -> int:
-    """Folds in splits_final.json, or nnU-Net's default 5 before the first training creates it."""
-    splits = preprocessed / "splits_final.json"
-    return len(json.loads(splits.read_text())) if splits.is_file() else 5
 
 
 def load_plans(preprocessed: Path, options: TrainOptions) -> tuple[dict, dict]:
@@ -118,6 +113,7 @@ def plan_run(options: TrainOptions, check_lock: bool = True) -> PlannedRun:
         raise UserError(f"{preprocessed} not found; run `improved-nnunet prepare` on the dataset first")
     results = folder_variable("nnUNet_results")
     load_plans(preprocessed, options)
+    check_cross_validation(preprocessed, options.fold)
     fold = parse_fold(options.fold, number_of_splits(preprocessed))
     folder = (results / name / f"{TRAINER_NAMES[options.variant]}__{options.plans}__{options.configuration}"
               / f"fold_{fold}")

@@ -26,6 +26,7 @@ from .registry import get_variant
 from .run_options import write_run_options
 from .run_plan import PlannedRun, TrainOptions, has_content, load_plans, plan_run
 from .settings import variant_settings, write_settings
+from .splits import write_small_dataset_splits
 from .workers import bind_workers_to_this_process
 
 
@@ -183,6 +184,10 @@ def train(options: TrainOptions, reporter: ProgressReporter | None = None) -> Ru
         device, note = pick_device(options.device)
         configure_threads(device)
         trainer = build_trainer(plan, device)
+        split_note = write_small_dataset_splits(Path(trainer.preprocessed_dataset_folder_base),
+                                                Path(trainer.preprocessed_dataset_folder))
+        if split_note:
+            note = f"{split_note}; {note}"
         bind_workers_to_this_process()
         return run_trainer(trainer, plan, note, reporter)
 
