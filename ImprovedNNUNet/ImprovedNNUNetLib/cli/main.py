@@ -19,6 +19,7 @@ COMMANDS = {
     "predict": "ImprovedNNUNetLib.cli.predict",
     "compare": "ImprovedNNUNetTrainingLib.cli.compare",
     "models": "ImprovedNNUNetLib.cli.models",
+    "study": "ImprovedNNUNetTrainingLib.cli.study",
 }
 
 

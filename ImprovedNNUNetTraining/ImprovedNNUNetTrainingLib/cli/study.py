@@ -1,0 +1,139 @@
+"""`improved-nnunet study run|status|report`: trainings of several arms over folds, locally or on SLURM."""
+from __future__ import annotations
+
+import sys
+
+from ImprovedNNUNetLib.errors import UserError
+
+from ..constants import CONFIGURATIONS
+
+
+def add_parser(sub):
+    parser = sub.add_parser(
+        "study", help="train several variants (arms) over folds, locally or on SLURM, and compare them",
+        description="A study trains every arm (a variant with optional settings) on every fold, resuming what "
+                    "was interrupted and skipping what is done, then reports per-label mean ± sd with paired "
+                    "Wilcoxon tests against the baseline arm.")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    run = actions.add_parser("run", help="run (or continue) a study")
+    run.add_argument("dataset", metavar="DATASET", nargs="?", help="dataset id or name (or give --file)")
+    run.add_argument("--arm", action="append", default=[], metavar="NAME=VARIANT[:K=V,...]",
+                     help="an arm, e.g. baseline, improved, or msf_d5=msf:msf_dilation_radius=5 (repeatable)")
+    run.add_argument("--file", metavar="STUDY.json|yaml", help="a study file (dataset, arms, folds, schedule)")
+    run.add_argument("--name", help="study name (default: the arm names joined by -vs-)")
+    run.add_argument("--folds", help="folds, e.g. 0,1,2,3,4 (default) or 0,1")
+    run.add_argument("--config", dest="configuration", choices=CONFIGURATIONS, help="default 3d_fullres")
+    run.add_argument("--epochs", type=int)
+    run.add_argument("--iters-per-epoch", type=int)
+    run.add_argument("--val-iters-per-epoch", type=int)
+    run.add_argument("--device", choices=("auto", "cuda", "cpu"), help="default auto")
+    run.add_argument("--executor", choices=("local", "slurm"), default="local")
+    run.add_argument("--gpus", help="local: GPU ids to use, one training per GPU, e.g. 0,1")
+    run.add_argument("--parallel", type=int, default=1, help="local without --gpus: trainings at once on the CPU")
+    run.add_argument("--slurm-partition")
+    run.add_argument("--slurm-gpus-per-job", type=int, default=0)
+    run.add_argument("--slurm-time", type=int, default=24 * 60, metavar="MINUTES", help="wall time per job")
+    run.add_argument("--slurm-cpus-per-task", type=int)
+    run.add_argument("--slurm-python", help="the python of the environment on the cluster nodes")
+    run.add_argument("--slurm-option", action="append", default=[], metavar="KEY=VALUE",
+                     help="another sbatch option, e.g. account=lab or qos=long (repeatable)")
+    run.add_argument("--no-wait", action="store_true", help="slurm: submit and return (see `study status`)")
+    run.add_argument("--baseline", help="arm the others are tested against (default: a plain baseline arm, "
+                                        "else the first)")
+    for name in ("status", "report"):
+        action = actions.add_parser(name, help="the arms × folds matrix" if name == "status" else
+                                    "write the report (table, tests, plots)")
+        action.add_argument("dataset", metavar="DATASET")
+        action.add_argument("name", metavar="NAME")
+        if name == "report":
+            action.add_argument("--baseline")
+            action.add_argument("--tau", type=float, default=1.0, help="NSD tolerance in mm (default 1)")
+
+
+def study_from_args(args):
+    from ..study.spec import Study, load_study_file, parse_arm
+
+    data = load_study_file(args.file) if args.file else {}
+    if args.dataset:
+        data["dataset"] = args.dataset
+    if args.arm:
+        data["arms"] = [parse_arm(text) for text in args.arm]
+    if "dataset" not in data:
+        raise UserError("give DATASET (or a --file with a dataset)")
+    if args.folds:
+        from .train import fold_list
+
+        data["folds"] = [f if f == "all" else int(f) for f in fold_list(args.folds)]
+    for key in ("name", "configuration", "epochs", "iters_per_epoch", "val_iters_per_epoch", "device"):
+        if getattr(args, key) is not None:
+            data[key] = getattr(args, key)
+    return Study(**data)
+
+
+def check_trainings(study) -> None:
+    """Every training's arguments are valid before anything starts (folds, dataset, plans)."""
+    from ..run_plan import TrainOptions, plan_run
+
+    for arm in study.arms:
+        for fold in study.folds:
+            plan_run(TrainOptions(dataset=study.dataset, variant=arm.variant, configuration=study.configuration,
+                                  fold=fold, epochs=study.epochs, iters_per_epoch=study.iters_per_epoch,
+                                  val_iters_per_epoch=study.val_iters_per_epoch, continue_training=False,
+                                  overwrite=True), check_lock=False)
+
+
+def run(args) -> int:
+    from ..study.report import build_report, write_report
+    from ..study.spec import load_study
+    from ..study.status import format_status
+
+    if args.action == "status":
+        print(format_status(load_study(args.dataset, args.name)))
+        return 0
+    if args.action == "report":
+        study = load_study(args.dataset, args.name)
+        print(f"wrote {write_report(study, build_report(study, args.baseline, args.tau))}")
+        return 0
+    from ..study.run import all_done, run_study
+    from ..study.slurm import SlurmOptions
+
+    study = study_from_args(args)
+    import os
+
+    nnunet_results = os.environ.get("nnUNet_results")
+    for arm in study.arms:
+        os.environ["nnUNet_results"] = str(study.arm_root(arm))
+        check_trainings(study)
+    if nnunet_results is not None:
+        os.environ["nnUNet_results"] = nnunet_results
+    if args.executor == "local" and args.parallel < 1:
+        raise UserError(f"--parallel {args.parallel}: give 1 or more")
+    extra = {}
+    for item in args.slurm_option:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--slurm-option {item!r}: write KEY=VALUE, e.g. account=lab")
+        extra[key.strip().lstrip("-")] = value.strip()
+    slurm = SlurmOptions(partition=args.slurm_partition, gpus_per_job=args.slurm_gpus_per_job,
+                         time_min=args.slurm_time, cpus_per_task=args.slurm_cpus_per_task, python=args.slurm_python,
+                         extra=extra, wait=not args.no_wait)
+    gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else None
+    try:
+        results = run_study(study, args.executor, gpus=gpus, parallel=args.parallel, slurm=slurm)
+    except KeyboardInterrupt:
+        print(f"improved-nnunet study: interrupted; the trainings stopped with a checkpoint. Run the same command "
+              f"again to continue (status: improved-nnunet study status {study.dataset} {study.name})",
+              file=sys.stderr)
+        return 130
+    print(format_status(study))
+    if args.executor == "slurm" and args.no_wait:
+        return 0
+    failed = [key for key, result in results.items() if result not in (0, "done")]
+    if all_done(study):
+        print(f"report: {write_report(study, build_report(study, args.baseline))}")
+    if failed:
+        print(f"improved-nnunet study: error: {len(failed)} training(s) failed ({', '.join(failed)}); their logs "
+              f"are in {study.folder / 'logs'}; run the same command again to resume them", file=sys.stderr)
+        return 1
+    return 0

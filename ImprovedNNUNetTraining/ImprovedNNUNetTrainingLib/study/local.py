@@ -1,0 +1,126 @@
+"""The local executor: a queue of a study's trainings over the local GPUs (one training per GPU) or
+N CPU slots, each training a child process (``improved-nnunet train``) writing to its log."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.process import child_environment, cli_command, platform_options
+
+from .trainings import Training
+
+POLL_S = 1.0
+
+
+@dataclass
+class Slot:
+    """Where one training runs: a GPU (``CUDA_VISIBLE_DEVICES``) or a set of CPU cores."""
+
+    name: str
+    environment: dict = field(default_factory=dict)
+    cores: tuple = ()
+
+
+def slots(gpus: list[str] | None, parallel: int) -> list[Slot]:
+    """One slot per GPU of ``gpus``, else ``parallel`` CPU slots sharing the cores between them."""
+    if gpus:
+        return [Slot(f"GPU {gpu}", {"CUDA_VISIBLE_DEVICES": str(gpu)}) for gpu in gpus]
+    if parallel < 1:
+        raise UserError(f"--parallel {parallel}: give 1 or more trainings at once")
+    try:
+        available = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        available = list(range(os.cpu_count() or 1))
+    share = max(1, len(available) // parallel)
+    result = []
+    for index in range(parallel):
+        cores = tuple(available[index * share:(index + 1) * share]) or tuple(available)
+        result.append(Slot(f"CPU slot {index}", {"nnUNet_n_proc_DA": str(len(cores)),
+                                                  "nnUNet_def_n_proc": str(len(cores))}, cores))
+    return result
+
+
+def start(training: Training, slot: Slot) -> subprocess.Popen:
+    training.log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(training.log_path, "a", encoding="utf-8")
+    log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} on {slot.name}: improved-nnunet "
+              f"{' '.join(training.arguments())}\n")
+    log.flush()
+    environment = child_environment({**training.environment(), **slot.environment})
+    pin = (lambda: os.sched_setaffinity(0, slot.cores)) if slot.cores and hasattr(os, "sched_setaffinity") else None
+    process = subprocess.Popen(cli_command(*training.arguments()), stdout=log, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, env=environment, preexec_fn=pin, **platform_options())
+    log.close()
+    return process
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run_local(pending: list[Training], gpus: list[str] | None = None, parallel: int = 1, out=None) -> dict:
+    """Run ``pending`` trainings, as many at once as there are slots; returns {key: exit status}.
+    Ctrl-C stops the running trainings with a checkpoint (they get the signal with this process)."""
+    from tqdm import tqdm
+
+    import signal
+    import threading
+
+    out = out or sys.stderr
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM stops the trainings as Ctrl-C does
+    free = slots(gpus, parallel)
+    queue = list(pending)
+    running: dict[str, tuple[Training, Slot, subprocess.Popen]] = {}
+    results = {}
+    with tqdm(total=len(queue), desc="study", unit="training", file=out, disable=None) as bar:
+        try:
+            while queue or running:
+                while queue and free:
+                    training, slot = queue.pop(0), free.pop(0)
+                    running[training.key] = (training, slot, start(training, slot))
+                    bar.write(f"started {training.key} on {slot.name} (log: {training.log_path})", file=out)
+                for key, (training, slot, process) in list(running.items()):
+                    if process.poll() is None:
+                        continue
+                    del running[key]
+                    free.append(slot)
+                    results[key] = process.returncode
+                    if process.returncode == 0:
+                        training.mark_done()
+                        bar.write(f"done    {key}", file=out)
+                    else:
+                        bar.write(f"failed  {key} (exit status {process.returncode}); see {training.log_path}",
+                                  file=out)
+                    bar.update()
+                bar.set_postfix_str(", ".join(f"{k}: {t.progress_text()}" for k, (t, _, _) in running.items()))
+                time.sleep(POLL_S if running else 0)
+        except KeyboardInterrupt:
+            stop(running.values(), results)
+            raise
+    return results
+
+
+def stop(running, results: dict) -> None:
+    """Ctrl-C or SIGTERM of the study: each training (its own process group) gets SIGINT, writes its
+    checkpoint and ends; the next run of the study resumes it."""
+    import signal
+
+    running = list(running)
+    for _, _, process in running:
+        try:
+            os.killpg(process.pid, signal.SIGINT) if hasattr(os, "killpg") else process.send_signal(signal.SIGINT)
+        except OSError:
+            pass
+    for training, _, process in running:
+        try:
+            process.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        results[training.key] = process.returncode
+

@@ -1,0 +1,239 @@
+"""The study report: per arm and label, Dice, HD95 and NSD as mean ± sd over all validation cases of all
+folds (the seed papers' table), paired Wilcoxon signed-rank tests of each arm against the baseline arm
+per label with Holm's correction over the labels, box plots per label and training curves per arm.
+
+Validation predictions (``fold_k/validation/<case>``, written by nnU-Net's final validation) are
+evaluated against the raw ``labelsTr`` with this project's metrics; cases are paired across arms by
+case id (the folds' validation cases are the same for every arm: one ``splits_final.json``).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.evaluation import labels_from_dataset_json
+from ImprovedNNUNetLib.evaluation.results import STATUS_BOTH_EMPTY
+
+from ..environment import folder_variable
+from .spec import Arm, Study
+from .trainings import trainings
+
+METRICS = (("Dice", "dice", 100.0, "%"), ("HD95", "hd95", 1.0, "mm"), ("NSD", "nsd", 100.0, "%"))
+ALPHA = 0.05
+
+
+@dataclass
+class Comparison:
+    arm: str
+    label: str
+    metric: str
+    n: int
+    median_difference: float
+    p: float
+    p_holm: float = math.nan
+
+    @property
+    def significant(self) -> bool:
+        return self.p_holm < ALPHA
+
+
+def case_metrics(study: Study, arm: Arm, labels: dict, file_ending: str, tau_mm: float) -> dict:
+    """{case id: CaseMetrics} over the validation cases of every fold of the arm that has them."""
+    from ImprovedNNUNetLib.evaluation import compute_metrics
+    from ImprovedNNUNetLib.imageio import read_image
+
+    raw = folder_variable("nnUNet_raw") / study.dataset / "labelsTr"
+    results = {}
+    for training in trainings(study):
+        if training.arm.name != arm.name:
+            continue
+        for prediction in sorted((training.folder / "validation").glob(f"*{file_ending}")):
+            case = prediction.name[: -len(file_ending)]
+            results[case] = compute_metrics(read_image(prediction), read_image(raw / prediction.name), labels, tau_mm)
+    return results
+
+
+def values(cases: dict, label: int, attribute: str) -> dict:
+    """{case: value} of one metric, leaving out cases where the label is empty on both sides and
+    infinite distances (one side empty)."""
+    out = {}
+    for case, metrics in cases.items():
+        m = metrics.labels.get(label)
+        if m is None or m.status == STATUS_BOTH_EMPTY:
+            continue
+        value = getattr(m, attribute)
+        if math.isfinite(value):
+            out[case] = value
+    return out
+
+
+def mean_sd(numbers, scale: float) -> str:
+    numbers = np.asarray(list(numbers), dtype=float) * scale
+    return "-" if numbers.size == 0 else f"{numbers.mean():.1f} ± {numbers.std():.1f}"
+
+
+def wilcoxon(differences: np.ndarray) -> float:
+    from scipy.stats import wilcoxon as test
+
+    if differences.size == 0:
+        return math.nan
+    if not np.any(differences):
+        return 1.0
+    return float(test(differences).pvalue)
+
+
+def holm(comparisons: list[Comparison]) -> None:
+    """Holm's step-down correction over the labels of one arm and metric (in place)."""
+    ranked = sorted((c for c in comparisons if not math.isnan(c.p)), key=lambda c: c.p)
+    m, running = len(ranked), 0.0
+    for index, c in enumerate(ranked):
+        running = max(running, min(1.0, (m - index) * c.p))
+        c.p_holm = running
+
+
+def build_report(study: Study, baseline: str | None = None, tau_mm: float = 1.0) -> dict:
+    """Everything the report shows, as plain data."""
+    info = folder_variable("nnUNet_raw") / study.dataset / "dataset.json"
+    if not info.is_file():
+        raise UserError(f"{info} not found; the report compares with the raw labelsTr (check nnUNet_raw)")
+    labels = labels_from_dataset_json(info)
+    file_ending = json.loads(info.read_text()).get("file_ending", ".nii.gz")
+    per_arm = {arm.name: case_metrics(study, arm, labels, file_ending, tau_mm) for arm in study.arms}
+    evaluated = [name for name, cases in per_arm.items() if cases]
+    if not evaluated:
+        raise UserError(f"no arm of study {study.name} has validation predictions yet; run the study to the end of "
+                        "at least one training")
+    base = baseline or next((a.name for a in study.arms if a.variant == "baseline" and not a.settings),
+                            study.arms[0].name)
+    if base not in per_arm:
+        raise UserError(f"baseline arm {base!r} is not in the study ({', '.join(per_arm)})")
+    comparisons = []
+    for arm in study.arms:
+        if arm.name == base or not per_arm[arm.name] or not per_arm[base]:
+            continue
+        for metric, attribute, _, _ in METRICS:
+            group = []
+            for name, value in labels.items():
+                ours, theirs = values(per_arm[arm.name], value, attribute), values(per_arm[base], value, attribute)
+                shared = sorted(set(ours) & set(theirs))
+                differences = np.array([ours[c] - theirs[c] for c in shared])
+                group.append(Comparison(arm.name, name, metric, len(shared),
+                                        float(np.median(differences)) if shared else math.nan, wilcoxon(differences)))
+            holm(group)
+            comparisons.extend(group)
+    return {"labels": labels, "per_arm": per_arm, "baseline": base, "comparisons": comparisons,
+            "folds": {arm.name: sorted({str(t.fold) for t in trainings(study) if t.arm.name == arm.name
+                                        and (t.folder / "validation").is_dir()}) for arm in study.arms}}
+
+
+def table_rows(report: dict) -> list[dict]:
+    rows = []
+    for arm, cases in report["per_arm"].items():
+        for metric, attribute, scale, unit in METRICS:
+            row = {"arm": arm, "metric": f"{metric} ({unit})", "cases": len(cases)}
+            per_label = []
+            for name, value in report["labels"].items():
+                numbers = values(cases, value, attribute)
+                row[name] = mean_sd(numbers.values(), scale)
+                per_label.append(list(numbers.values()))
+            means = [np.mean(v) for v in per_label if v]
+            row["mean"] = mean_sd(means, scale) if means else "-"
+            rows.append(row)
+    return rows
+
+
+def write_report(study: Study, report: dict, folder: Path | None = None) -> Path:
+    """report.md, table.csv, tests.csv, box_<label>.png and curves_<arm>.png in the study's report folder."""
+    folder = folder or study.folder / "report"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = table_rows(report)
+    names = list(report["labels"])
+    with open(folder / "table.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["arm", "metric", "cases", *names, "mean"])
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(folder / "tests.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["arm", "baseline", "label", "metric", "n_cases", "median_difference", "p_wilcoxon",
+                         "p_holm", "significant"])
+        for c in report["comparisons"]:
+            writer.writerow([c.arm, report["baseline"], c.label, c.metric, c.n, c.median_difference, c.p, c.p_holm,
+                             c.significant])
+    pictures = plot_boxes(report, folder) + plot_curves(study, folder)
+    arms = ", ".join(f"`{a.name}` ({a.variant}" + (f", {a.settings}" if a.settings else "") + ")" for a in study.arms)
+    lines = [f"# Study {study.name}: {study.dataset}, {study.configuration}", "",
+             f"Arms: {arms}; "
+             f"folds with validation results: {', '.join(f'{k}: {v}' for k, v in report['folds'].items())}.", "",
+             "Mean ± sd over all validation cases of all folds (cases where a label is empty on both sides are left "
+             "out; HD95 also leaves out one-sided empty cases).", "",
+             "| arm | metric | cases | " + " | ".join(names) + " | mean |",
+             "|---|---|---|" + "---|" * (len(names) + 1)]
+    lines += ["| " + " | ".join(str(row[k]) for k in ["arm", "metric", "cases", *names, "mean"]) + " |" for row in rows]
+    lines += ["", f"Paired Wilcoxon signed-rank test of each arm against `{report['baseline']}`, per label over the "
+              f"cases both have; p corrected with Holm's method over the {len(names)} labels; * marks p_Holm < {ALPHA}.",
+              "", "| arm | metric | label | n | median difference | p | p (Holm) |", "|---|---|---|---|---|---|---|"]
+    for c in report["comparisons"]:
+        mark = " *" if c.significant else ""
+        lines.append(f"| {c.arm} | {c.metric} | {c.label} | {c.n} | {c.median_difference:.4g} | {c.p:.3g} | "
+                     f"{c.p_holm:.3g}{mark} |")
+    lines += [""] + [f"![{Path(p).stem}]({Path(p).name})" for p in pictures]
+    (folder / "report.md").write_text("\n".join(lines) + "\n")
+    return folder / "report.md"
+
+
+def plot_boxes(report: dict, folder: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for name, value in report["labels"].items():
+        data = [list(values(cases, value, "dice").values()) for cases in report["per_arm"].values()]
+        if not any(data):
+            continue
+        fig, ax = plt.subplots(figsize=(1.5 + 1.2 * len(data), 3.2))
+        ax.boxplot([d if d else [math.nan] for d in data], tick_labels=list(report["per_arm"]))
+        ax.set_title(f"Dice: {name}")
+        ax.set_ylabel("Dice per validation case")
+        fig.tight_layout()
+        path = folder / f"box_{name.replace(' ', '_')}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def plot_curves(study: Study, folder: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for arm in study.arms:
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        drawn = False
+        for training in (t for t in trainings(study) if t.arm.name == arm.name):
+            ends = [e for e in training.events() if e["stage"] == "training" and e["epoch_time_s"] is not None]
+            if ends:
+                ax.plot([e["epoch"] for e in ends], [e["train_loss"] for e in ends], label=f"fold {training.fold} train")
+                ax.plot([e["epoch"] for e in ends], [e["val_loss"] for e in ends], "--",
+                        label=f"fold {training.fold} validation")
+                drawn = True
+        if drawn:
+            ax.set_title(f"{arm.name}: loss per epoch")
+            ax.set_xlabel("epoch")
+            ax.legend(fontsize=7)
+            fig.tight_layout()
+            path = folder / f"curves_{arm.name}.png"
+            fig.savefig(path, dpi=100)
+            written.append(path)
+        plt.close(fig)
+    return written

@@ -1,0 +1,50 @@
+"""Running a study: every training not done yet, on the chosen executor; idempotent.
+
+A finished training (``study_done.json``) is never retrained; an interrupted or failed one resumes from
+its checkpoint (or starts again when it stopped before the first one); one that another process is
+training is left to it. The report is written when every training is done.
+"""
+from __future__ import annotations
+
+import sys
+
+from .spec import Study
+from .trainings import Training, trainings
+
+
+def pending_trainings(study: Study, out=None) -> list[Training]:
+    out = out or sys.stderr
+    pending = []
+    for training in trainings(study):
+        state = training.state()
+        if state == "done":
+            continue
+        if state == "running":
+            print(f"{training.key} is being trained by another process; left to it", file=out)
+            continue
+        if state == "failed":
+            print(f"{training.key} failed earlier (log: {training.log_path}); trying it again", file=out)
+        elif state == "stopped":
+            print(f"{training.key} resumes from its checkpoint", file=out)
+        pending.append(training)
+    return pending
+
+
+def run_study(study: Study, executor: str = "local", gpus=None, parallel: int = 1, slurm=None,
+              out=None) -> dict:
+    """Run what is left of ``study``; returns {training key: exit status or job state}."""
+    study.save()
+    pending = pending_trainings(study, out)
+    if not pending:
+        return {}
+    if executor == "slurm":
+        from .slurm import run_slurm
+
+        return run_slurm(study, pending, slurm, out=out)
+    from .local import run_local
+
+    return run_local(pending, gpus=gpus, parallel=parallel, out=out)
+
+
+def all_done(study: Study) -> bool:
+    return all(t.state() == "done" for t in trainings(study))

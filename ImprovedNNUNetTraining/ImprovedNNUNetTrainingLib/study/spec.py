@@ -1,0 +1,165 @@
+"""What a study is: a dataset, a configuration, arms (a variant with optional settings), folds and a
+training schedule; where it lives on disk.
+
+Layout (``<nnUNet_results>/<dataset>/studies/<name>/``):
+
+* ``study.json``: the study as given;
+* ``arms/<arm>/``: the arm's own nnU-Net results root (``arm.json`` records its variant and settings;
+  trainings write ``<dataset>/<Trainer>__<plans>__<configuration>/fold_k`` under it), so two arms of one
+  variant with different settings never share a folder;
+* ``logs/<arm>_fold<k>.log``: each training's output;
+* ``report/``: the report.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ImprovedNNUNetLib.errors import UserError
+
+from ..constants import CONFIGURATIONS, TRAINER_NAMES, VARIANT_DEFAULTS
+from ..environment import dataset_name, folder_variable
+from ..hyperparameters import parse_assignment
+
+ARM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+PLANS = "nnUNetPlans"
+
+
+@dataclass
+class Arm:
+    """A variant with optional hyper-parameter settings (``train --set``), under a name of its own."""
+
+    name: str
+    variant: str
+    settings: dict = field(default_factory=dict)
+
+    def check(self) -> "Arm":
+        if not ARM_NAME.match(self.name):
+            raise UserError(f"arm name {self.name!r}: use letters, digits, '.', '_' and '-'")
+        if self.variant not in TRAINER_NAMES:
+            raise UserError(f"arm {self.name!r}: unknown variant {self.variant!r}; choose one of "
+                            f"{', '.join(TRAINER_NAMES)}")
+        unknown = sorted(set(self.settings) - set(VARIANT_DEFAULTS[self.variant]))
+        if unknown:
+            valid = ", ".join(VARIANT_DEFAULTS[self.variant]) or "none"
+            raise UserError(f"arm {self.name!r}: {self.variant} has no setting {', '.join(unknown)}; valid: {valid}")
+        return self
+
+
+def parse_arm(text: str) -> Arm:
+    """``msf``, ``msf_d5=msf`` or ``msf_d5=msf:msf_dilation_radius=5,msf_weight=2`` -> Arm."""
+    name, sep, rest = text.partition("=")
+    if not sep:
+        return Arm(name.strip(), name.strip()).check()
+    variant, _, settings = rest.partition(":")
+    values = dict(parse_assignment(item) for item in settings.split(",") if item.strip()) if settings else {}
+    return Arm(name.strip(), variant.strip(), values).check()
+
+
+@dataclass
+class Study:
+    """Every (arm, fold) training of one dataset and configuration with one schedule."""
+
+    dataset: str
+    arms: list[Arm]
+    folds: list = field(default_factory=lambda: [0, 1, 2, 3, 4])
+    configuration: str = "3d_fullres"
+    name: str | None = None
+    epochs: int | None = None
+    iters_per_epoch: int | None = None
+    val_iters_per_epoch: int | None = None
+    device: str = "auto"
+
+    def __post_init__(self):
+        self.dataset = dataset_name(str(self.dataset))
+        if not self.arms:
+            raise UserError("a study needs at least one arm (--arm VARIANT or --arm NAME=VARIANT:SETTING=VALUE)")
+        names = [arm.name for arm in self.arms]
+        if len(set(names)) != len(names):
+            raise UserError(f"arm names must differ: {', '.join(names)}")
+        if self.configuration not in CONFIGURATIONS:
+            raise UserError(f"unknown configuration {self.configuration!r}; use one of {', '.join(CONFIGURATIONS)}")
+        if not self.folds:
+            raise UserError("a study needs at least one fold")
+        self.name = self.name or "-vs-".join(names)
+        if not ARM_NAME.match(self.name):
+            raise UserError(f"study name {self.name!r}: use letters, digits, '.', '_' and '-'")
+
+    @property
+    def folder(self) -> Path:
+        return folder_variable("nnUNet_results") / self.dataset / "studies" / self.name
+
+    def arm_root(self, arm: Arm) -> Path:
+        """The nnU-Net results root of an arm."""
+        return self.folder / "arms" / arm.name
+
+    def fold_folder(self, arm: Arm, fold) -> Path:
+        return (self.arm_root(arm) / self.dataset / f"{TRAINER_NAMES[arm.variant]}__{PLANS}__{self.configuration}"
+                / f"fold_{fold}")
+
+    def log_path(self, arm: Arm, fold) -> Path:
+        return self.folder / "logs" / f"{arm.name}_fold{fold}.log"
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["arms"] = [asdict(arm) for arm in self.arms]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Study":
+        data = dict(data)
+        data["arms"] = [Arm(**arm).check() for arm in data.get("arms", [])]
+        return cls(**data)
+
+    def save(self) -> None:
+        """Write study.json and each arm's arm.json; refuse an arm whose folder holds other settings."""
+        for arm in self.arms:
+            record = self.arm_root(arm) / "arm.json"
+            wanted = {"variant": arm.variant, "settings": arm.settings}
+            if record.is_file():
+                existing = json.loads(record.read_text())
+                if existing != json.loads(json.dumps(wanted)):
+                    raise UserError(f"arm {arm.name!r} of study {self.name} was trained as {existing['variant']} "
+                                    f"with {existing['settings'] or 'default settings'}; give the new arm another "
+                                    "name (an arm's folder is never reused for other settings)")
+            record.parent.mkdir(parents=True, exist_ok=True)
+            record.write_text(json.dumps(wanted, indent=2))
+        (self.folder / "study.json").write_text(json.dumps(self.to_dict(), indent=2))
+
+
+def load_study_file(path: str | Path) -> dict:
+    """A study file (JSON, or YAML when PyYAML is installed) as a dict for :class:`Study`; arms may be
+    strings (``"msf_d5=msf:msf_dilation_radius=5"``) or objects ``{name, variant, settings}``."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such study file")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError:
+                raise UserError(f"{path}: reading YAML needs PyYAML (pip install pyyaml); or write the study as "
+                                "JSON") from None
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except ValueError as exc:
+        raise UserError(f"{path}: not valid {'YAML' if path.suffix in ('.yaml', '.yml') else 'JSON'} ({exc})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a study file holds an object with dataset, arms, folds, ...")
+    data["arms"] = [parse_arm(a) if isinstance(a, str) else Arm(**a).check() for a in data.get("arms", [])]
+    return data
+
+
+def load_study(dataset: str, name: str) -> Study:
+    """The study ``name`` of ``dataset`` from its study.json."""
+    folder = folder_variable("nnUNet_results") / dataset_name(str(dataset)) / "studies" / name
+    path = folder / "study.json"
+    if not path.is_file():
+        known = sorted(p.name for p in folder.parent.glob("*") if (p / "study.json").is_file()) if folder.parent.is_dir() else []
+        raise UserError(f"no study {name!r} in {folder.parent} (studies: {', '.join(known) or 'none'}); "
+                        "run improved-nnunet study run first")
+    return Study.from_dict(json.loads(path.read_text()))
