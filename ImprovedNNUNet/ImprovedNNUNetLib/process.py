@@ -76,11 +76,14 @@ def package_folders() -> list[str]:
 
 
 def cores_present() -> int:
-    """CPU cores this process may run on."""
+    """CPU cores this process may run on (in a SLURM job: no more than the job's CPUs per task, which
+    SLURM does not enforce without a CPU binding plugin)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    allocated = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    return max(1, min(cores, int(allocated))) if allocated.isdigit() else cores
 
 
 def child_environment(extra: Mapping[str, str] | None = None) -> dict:
