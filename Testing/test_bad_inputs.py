@@ -185,6 +185,12 @@ CASES = [
     # compare
     ("compare-csv-not-ours", f"compare {DATASET} --csv {{ws}}/results.csv", 2,
      r"results.csv exists and was not written by compare"),
+    # study
+    ("study-unknown-variant", f"study run {DATASET} --arm best", 2, r"arm 'best': unknown variant 'best'"),
+    ("study-unknown-setting", f"study run {DATASET} --arm a=msf:foo=1", 2, r"msf has no setting foo; valid: "),
+    ("study-fold-out-of-range", f"study run {DATASET} --arm baseline --folds 0,9", 2,
+     r"fold 9 is out of range"),
+    ("study-unknown-study", f"study status {DATASET} nope", 2, r"no study 'nope' .*study run first"),
     # argument errors (argparse)
     ("evaluate-no-arguments", "evaluate", 2, r"the following arguments are required: PRED, REF"),
     ("train-unknown-variant", f"train {DATASET} --variant best", 2, r"invalid choice: 'best'"),
