@@ -53,6 +53,12 @@ def test_two_arms_two_folds_locally(tiny_dataset, tmp_path):
     status = study(tmp_path, "status", DATASET, "baseline-vs-msf_d3")
     assert status.stdout.split("\n")[1].split() == ["baseline", "done", "done"]
 
+    env = dict(os.environ, nnUNet_results=str(tmp_path / "results"))
+    compared = subprocess.run([sys.executable, "-m", "ImprovedNNUNetLib", "compare", DATASET, "--csv",
+                               str(tmp_path / "compare.csv")], capture_output=True, text=True, env=env, timeout=600)
+    assert compared.returncode == 0, compared.stderr  # what the Training panel's comparison table shows
+    assert "baseline-vs-msf_d3/msf_d3" in compared.stdout and "baseline-vs-msf_d3/baseline" in compared.stdout
+
     clash = study(tmp_path, "run", DATASET, "--arm", "baseline", "--arm", "msf_d3=msf:msf_dilation_radius=5",
                   "--folds", "0,1", *SCHEDULE)
     assert clash.returncode == 2 and "give the new arm another name" in clash.stderr

@@ -115,7 +115,17 @@ def variant_of(fold_folder: Path, trainer: str) -> str:
 
 
 def find_trained_folds(results_dataset: Path) -> list[TrainedFold]:
-    """Every fold folder under a dataset's results folder that holds validation predictions."""
+    """Every fold folder under a dataset's results folder that holds validation predictions, and those of
+    every study arm (``studies/<study>/arms/<arm>/<dataset>/``, shown as variant ``<study>/<arm>``)."""
+    found = _trained_folds_in(results_dataset)
+    for arm in sorted((results_dataset / "studies").glob(f"*/arms/*/{results_dataset.name}")):
+        study, arm_name = arm.parents[2].name, arm.parent.name
+        found += [TrainedFold(f"{study}/{arm_name}", f.trainer, f.plans, f.configuration, f.fold, f.folder)
+                  for f in _trained_folds_in(arm)]
+    return found
+
+
+def _trained_folds_in(results_dataset: Path) -> list[TrainedFold]:
     found = []
     for run in sorted(p for p in results_dataset.iterdir() if p.is_dir()):
         match = RUN_FOLDER.match(run.name)
