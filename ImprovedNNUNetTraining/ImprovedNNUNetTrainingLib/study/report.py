@@ -187,12 +187,18 @@ def write_report(study: Study, report: dict, folder: Path | None = None) -> Path
     return folder / "report.md"
 
 
-def plot_boxes(report: dict, folder: Path) -> list[Path]:
+def pyplot():
+    """matplotlib's pyplot drawing into files (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot_boxes(report: dict, folder: Path) -> list[Path]:
+    plt = pyplot()
     written = []
     for name, value in report["labels"].items():
         data = [list(values(cases, value, "dice").values()) for cases in report["per_arm"].values()]
@@ -211,11 +217,7 @@ def plot_boxes(report: dict, folder: Path) -> list[Path]:
 
 
 def plot_curves(study: Study, folder: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     written = []
     for arm in study.arms:
         fig, ax = plt.subplots(figsize=(5, 3.2))
