@@ -1,7 +1,7 @@
-"""The README's runnable Python examples, run as a user would copy them.
+"""The user guide's runnable Python examples (``docs/``), run as a user would copy them.
 
 Blocks are found by the ``<!-- example: NAME -->`` line in front of them, so editing an
-example in README.md changes what is tested here. The Slicer-console examples need the Slicer
+example in the guide changes what is tested here. The Slicer-console examples need the Slicer
 application and are covered by the module tests on the shim instead.
 """
 from __future__ import annotations
@@ -13,13 +13,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+REPO = Path(__file__).resolve().parents[1]
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 
 
 def example(name: str) -> str:
-    match = re.search(rf"<!-- example: {re.escape(name)} -->\n```python\n(.*?)\n```", README.read_text(), re.S)
-    assert match, f"README.md has no example named {name!r}"
-    return match.group(1)
+    for page in PAGES:
+        match = re.search(rf"<!-- example: {re.escape(name)} -->\n```python\n(.*?)\n```", page.read_text(), re.S)
+        if match:
+            return match.group(1)
+    raise AssertionError(f"no page of README.md or docs/ has an example named {name!r}")
 
 
 def run_in_process(code: str) -> list[str]:

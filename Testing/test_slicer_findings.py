@@ -125,7 +125,7 @@ def test_2_the_combo_choices_are_the_libs_names():
 
 # 3 ------------------------------------------------------------------------------------------------
 def test_3_slicer_5_10_or_newer_is_stated_and_no_lib_module_needs_more_than_python_3_10():
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "README.md").read_text() + (REPO / "docs" / "slicer.md").read_text()
     assert "5.8 or newer" not in readme and "Slicer 5.10 or newer" in readme
     assert 'requires-python = ">=3.10' in (REPO / "pyproject.toml").read_text()
     assert 'VERSION_LESS "5.10"' in (REPO / "CMakeLists.txt").read_text()
