@@ -82,6 +82,18 @@ def step_evaluation(demo: Demo) -> None:
     print(f"FP/FN/MSF maps: {results / 'maps'}")
 
 
+def add_chest_section(out: Path) -> None:
+    """When both steps ran, the report also explains the chest-CT evaluation step."""
+    import json
+
+    from demo_report import chest_section
+
+    report, summary = out / "report.md", out / "evaluation" / "summary.json"
+    if report.is_file() and summary.is_file():
+        text = report.read_text(encoding="utf-8")
+        report.write_text(text + "\n" + "\n".join(chest_section(json.loads(summary.read_text()))), encoding="utf-8")
+
+
 def step_brain(demo: Demo) -> None:
     """Train two variants on the MNI brain-tissue slabs, predict the held-out slabs, evaluate, report."""
     from demo_brain import run_brain_demo
@@ -135,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                 if name in args.steps:
                     print(f"== demo step: {name}", flush=True)
                     step(demo)
+            add_chest_section(args.out)
         finally:
             record_outputs(args.out, before)  # also after a failed step, so --overwrite can clean it
     except UserError as exc:

@@ -23,7 +23,7 @@ from demo_overlays import busiest_slice, overlay_png
 from demo_report import DemoFacts, VariantRun, write_report
 
 DATASET = "Dataset931_MNIBrainTissue"
-LABEL_NAMES = {value: name.replace("_", " ") for name, value in LABELS.items() if value}
+LABEL_NAMES = {value: name for name, value in LABELS.items() if value}  # dataset.json's spelling, everywhere
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,8 @@ def overlay_step(folders: DemoFolders, dataset: BrainDataset, runs: list[Variant
             for run, prediction, case_maps in zip(runs, predictions, maps):
                 run.overlays[case] = overlay_png(t1, prediction, case_maps,
                                                  folders.overlays / f"{run.variant}_{case}.png",
-                                                 f"{run.variant}: {case}", LABEL_NAMES, slice_index=z)
+                                                 f"{run.variant}: {case}", LABEL_NAMES, slice_index=z,
+                                                 reference=reference)
                 bar.update()
 
 

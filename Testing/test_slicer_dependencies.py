@@ -30,8 +30,22 @@ def _third_party_imports() -> set[str]:
 def test_the_installer_covers_exactly_what_the_libs_import():
     declared = {name for _, name in dependencies.REQUIREMENTS.values()}
     provided = {entry[1] for entry in dependencies.PROVIDED.values()}
-    assert not declared & provided
-    assert _third_party_imports() == declared | provided
+    command_line = {name for _, name in dependencies.COMMAND_LINE_ONLY.values()}
+    assert not declared & provided and not command_line & (declared | provided)
+    assert _third_party_imports() == declared | provided | command_line
+
+
+def test_command_line_only_imports_stay_out_of_what_the_panels_load():
+    """The study package (and only it) imports submitit, matplotlib and yaml; nothing a panel imports does."""
+    command_line = {name for _, name in dependencies.COMMAND_LINE_ONLY.values()}
+    for root in LIBS:
+        for path in root.rglob("*.py"):
+            if "study" in path.relative_to(root).parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = {a.name.split(".")[0] for a in node.names} if isinstance(node, ast.Import) else \
+                    {node.module.split(".")[0]} if isinstance(node, ast.ImportFrom) and node.level == 0 else set()
+                assert not names & command_line, (path, names)
 
 
 def _normal(name: str) -> str:

@@ -36,6 +36,14 @@ PROVIDED = {
     "packaging": ("", "packaging", "Slicer"),
     "pip": ("", "pip", "Slicer"),
 }
+# distribution -> (version range, import name): imported only by command-line features the Slicer panels
+# do not offer (studies: SLURM submission, report plots, YAML study files); installed with the package's
+# `study` extra (`pip install improved-nnunet[study]`), never by the panels' installer.
+COMMAND_LINE_ONLY = {
+    "submitit": (">=1.5", "submitit"),
+    "matplotlib": (">=3.7", "matplotlib"),
+    "PyYAML": ("", "yaml"),
+}
 TORCH_REQUIREMENT = PROVIDED["torch"][0]  # what the PyTorch extension is asked for (nnU-Net excludes 2.9)
 
 
