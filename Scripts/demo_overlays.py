@@ -52,7 +52,7 @@ def _draw_slice(axes, t1_slice: np.ndarray, layer: np.ndarray, aspect: float, ti
     axes.imshow(layer, origin="lower", aspect=aspect, interpolation="nearest", extent=extent)
     axes.set_axis_off()
     axes.set_title(title, fontsize=10)
-    axes.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=8, frameon=False)
+    axes.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=8, frameon=False, ncol=2)
 
 
 def overlay_png(
@@ -78,7 +78,7 @@ def overlay_png(
         reference = np.where(maps.fn_labels != 0, maps.fn_labels, np.where(maps.fp_labels != 0, 0, prediction.array))
     else:
         reference = reference.array
-    figure = Figure(figsize=(3.4 * (2 + len(labels)), 4.8), dpi=100, layout="constrained")
+    figure = Figure(figsize=(3.4 * (2 + len(labels)), 5.4), dpi=100, layout="constrained")
     panels = figure.subplots(1, 2 + len(labels))
     label_legend = [Patch(color=LABEL_COLORS[v], label=label_names[v]) for v in labels]
     _draw_slice(panels[0], t1_slice, _rgba_layer(reference[z], LABEL_COLORS, LABEL_ALPHA), aspect,
@@ -95,7 +95,8 @@ def overlay_png(
                     error_legend)
     height = t1.origin[2] + z * t1.spacing[2]
     figure.suptitle(f"{title}: axial slice {z + 1} of {t1.array.shape[0]} (z = {height:.0f} mm); "
-                    "anterior up, patient right on the left (as in Slicer)")
+                    "anterior up, patient right on the left (as in Slicer)", fontsize=12)
+    figure.get_layout_engine().set(h_pad=0.12)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
