@@ -100,3 +100,31 @@ def test_multi_channel_cases_are_grouped_by_suffix(tmp_path, chest_volume):
     with pytest.raises(UserError, match="name the files CASE_0000, CASE_0001"):
         gather_cases([tmp_path / "plain.nrrd"], ["T1", "T2"])
     assert [c.case_id for c in gather_cases([tmp_path / "plain.nrrd"], ["CT"])] == ["plain"]
+
+
+def test_nnunet_addressing_parts_and_continue(trained_model, case_folder, tmp_path, capsys):
+    """-d/-c/-tr address the same model as its folder; --num-parts/--part-id split the cases;
+    --continue skips the cases already written (their files untouched)."""
+    trained_model("baseline")
+    out = tmp_path / "out"
+    assert predict("-i", case_folder, "-o", out, "-d", "987", "-c", "3d_fullres", "-tr", "nnUNetTrainer",
+                   "-f", "0", "--device", "cpu", "--num-parts", "2", "--part-id", "0") == 0
+    assert sorted(p.name for p in out.iterdir()) == ["chest_a.nrrd"]
+    first = (out / "chest_a.nrrd").stat().st_mtime_ns
+    assert predict("-i", case_folder, "-o", out, "-d", "Dataset987_TinyChest", "--variant", "baseline",
+                   "-f", "0", "--device", "cpu", "--continue") == 0
+    assert sorted(p.name for p in out.iterdir()) == ["chest_a.nrrd", "chest_b.nii.gz"]
+    assert (out / "chest_a.nrrd").stat().st_mtime_ns == first
+    assert "1 of 2 case(s) already have a segmentation; skipped" in capsys.readouterr().err
+    assert predict("-i", case_folder, "-o", out, "-d", "987", "--part-id", "2", "--num-parts", "2") == 2
+    assert "give 0 <= part-id < num-parts" in capsys.readouterr().err
+    assert predict("-i", case_folder, "-o", out) == 2
+    assert "no model given" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    import pytest as _pytest
+
+    with _pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out.startswith("improved-nnunet ")

@@ -23,6 +23,16 @@ COMMANDS = {
 }
 
 
+def package_version() -> str:
+    """The installed distribution's version (a source checkout without installation says so)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("improved-nnunet")
+    except metadata.PackageNotFoundError:
+        return "(not installed: source checkout)"
+
+
 class OneLineErrorParser(argparse.ArgumentParser):
     """Argument errors as one line that says where the help is (argparse prints the whole usage)."""
 
@@ -35,6 +45,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
         prog="improved-nnunet",
         description="Train improved nnU-Net v2 variants, segment images and evaluate segmentations.",
     )
+    parser.add_argument("--version", action="version", version=f"improved-nnunet {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     modules = {}

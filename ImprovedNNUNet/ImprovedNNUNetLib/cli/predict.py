@@ -24,9 +24,19 @@ def add_parser(sub):
                         help="image file(s) and/or folder(s) of images")
     parser.add_argument("-o", "--output", required=True, metavar="OUT",
                         help="output folder (or an output file name when there is a single case)")
-    parser.add_argument("-m", "--model", required=True, metavar="MODEL",
-                        help="model folder (dataset.json, plans.json, fold_N/) or the name of an imported model")
-    parser.add_argument("--folds", nargs="+", metavar="FOLD",
+    parser.add_argument("-m", "--model", metavar="MODEL",
+                        help="model folder (dataset.json, plans.json, fold_N/) or the name of an imported model; "
+                             "or address it as nnU-Net does with -d/-c/-tr|--variant/-p")
+    parser.add_argument("-d", dest="dataset", metavar="DATASET",
+                        help="nnU-Net addressing: dataset id or name in nnUNet_results")
+    parser.add_argument("-c", dest="configuration", default="3d_fullres", metavar="CONFIG",
+                        help="with -d: configuration (default 3d_fullres)")
+    parser.add_argument("-tr", dest="trainer", metavar="TRAINER",
+                        help="with -d: trainer class name (default nnUNetTrainer)")
+    parser.add_argument("--variant", metavar="V", help="with -d: this project's variant name instead of -tr")
+    parser.add_argument("-p", dest="plans", default="nnUNetPlans", metavar="PLANS",
+                        help="with -d: plans identifier (default nnUNetPlans)")
+    parser.add_argument("--folds", "-f", nargs="+", metavar="FOLD",
                         help="folds to ensemble, e.g. 0 1 2, or 'all' for the fold_all model (default: every "
                              "trained fold)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda, "
@@ -34,16 +44,23 @@ def add_parser(sub):
     tta = parser.add_mutually_exclusive_group()
     tta.add_argument("--tta", dest="tta", action="store_true", default=None,
                      help="test-time mirroring (default: on with CUDA, off on the CPU)")
-    tta.add_argument("--no-tta", dest="tta", action="store_false", help="no test-time mirroring")
-    parser.add_argument("--step", type=float, default=0.5,
+    tta.add_argument("--no-tta", "--disable_tta", dest="tta", action="store_false", help="no test-time mirroring")
+    parser.add_argument("--step", "-step_size", type=float, default=0.5,
                         help="tile step as a fraction of the patch size, in (0, 1] (default 0.5)")
-    parser.add_argument("--probabilities", action="store_true",
+    parser.add_argument("--probabilities", "--save_probabilities", action="store_true",
                         help="also write OUT/CASE_prob_K (one map per network output K; K = label value)")
     parser.add_argument("--sdm", action="store_true",
                         help="also write OUT/CASE_sdm_L, the signed-distance map of label L (sdm models only)")
-    parser.add_argument("--checkpoint", default="checkpoint_final.pth",
+    parser.add_argument("--checkpoint", "-chk", default="checkpoint_final.pth",
                         help="checkpoint file name in fold_N (default checkpoint_final.pth)")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    done = parser.add_mutually_exclusive_group()
+    done.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    done.add_argument("--continue", "--continue_prediction", dest="continue_prediction", action="store_true",
+                      help="skip cases whose segmentation already exists (resume an interrupted folder)")
+    parser.add_argument("--num-parts", "-num_parts", type=int, default=1, metavar="N",
+                        help="split the cases into N parts (several GPUs or cluster jobs share a folder)")
+    parser.add_argument("--part-id", "-part_id", type=int, default=0, metavar="K",
+                        help="with --num-parts: predict part K (0..N-1)")
 
 
 def _output_base(case, output: Path, single_case: bool) -> tuple[Path, str]:
@@ -95,18 +112,56 @@ def check_inputs_complete(cases) -> None:
         list(pool.map(check_complete, files))
 
 
+def model_path_of(args) -> Path:
+    """The model folder from -m, or from nnU-Net's -d/-c/-tr|--variant/-p addressing."""
+    from ..models.store import resolve_model
+
+    if args.model and args.dataset:
+        raise UserError("give the model either with -m or with -d/-c/-tr, not both")
+    if args.model:
+        return resolve_model(args.model)
+    if not args.dataset:
+        raise UserError("no model given: pass -m MODEL_FOLDER|NAME, or -d DATASET [-c CONFIG] [-tr TRAINER|--variant V]")
+    if args.trainer and args.variant:
+        raise UserError("give -tr or --variant, not both")
+    from ImprovedNNUNetTrainingLib.constants import TRAINER_NAMES
+    from ImprovedNNUNetTrainingLib.environment import dataset_name, folder_variable
+
+    if args.variant and args.variant not in TRAINER_NAMES:
+        raise UserError(f"unknown variant {args.variant!r}; choose one of {', '.join(TRAINER_NAMES)}")
+    trainer = TRAINER_NAMES[args.variant] if args.variant else (args.trainer or "nnUNetTrainer")
+    return (folder_variable("nnUNet_results") / dataset_name(str(args.dataset))
+            / f"{trainer}__{args.plans}__{args.configuration}")
+
+
+def this_part(cases: list, num_parts: int, part_id: int) -> list:
+    """Every ``num_parts``-th case starting at ``part_id`` (nnU-Net's split of a folder into parts)."""
+    if num_parts < 1 or not 0 <= part_id < num_parts:
+        raise UserError(f"--part-id {part_id} --num-parts {num_parts}: give 0 <= part-id < num-parts")
+    return cases[part_id::num_parts]
+
+
 def run(args) -> int:
     from ..inference.cases import gather_cases
     from ..inference.model_folder import open_model_folder
-    from ..models.store import resolve_model
 
     # Everything that can be checked without torch is checked first, before the model loads.
-    model_path = resolve_model(args.model)
+    model_path = model_path_of(args)
     folder = open_model_folder(model_path, args.checkpoint)
-    cases = gather_cases(args.input, folder.channel_names)
+    all_cases = gather_cases(args.input, folder.channel_names)
+    cases = this_part(all_cases, args.num_parts, args.part_id)
     output = Path(args.output)
-    check_output(output, cases)
-    segmentations = [output_files(case, output, len(cases) == 1, None, False, False) for case in cases]
+    check_output(output, all_cases)
+    single = len(all_cases) == 1
+    if args.continue_prediction:
+        finished = [c for c in cases if output_files(c, output, single, None, False, False)["segmentation"].exists()]
+        if finished:
+            print(f"--continue: {len(finished)} of {len(cases)} case(s) already have a segmentation; skipped",
+                  file=sys.stderr)
+        cases = [c for c in cases if c not in finished]
+        if not cases:
+            return 0
+    segmentations = [output_files(case, output, single, None, False, False) for case in cases]
     if not args.overwrite:
         _check_free(segmentations)
     check_inputs_complete(cases)
@@ -121,7 +176,7 @@ def run(args) -> int:
         raise UserError(f"--sdm needs a model trained with the sdm variant; this one used {model.trainer_name}")
     if model.device_note:
         print(f"note: {model.device_note}", file=sys.stderr)
-    planned = [output_files(case, output, len(cases) == 1, model, args.probabilities, args.sdm) for case in cases]
+    planned = [output_files(case, output, single, model, args.probabilities, args.sdm) for case in cases]
     if not args.overwrite:
         _check_free(planned)
     for case, files in zip(cases, planned):
