@@ -197,3 +197,17 @@ def test_a_fold_that_stopped_before_its_first_checkpoint_is_not_resumable(tmp_pa
     assert fold_state(folder) == "stopped"
     (folder / "checkpoint_latest.pth").write_bytes(b"")
     assert fold_state(folder) == "partial"
+
+
+def test_npz_saves_validation_probabilities_as_nnunet_does(tiny_dataset, tmp_path):
+    """`train --npz` (nnU-Net's --npz): the final validation also writes <case>.npz + <case>.pkl, what
+    nnUNetv2_find_best_configuration and nnUNetv2_ensemble read."""
+    ran = subprocess.run(command("--epochs", "1", "--iters-per-epoch", "1", "--val-iters-per-epoch", "1",
+                                 "--device", "cpu", "--npz"), capture_output=True, text=True,
+                         env=environment(tmp_path), timeout=600)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    validation = fold_folder(tmp_path) / "validation"
+    segmentations = sorted(p.name[: -len(".nii.gz")] for p in validation.glob("*.nii.gz"))
+    assert segmentations
+    assert sorted(p.stem for p in validation.glob("*.npz")) == segmentations
+    assert sorted(p.stem for p in validation.glob("*.pkl")) == segmentations

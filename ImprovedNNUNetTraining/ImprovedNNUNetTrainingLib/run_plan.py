@@ -34,6 +34,7 @@ class TrainOptions:
     overwrite: bool = False
     checkpoint_every: int | None = None  # None: DEFAULT_CHECKPOINT_EVERY (or the resumed run's value)
     final_validation: bool = True
+    save_probabilities: bool = False  # --npz: validation softmax as nnU-Net's .npz + .pkl (ensembling)
     allow_change: bool = False  # --continue may change stored options (recorded in run_options.json)
     plans: str = "nnUNetPlans"
     hyperparameters: dict = field(default_factory=dict)  # variant class attributes to change (--set)

@@ -217,7 +217,7 @@ def run_trainer(trainer, plan: PlannedRun, note: str, reporter: ProgressReporter
             if plan.options.final_validation:
                 reporter.emit("validation", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs,
                               message="predicting the validation cases")
-                trainer.perform_actual_validation()
+                trainer.perform_actual_validation(save_probabilities=plan.options.save_probabilities)
                 dice = validation_dice(folder)
             reporter.emit("done", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs,
                           message=f"validation mean foreground Dice {dice:.4f}" if dice is not None else "finished")

@@ -22,7 +22,7 @@ def add_parser(sub):
     parser.add_argument("pred", metavar="PRED", help="predicted label image or folder")
     parser.add_argument("ref", metavar="REF", help="reference label image or folder")
     parser.add_argument(
-        "--labels", metavar="DATASET_JSON|VALUES",
+        "--labels", "-djfile", metavar="DATASET_JSON|VALUES",
         help="labels to evaluate: an nnU-Net dataset.json (names and values) or values such as 1,2,3 "
         "(default: segment names of a .seg.nrrd reference, else every label present)",
     )

@@ -42,6 +42,9 @@ def add_parser(sub):
     p.add_argument("--change", dest="allow_change", action="store_true",
                    help="with --continue: accept options that differ from the run's recorded ones (e.g. more "
                         "--epochs); the change is recorded in run_options.json")
+    p.add_argument("--npz", dest="save_probabilities", action="store_true",
+                   help="also save the final validation's probabilities as nnU-Net does (.npz + .pkl), for "
+                        "nnUNetv2_find_best_configuration and nnUNetv2_ensemble")
     p.add_argument("--no-validation", dest="final_validation", action="store_false",
                    help="skip nnU-Net's final validation (prediction of the fold's validation cases)")
 
@@ -67,7 +70,8 @@ def run(args) -> int:
             val_iters_per_epoch=args.val_iters_per_epoch, device=args.device,
             continue_training=args.continue_training, overwrite=args.overwrite,
             checkpoint_every=args.checkpoint_every, final_validation=args.final_validation,
-            hyperparameters=hyperparameters, allow_change=args.allow_change) for fold in args.fold]
+            hyperparameters=hyperparameters, allow_change=args.allow_change,
+            save_probabilities=args.save_probabilities) for fold in args.fold]
         for options in runs:  # every fold is checked before the first one trains
             plan_run(options)
         from ..hyperparameters import with_hyperparameters
