@@ -52,6 +52,18 @@ def check_complete(path: str | Path) -> None:
         raise truncated_error(path, str(exc)) from None
 
 
+def check_all_complete(paths, workers: int = 8) -> None:
+    """:func:`check_complete` for many files at once (threads: zlib releases the GIL); the first
+    incomplete file raises."""
+    paths = list(paths)
+    if not paths:
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(max(1, workers), len(paths))) as pool:
+        list(pool.map(check_complete, paths))
+
+
 # -- compressed streams ---------------------------------------------------------------------------------
 def _inflate(handle, wbits: int) -> int:
     """Decompress the rest of ``handle`` (zlib ``wbits``: 31 gzip, 47 zlib or gzip) without keeping the

@@ -139,24 +139,31 @@ def _trained_folds_in(results_dataset: Path) -> list[TrainedFold]:
     return found
 
 
-def evaluate_fold(fold: TrainedFold, labels_folder: Path, labels: dict[str, int], file_ending: str,
-                  tau_mm: float) -> list[CaseMetrics]:
-    """Metrics of every validation prediction of a fold against its raw reference."""
+def validation_metrics(validation: Path, labels_folder: Path, labels: dict[str, int], file_ending: str,
+                       tau_mm: float) -> dict[str, CaseMetrics]:
+    """{case id: metrics} of every prediction in a fold's ``validation`` folder against its raw reference."""
     from ImprovedNNUNetLib.evaluation import compute_metrics
     from ImprovedNNUNetLib.imageio import read_image
 
-    predictions = sorted(fold.validation.glob(f"*{file_ending}"))
-    if not predictions:
-        raise UserError(f"{fold.validation} holds no {file_ending} predictions; run the fold's validation "
-                        "(train it to the end or with --val) first")
-    results = []
-    for prediction in predictions:
+    results = {}
+    for prediction in sorted(validation.glob(f"*{file_ending}")):
         reference = labels_folder / prediction.name
         if not reference.is_file():
             raise UserError(f"{prediction.name}: no reference {reference}; the raw dataset does not match the "
                             "trained run (check nnUNet_raw)")
-        results.append(compute_metrics(read_image(prediction), read_image(reference), labels, tau_mm))
+        results[prediction.name[: -len(file_ending)]] = compute_metrics(read_image(prediction), read_image(reference),
+                                                                        labels, tau_mm)
     return results
+
+
+def evaluate_fold(fold: TrainedFold, labels_folder: Path, labels: dict[str, int], file_ending: str,
+                  tau_mm: float) -> list[CaseMetrics]:
+    """Metrics of every validation prediction of a fold against its raw reference."""
+    results = validation_metrics(fold.validation, labels_folder, labels, file_ending, tau_mm)
+    if not results:
+        raise UserError(f"{fold.validation} holds no {file_ending} predictions; run the fold's validation "
+                        "(train it to the end or with --val) first")
+    return list(results.values())
 
 
 def summarise_labels(cases: list[CaseMetrics], labels: dict[str, int]) -> list[LabelSummary]:

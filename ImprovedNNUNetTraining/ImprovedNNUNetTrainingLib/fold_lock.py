@@ -197,19 +197,26 @@ class FoldLock:
         return False
 
 
-def check_free(fold_folder: Path) -> None:
-    """UserError when a live run holds the fold (a quick check before any work starts)."""
+def holder_if_locked(fold_folder: Path) -> dict | None:
+    """The recorded holder of the fold's lock while a process holds it, else None."""
     path = lock_path(fold_folder)
     if not path.is_file():
-        return
+        return None
     fd = os.open(path, os.O_RDONLY if sys.platform != "win32" else os.O_RDWR)
     try:
         if _try_lock(fd):
             _unlock(fd)
-            return
-        holder = read_holder(path)
-        holders = lock_holders(path)
-        if holders is None or holder.get("pid") in holders or holder.get("host") not in (None, socket.gethostname()):
-            raise FoldLock(fold_folder).busy_error(holder)
+            return None
+        return read_holder(path)
     finally:
         os.close(fd)
+
+
+def check_free(fold_folder: Path) -> None:
+    """UserError when a live run holds the fold (a quick check before any work starts)."""
+    holder = holder_if_locked(fold_folder)
+    if holder is None:
+        return
+    holders = lock_holders(lock_path(fold_folder))
+    if holders is None or holder.get("pid") in holders or holder.get("host") not in (None, socket.gethostname()):
+        raise FoldLock(fold_folder).busy_error(holder)

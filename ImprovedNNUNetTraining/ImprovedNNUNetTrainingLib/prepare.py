@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.image_integrity import check_complete
+from ImprovedNNUNetLib.image_integrity import check_all_complete
 from ImprovedNNUNetLib.imageio import is_image_file
 
 from .environment import DATASET_NAME, dataset_name, folder_variable, size_worker_pools
@@ -49,11 +49,8 @@ def check_raw_layout(folder: Path) -> None:
 def check_raw_files_complete(folder: Path, workers: int) -> int:
     """Refuse truncated images in imagesTr/ and labelsTr/ before nnU-Net reads them (it would read the
     missing voxels as zeros); returns the number of files checked."""
-    from concurrent.futures import ThreadPoolExecutor
-
     files = [p for sub in ("imagesTr", "labelsTr") for p in sorted((folder / sub).iterdir()) if is_image_file(p)]
-    with ThreadPoolExecutor(max(1, workers)) as pool:  # zlib releases the GIL
-        list(pool.map(check_complete, files))
+    check_all_complete(files, workers)
     return len(files)
 
 

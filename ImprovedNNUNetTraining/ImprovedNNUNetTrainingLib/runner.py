@@ -170,10 +170,10 @@ def train(options: TrainOptions, reporter: ProgressReporter | None = None) -> Ru
     checkpoint_latest.pth written and a ``cancelled`` event; other errors report an ``error``
     event and propagate.
     """
-    plan_run(options)  # quick errors before anything is imported or locked
+    folder = plan_run(options).folder  # quick errors before anything is imported or locked
     reporter = reporter or ProgressReporter()
     size_worker_pools()
-    with FoldLock(plan_run(options, check_lock=False).folder, command=f"train {options.variant}") as lock:
+    with FoldLock(folder, command=f"train {options.variant}") as lock:
         plan = plan_run(options, check_lock=False)  # again under the lock: the folder may have changed
         for note in lock.notes:
             print(f"note: {note}", file=sys.stderr, flush=True)

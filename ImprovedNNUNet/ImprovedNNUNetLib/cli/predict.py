@@ -102,16 +102,6 @@ def check_output(output: Path, cases) -> None:
         raise UserError(f"-o {output} exists and is not a folder; give an output folder")
 
 
-def check_inputs_complete(cases) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    from ..image_integrity import check_complete
-
-    files = [path for case in cases for path in case.files]
-    with ThreadPoolExecutor(min(8, max(1, len(files)))) as pool:  # zlib releases the GIL
-        list(pool.map(check_complete, files))
-
-
 def model_path_of(args) -> Path:
     """The model folder from -m, or from nnU-Net's -d/-c/-tr|--variant/-p addressing."""
     from ..models.store import resolve_model
@@ -164,7 +154,9 @@ def run(args) -> int:
     segmentations = [output_files(case, output, single, None, False, False) for case in cases]
     if not args.overwrite:
         _check_free(segmentations)
-    check_inputs_complete(cases)
+    from ..image_integrity import check_all_complete
+
+    check_all_complete(path for case in cases for path in case.files)
 
     from tqdm import tqdm
 

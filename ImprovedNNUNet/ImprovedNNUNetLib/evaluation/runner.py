@@ -8,7 +8,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..errors import UserError
-from ..image_integrity import check_complete
+from ..image_integrity import check_all_complete
 from ..imageio import write_image
 from ..manifest import Outputs
 from ..process import cores_present
@@ -112,12 +112,8 @@ def check_out_dir(out_dir: Path) -> None:
 
 def check_files_complete(pairs: list[CasePair]) -> None:
     """Refuse truncated images among all inputs before the first case is evaluated."""
-    from concurrent.futures import ThreadPoolExecutor
-
     paths = {path for pair in pairs for path in (pair.prediction, pair.reference)}
-    files = sorted({f for path in paths for f in (mask_files(path) if path.is_dir() else [path])})
-    with ThreadPoolExecutor(min(8, max(1, len(files)))) as pool:  # zlib releases the GIL
-        list(pool.map(check_complete, files))
+    check_all_complete(sorted({f for path in paths for f in (mask_files(path) if path.is_dir() else [path])}))
 
 
 def evaluate(

@@ -72,15 +72,27 @@ def study_from_args(args):
 
 
 def check_trainings(study) -> None:
-    """Every training's arguments are valid before anything starts (folds, dataset, plans)."""
+    """Every training's arguments are valid before anything starts (folds, dataset, plans); each arm is
+    checked against its own results root."""
+    import os
+
     from ..run_plan import TrainOptions, plan_run
 
-    for arm in study.arms:
-        for fold in study.folds:
-            plan_run(TrainOptions(dataset=study.dataset, variant=arm.variant, configuration=study.configuration,
-                                  fold=fold, epochs=study.epochs, iters_per_epoch=study.iters_per_epoch,
-                                  val_iters_per_epoch=study.val_iters_per_epoch, continue_training=False,
-                                  overwrite=True), check_lock=False)
+    results = os.environ.get("nnUNet_results")
+    roots = {arm.name: str(study.arm_root(arm)) for arm in study.arms}  # before the variable changes
+    try:
+        for arm in study.arms:
+            os.environ["nnUNet_results"] = roots[arm.name]
+            for fold in study.folds:
+                plan_run(TrainOptions(dataset=study.dataset, variant=arm.variant, configuration=study.configuration,
+                                      fold=fold, epochs=study.epochs, iters_per_epoch=study.iters_per_epoch,
+                                      val_iters_per_epoch=study.val_iters_per_epoch, overwrite=True),
+                         check_lock=False)
+    finally:
+        if results is None:
+            os.environ.pop("nnUNet_results", None)
+        else:
+            os.environ["nnUNet_results"] = results
 
 
 def run(args) -> int:
@@ -99,14 +111,7 @@ def run(args) -> int:
     from ..study.slurm import SlurmOptions
 
     study = study_from_args(args)
-    import os
-
-    nnunet_results = os.environ.get("nnUNet_results")
-    for arm in study.arms:
-        os.environ["nnUNet_results"] = str(study.arm_root(arm))
-        check_trainings(study)
-    if nnunet_results is not None:
-        os.environ["nnUNet_results"] = nnunet_results
+    check_trainings(study)
     if args.executor == "local" and args.parallel < 1:
         raise UserError(f"--parallel {args.parallel}: give 1 or more")
     extra = {}

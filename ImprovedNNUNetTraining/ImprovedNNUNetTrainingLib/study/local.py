@@ -64,15 +64,23 @@ def _interrupt(signum, frame):
 
 def run_local(pending: list[Training], gpus: list[str] | None = None, parallel: int = 1, out=None) -> dict:
     """Run ``pending`` trainings, as many at once as there are slots; returns {key: exit status}.
-    Ctrl-C stops the running trainings with a checkpoint (they get the signal with this process)."""
-    from tqdm import tqdm
-
+    Ctrl-C or SIGTERM stops the running trainings with a checkpoint."""
     import signal
     import threading
 
     out = out or sys.stderr
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM stops the trainings as Ctrl-C does
+    if threading.current_thread() is not threading.main_thread():
+        return _run_queue(pending, gpus, parallel, out)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM stops the trainings as Ctrl-C does
+    try:
+        return _run_queue(pending, gpus, parallel, out)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_queue(pending: list[Training], gpus, parallel: int, out) -> dict:
+    from tqdm import tqdm
+
     free = slots(gpus, parallel)
     queue = list(pending)
     running: dict[str, tuple[Training, Slot, subprocess.Popen]] = {}

@@ -20,6 +20,7 @@ from ImprovedNNUNetLib.errors import UserError
 from ImprovedNNUNetLib.evaluation import labels_from_dataset_json
 from ImprovedNNUNetLib.evaluation.results import STATUS_BOTH_EMPTY
 
+from ..compare import validation_metrics
 from ..environment import folder_variable
 from .spec import Arm, Study
 from .trainings import trainings
@@ -45,17 +46,11 @@ class Comparison:
 
 def case_metrics(study: Study, arm: Arm, labels: dict, file_ending: str, tau_mm: float) -> dict:
     """{case id: CaseMetrics} over the validation cases of every fold of the arm that has them."""
-    from ImprovedNNUNetLib.evaluation import compute_metrics
-    from ImprovedNNUNetLib.imageio import read_image
-
     raw = folder_variable("nnUNet_raw") / study.dataset / "labelsTr"
     results = {}
     for training in trainings(study):
-        if training.arm.name != arm.name:
-            continue
-        for prediction in sorted((training.folder / "validation").glob(f"*{file_ending}")):
-            case = prediction.name[: -len(file_ending)]
-            results[case] = compute_metrics(read_image(prediction), read_image(raw / prediction.name), labels, tau_mm)
+        if training.arm.name == arm.name:
+            results.update(validation_metrics(training.folder / "validation", raw, labels, file_ending, tau_mm))
     return results
 
 

@@ -152,13 +152,14 @@ def run_slurm(study: Study, pending: list[Training], options: SlurmOptions | Non
         queued = in_queue(remaining.values())
         for key, job in list(remaining.items()):
             training = by_key[key]
-            if training.state() == "done" or job not in queued:
-                time.sleep(0.5 if job not in queued else 0)
-                results[key] = "done" if training.state() == "done" else "failed"
-                if results[key] == "failed":
-                    print(f"failed  {key} (SLURM job {job}); see {training.log_path}", file=out)
-                else:
-                    print(f"done    {key} (SLURM job {job})", file=out)
+            done = training.state() == "done"
+            if not done and job not in queued:  # the job wrote its marker before exiting; a shared file
+                time.sleep(1.0)                 # system may show it a moment later
+                done = training.state() == "done"
+            if done or job not in queued:
+                results[key] = "done" if done else "failed"
+                print(f"done    {key} (SLURM job {job})" if done else
+                      f"failed  {key} (SLURM job {job}); see {training.log_path}", file=out)
                 del remaining[key]
         if remaining:
             time.sleep(WAIT_POLL_S)

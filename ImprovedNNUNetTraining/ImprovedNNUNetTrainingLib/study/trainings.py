@@ -8,12 +8,11 @@ run that can be resumed from a checkpoint, ``failed`` when its last event is an 
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..fold_lock import lock_path
+from ..fold_lock import holder_if_locked
 from ..progress import read_events
 from ..run_plan import resume_checkpoint
 from .spec import Arm, Study
@@ -90,21 +89,7 @@ class Training:
 
 def fold_is_locked(folder: Path) -> bool:
     """Whether a live process holds the fold's lock (see ``fold_lock``)."""
-    path = lock_path(folder)
-    if not path.is_file():
-        return False
-    import sys
-
-    fd = os.open(path, os.O_RDONLY if sys.platform != "win32" else os.O_RDWR)
-    try:
-        from ..fold_lock import _try_lock, _unlock
-
-        if _try_lock(fd):
-            _unlock(fd)
-            return False
-        return True
-    finally:
-        os.close(fd)
+    return holder_if_locked(folder) is not None
 
 
 def trainings(study: Study) -> list[Training]:
