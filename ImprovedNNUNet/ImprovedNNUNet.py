@@ -224,7 +224,9 @@ class ImprovedNNUNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if parameters is None:
             return
         self._showParameterTexts()
-        channels = self.logic.channelNames(parameters)
+        model = self.logic.chosenModel(parameters)
+        channels = model.channel_names if model is not None else []
+        self.ui.modelSummaryLabel.text = model.summary if model is not None else _("No model chosen.")
         for index in range(MAX_CHANNELS):
             label = getattr(self.ui, f"inputVolume{index}Label")
             selector = getattr(self.ui, f"inputVolume{index}Selector")
@@ -354,13 +356,18 @@ class ImprovedNNUNetLogic(ScriptedLoadableModuleLogic):
 
     def channelNames(self, parameters):
         """Input channel names of the chosen model; empty while no valid model is chosen."""
+        folder = self.chosenModel(parameters)
+        return folder.channel_names if folder is not None else []
+
+    def chosenModel(self, parameters):
+        """The chosen model folder's metadata (``ModelFolder``), None while no valid model is chosen."""
         from ImprovedNNUNetLib.errors import UserError
         from ImprovedNNUNetLib.inference import open_model_folder
 
         try:
-            return open_model_folder(self.modelFolder(parameters)).channel_names
+            return open_model_folder(self.modelFolder(parameters))
         except UserError:
-            return []
+            return None
 
     # --- segmentation --------------------------------------------------------------------------
     @staticmethod

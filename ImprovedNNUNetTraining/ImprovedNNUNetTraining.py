@@ -37,6 +37,7 @@ PATH_FIELDS = {"rawFolder": "rawFolderPathLineEdit", "preprocessedFolder": "prep
 # The combo boxes' items, in the .ui's order (a test checks them against the Lib's names).
 VARIANTS = ["improved", "baseline", "loss", "deepsup", "augment", "sdm", "msf", "msf_deep"]
 CONFIGURATIONS = ["3d_fullres", "2d", "3d_lowres"]
+PLANNERS = ["ExperimentPlanner", "nnUNetPlannerResEncM", "nnUNetPlannerResEncL", "nnUNetPlannerResEncXL"]
 DEVICES = ["auto", "cpu", "cuda"]
 
 
@@ -78,7 +79,8 @@ class ImprovedNNUNetTrainingParameterNode:
     channelNames - comma-separated channel names of a new dataset; datasetName - its name.
     existingRawDataset - an existing raw dataset folder to train on instead.
     dataset - nnU-Net dataset id or name to train. variant - trainer variant short name.
-    configuration - nnU-Net configuration. folds - "0", "0,1,2" or "all", trained one after another.
+    configuration - nnU-Net configuration. planner - nnU-Net's experiment planner (its plans name the model
+    folder: nnUNetPlans, or the residual-encoder presets nnUNetResEncUNetM/L/XLPlans). folds - "0", "0,1,2" or "all", trained one after another.
     device - auto, cpu or cuda. overwrite - replace folds that already hold a run.
     epochs, iterationsPerEpoch, validationIterationsPerEpoch - the schedule (nnU-Net: 1000, 250, 50).
     """
@@ -92,6 +94,7 @@ class ImprovedNNUNetTrainingParameterNode:
     dataset: str = ""
     variant: Annotated[str, Choice(VARIANTS)] = "improved"
     configuration: Annotated[str, Choice(CONFIGURATIONS)] = "3d_fullres"
+    planner: Annotated[str, Choice(PLANNERS)] = "ExperimentPlanner"
     folds: str = "0"
     device: Annotated[str, Choice(DEVICES)] = "auto"
     overwrite: bool = False
@@ -461,7 +464,7 @@ class ImprovedNNUNetTrainingLogic(ScriptedLoadableModuleLogic):
             epochs=parameters.epochs, iterations_per_epoch=parameters.iterationsPerEpoch,
             validation_iterations_per_epoch=parameters.validationIterationsPerEpoch,
             hyperparameters=parse_hyperparameters(hyperparametersText or "", variant_defaults(parameters.variant)),
-            overwrite=parameters.overwrite)
+            overwrite=parameters.overwrite, planner=parameters.planner)
 
     @staticmethod
     def startTraining(request, resume=False, scene=None):

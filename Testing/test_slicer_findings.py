@@ -116,11 +116,12 @@ def test_2_the_training_panel_binds_every_widget(training_panel):
 
 
 def test_2_the_combo_choices_are_the_libs_names():
-    from ImprovedNNUNetTrainingLib.constants import CONFIGURATIONS, VARIANT_NAMES
+    from ImprovedNNUNetTrainingLib.constants import CONFIGURATIONS, PLANNERS, VARIANT_NAMES
 
     training = slicer_shim.load_module(TRAINING)
     assert sorted(training.VARIANTS) == sorted(VARIANT_NAMES)
     assert training.CONFIGURATIONS == list(CONFIGURATIONS)
+    assert training.PLANNERS == list(PLANNERS)
 
 
 # 3 ------------------------------------------------------------------------------------------------

@@ -52,8 +52,10 @@ def test_the_first_volume_is_preselected_and_the_dependencies_reported(panel):
 
 def test_channel_selectors_follow_the_models_channels(panel, trained_model):
     _, widget, _, _ = panel
+    assert widget.ui.modelSummaryLabel.text == "No model chosen."
     widget._parameterNode.modelFolder = str(trained_model("baseline", (0,)))
     assert widget.ui.inputVolume0Label.text == "CT:"
+    assert widget.ui.modelSummaryLabel.text == "nnUNetTrainer · nnUNetPlans (plain U-Net) · 3d_fullres · folds 0"
     assert widget.ui.inputVolume0Selector.visible and not widget.ui.inputVolume1Selector.visible
     assert widget.ui.applyButton.enabled is True and widget.ui.applyButton.text == "Apply"
 

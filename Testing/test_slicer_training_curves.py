@@ -65,9 +65,10 @@ def test_steps_follow_the_folders_on_disk(empty_nnunet_folders):
                               iterations_per_epoch=3, hyperparameters={"dice_weight": 2.0})
     steps = request.steps(resume=False)
     assert [s.kind for s in steps] == ["prepare", "train", "train", "train"]
-    assert steps[0].arguments == ["prepare", "Dataset321_Steps", "--config", "3d_fullres"]
+    assert steps[0].arguments == ["prepare", "Dataset321_Steps", "--config", "3d_fullres", "--planner",
+                                  "ExperimentPlanner"]
     assert steps[1].arguments == ["train", "Dataset321_Steps", "--variant", "loss", "--config", "3d_fullres",
-                                  "--fold", "0", "--device", "auto", "--epochs", "2", "--iters-per-epoch", "3",
+                                  "--plans", "nnUNetPlans", "--fold", "0", "--device", "auto", "--epochs", "2", "--iters-per-epoch", "3",
                                   "--set", "dice_weight=2.0"]
 
     preprocessed = empty_nnunet_folders["nnUNet_preprocessed"] / "Dataset321_Steps"
@@ -88,3 +89,12 @@ def test_steps_follow_the_folders_on_disk(empty_nnunet_folders):
     assert [s.arguments[-1] for s in request.steps(resume=False)] == ["--overwrite", "--overwrite", "dice_weight=2.0"]
     with pytest.raises(UserError, match="no fold selected"):
         TrainingRequest("321", folds=[]).steps(resume=False)
+
+    # the residual-encoder preset: planned when its plans are missing, its own model folder
+    resenc = TrainingRequest("321", variant="loss", folds=[0], planner="nnUNetPlannerResEncM")
+    assert resenc.model_folder().name == "nnUNetTrainerLoss__nnUNetResEncUNetMPlans__3d_fullres"
+    first, train = resenc.steps(resume=False)
+    assert first.arguments[-2:] == ["--planner", "nnUNetPlannerResEncM"]
+    assert train.arguments[train.arguments.index("--plans") + 1] == "nnUNetResEncUNetMPlans"
+    with pytest.raises(UserError, match="unknown planner 'ResEncXXL'"):
+        TrainingRequest("321", planner="ResEncXXL").model_folder()

@@ -61,11 +61,13 @@ def test_request_from_panel_parameters(logic, empty_nnunet_folders):
     parameters = logic.getParameterNode()
     parameters.dataset, parameters.variant, parameters.folds = "Dataset987_TinyChest", "augment", "0, 2"
     parameters.epochs, parameters.iterationsPerEpoch, parameters.validationIterationsPerEpoch = 5, 3, 2
+    parameters.planner = "nnUNetPlannerResEncL"
     text = logic.hyperparametersText("augment").replace("noise_probability = 0.15", "noise_probability = 0.25")
     request = logic.requestFromParameters(parameters, text)
     assert (request.folds, request.epochs, request.iterations_per_epoch, request.validation_iterations_per_epoch) == \
         ([0, 2], 5, 3, 2)
     assert request.hyperparameters == {"noise_probability": 0.25}
+    assert request.plans == "nnUNetResEncUNetLPlans"
     assert request.train_arguments(0, "new")[-2:] == ["--set", "noise_probability=0.25"]
 
 

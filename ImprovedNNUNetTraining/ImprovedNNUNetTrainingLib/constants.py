@@ -2,6 +2,14 @@
 
 VARIANT_NAMES = ("baseline", "loss", "deepsup", "augment", "improved", "sdm", "msf", "msf_deep")
 CONFIGURATIONS = ("3d_fullres", "2d", "3d_lowres")
+DEFAULT_PLANS = "nnUNetPlans"
+# nnU-Net's experiment planners (`nnUNetv2_plan_and_preprocess -pl`) and the plans identifier each writes.
+# The residual-encoder presets are nnU-Net's current recommendation (M: ~9-11 GB, L: ~24 GB, XL: ~40 GB VRAM).
+PLANNERS = {"ExperimentPlanner": DEFAULT_PLANS, "nnUNetPlannerResEncM": "nnUNetResEncUNetMPlans",
+            "nnUNetPlannerResEncL": "nnUNetResEncUNetLPlans", "nnUNetPlannerResEncXL": "nnUNetResEncUNetXLPlans"}
+# Short names accepted for the planners.
+PLANNER_ALIASES = {"default": "ExperimentPlanner", "ResEncM": "nnUNetPlannerResEncM",
+                   "ResEncL": "nnUNetPlannerResEncL", "ResEncXL": "nnUNetPlannerResEncXL"}
 DEFAULT_CHECKPOINT_EVERY = 5
 # The trainer class name of each variant: it names the nnU-Net model folder (<trainer>__<plans>__<config>);
 # the registry asserts that it matches the classes.

@@ -10,11 +10,32 @@ from ImprovedNNUNetLib.errors import UserError
 from ImprovedNNUNetLib.image_integrity import check_all_complete
 from ImprovedNNUNetLib.imageio import is_image_file
 
+from .constants import PLANNER_ALIASES, PLANNERS
 from .environment import DATASET_NAME, dataset_name, folder_variable, size_worker_pools
 from .progress import ProgressReporter, one_line
 
 DEFAULT_CONFIGURATIONS = ("2d", "3d_fullres", "3d_lowres")
-PLANS = "nnUNetPlans"
+
+
+def planner_and_plans(planner: str, plans_name: str | None = None) -> tuple[str, str]:
+    """(nnU-Net planner class name, plans identifier) for a planner name or alias; UserError for an unknown one."""
+    name = PLANNER_ALIASES.get(planner, planner)
+    if name not in PLANNERS:
+        raise UserError(f"unknown planner {planner!r}; use one of {', '.join([*PLANNERS, *PLANNER_ALIASES])}")
+    if plans_name is not None and not plans_name.replace("_", "").replace("-", "").isalnum():
+        raise UserError(f"plans name {plans_name!r} may hold only letters, digits, '_' and '-'; choose another")
+    return name, plans_name or PLANNERS[name]
+
+
+def planner_class(name: str):
+    """nnU-Net's planner class of a name of PLANNERS."""
+    if name == "ExperimentPlanner":
+        from nnunetv2.experiment_planning.experiment_planners.default_experiment_planner import ExperimentPlanner
+
+        return ExperimentPlanner
+    from nnunetv2.experiment_planning.experiment_planners.residual_unets import residual_encoder_unet_planners
+
+    return getattr(residual_encoder_unet_planners, name)
 
 
 def raw_dataset_folder(dataset: str) -> Path:
@@ -107,19 +128,27 @@ def planner_threads():
 
 
 def prepare_dataset(dataset: str, configurations: Sequence[str] = DEFAULT_CONFIGURATIONS,
-                    overwrite: bool = False, reporter: ProgressReporter | None = None) -> Path:
+                    overwrite: bool = False, reporter: ProgressReporter | None = None,
+                    planner: str = "ExperimentPlanner", gpu_memory_target: float | None = None,
+                    plans_name: str | None = None) -> Path:
     """Fingerprint (with nnU-Net's integrity check), plan and preprocess a raw dataset.
 
-    ``dataset``: a ``DatasetNNN_Name`` folder, or an id/name inside ``nnUNet_raw``.
-    Returns the dataset's folder in ``nnUNet_preprocessed``. Existing plans are kept unless
-    ``overwrite`` is set.
+    ``dataset``: a ``DatasetNNN_Name`` folder, or an id/name inside ``nnUNet_raw``. ``planner``: one of
+    nnU-Net's planners (``ExperimentPlanner``, ``nnUNetPlannerResEncM/L/XL``, or ``default``/``ResEncM``/
+    ``ResEncL``/``ResEncXL``); ``gpu_memory_target`` (GB) and ``plans_name`` as nnU-Net's
+    ``-gpu_memory_target`` and ``-overwrite_plans_name``. Returns the dataset's folder in
+    ``nnUNet_preprocessed``. Existing plans of the same name are kept unless ``overwrite`` is set; plans
+    of other planners are never touched.
     """
     reporter = reporter or ProgressReporter()
+    planner, plans = planner_and_plans(planner, plans_name)
+    if gpu_memory_target is not None and not gpu_memory_target > 0:
+        raise UserError(f"--gpu-memory-target {gpu_memory_target}: give the GPU memory in GB, e.g. 8")
     raw = raw_dataset_folder(dataset)
     check_raw_layout(raw)
     target = folder_variable("nnUNet_preprocessed") / raw.name
-    if (target / f"{PLANS}.json").exists() and not overwrite:
-        raise UserError(f"{target} is already planned; pass --overwrite to plan and preprocess it again")
+    if (target / f"{plans}.json").exists() and not overwrite:
+        raise UserError(f"{target} already has {plans}.json; pass --overwrite to plan and preprocess it again")
     cores = size_worker_pools()
     reporter.emit("planning", message=f"checking that the images of {raw.name} are complete")
     check_raw_files_complete(raw, cores)
@@ -131,16 +160,18 @@ def prepare_dataset(dataset: str, configurations: Sequence[str] = DEFAULT_CONFIG
     reporter.emit("planning", message=f"fingerprint and integrity check of {raw.name}")
     try:
         extract_fingerprint_dataset(dataset_id, num_processes=cores, check_dataset_integrity=True,
-                                    clean=True, show_progress_bar=False)
+                                    clean=overwrite or not (target / "dataset_fingerprint.json").is_file(),
+                                    show_progress_bar=False)
     except (AssertionError, RuntimeError, ValueError, FileNotFoundError, KeyError) as exc:
         details = integrity_details(raw) if "output above" in str(exc) else None
         raise UserError(f"{raw}: nnU-Net's integrity check failed: {details or one_line(exc)}; "
                         "fix the dataset") from exc
-    reporter.emit("planning", message=f"planning {raw.name}")
+    reporter.emit("planning", message=f"planning {raw.name} with {planner} ({plans})")
     with planner_threads():
-        plan_experiment_dataset(dataset_id)
+        plan_experiment_dataset(dataset_id, planner_class(planner), gpu_memory_target_in_gb=gpu_memory_target,
+                                overwrite_plans_name=plans_name)
     reporter.emit("preprocessing", message=f"preprocessing {', '.join(configurations)}")
-    preprocess_dataset(dataset_id, PLANS, list(configurations), [cores] * len(configurations),
+    preprocess_dataset(dataset_id, plans, list(configurations), [cores] * len(configurations),
                        show_progress_bar=False)
     reporter.emit("done", message=f"prepared {raw.name} in {target}")
     return target

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ImprovedNNUNetLib.errors import UserError
 
-from .constants import CONFIGURATIONS, TRAINER_NAMES
+from .constants import CONFIGURATIONS, DEFAULT_PLANS, PLANNERS, TRAINER_NAMES
 from .environment import dataset_name, folder_variable
 from .fold_lock import check_free
 from .run_options import resume_options
@@ -36,7 +36,7 @@ class TrainOptions:
     final_validation: bool = True
     save_probabilities: bool = False  # --npz: validation softmax as nnU-Net's .npz + .pkl (ensembling)
     allow_change: bool = False  # --continue may change stored options (recorded in run_options.json)
-    plans: str = "nnUNetPlans"
+    plans: str = DEFAULT_PLANS  # plans identifier, e.g. nnUNetResEncUNetMPlans
     hyperparameters: dict = field(default_factory=dict)  # variant class attributes to change (--set)
 
 
@@ -54,11 +54,33 @@ def parse_fold(fold: int | str, num_splits: int) -> int | str:
     return index
 
 
+def available_plans(preprocessed: Path) -> list[str]:
+    """Plans identifiers of a prepared dataset (the ``*.json`` files that hold configurations)."""
+    names = []
+    for path in sorted(preprocessed.glob("*.json")):
+        if path.name in ("dataset.json", "dataset_fingerprint.json", "splits_final.json"):
+            continue
+        try:
+            if "configurations" in json.loads(path.read_text()):
+                names.append(path.stem)
+        except (OSError, ValueError):
+            continue
+    return names
+
+
+def missing_plans_message(preprocessed: Path, plans: str) -> str:
+    planner = next((name for name, made in PLANNERS.items() if made == plans), None)
+    how = f"`improved-nnunet prepare --planner {planner}`" if planner else "`improved-nnunet prepare`"
+    found = available_plans(preprocessed)
+    has = f" (it has {', '.join(found)})" if found else ""
+    return f"{preprocessed / (plans + '.json')} not found{has}; run {how} on the dataset first or choose other plans"
+
+
 def load_plans(preprocessed: Path, options: TrainOptions) -> tuple[dict, dict]:
     """(plans, dataset_json) of a prepared dataset; UserError when it is not prepared."""
     plans_file = preprocessed / f"{options.plans}.json"
     if not plans_file.is_file():
-        raise UserError(f"{plans_file} not found; run `improved-nnunet prepare` on the dataset first")
+        raise UserError(missing_plans_message(preprocessed, options.plans))
     plans = json.loads(plans_file.read_text())
     if options.configuration not in plans["configurations"]:
         raise UserError(f"configuration {options.configuration!r} is not in the plans of {preprocessed.name} "

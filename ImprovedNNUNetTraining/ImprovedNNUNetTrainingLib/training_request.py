@@ -14,10 +14,9 @@ from pathlib import Path
 
 from ImprovedNNUNetLib.errors import UserError
 
-from .constants import TRAINER_NAMES, VARIANT_DEFAULTS, VARIANT_NAMES
+from .constants import PLANNERS, TRAINER_NAMES, VARIANT_DEFAULTS, VARIANT_NAMES
 from .environment import dataset_name, folder_variable
 
-PLANS = "nnUNetPlans"
 FINAL_CHECKPOINT = "checkpoint_final.pth"
 RESUMABLE_CHECKPOINTS = ("checkpoint_latest.pth", "checkpoint_best.pth")
 
@@ -86,6 +85,13 @@ class TrainingRequest:
     validation_iterations_per_epoch: int | None = None
     hyperparameters: dict = field(default_factory=dict)
     overwrite: bool = False
+    planner: str = "ExperimentPlanner"  # nnU-Net's planner; its plans identifier names the model folder
+
+    @property
+    def plans(self) -> str:
+        if self.planner not in PLANNERS:
+            raise UserError(f"unknown planner {self.planner!r}; choose one of {', '.join(PLANNERS)}")
+        return PLANNERS[self.planner]
 
     @property
     def dataset_name(self) -> str:
@@ -97,9 +103,9 @@ class TrainingRequest:
         return TRAINER_NAMES[self.variant]
 
     def model_folder(self) -> Path:
-        """``<nnUNet_results>/<dataset>/<trainer>__nnUNetPlans__<configuration>``: what inference loads."""
+        """``<nnUNet_results>/<dataset>/<trainer>__<plans>__<configuration>``: what inference loads."""
         return (folder_variable("nnUNet_results") / self.dataset_name
-                / f"{self.trainer_name()}__{PLANS}__{self.configuration}")
+                / f"{self.trainer_name()}__{self.plans}__{self.configuration}")
 
     def fold_folder(self, fold) -> Path:
         return self.model_folder() / f"fold_{fold}"
@@ -107,12 +113,12 @@ class TrainingRequest:
     def needs_prepare(self) -> bool:
         """True until the dataset has nnU-Net plans and preprocessed data for the configuration."""
         preprocessed = folder_variable("nnUNet_preprocessed") / self.dataset_name
-        plans = preprocessed / f"{PLANS}.json"
+        plans = preprocessed / f"{self.plans}.json"
         if not plans.is_file():
             return True
         configurations = json.loads(plans.read_text()).get("configurations", {})
         identifier = configurations.get(self.configuration, {}).get("data_identifier",
-                                                                    f"{PLANS}_{self.configuration}")
+                                                                    f"{self.plans}_{self.configuration}")
         return not (preprocessed / identifier).is_dir()
 
     def check(self) -> None:
@@ -124,13 +130,13 @@ class TrainingRequest:
                 raise UserError(f"{name} must be at least 1, got {value}")
 
     def prepare_arguments(self) -> list[str]:
-        arguments = ["prepare", self.dataset_name, "--config", self.configuration]
+        arguments = ["prepare", self.dataset_name, "--config", self.configuration, "--planner", self.planner]
         return arguments + (["--overwrite"] if self.overwrite else [])
 
     def train_arguments(self, fold, mode: str) -> list[str]:
         """``train`` arguments for one fold; ``mode`` is "new", "continue" or "overwrite"."""
         arguments = ["train", self.dataset_name, "--variant", self.variant, "--config", self.configuration,
-                     "--fold", str(fold), "--device", self.device]
+                     "--plans", self.plans, "--fold", str(fold), "--device", self.device]
         if self.epochs is not None:
             arguments += ["--epochs", str(self.epochs)]
         if self.iterations_per_epoch is not None:

@@ -38,6 +38,21 @@ class ModelFolder:
     def labels(self) -> dict:
         return dict(self.dataset_json.get("labels", {}))
 
+    @property
+    def summary(self) -> str:
+        """``trainer · plans (network) · configuration · folds`` from the folder name and plans.json, e.g.
+        ``nnUNetTrainerMSF · nnUNetResEncUNetMPlans (residual encoder) · 3d_fullres · folds 0, 1``."""
+        parts = self.path.name.split("__")
+        trainer, configuration = (parts[0], parts[-1]) if len(parts) == 3 else ("", "")
+        plans = self.plans.get("plans_name") or (parts[1] if len(parts) == 3 else "")
+        network = ""
+        configurations = self.plans.get("configurations", {})
+        if configuration in configurations:
+            arch = str(configurations[configuration].get("architecture", {}).get("network_class_name", ""))
+            network = " (residual encoder)" if "ResidualEncoder" in arch else " (plain U-Net)" if arch else ""
+        folds = ", ".join(str(f) for f in self.available_folds) or "none trained"
+        return " · ".join(p for p in (trainer, f"{plans}{network}", configuration, f"folds {folds}") if p.strip())
+
     def checkpoint_path(self, fold) -> Path:
         return self.path / f"fold_{fold}" / self.checkpoint_name
 

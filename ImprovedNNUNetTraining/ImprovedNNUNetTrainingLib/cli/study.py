@@ -24,6 +24,7 @@ def add_parser(sub):
     run.add_argument("--name", help="study name (default: the arm names joined by -vs-)")
     run.add_argument("--folds", help="folds, e.g. 0,1,2,3,4 (default) or 0,1")
     run.add_argument("--config", dest="configuration", choices=CONFIGURATIONS, help="default 3d_fullres")
+    run.add_argument("--plans", "-p", help="plans identifier, e.g. nnUNetResEncUNetMPlans (default nnUNetPlans)")
     run.add_argument("--epochs", type=int)
     run.add_argument("--iters-per-epoch", type=int)
     run.add_argument("--val-iters-per-epoch", type=int)
@@ -65,7 +66,7 @@ def study_from_args(args):
         from .train import fold_list
 
         data["folds"] = [f if f == "all" else int(f) for f in fold_list(args.folds)]
-    for key in ("name", "configuration", "epochs", "iters_per_epoch", "val_iters_per_epoch", "device"):
+    for key in ("name", "configuration", "plans", "epochs", "iters_per_epoch", "val_iters_per_epoch", "device"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
     return Study(**data)
@@ -85,7 +86,7 @@ def check_trainings(study) -> None:
             os.environ["nnUNet_results"] = roots[arm.name]
             for fold in study.folds:
                 plan_run(TrainOptions(dataset=study.dataset, variant=arm.variant, configuration=study.configuration,
-                                      fold=fold, epochs=study.epochs, iters_per_epoch=study.iters_per_epoch,
+                                      plans=study.plans, fold=fold, epochs=study.epochs, iters_per_epoch=study.iters_per_epoch,
                                       val_iters_per_epoch=study.val_iters_per_epoch, overwrite=True),
                          check_lock=False)
     finally:

@@ -1,5 +1,5 @@
 """`improved-nnunet train`: train a variant on a prepared dataset, one or more folds."""
-from ..constants import CONFIGURATIONS, DEFAULT_CHECKPOINT_EVERY, VARIANT_NAMES
+from ..constants import CONFIGURATIONS, DEFAULT_CHECKPOINT_EVERY, DEFAULT_PLANS, VARIANT_NAMES
 from ..progress import report_user_errors
 from ImprovedNNUNetLib.errors import UserError
 
@@ -20,7 +20,10 @@ def add_parser(sub):
                    help=f"one of: {', '.join(VARIANT_NAMES)}")
     p.add_argument("--config", dest="configuration", default="3d_fullres", choices=CONFIGURATIONS,
                    help="nnU-Net configuration (default 3d_fullres)")
-    p.add_argument("--fold", default="0", type=fold_list, help="0..4, a comma list such as 1,2, or all (default 0)")
+    p.add_argument("--plans", "-p", default=DEFAULT_PLANS, metavar="PLANS",
+                   help=f"plans identifier, e.g. nnUNetResEncUNetMPlans after `prepare --planner ResEncM` "
+                        f"(default {DEFAULT_PLANS})")
+    p.add_argument("--fold", "-f", default="0", type=fold_list, help="0..4, a comma list such as 1,2, or all (default 0)")
     p.add_argument("--epochs", type=int, help="number of epochs (default: nnU-Net's 1000)")
     p.add_argument("--iters-per-epoch", type=int, help="training iterations per epoch (default: nnU-Net's 250)")
     p.add_argument("--val-iters-per-epoch", type=int,
@@ -50,7 +53,8 @@ def add_parser(sub):
 
 
 def resume_command(args, fold) -> str:
-    return f"improved-nnunet train {args.dataset} --variant {args.variant} --config {args.configuration} " \
+    plans = f" --plans {args.plans}" if args.plans != DEFAULT_PLANS else ""
+    return f"improved-nnunet train {args.dataset} --variant {args.variant} --config {args.configuration}{plans} " \
            f"--fold {fold} --continue"
 
 
@@ -65,7 +69,7 @@ def run(args) -> int:
             raise UserError("--change only applies to --continue (it allows changing a resumed run's options)")
         hyperparameters = dict(parse_assignment(text) for text in args.hyperparameters)
         runs = [TrainOptions(
-            dataset=args.dataset, variant=args.variant, configuration=args.configuration, fold=fold,
+            dataset=args.dataset, variant=args.variant, configuration=args.configuration, fold=fold, plans=args.plans,
             epochs=args.epochs, iters_per_epoch=args.iters_per_epoch,
             val_iters_per_epoch=args.val_iters_per_epoch, device=args.device,
             continue_training=args.continue_training, overwrite=args.overwrite,

@@ -162,7 +162,7 @@ def write_report(study: Study, report: dict, folder: Path | None = None) -> Path
                              c.significant])
     pictures = plot_boxes(report, folder) + plot_curves(study, folder)
     arms = ", ".join(f"`{a.name}` ({a.variant}" + (f", {a.settings}" if a.settings else "") + ")" for a in study.arms)
-    lines = [f"# Study {study.name}: {study.dataset}, {study.configuration}", "",
+    lines = [f"# Study {study.name}: {study.dataset}, {study.configuration}, {study.plans}", "",
              f"Arms: {arms}; "
              f"folds with validation results: {', '.join(f'{k}: {v}' for k, v in report['folds'].items())}.", "",
              "Mean ± sd over all validation cases of all folds (cases where a label is empty on both sides are left "

@@ -19,12 +19,11 @@ from pathlib import Path
 
 from ImprovedNNUNetLib.errors import UserError
 
-from ..constants import CONFIGURATIONS, TRAINER_NAMES, VARIANT_DEFAULTS
+from ..constants import CONFIGURATIONS, DEFAULT_PLANS, TRAINER_NAMES, VARIANT_DEFAULTS
 from ..environment import dataset_name, folder_variable
 from ..hyperparameters import parse_assignment
 
 ARM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-PLANS = "nnUNetPlans"
 
 
 @dataclass
@@ -60,13 +59,14 @@ def parse_arm(text: str) -> Arm:
 
 @dataclass
 class Study:
-    """Every (arm, fold) training of one dataset and configuration with one schedule."""
+    """Every (arm, fold) training of one dataset, configuration and plans with one schedule."""
 
     dataset: str
     arms: list[Arm]
     folds: list = field(default_factory=lambda: [0, 1, 2, 3, 4])
     configuration: str = "3d_fullres"
     name: str | None = None
+    plans: str = DEFAULT_PLANS
     epochs: int | None = None
     iters_per_epoch: int | None = None
     val_iters_per_epoch: int | None = None
@@ -96,7 +96,7 @@ class Study:
         return self.folder / "arms" / arm.name
 
     def fold_folder(self, arm: Arm, fold) -> Path:
-        return (self.arm_root(arm) / self.dataset / f"{TRAINER_NAMES[arm.variant]}__{PLANS}__{self.configuration}"
+        return (self.arm_root(arm) / self.dataset / f"{TRAINER_NAMES[arm.variant]}__{self.plans}__{self.configuration}"
                 / f"fold_{fold}")
 
     def log_path(self, arm: Arm, fold) -> Path:

@@ -66,7 +66,7 @@ class Training:
         """``improved-nnunet`` arguments that start, resume or restart this training."""
         s = self.study
         arguments = ["train", s.dataset, "--variant", self.arm.variant, "--config", s.configuration,
-                     "--fold", str(self.fold), "--device", s.device]
+                     "--plans", s.plans, "--fold", str(self.fold), "--device", s.device]
         for option, value in (("--epochs", s.epochs), ("--iters-per-epoch", s.iters_per_epoch),
                               ("--val-iters-per-epoch", s.val_iters_per_epoch)):
             if value is not None:
