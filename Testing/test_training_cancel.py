@@ -16,7 +16,7 @@ from ImprovedNNUNetTrainingLib.progress import parse_event, read_events
 def start_training(tmp_path, *extra, workers="2"):
     env = dict(os.environ, nnUNet_results=str(tmp_path / "results"), nnUNet_n_proc_DA=workers,
                nnUNet_def_n_proc="1", PYTHONUNBUFFERED="1")
-    command = [sys.executable, "-m", "ImprovedNNUNetLib", "train", "Dataset987_TinyChest", "--variant", "msf",
+    command = [sys.executable, "-m", "ImprovedNNUNetLib", "train", "Dataset987_TinyChest", "--variant", "msf", "--json",
                "--iters-per-epoch", "2", "--val-iters-per-epoch", "1", "--device", "cpu", *extra]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 

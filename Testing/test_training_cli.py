@@ -28,7 +28,7 @@ def error_event(stdout):
 
 def test_prepare_missing_folder(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("nnUNet_preprocessed", str(tmp_path / "pre"))
-    code, out, err = run_cli(capsys, "prepare", str(tmp_path / "Dataset555_Missing"))
+    code, out, err = run_cli(capsys, "prepare", str(tmp_path / "Dataset555_Missing"), "--json")
     assert code == 2 and "no such dataset folder" in err and len(err.strip().splitlines()) == 1
     assert "no such dataset folder" in error_event(out)
 
@@ -66,6 +66,9 @@ def test_prepare_keeps_existing_plans(capsys, tiny_dataset):
 def test_train_fold_out_of_range(capsys, tiny_dataset):
     code, out, err = run_cli(capsys, "train", tiny_dataset.name, "--variant", "baseline", "--fold", "5")
     assert code == 2 and "fold 5 is out of range" in err and "0..4" in err
+    assert out == "", "without --json an error goes to stderr only"
+    code, out, err = run_cli(capsys, "train", tiny_dataset.name, "--variant", "baseline", "--fold", "5", "--json")
+    assert code == 2 and len(err.strip().splitlines()) == 1
     assert "out of range" in error_event(out)
 
 

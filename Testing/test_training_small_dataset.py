@@ -37,7 +37,7 @@ def small_copy(tiny_dataset, root, keep: int, name=NAME):
 def train(root, *arguments, name=NAME):
     env = dict(os.environ, nnUNet_preprocessed=str(root / "preprocessed"), nnUNet_results=str(root / "results"),
                nnUNet_n_proc_DA="0")
-    return subprocess.run([sys.executable, "-m", "ImprovedNNUNetLib", "train", name, "--variant", "baseline",
+    return subprocess.run([sys.executable, "-m", "ImprovedNNUNetLib", "train", name, "--variant", "baseline", "--json",
                            "--epochs", "1", "--iters-per-epoch", "1", "--val-iters-per-epoch", "1", "--device", "cpu",
                            "--no-validation", *arguments], capture_output=True, text=True, env=env, timeout=600)
 

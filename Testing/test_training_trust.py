@@ -26,7 +26,7 @@ def environment(tmp_path, workers="0"):
 
 
 def command(*arguments):
-    return [sys.executable, "-m", "ImprovedNNUNetLib", "train", DATASET, "--variant", "msf", *arguments]
+    return [sys.executable, "-m", "ImprovedNNUNetLib", "train", DATASET, "--variant", "msf", "--json", *arguments]
 
 
 def start(tmp_path, *arguments, workers="0"):

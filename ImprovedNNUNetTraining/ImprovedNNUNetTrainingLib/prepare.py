@@ -12,7 +12,7 @@ from ImprovedNNUNetLib.imageio import is_image_file
 
 from .constants import PLANNER_ALIASES, PLANNERS
 from .environment import DATASET_NAME, dataset_name, folder_variable, size_worker_pools
-from .progress import ProgressReporter, one_line
+from .progress import ProgressReporter, nnunet_prints_to, one_line
 
 DEFAULT_CONFIGURATIONS = ("2d", "3d_fullres", "3d_lowres")
 
@@ -158,20 +158,23 @@ def prepare_dataset(dataset: str, configurations: Sequence[str] = DEFAULT_CONFIG
         extract_fingerprint_dataset, plan_experiment_dataset, preprocess_dataset)
 
     reporter.emit("planning", message=f"fingerprint and integrity check of {raw.name}")
+    log = target / "nnunet_output.txt"  # what nnU-Net prints, when the console is for a person
     try:
-        extract_fingerprint_dataset(dataset_id, num_processes=cores, check_dataset_integrity=True,
-                                    clean=overwrite or not (target / "dataset_fingerprint.json").is_file(),
-                                    show_progress_bar=False)
+        with nnunet_prints_to(reporter, log):
+            extract_fingerprint_dataset(dataset_id, num_processes=cores, check_dataset_integrity=True,
+                                        clean=overwrite or not (target / "dataset_fingerprint.json").is_file(),
+                                        show_progress_bar=False)
     except (AssertionError, RuntimeError, ValueError, FileNotFoundError, KeyError) as exc:
         details = integrity_details(raw) if "output above" in str(exc) else None
         raise UserError(f"{raw}: nnU-Net's integrity check failed: {details or one_line(exc)}; "
                         "fix the dataset") from exc
     reporter.emit("planning", message=f"planning {raw.name} with {planner} ({plans})")
-    with planner_threads():
+    with planner_threads(), nnunet_prints_to(reporter, log):
         plan_experiment_dataset(dataset_id, planner_class(planner), gpu_memory_target_in_gb=gpu_memory_target,
                                 overwrite_plans_name=plans_name)
     reporter.emit("preprocessing", message=f"preprocessing {', '.join(configurations)}")
-    preprocess_dataset(dataset_id, plans, list(configurations), [cores] * len(configurations),
-                       show_progress_bar=False)
-    reporter.emit("done", message=f"prepared {raw.name} in {target}")
+    with nnunet_prints_to(reporter, log):
+        preprocess_dataset(dataset_id, plans, list(configurations), [cores] * len(configurations),
+                           show_progress_bar=False)
+    reporter.emit("done", message=f"prepared {raw.name} in {target} (plans {plans})")
     return target

@@ -1,12 +1,15 @@
-"""Progress events: one JSON object per line in progress.jsonl and on stdout.
+"""Progress events: one JSON object per line in progress.jsonl, and on stdout for a person or a program.
 
-Every event has the keys of ``EVENT_KEYS`` (missing values are null). A parent process tells
-events from nnU-Net's own log lines because an event line parses as a JSON object.
+Every event has the keys of ``EVENT_KEYS`` (missing values are null). :class:`ProgressReporter` writes
+them to its stream as JSON lines (``--json``: a parent process tells events from nnU-Net's own log lines
+because an event line parses as a JSON object); :class:`HumanReporter` shows them as a progress bar per
+epoch and one summary line per epoch. Both append every event to ``progress.jsonl`` once it is known.
 """
 from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -31,9 +34,16 @@ def _json_value(value):
 class ProgressReporter:
     """Writes events to stdout and, once ``log_path`` is set, appends them to that file."""
 
+    machine_readable = True  # events on the stream are JSON lines
+
     def __init__(self, log_path: Path | None = None, stream=None):
         self.log_path = Path(log_path) if log_path is not None else None
         self.stream = stream if stream is not None else sys.stdout
+
+    def show(self, event: dict, line: str) -> None:
+        """Put one event on the stream (here: its JSON line)."""
+        self.stream.write(line + "\n")
+        self.stream.flush()
 
     def emit(self, stage: str, **values) -> dict:
         """Report one event; returns it."""
@@ -51,9 +61,81 @@ class ProgressReporter:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.log_path, "a", encoding="utf-8") as f:
                 f.write(line + "\n")
-        self.stream.write(line + "\n")
-        self.stream.flush()
+        self.show(event, line)
         return event
+
+
+def duration_text(seconds: float | None) -> str:
+    """``42 s``, ``3 min 5 s``, ``2 h 10 min``."""
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def epoch_summary(event: dict) -> str:
+    """One line for a finished epoch: losses, pseudo Dice per label, learning rate, time and ETA."""
+    def number(value, digits=4):
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    dice = event.get("pseudo_dice")
+    return (f"epoch {event['epoch'] + 1}/{event['num_epochs']}: train loss {number(event['train_loss'])}, "
+            f"val loss {number(event['val_loss'])}, pseudo Dice {number(dice)}, lr {number(event['lr'], 5)}, "
+            f"{duration_text(event['epoch_time_s'])}, ETA {duration_text(event['eta_s'])}")
+
+
+class HumanReporter(ProgressReporter):
+    """Events for a person: a progress bar over each epoch's iterations (on ``bar_stream``, only on a
+    terminal), one summary line per finished epoch and one line per other stage (on ``stream``).
+    Errors are left to the caller, which prints them on stderr as one line."""
+
+    machine_readable = False
+
+    def __init__(self, log_path: Path | None = None, stream=None, bar_stream=None):
+        super().__init__(log_path, stream)
+        self.bar_stream = bar_stream if bar_stream is not None else sys.stderr
+        self._bar = None
+
+    def _close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def _update_bar(self, event: dict) -> None:
+        from tqdm import tqdm
+
+        if self._bar is None or self._bar.desc != f"epoch {event['epoch'] + 1}/{event['num_epochs']}":
+            self._close_bar()
+            self._bar = tqdm(total=event["num_iterations"], desc=f"epoch {event['epoch'] + 1}/{event['num_epochs']}",
+                             unit="it", file=self.bar_stream, disable=None, leave=False)
+        self._bar.update(event["iteration"] - self._bar.n)
+        if event.get("train_loss") is not None:
+            self._bar.set_postfix_str(f"loss {event['train_loss']:.4f}, ETA {duration_text(event['eta_s'])}")
+
+    def show(self, event: dict, line: str) -> None:
+        stage = event["stage"]
+        if stage == "training":
+            if event.get("epoch_time_s") is not None:
+                self._close_bar()
+                self.stream.write(epoch_summary(event) + "\n")
+            elif event.get("iteration") and event.get("num_iterations"):
+                self._update_bar(event)
+                return
+            elif event.get("message"):
+                self.stream.write(f"training: {event['message']}\n")
+            else:
+                return
+        elif stage == "error":
+            self._close_bar()
+            return
+        else:
+            self._close_bar()
+            self.stream.write(f"{stage}: {event['message']}\n" if event.get("message") else f"{stage}\n")
+        self.stream.flush()
 
 
 def one_line(exc: BaseException) -> str:
@@ -80,8 +162,33 @@ def read_events(path: Path) -> list[dict]:
 
 
 @contextmanager
+def nnunet_prints_to(reporter: ProgressReporter, log_file: Path | None):
+    """For a person (``HumanReporter``), what nnU-Net prints with ``print`` (banners, plans dumps) goes to
+    ``log_file`` (appended; dropped when None) instead of the console; JSON mode leaves it on stdout,
+    where a parent process reads it as log lines."""
+    if reporter.machine_readable:
+        yield
+        return
+    from contextlib import redirect_stdout
+
+    if log_file is None:
+        with open(os.devnull, "w", encoding="utf-8") as sink, redirect_stdout(sink):
+            yield
+        return
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "a", encoding="utf-8") as sink, redirect_stdout(sink):
+        yield
+
+
+def reporter_for(json_events: bool) -> ProgressReporter:
+    """The reporter of a command: JSON lines with ``--json``, else the one for people."""
+    return ProgressReporter() if json_events else HumanReporter()
+
+
+@contextmanager
 def report_user_errors(reporter: ProgressReporter | None = None):
-    """Report a UserError as an ``error`` event on stdout too (a parent process may read only that), then re-raise."""
+    """Report a UserError as an ``error`` event (with ``--json`` a parent process may read only stdout),
+    then re-raise; the command line prints it on stderr as one line."""
     try:
         yield
     except UserError as exc:

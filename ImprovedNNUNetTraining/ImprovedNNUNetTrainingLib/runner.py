@@ -21,7 +21,7 @@ from .constants import DEFAULT_CHECKPOINT_EVERY
 from .environment import cores_present, folder_variable, size_worker_pools
 from .fold_lock import FoldLock
 from .hyperparameters import with_hyperparameters
-from .progress import ProgressReporter, one_line, read_events
+from .progress import ProgressReporter, nnunet_prints_to, one_line, read_events
 from .registry import get_variant
 from .run_options import write_run_options
 from .run_plan import PlannedRun, TrainOptions, has_content, load_plans, plan_run
@@ -99,6 +99,17 @@ def write_checkpoints_atomically(trainer) -> None:
             os.replace(partial, filename)
 
     trainer.save_checkpoint = save_checkpoint
+
+
+def keep_log_off_console(trainer) -> None:
+    """nnU-Net's own log lines go only to its training_log file (the person's console shows the progress
+    bar and epoch summaries instead)."""
+    write = trainer.print_to_log_file
+
+    def print_to_log_file(*args, also_print_to_console=True, add_timestamp=True):
+        write(*args, also_print_to_console=False, add_timestamp=add_timestamp)
+
+    trainer.print_to_log_file = print_to_log_file
 
 
 def configure_threads(device) -> None:
@@ -183,7 +194,10 @@ def train(options: TrainOptions, reporter: ProgressReporter | None = None) -> Ru
         remove_partial_checkpoints(plan.folder)
         device, note = pick_device(options.device)
         configure_threads(device)
-        trainer = build_trainer(plan, device)
+        with nnunet_prints_to(reporter, plan.folder / "nnunet_output.txt"):
+            trainer = build_trainer(plan, device)
+        if not reporter.machine_readable:
+            keep_log_off_console(trainer)
         split_note = write_small_dataset_splits(Path(trainer.preprocessed_dataset_folder_base),
                                                 Path(trainer.preprocessed_dataset_folder))
         if split_note:
@@ -201,23 +215,30 @@ def run_trainer(trainer, plan: PlannedRun, note: str, reporter: ProgressReporter
             if plan.checkpoint is not None:
                 trainer.load_checkpoint(str(plan.checkpoint))
             resumed = resume_note(plan, trainer)
-            trainer.on_train_start()
+            with nnunet_prints_to(reporter, folder / "nnunet_output.txt"):
+                trainer.on_train_start()
             started = True
             settings = variant_settings(trainer)
             write_settings(settings, folder)
             write_run_options(folder, trainer, plan.options.hyperparameters, plan.changes)
-            print("variant settings (variant_settings.json):\n" + json.dumps(settings, indent=2), flush=True)
+            if reporter.machine_readable:
+                print("variant settings (variant_settings.json):\n" + json.dumps(settings, indent=2), flush=True)
+            else:
+                print(f"{plan.options.variant} on {plan.dataset} {plan.options.configuration} ({plan.options.plans}), "
+                      f"fold {plan.fold}: settings in {folder / 'variant_settings.json'}, log in {folder}",
+                      flush=True)
             from .loop import EpochLoop
 
             EpochLoop(trainer, reporter, guard).run(message=resumed + note)
-            with guard.protected():
+            with guard.protected(), nnunet_prints_to(reporter, folder / "nnunet_output.txt"):
                 trainer.on_train_end()  # checkpoint_final.pth, stops the data loaders
             finished = True
             dice = None
             if plan.options.final_validation:
                 reporter.emit("validation", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs,
                               message="predicting the validation cases")
-                trainer.perform_actual_validation(save_probabilities=plan.options.save_probabilities)
+                with nnunet_prints_to(reporter, folder / "nnunet_output.txt"):
+                    trainer.perform_actual_validation(save_probabilities=plan.options.save_probabilities)
                 dice = validation_dice(folder)
             reporter.emit("done", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs,
                           message=f"validation mean foreground Dice {dice:.4f}" if dice is not None else "finished")

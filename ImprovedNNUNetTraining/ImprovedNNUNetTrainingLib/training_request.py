@@ -130,13 +130,13 @@ class TrainingRequest:
                 raise UserError(f"{name} must be at least 1, got {value}")
 
     def prepare_arguments(self) -> list[str]:
-        arguments = ["prepare", self.dataset_name, "--config", self.configuration, "--planner", self.planner]
+        arguments = ["prepare", self.dataset_name, "--config", self.configuration, "--planner", self.planner, "--json"]
         return arguments + (["--overwrite"] if self.overwrite else [])
 
     def train_arguments(self, fold, mode: str) -> list[str]:
         """``train`` arguments for one fold; ``mode`` is "new", "continue" or "overwrite"."""
         arguments = ["train", self.dataset_name, "--variant", self.variant, "--config", self.configuration,
-                     "--plans", self.plans, "--fold", str(fold), "--device", self.device]
+                     "--plans", self.plans, "--fold", str(fold), "--device", self.device, "--json"]
         if self.epochs is not None:
             arguments += ["--epochs", str(self.epochs)]
         if self.iterations_per_epoch is not None:

@@ -17,6 +17,8 @@ COMMANDS = {
     "prepare": "ImprovedNNUNetTrainingLib.cli.prepare",
     "train": "ImprovedNNUNetTrainingLib.cli.train",
     "predict": "ImprovedNNUNetLib.cli.predict",
+    "ensemble": "ImprovedNNUNetLib.cli.ensemble",
+    "find-best": "ImprovedNNUNetTrainingLib.cli.find_best",
     "compare": "ImprovedNNUNetTrainingLib.cli.compare",
     "models": "ImprovedNNUNetLib.cli.models",
     "study": "ImprovedNNUNetTrainingLib.cli.study",

@@ -47,8 +47,15 @@ def add_parser(sub):
     tta.add_argument("--no-tta", "--disable_tta", dest="tta", action="store_false", help="no test-time mirroring")
     parser.add_argument("--step", "-step_size", type=float, default=0.5,
                         help="tile step as a fraction of the patch size, in (0, 1] (default 0.5)")
-    parser.add_argument("--probabilities", "--save_probabilities", action="store_true",
-                        help="also write OUT/CASE_prob_K (one map per network output K; K = label value)")
+    parser.add_argument("--probabilities", action="store_true",
+                        help="also write OUT/CASE_prob_K images (one map per network output K; K = label value)")
+    parser.add_argument("--save_probabilities", "--npz", dest="npz", action="store_true",
+                        help="also write OUT/CASE.npz + CASE.pkl as nnU-Net does (and dataset.json, plans.json), "
+                             "for `improved-nnunet ensemble` and nnUNetv2_ensemble")
+    parser.add_argument("--read-workers", "-npp", dest="read_workers", type=int, default=2, metavar="N",
+                        help="threads reading the next cases while one is segmented (default 2)")
+    parser.add_argument("--write-workers", "-nps", dest="write_workers", type=int, default=2, metavar="N",
+                        help="threads writing results while the next case is segmented (default 2)")
     parser.add_argument("--sdm", action="store_true",
                         help="also write OUT/CASE_sdm_L, the signed-distance map of label L (sdm models only)")
     parser.add_argument("--checkpoint", "-chk", default="checkpoint_final.pth",
@@ -71,10 +78,13 @@ def _output_base(case, output: Path, single_case: bool) -> tuple[Path, str]:
     return output / case.case_id, case.suffix
 
 
-def output_files(case, output: Path, single_case: bool, model, probabilities: bool, sdm: bool) -> dict:
-    """``{"segmentation": path, "prob_K": path, "sdm_L": path}`` for one case."""
+def output_files(case, output: Path, single_case: bool, model, probabilities: bool, sdm: bool,
+                 npz: bool = False) -> dict:
+    """``{"segmentation": path, "prob_K": path, "sdm_L": path, "npz": path, "pkl": path}`` for one case."""
     base, suffix = _output_base(case, output, single_case)
     files = {"segmentation": base.with_name(base.name + suffix)}
+    if npz:
+        files["npz"], files["pkl"] = base.with_name(base.name + ".npz"), base.with_name(base.name + ".pkl")
     if probabilities:
         for index in range(model.label_manager.num_segmentation_heads):
             files[f"prob_{index}"] = base.with_name(f"{base.name}_prob_{index}{suffix}")
@@ -158,9 +168,12 @@ def run(args) -> int:
 
     check_all_complete(path for case in cases for path in case.files)
 
-    from tqdm import tqdm
+    if args.read_workers < 1 or args.write_workers < 1:
+        raise UserError("-npp/-nps: give at least 1 worker")
+    if args.npz:
+        from ..inference.npz import check_npz_supported
 
-    from ..imageio import read_image, write_image
+        check_npz_supported(folder.plans)
     from ..inference import load_model
 
     model = load_model(model_path, folds=args.folds, device=args.device, checkpoint_name=args.checkpoint)
@@ -168,22 +181,66 @@ def run(args) -> int:
         raise UserError(f"--sdm needs a model trained with the sdm variant; this one used {model.trainer_name}")
     if model.device_note:
         print(f"note: {model.device_note}", file=sys.stderr)
-    planned = [output_files(case, output, single, model, args.probabilities, args.sdm) for case in cases]
+    planned = [output_files(case, output, single, model, args.probabilities, args.sdm, args.npz) for case in cases]
     if not args.overwrite:
         _check_free(planned)
-    for case, files in zip(cases, planned):
-        started = time.perf_counter()
-        with tqdm(desc=case.case_id, unit="tile", file=sys.stderr, disable=None, leave=False) as bar:
-            def progress(done, total, bar=bar):
-                bar.total = total
-                bar.update(done - bar.n)
-
-            result = model.predict([read_image(path) for path in case.files], probabilities=args.probabilities,
-                                   sdm=args.sdm, tta=args.tta, step=args.step, progress=progress)
-        write_image(result.segmentation, files["segmentation"], overwrite=args.overwrite)
-        for index, image in enumerate((result.probabilities or {}).values()):
-            write_image(image, files[f"prob_{index}"], overwrite=args.overwrite)
-        for value, image in zip(model.label_manager.foreground_labels, (result.distance_maps or {}).values()):
-            write_image(image, files[f"sdm_{value}"], overwrite=args.overwrite)
-        print(f"{case.case_id}: {files['segmentation']} ({time.perf_counter() - started:.1f} s)")
+    if args.npz:
+        planned[0]["npz"].parent.mkdir(parents=True, exist_ok=True)
+        for name in ("dataset.json", "plans.json"):  # what nnUNetv2_ensemble reads beside the .npz files
+            (planned[0]["npz"].parent / name).write_text((model_path / name).read_text())
+    segment_all(model, cases, planned, args)
     return 0
+
+
+def write_outputs(model, result, files: dict, overwrite: bool) -> None:
+    from ..imageio import write_image
+    from ..inference.npz import write_npz
+
+    write_image(result.segmentation, files["segmentation"], overwrite=overwrite)
+    for index, image in enumerate((result.probabilities or {}).values()):
+        if f"prob_{index}" in files:
+            write_image(image, files[f"prob_{index}"], overwrite=overwrite)
+    for value, image in zip(model.label_manager.foreground_labels, (result.distance_maps or {}).values()):
+        write_image(image, files[f"sdm_{value}"], overwrite=overwrite)
+    if "npz" in files:
+        write_npz(files["npz"].with_suffix(""), result.probability_array, result.nnunet_properties)
+
+
+def segment_all(model, cases, planned, args) -> None:
+    """Segment the cases one after another; ``-npp`` threads read the next cases ahead and ``-nps`` threads
+    write finished ones, so reading and writing overlap the network."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm import tqdm
+
+    from ..imageio import read_image
+
+    with ThreadPoolExecutor(args.read_workers) as readers, ThreadPoolExecutor(args.write_workers) as writers:
+        def read_ahead(index):
+            if index < len(cases):
+                reads[index] = readers.submit(lambda c=cases[index]: [read_image(path) for path in c.files])
+
+        reads = [None] * len(cases)
+        for index in range(args.read_workers):  # at most -npp cases are held ahead
+            read_ahead(index)
+        writes = []
+        for index, (case, files) in enumerate(zip(cases, planned)):
+            started = time.perf_counter()
+            images = reads[index].result()
+            reads[index] = None  # the images are not kept past their case
+            read_ahead(index + args.read_workers)
+            while len([w for w in writes if not w.done()]) > args.write_workers:  # bound results held in memory
+                next(w for w in writes if not w.done()).result()
+            with tqdm(desc=case.case_id, unit="tile", file=sys.stderr, disable=None, leave=False) as bar:
+                def progress(done, total, bar=bar):
+                    bar.total = total
+                    bar.update(done - bar.n)
+
+                result = model.predict(images, probabilities=args.probabilities or args.npz, sdm=args.sdm,
+                                       tta=args.tta, step=args.step, progress=progress)
+            if not args.probabilities:
+                result.probabilities = None
+            writes.append(writers.submit(write_outputs, model, result, files, args.overwrite))
+            print(f"{case.case_id}: {files['segmentation']} ({time.perf_counter() - started:.1f} s)")
+        for write in writes:
+            write.result()

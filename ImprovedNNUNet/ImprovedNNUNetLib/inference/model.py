@@ -12,6 +12,7 @@ from ..imageio import Image
 from .channels import stack_channels
 from .distance import DISTANCE_FILL, SegmentationWithDistance, distance_head
 from .device import choose_device, default_mirroring
+from .npz import case_properties
 from .model_folder import DEFAULT_CHECKPOINT, ModelFolder, load_checkpoint, open_model_folder, select_folds
 from .outputs import (PredictionResult, foreground_names, maps_to_input_grid, named_images, output_names,
                       segmentation_dtype)
@@ -110,6 +111,8 @@ class LoadedModel:
         if mean_probabilities is not None:
             result.probabilities = named_images(mean_probabilities,
                                                 output_names(self.label_manager, self.labels), template)
+            result.probability_array = mean_probabilities
+            result.nnunet_properties = case_properties(template, properties)
         if mean_distance is not None:
             result.distance_maps = named_images(mean_distance,
                                                 foreground_names(self.label_manager, self.labels), template)

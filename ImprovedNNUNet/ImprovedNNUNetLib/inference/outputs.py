@@ -15,12 +15,17 @@ class PredictionResult:
 
     ``probabilities``: one map per network output (label names; region names for region-based
     models), the mean over the folds. ``distance_maps``: for SDM models when asked, one map per
-    foreground label, negative inside, positive outside, in [-1, 1].
+    foreground label, negative inside, positive outside, in [-1, 1]. ``probability_array`` and
+    ``nnunet_properties``: the probabilities as nnU-Net's ``.npz`` / ``.pkl`` files hold them.
     """
 
     segmentation: Image
     probabilities: dict[str, Image] | None = None
     distance_maps: dict[str, Image] | None = None
+    # With probabilities: the same maps as nnU-Net stores them (.npz: (c, z, y, x) float32) and the case's
+    # properties (.pkl), see ``npz.write_npz``.
+    probability_array: np.ndarray | None = None
+    nnunet_properties: dict | None = None
 
 
 def output_names(label_manager, labels: dict) -> list[str]:

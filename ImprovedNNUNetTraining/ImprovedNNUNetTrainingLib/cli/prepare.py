@@ -1,7 +1,7 @@
 """`improved-nnunet prepare`: fingerprint, integrity check, planning and preprocessing of a raw dataset."""
 from ..constants import PLANNER_ALIASES, PLANNERS
 from ..prepare import DEFAULT_CONFIGURATIONS
-from ..progress import report_user_errors
+from ..progress import report_user_errors, reporter_for
 
 
 def add_parser(sub):
@@ -18,6 +18,8 @@ def add_parser(sub):
                         "3d_lowres only exists for large images)")
     p.add_argument("--overwrite", action="store_true",
                    help="plan and preprocess again although plans of this name exist (replaces them)")
+    p.add_argument("--json", dest="json_events", action="store_true",
+                   help="print progress as JSON event lines (for programs) instead of lines for people")
     p.add_argument("--planner", "-pl", default="ExperimentPlanner", metavar="PLANNER",
                    choices=[*PLANNERS, *PLANNER_ALIASES],
                    help="nnU-Net's experiment planner: ExperimentPlanner (default; plans nnUNetPlans) or the "
@@ -33,7 +35,8 @@ def add_parser(sub):
 def run(args) -> int:
     from ..prepare import prepare_dataset
 
-    with report_user_errors():
+    reporter = reporter_for(args.json_events)
+    with report_user_errors(reporter):
         prepare_dataset(args.dataset, args.configurations, overwrite=args.overwrite, planner=args.planner,
-                        gpu_memory_target=args.gpu_memory_target, plans_name=args.plans_name)
+                        gpu_memory_target=args.gpu_memory_target, plans_name=args.plans_name, reporter=reporter)
     return 0

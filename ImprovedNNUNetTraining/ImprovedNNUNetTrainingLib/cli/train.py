@@ -1,6 +1,6 @@
 """`improved-nnunet train`: train a variant on a prepared dataset, one or more folds."""
 from ..constants import CONFIGURATIONS, DEFAULT_CHECKPOINT_EVERY, DEFAULT_PLANS, VARIANT_NAMES
-from ..progress import report_user_errors
+from ..progress import report_user_errors, reporter_for
 from ImprovedNNUNetLib.errors import UserError
 
 
@@ -12,9 +12,10 @@ def fold_list(text: str) -> list:
 def add_parser(sub):
     p = sub.add_parser(
         "train", help="train an nnU-Net v2 variant",
-        description="Train one variant on a dataset prepared with `improved-nnunet prepare`. Progress events "
-                    "(JSON lines) go to stdout and to progress.jsonl in the fold folder. SIGTERM/SIGINT stop "
-                    "the run with a checkpoint; --continue resumes it.")
+        description="Train one variant on a dataset prepared with `improved-nnunet prepare`. Shows a progress "
+                    "bar per epoch and one summary line per epoch (--json: JSON event lines instead); every event "
+                    "also goes to progress.jsonl in the fold folder, nnU-Net's own log to its training_log file. "
+                    "SIGTERM/SIGINT stop the run with a checkpoint; --continue resumes it.")
     p.add_argument("dataset", metavar="DATASET", help="dataset id (e.g. 1) or name (Dataset001_Name)")
     p.add_argument("--variant", required=True, choices=VARIANT_NAMES, metavar="V",
                    help=f"one of: {', '.join(VARIANT_NAMES)}")
@@ -48,6 +49,8 @@ def add_parser(sub):
     p.add_argument("--npz", dest="save_probabilities", action="store_true",
                    help="also save the final validation's probabilities as nnU-Net does (.npz + .pkl), for "
                         "nnUNetv2_find_best_configuration and nnUNetv2_ensemble")
+    p.add_argument("--json", dest="json_events", action="store_true",
+                   help="print progress as JSON event lines (one object per line, for programs) with nnU-Net's log")
     p.add_argument("--no-validation", dest="final_validation", action="store_false",
                    help="skip nnU-Net's final validation (prediction of the fold's validation cases)")
 
@@ -64,7 +67,8 @@ def run(args) -> int:
     from ..hyperparameters import parse_assignment
     from ..run_plan import TrainOptions, plan_run
 
-    with report_user_errors():
+    reporter = reporter_for(args.json_events)
+    with report_user_errors(reporter):
         if args.allow_change and not args.continue_training:
             raise UserError("--change only applies to --continue (it allows changing a resumed run's options)")
         hyperparameters = dict(parse_assignment(text) for text in args.hyperparameters)
@@ -85,7 +89,7 @@ def run(args) -> int:
         from ..runner import train
 
         for options in runs:
-            result = train(options)
+            result = train(options, reporter)
             if result.status == "cancelled":
                 import signal
 
