@@ -139,6 +139,10 @@ CASES = [
      r"summary.json exists; .*--overwrite"),
     ("evaluate-maps-without-out", "evaluate {ws}/pred {ws}/ref --maps", 2, r"error maps need an output folder"),
     ("evaluate-msf-without-maps", "evaluate {ws}/pred {ws}/ref --msf", 2, r"--msf .* give --maps too"),
+    ("evaluate-pfile-without-djfile", "evaluate {ws}/pred {ws}/ref -pfile {ws}/notes.txt", 2,
+     r"-pfile comes with -djfile"),
+    ("evaluate-pfile-not-plans", "evaluate {ws}/pred {ws}/ref -djfile 1 -pfile {ws}/notes.txt", 2,
+     r"-pfile .*notes.txt: not a readable JSON file"),
     ("evaluate-bad-labels", "evaluate {ws}/pred {ws}/ref --labels one,two", 2, r"--labels 'one,two'"),
     ("evaluate-bad-tau-label", "evaluate {ws}/pred {ws}/ref --tau-label lung", 2, r"write LABEL=MM"),
     ("evaluate-file-and-folder", "evaluate {ws}/pred/chest_000.nii.gz {ws}/ref", 2,
@@ -158,7 +162,17 @@ CASES = [
      r"model 'nomodel' is neither a folder nor an imported model \(imported: chest\)"),
     ("predict-missing-input", "predict -i {ws}/none.nii.gz -o {ws}/out -m chest", 2, r"none.nii.gz: no such file"),
     ("predict-notes-as-input", "predict -i {ws}/notes.txt -o {ws}/out -m chest", 2, r"notes.txt is not an image file"),
+    ("ensemble-one-folder", "ensemble -i {ws}/images -o {ws}/out", 2,
+     r"at least two input folders"),
+    ("ensemble-no-npz", "ensemble -i {ws}/images {ws}/pred -o {ws}/out", 2, r"holds no .npz probability files"),
+    ("predict-no-model-files", f"predict -i {{ws}}/images -o {{ws}}/out -d {DATASET} -p nnUNetResEncUNetXLPlans", 2,
+     r"nnUNetTrainer__nnUNetResEncUNetXLPlans__3d_fullres"),
     # train
+    ("train-plans-not-prepared", f"train {DATASET} --variant msf -p nnUNetResEncUNetXLPlans", 2,
+     r"nnUNetResEncUNetXLPlans.json not found .*prepare --planner nnUNetPlannerResEncXL"),
+    ("train-pretrained-and-continue", f"train {DATASET} --variant msf --continue -pretrained_weights x.pth", 2,
+     r"cannot be combined with --continue"),
+    ("train-val-without-run", f"train {DATASET} --variant augment --val", 2, r"--val: .* not found"),
     ("train-fold-out-of-range", f"train {DATASET} --variant msf --fold 0,7", 2,
      r"fold 7 is out of range: this dataset has 5 folds"),
     ("train-continue-nothing", f"train {DATASET} --variant loss --continue", 2, r"there is no run to resume"),
@@ -176,6 +190,10 @@ CASES = [
     ("prepare-truncated-label", "prepare {ws}/Dataset986_Cut --config 3d_fullres", 2,
      r"chest_001.nii.gz is incomplete"),
     ("prepare-bad-folder-name", "prepare {ws}/Badname", 2, r"must look like Dataset001_Name"),
+    ("prepare-bad-gpu-memory", "prepare {ws}/Badname --planner ResEncL --gpu-memory-target 0", 2,
+     r"--gpu-memory-target 0.0: give the GPU memory in GB"),
+    # find-best
+    ("find-best-nothing-trained", f"find-best {DATASET} --variants msf_deep", 2, r"none of the models is trained"),
     # models
     ("models-zip-bomb", "models import {ws}/bomb.zip", 2, r"would expand from 1.0 MiB to 1.0 GiB"),
     ("models-name-clash", "models import {ws}/model.zip --name chest", 2,
@@ -207,7 +225,7 @@ def test_bad_input(workspace, case_id, arguments, code, message):
     lines = [line for line in ran.stderr.splitlines() if line.strip()]
     assert "Traceback" not in ran.stderr
     assert len(lines) == 1, f"expected one line on stderr:\n{ran.stderr}"
-    assert re.match(r"improved-nnunet [\w ]+: error: ", lines[0]), lines[0]
+    assert re.match(r"improved-nnunet [\w -]+: error: ", lines[0]), lines[0]
     assert re.search(message, lines[0]), lines[0]
     assert checksums(workspace.root) == before, "a user file changed or appeared"
 

@@ -77,3 +77,44 @@ def test_every_variant_trains_on_the_resenc_preset(tiny_dataset, resenc_plans, v
 
     assert open_model_folder(model_folder).summary == \
         f"{VARIANTS[variant].__name__} · {resenc_plans} (residual encoder) · 3d_fullres · folds 0"
+
+
+def test_fine_tuning_validation_only_and_val_best(tiny_dataset, trained_model, tmp_path, capsys):
+    """-pretrained_weights (into the sdm variant, whose head starts fresh), --val --npz on the finished
+    fold, and the one-line errors of the flags' rules."""
+    from ImprovedNNUNetLib.cli.main import main
+
+    source = trained_model("baseline") / "fold_0" / "checkpoint_final.pth"
+    root = tmp_path / "results"
+    result = train_tiny(tiny_dataset, "sdm", 0, results_root=root, epochs=1, pretrained_weights=str(source))
+    assert result.status == "done"
+    pretrained = torch.load(source, map_location="cpu", weights_only=False)["network_weights"]
+    before_training = {k: v for k, v in pretrained.items() if k.startswith("encoder.stages.0")}
+    tuned = torch.load(result.fold_folder / "checkpoint_final.pth", map_location="cpu",
+                       weights_only=False)["network_weights"]
+    assert any(k.startswith("sdm_head.") for k in tuned)
+    # one epoch of two iterations moves the weights only a little from the pretrained ones
+    key = next(iter(before_training))
+    assert torch.allclose(tuned[key], before_training[key], atol=0.05)
+
+    validated = train_tiny(tiny_dataset, "sdm", 0, results_root=root, validation_only=True, final_validation=True,
+                           save_probabilities=True)
+    assert validated.status == "done"
+    assert (result.fold_folder / "validation" / "summary.json").is_file()
+    assert list((result.fold_folder / "validation").glob("*.npz"))
+    best = train_tiny(tiny_dataset, "sdm", 0, results_root=root, validation_only=True, final_validation=True,
+                      val_best=True)
+    assert best.status == "done"
+    events = [json.loads(line) for line in (result.fold_folder / "progress.jsonl").read_text().splitlines()]
+    assert events[-2]["message"] == "predicting the validation cases with checkpoint_best.pth"
+
+    with pytest.raises(UserError, match="cannot be combined with --continue"):
+        train_tiny(tiny_dataset, "sdm", 0, results_root=root, continue_training=True, pretrained_weights=str(source))
+    with pytest.raises(UserError, match="no such file"):
+        train_tiny(tiny_dataset, "sdm", 1, results_root=root, pretrained_weights=str(tmp_path / "none.pth"))
+    with pytest.raises(UserError, match="--val: .*checkpoint_final.pth not found"):
+        train_tiny(tiny_dataset, "sdm", 1, results_root=root, validation_only=True, final_validation=True)
+    with pytest.raises(UserError, match="--val-best needs checkpoint_best.pth"):
+        train_tiny(tiny_dataset, "sdm", 0, results_root=root, val_best=True, disable_checkpointing=True)
+    with pytest.raises(UserError, match="does not fit this network"):
+        train_tiny(tiny_dataset, "msf_deep", 0, results_root=root, pretrained_weights=str(source))

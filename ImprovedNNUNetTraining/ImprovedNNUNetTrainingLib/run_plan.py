@@ -37,7 +37,28 @@ class TrainOptions:
     save_probabilities: bool = False  # --npz: validation softmax as nnU-Net's .npz + .pkl (ensembling)
     allow_change: bool = False  # --continue may change stored options (recorded in run_options.json)
     plans: str = DEFAULT_PLANS  # plans identifier, e.g. nnUNetResEncUNetMPlans
+    pretrained_weights: str | None = None  # a checkpoint to fine-tune from (nnU-Net's -pretrained_weights)
+    disable_checkpointing: bool = False  # nnU-Net's --disable_checkpointing: nothing is saved
+    validation_only: bool = False  # nnU-Net's --val: only the final validation of a finished run
+    val_best: bool = False  # nnU-Net's --val_best: validate with checkpoint_best.pth
     hyperparameters: dict = field(default_factory=dict)  # variant class attributes to change (--set)
+
+
+def check_flag_combinations(options: TrainOptions) -> None:
+    """nnU-Net's rules for the flags that exclude each other, as one-line errors."""
+    if options.pretrained_weights and options.continue_training:
+        raise UserError("--pretrained-weights starts a new run; it cannot be combined with --continue")
+    if options.val_best and options.disable_checkpointing:
+        raise UserError("--val-best needs checkpoint_best.pth, which --disable-checkpointing never writes")
+    if options.validation_only and (options.continue_training or options.overwrite or options.pretrained_weights):
+        raise UserError("--val only validates a finished run; leave out --continue, --overwrite and "
+                        "--pretrained-weights")
+    if options.validation_only and not options.final_validation:
+        raise UserError("--val and --no-validation exclude each other")
+    if options.pretrained_weights:
+        from .pretrained import check_pretrained_file
+
+        check_pretrained_file(options.pretrained_weights)
 
 
 def parse_fold(fold: int | str, num_splits: int) -> int | str:
@@ -130,6 +151,7 @@ def plan_run(options: TrainOptions, check_lock: bool = True) -> PlannedRun:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if options.continue_training and options.overwrite:
         raise UserError("--continue and --overwrite exclude each other; resume the run or start it again")
+    check_flag_combinations(options)
     name = dataset_name(str(options.dataset))
     preprocessed = folder_variable("nnUNet_preprocessed") / name
     if not preprocessed.is_dir():
@@ -143,6 +165,11 @@ def plan_run(options: TrainOptions, check_lock: bool = True) -> PlannedRun:
     if check_lock:
         check_free(folder)
     plan = PlannedRun(options, name, fold, folder)
+    if options.validation_only:
+        plan.checkpoint = folder / ("checkpoint_best.pth" if options.val_best else "checkpoint_final.pth")
+        if not plan.checkpoint.is_file():
+            raise UserError(f"--val: {plan.checkpoint} not found; the run must be finished first (train without --val)")
+        return plan
     if options.continue_training:
         plan.checkpoint = resume_checkpoint(folder)
         if plan.checkpoint is None:

@@ -77,6 +77,8 @@ def build_trainer(plan: PlannedRun, device):
     if options.val_iters_per_epoch is not None:
         trainer.num_val_iterations_per_epoch = options.val_iters_per_epoch
     trainer.save_every = options.checkpoint_every or DEFAULT_CHECKPOINT_EVERY
+    if options.disable_checkpointing:
+        trainer.disable_checkpointing = True
     if Path(trainer.output_folder).resolve() != plan.folder.resolve():
         raise RuntimeError(f"nnU-Net's fold folder {trainer.output_folder} is not the planned {plan.folder}")
     write_checkpoints_atomically(trainer)
@@ -203,7 +205,38 @@ def train(options: TrainOptions, reporter: ProgressReporter | None = None) -> Ru
         if split_note:
             note = f"{split_note}; {note}"
         bind_workers_to_this_process()
+        if options.validation_only:
+            return validate_only(trainer, plan, reporter)
         return run_trainer(trainer, plan, note, reporter)
+
+
+def final_validation(trainer, plan: PlannedRun, reporter: ProgressReporter, folder: Path) -> float | None:
+    """nnU-Net's validation of the fold's validation cases (with checkpoint_best.pth for --val-best)."""
+    if plan.options.val_best:
+        best = folder / "checkpoint_best.pth"
+        if not best.is_file():
+            raise UserError(f"--val-best: {best} was never written (the run is shorter than nnU-Net's first "
+                            "best-checkpoint epoch); validate with the final checkpoint instead")
+        with nnunet_prints_to(reporter, folder / "nnunet_output.txt"):
+            trainer.load_checkpoint(str(best))
+    reporter.emit("validation", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs,
+                  message="predicting the validation cases" + (" with checkpoint_best.pth" if plan.options.val_best
+                                                                  else ""))
+    with nnunet_prints_to(reporter, folder / "nnunet_output.txt"):
+        trainer.perform_actual_validation(save_probabilities=plan.options.save_probabilities)
+    return validation_dice(folder)
+
+
+def validate_only(trainer, plan: PlannedRun, reporter: ProgressReporter) -> RunResult:
+    """--val: load the finished run's checkpoint and run only nnU-Net's final validation."""
+    folder = Path(trainer.output_folder)
+    reporter.log_path = folder / "progress.jsonl"
+    with nnunet_prints_to(reporter, folder / "nnunet_output.txt"):
+        trainer.load_checkpoint(str(folder / "checkpoint_final.pth"))
+    dice = final_validation(trainer, plan, reporter, folder)
+    reporter.emit("done", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs,
+                  message=f"validation mean foreground Dice {dice:.4f}" if dice is not None else "finished")
+    return RunResult(folder, "done")
 
 
 def run_trainer(trainer, plan: PlannedRun, note: str, reporter: ProgressReporter) -> RunResult:
@@ -215,6 +248,13 @@ def run_trainer(trainer, plan: PlannedRun, note: str, reporter: ProgressReporter
             if plan.checkpoint is not None:
                 trainer.load_checkpoint(str(plan.checkpoint))
             resumed = resume_note(plan, trainer)
+            if plan.checkpoint is None and plan.options.pretrained_weights:
+                from .pretrained import load_pretrained_weights
+
+                with nnunet_prints_to(reporter, folder / "nnunet_output.txt"):
+                    trainer.initialize()
+                copied = load_pretrained_weights(trainer.network, plan.options.pretrained_weights)
+                resumed = f"fine-tuning from {plan.options.pretrained_weights} ({copied} tensors); "
             with nnunet_prints_to(reporter, folder / "nnunet_output.txt"):
                 trainer.on_train_start()
             started = True
@@ -233,13 +273,7 @@ def run_trainer(trainer, plan: PlannedRun, note: str, reporter: ProgressReporter
             with guard.protected(), nnunet_prints_to(reporter, folder / "nnunet_output.txt"):
                 trainer.on_train_end()  # checkpoint_final.pth, stops the data loaders
             finished = True
-            dice = None
-            if plan.options.final_validation:
-                reporter.emit("validation", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs,
-                              message="predicting the validation cases")
-                with nnunet_prints_to(reporter, folder / "nnunet_output.txt"):
-                    trainer.perform_actual_validation(save_probabilities=plan.options.save_probabilities)
-                dice = validation_dice(folder)
+            dice = final_validation(trainer, plan, reporter, folder) if plan.options.final_validation else None
             reporter.emit("done", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs,
                           message=f"validation mean foreground Dice {dice:.4f}" if dice is not None else "finished")
             return RunResult(folder, "done")

@@ -26,6 +26,11 @@ def add_parser(sub):
         help="labels to evaluate: an nnU-Net dataset.json (names and values) or values such as 1,2,3 "
         "(default: segment names of a .seg.nrrd reference, else every label present)",
     )
+    parser.add_argument(
+        "--plans-file", "-pfile", metavar="PLANS_JSON",
+        help="nnU-Net's plans.json given with -djfile (nnUNetv2_evaluate_folder's pair); checked and accepted: "
+        "nnU-Net uses it only to choose its image reader, and this command reads NIfTI/NRRD/MHA itself",
+    )
     parser.add_argument("--tau", type=float, default=1.0, metavar="MM", help="NSD tolerance in mm (default 1.0)")
     parser.add_argument(
         "--tau-label", action="append", default=[], metavar="LABEL=MM",
@@ -59,6 +64,24 @@ def parse_labels(text: str | None):
         return [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise UserError(f"--labels {text!r}: give a dataset.json file or integer values such as 1,2,3") from None
+
+
+def check_plans_file(path: str, labels: str | None) -> None:
+    """-pfile: a readable nnU-Net plans file, given together with -djfile as nnU-Net requires."""
+    import json
+
+    if labels is None:
+        raise UserError("-pfile comes with -djfile DATASET_JSON (as in nnUNetv2_evaluate_folder); give both")
+    plans = Path(path)
+    try:
+        content = json.loads(plans.read_text())
+    except FileNotFoundError:
+        raise UserError(f"-pfile {plans}: no such file; give the model's plans.json") from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"-pfile {plans}: not a readable JSON file ({type(exc).__name__}); give the model's "
+                        "plans.json") from None
+    if not isinstance(content, dict) or "configurations" not in content:
+        raise UserError(f"-pfile {plans}: not an nnU-Net plans file (no 'configurations'); give the model's plans.json")
 
 
 def parse_tau(default: float, overrides: list[str]):
@@ -106,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: give 1 or more worker processes")
+    if args.plans_file is not None:
+        check_plans_file(args.plans_file, args.labels)
     if args.msf is not None and not args.maps:
         raise UserError("--msf adds the MSF region to the error maps; give --maps too")
     cases = evaluate(

@@ -49,6 +49,16 @@ def add_parser(sub):
     p.add_argument("--npz", dest="save_probabilities", action="store_true",
                    help="also save the final validation's probabilities as nnU-Net does (.npz + .pkl), for "
                         "nnUNetv2_find_best_configuration and nnUNetv2_ensemble")
+    p.add_argument("--pretrained-weights", "-pretrained_weights", metavar="CHECKPOINT.pth",
+                   help="fine-tune: start from the weights of an nnU-Net checkpoint of the same plans and "
+                        "configuration (segmentation layers and the sdm head start fresh)")
+    p.add_argument("--val", dest="validation_only", action="store_true",
+                   help="only run nnU-Net's final validation of a finished fold (e.g. with --npz afterwards)")
+    p.add_argument("--val-best", "--val_best", dest="val_best", action="store_true",
+                   help="validate with checkpoint_best.pth instead of the final weights")
+    p.add_argument("--disable-checkpointing", "--disable_checkpointing", dest="disable_checkpointing",
+                   action="store_true", help="write no checkpoints (nothing to resume or predict with; for "
+                                             "timing runs)")
     p.add_argument("--json", dest="json_events", action="store_true",
                    help="print progress as JSON event lines (one object per line, for programs) with nnU-Net's log")
     p.add_argument("--no-validation", dest="final_validation", action="store_false",
@@ -79,7 +89,9 @@ def run(args) -> int:
             continue_training=args.continue_training, overwrite=args.overwrite,
             checkpoint_every=args.checkpoint_every, final_validation=args.final_validation,
             hyperparameters=hyperparameters, allow_change=args.allow_change,
-            save_probabilities=args.save_probabilities) for fold in args.fold]
+            save_probabilities=args.save_probabilities, pretrained_weights=args.pretrained_weights,
+            disable_checkpointing=args.disable_checkpointing, validation_only=args.validation_only,
+            val_best=args.val_best) for fold in args.fold]
         for options in runs:  # every fold is checked before the first one trains
             plan_run(options)
         from ..hyperparameters import with_hyperparameters
