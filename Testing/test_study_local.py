@@ -28,7 +28,7 @@ def arms_folder(tmp_path):
 
 def test_two_arms_two_folds_locally(tiny_dataset, tmp_path):
     arms = ["--arm", "baseline", "--arm", "msf_d3=msf:msf_dilation_radius=3"]
-    ran = study(tmp_path, "run", DATASET, *arms, "--folds", "0,1", "--parallel", "2", *SCHEDULE)
+    ran = study(tmp_path, "run", DATASET, *arms, "--folds", "0,1", "--parallel", "2", "--npz", *SCHEDULE)
     assert ran.returncode == 0, ran.stderr[-3000:]
     folder = arms_folder(tmp_path)
     assert json.loads((folder / "msf_d3" / "arm.json").read_text()) == {"variant": "msf",
@@ -58,6 +58,20 @@ def test_two_arms_two_folds_locally(tiny_dataset, tmp_path):
                                str(tmp_path / "compare.csv")], capture_output=True, text=True, env=env, timeout=600)
     assert compared.returncode == 0, compared.stderr  # what the Training panel's comparison table shows
     assert "baseline-vs-msf_d3/msf_d3" in compared.stdout and "baseline-vs-msf_d3/baseline" in compared.stdout
+
+    # nnU-Net's choice over the arms (two of them and their ensemble), in arm names
+    best = study(tmp_path, "find-best", DATASET, "baseline-vs-msf_d3")
+    assert best.returncode == 0, best.stderr[-3000:]
+    lines = best.stdout.splitlines()
+    assert lines[0] == "cross-validation mean foreground Dice (folds 0, 1):"
+    assert any(line.strip().startswith("msf_d3 (nnUNetPlans, 3d_fullres)") for line in lines)
+    assert any(line.strip().startswith("ensemble of baseline (nnUNetPlans, 3d_fullres) + msf_d3") for line in lines)
+    assert sum("<- best" in line for line in lines) == 1
+    assert any(f"-m {folder}" in line for line in lines if line.strip().startswith("improved-nnunet predict"))
+    information = json.loads((folder.parent / "find_best" / DATASET / "inference_information.json").read_text())
+    assert set(information["all_results"]) == {"baseline__nnUNetPlans__3d_fullres", "msf_d3__nnUNetPlans__3d_fullres",
+                                               "ensemble___baseline__nnUNetPlans__3d_fullres___msf_d3__nnUNetPlans"
+                                               "__3d_fullres___0_1"}
 
     clash = study(tmp_path, "run", DATASET, "--arm", "baseline", "--arm", "msf_d3=msf:msf_dilation_radius=5",
                   "--folds", "0,1", *SCHEDULE)

@@ -64,11 +64,18 @@ def find_best(dataset: str, variants=("baseline",), plans=("nnUNetPlans",), conf
               folds=(0, 1, 2, 3, 4), ensembling: bool = True, jobs: int = 1) -> dict:
     """Run nnU-Net's choice over the trained combinations; returns nnU-Net's result dict (also written to
     ``<nnUNet_results>/<dataset>/inference_information.json``) plus ``"log"``: what nnU-Net printed."""
-    from nnunetv2.evaluation.find_best_configuration import find_best_configuration
-
     name = dataset_name(str(dataset))
     folds = tuple(int(f) for f in folds)
     models = candidate_models(name, [trainer_of(v) for v in variants], plans, configurations, folds, ensembling)
+    return run_nnunet_choice(name, models, folds, ensembling, jobs)
+
+
+def run_nnunet_choice(name: str, models: list[dict], folds: tuple, ensembling: bool, jobs: int) -> dict:
+    """nnU-Net's ``find_best_configuration`` over checked models, its console output kept in ``"log"``."""
+    from nnunetv2.evaluation.find_best_configuration import find_best_configuration
+
+    if jobs < 1:
+        raise UserError(f"--jobs {jobs}: give at least 1")
     if len(models) < 2:
         ensembling = False
     log = io.StringIO()
@@ -79,39 +86,49 @@ def find_best(dataset: str, variants=("baseline",), plans=("nnUNetPlans",), conf
     return result
 
 
-def describe_key(key: str) -> str:
-    """nnU-Net's result key (``Trainer__Plans__config`` or ``ensemble___A___B___folds``) in variant names."""
+def describe_key(key: str, named: bool = False) -> str:
+    """nnU-Net's result key (``Trainer__Plans__config`` or ``ensemble___A___B___folds``) in variant names
+    (``named``: the first part is already a name, such as a study's arm)."""
     if key.startswith("ensemble___"):
         _, first, second, _ = key.split("___")
-        return f"ensemble of {describe_key(first)} + {describe_key(second)}"
+        return f"ensemble of {describe_key(first, named)} + {describe_key(second, named)}"
     trainer, plan, configuration = key.split("__")
-    return model_label(trainer, plan, configuration)
+    return f"{trainer} ({plan}, {configuration})" if named else model_label(trainer, plan, configuration)
 
 
-def report_lines(result: dict) -> list[str]:
-    """The candidates with their cross-validation Dice, the best one, its postprocessing and the commands."""
+def predict_command(model: dict, dataset: str, folds: str, out: str, model_folders: dict | None) -> str:
+    if model_folders is not None:
+        where = f"-m {model_folders[model['trainer']]}"
+    else:
+        variant = VARIANT_OF_TRAINER.get(model["trainer"])
+        who = f"--variant {variant}" if variant else f"-tr {model['trainer']}"
+        where = f"-d {dataset} -c {model['configuration']} {who} -p {model['plans_identifier']}"
+    return f"improved-nnunet predict -i IN -o {out} {where} -f {folds}"
+
+
+def report_lines(result: dict, model_folders: dict | None = None) -> list[str]:
+    """The candidates with their cross-validation Dice, the best one, its postprocessing and the commands.
+    ``model_folders``: name -> model folder when the models are named (a study's arms) rather than trainers."""
+    named = model_folders is not None
     best = result["best_model_or_ensemble"]
     chosen = best["selected_model_or_models"]
     scores = result["all_results"]
     best_key = max(scores, key=lambda k: (scores[k], -list(scores).index(k)))
     lines = ["cross-validation mean foreground Dice (folds " + ", ".join(map(str, result["folds"])) + "):"]
-    width = max(len(describe_key(k)) for k in scores)
+    width = max(len(describe_key(k, named)) for k in scores)
     for key, score in scores.items():
-        lines.append(f"  {describe_key(key):<{width}}  {score:.4f}{'  <- best' if key == best_key else ''}")
-    lines.append(f"best: {describe_key(best_key)}: Dice {best['result_on_crossval_pre_pp']:.4f}, after nnU-Net's "
+        lines.append(f"  {describe_key(key, named):<{width}}  {score:.4f}{'  <- best' if key == best_key else ''}")
+    lines.append(f"best: {describe_key(best_key, named)}: Dice {best['result_on_crossval_pre_pp']:.4f}, after nnU-Net's "
                  f"postprocessing {best['result_on_crossval_post_pp']:.4f} ({best['postprocessing_file']})")
     dataset = dataset_name(str(result["dataset_name_or_id"]))
     folds = " ".join(map(str, result["folds"]))
     lines.append("predict with:")
     outputs = []
     for index, model in enumerate(chosen):
-        variant = VARIANT_OF_TRAINER.get(model["trainer"])
-        who = f"--variant {variant}" if variant else f"-tr {model['trainer']}"
         out = "OUT" if len(chosen) == 1 else f"OUT_{index + 1}"
         outputs.append(out)
         extra = " --save_probabilities" if len(chosen) > 1 else ""
-        lines.append(f"  improved-nnunet predict -i IN -o {out} -d {dataset} -c {model['configuration']} {who} "
-                     f"-p {model['plans_identifier']} -f {folds}{extra}")
+        lines.append(f"  {predict_command(model, dataset, folds, out, model_folders)}{extra}")
     if len(chosen) > 1:
         lines.append(f"  improved-nnunet ensemble -i {' '.join(outputs)} -o OUT")
     lines.append(f"  nnUNetv2_apply_postprocessing -i OUT -o OUT_PP -pp_pkl_file {best['postprocessing_file']} "

@@ -25,6 +25,9 @@ def add_parser(sub):
     run.add_argument("--folds", help="folds, e.g. 0,1,2,3,4 (default) or 0,1")
     run.add_argument("--config", dest="configuration", choices=CONFIGURATIONS, help="default 3d_fullres")
     run.add_argument("--plans", "-p", help="plans identifier, e.g. nnUNetResEncUNetMPlans (default nnUNetPlans)")
+    run.add_argument("--npz", action="store_true", default=None,
+                     help="keep each training's validation probabilities (train --npz) for `study find-best` "
+                          "ensembles")
     run.add_argument("--epochs", type=int)
     run.add_argument("--iters-per-epoch", type=int)
     run.add_argument("--val-iters-per-epoch", type=int)
@@ -42,6 +45,12 @@ def add_parser(sub):
     run.add_argument("--no-wait", action="store_true", help="slurm: submit and return (see `study status`)")
     run.add_argument("--baseline", help="arm the others are tested against (default: a plain baseline arm, "
                                         "else the first)")
+    best = actions.add_parser("find-best", help="the best arm or pair of arms (ensembled) on the cross-validation")
+    best.add_argument("dataset", metavar="DATASET")
+    best.add_argument("name", metavar="NAME")
+    best.add_argument("--no-ensembling", dest="ensembling", action="store_false",
+                      help="compare single arms only (ensembling needs a study run with --npz)")
+    best.add_argument("--jobs", "-np", type=int, default=1, metavar="N", help="processes nnU-Net uses (default 1)")
     for name in ("status", "report"):
         action = actions.add_parser(name, help="the arms × folds matrix" if name == "status" else
                                     "write the report (table, tests, plots)")
@@ -66,7 +75,7 @@ def study_from_args(args):
         from .train import fold_list
 
         data["folds"] = [f if f == "all" else int(f) for f in fold_list(args.folds)]
-    for key in ("name", "configuration", "plans", "epochs", "iters_per_epoch", "val_iters_per_epoch", "device"):
+    for key in ("name", "configuration", "plans", "npz", "epochs", "iters_per_epoch", "val_iters_per_epoch", "device"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
     return Study(**data)
@@ -103,6 +112,14 @@ def run(args) -> int:
 
     if args.action == "status":
         print(format_status(load_study(args.dataset, args.name)))
+        return 0
+    if args.action == "find-best":
+        from ..find_best import report_lines
+        from ..study.choose import study_find_best
+
+        study = load_study(args.dataset, args.name)
+        result = study_find_best(study, args.ensembling, args.jobs)
+        print("\n".join(report_lines(result, result["model_folders"])))
         return 0
     if args.action == "report":
         study = load_study(args.dataset, args.name)

@@ -67,6 +67,7 @@ class Study:
     configuration: str = "3d_fullres"
     name: str | None = None
     plans: str = DEFAULT_PLANS
+    npz: bool = False  # keep the validation probabilities (train --npz), which `study find-best` ensembles
     epochs: int | None = None
     iters_per_epoch: int | None = None
     val_iters_per_epoch: int | None = None

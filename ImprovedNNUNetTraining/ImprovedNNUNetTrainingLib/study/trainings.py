@@ -73,6 +73,8 @@ class Training:
                 arguments += [option, str(value)]
         for name, value in self.arm.settings.items():
             arguments += ["--set", f"{name}={json.dumps(value)}"]
+        if s.npz:
+            arguments.append("--npz")
         if resume_checkpoint(self.folder) is not None:
             arguments.append("--continue")
         elif self.folder.is_dir() and any(self.folder.iterdir()):
