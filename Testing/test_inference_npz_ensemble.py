@@ -106,3 +106,42 @@ def test_ensemble_refuses_unequal_folders_and_existing_outputs(predictions, tmp_
         from ImprovedNNUNetLib.inference.ensemble import ensemble_folders
 
         ensemble_folders([first], tmp_path / "x")
+
+
+def test_a_killed_folder_prediction_continues_with_the_missing_cases(trained_model, chest_volume, tmp_path):
+    """kill -9 during a folder prediction, then --continue: finished cases are skipped (untouched), the others
+    are written; no half-written file is ever left under a final name."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    model = trained_model("baseline")
+    images = tmp_path / "images"
+    for index in range(6):
+        write_image(chest_volume.with_array(np.ascontiguousarray(np.roll(chest_volume.array, index, axis=0))),
+                    images / f"case{index}_0000.nii.gz")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "ImprovedNNUNetLib", "predict", "-i", str(images), "-o", str(out), "-m",
+               str(model), "-f", "0", "--device", "cpu", "--save_probabilities"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not list(out.glob("case*.nii.gz")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = {p.name: p.stat().st_mtime_ns for p in out.glob("case*.nii.gz")}
+    assert 1 <= len(finished) < 6, "the kill should land mid-folder"
+    for name in finished:  # a segmentation is written last: its case is complete
+        assert (out / name.replace(".nii.gz", ".npz")).is_file() and (out / name.replace(".nii.gz", ".pkl")).is_file()
+        read_image(out / name)
+
+    resumed = subprocess.run([*command, "--continue"], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{len(finished)} of 6 case(s) already have a segmentation; skipped" in resumed.stderr
+    assert sorted(p.name for p in out.glob("case*.nii.gz")) == [f"case{i}.nii.gz" for i in range(6)]
+    assert {name: (out / name).stat().st_mtime_ns for name in finished} == finished
+    assert not list(out.glob(".partial-*"))
+    for index in range(6):
+        assert np.load(out / f"case{index}.npz")["probabilities"].shape[0] == 8

@@ -1,6 +1,7 @@
 """`improved-nnunet predict`: segment image files with a trained model, one case after another in memory."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -188,22 +189,51 @@ def run(args) -> int:
         planned[0]["npz"].parent.mkdir(parents=True, exist_ok=True)
         for name in ("dataset.json", "plans.json"):  # what nnUNetv2_ensemble reads beside the .npz files
             (planned[0]["npz"].parent / name).write_text((model_path / name).read_text())
+    remove_partial_files(planned)
     segment_all(model, cases, planned, args)
     return 0
 
 
-def write_outputs(model, result, files: dict, overwrite: bool) -> None:
-    from ..imageio import write_image
-    from ..inference.npz import write_npz
+PARTIAL_PREFIX = ".partial-"
 
-    write_image(result.segmentation, files["segmentation"], overwrite=overwrite)
+
+def write_atomically(path: Path, write) -> None:
+    """``write(temporary path)`` then rename it to ``path``: a killed run never leaves a half-written file
+    under a final name (the temporary name keeps the suffix, which chooses the file format)."""
+    temporary = path.with_name(PARTIAL_PREFIX + path.name)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def remove_partial_files(planned: list[dict]) -> None:
+    """Temporary files a killed run left behind for the cases about to be written."""
+    for files in planned:
+        for path in files.values():
+            path.with_name(PARTIAL_PREFIX + path.name).unlink(missing_ok=True)
+
+
+def write_outputs(model, result, files: dict) -> None:
+    """Every output of a case, the segmentation last: a case whose segmentation exists is complete, which
+    is what --continue relies on."""
+    from ..imageio import write_image
+    from ..inference.npz import write_probabilities, write_properties
+
+    def image_writer(image):
+        return lambda temporary: write_image(image, temporary, overwrite=True)
+
     for index, image in enumerate((result.probabilities or {}).values()):
         if f"prob_{index}" in files:
-            write_image(image, files[f"prob_{index}"], overwrite=overwrite)
+            write_atomically(files[f"prob_{index}"], image_writer(image))
     for value, image in zip(model.label_manager.foreground_labels, (result.distance_maps or {}).values()):
-        write_image(image, files[f"sdm_{value}"], overwrite=overwrite)
+        write_atomically(files[f"sdm_{value}"], image_writer(image))
     if "npz" in files:
-        write_npz(files["npz"].with_suffix(""), result.probability_array, result.nnunet_properties)
+        write_atomically(files["pkl"], lambda t: write_properties(t, result.nnunet_properties))
+        write_atomically(files["npz"], lambda t: write_probabilities(t, result.probability_array))
+    write_atomically(files["segmentation"], image_writer(result.segmentation))
 
 
 def segment_all(model, cases, planned, args) -> None:
@@ -240,7 +270,7 @@ def segment_all(model, cases, planned, args) -> None:
                                        tta=args.tta, step=args.step, progress=progress)
             if not args.probabilities:
                 result.probabilities = None
-            writes.append(writers.submit(write_outputs, model, result, files, args.overwrite))
+            writes.append(writers.submit(write_outputs, model, result, files))
             print(f"{case.case_id}: {files['segmentation']} ({time.perf_counter() - started:.1f} s)")
         for write in writes:
             write.result()

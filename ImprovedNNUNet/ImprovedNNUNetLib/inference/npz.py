@@ -37,12 +37,22 @@ def case_properties(template: Image, preprocessing_properties: dict) -> dict:
     return properties
 
 
+def write_probabilities(path: Path, probabilities: np.ndarray) -> None:
+    """nnU-Net's ``.npz`` (key ``probabilities``) at exactly ``path`` (numpy would append .npz to a name)."""
+    with open(path, "wb") as f:
+        np.savez_compressed(f, probabilities=probabilities)
+
+
+def write_properties(path: Path, properties: dict) -> None:
+    with open(path, "wb") as f:
+        pickle.dump(properties, f)
+
+
 def write_npz(base: Path, probabilities: np.ndarray, properties: dict) -> tuple[Path, Path]:
     """``base.npz`` and ``base.pkl``; returns both paths."""
     npz, pkl = base.with_name(base.name + ".npz"), base.with_name(base.name + ".pkl")
-    np.savez_compressed(npz, probabilities=probabilities)
-    with open(pkl, "wb") as f:
-        pickle.dump(properties, f)
+    write_probabilities(npz, probabilities)
+    write_properties(pkl, properties)
     return npz, pkl
 
 
