@@ -30,6 +30,15 @@ def test_human_reporter_draws_a_bar_and_one_line_per_epoch(tmp_path):
     assert [e["stage"] for e in read_events(tmp_path / "progress.jsonl")] == ["training"] * 3 + ["error", "done"]
 
 
+def test_without_a_terminal_there_is_no_bar_and_no_error():
+    out, log = io.StringIO(), io.StringIO()  # not terminals (as in a pipe or a log file)
+    reporter = HumanReporter(stream=out, bar_stream=log)
+    for iteration in (1, 2):
+        reporter.emit("training", epoch=0, num_epochs=2, iteration=iteration, num_iterations=3, train_loss=0.5)
+    reporter.emit("training", epoch=1, num_epochs=2, iteration=1, num_iterations=3, train_loss=0.4)
+    assert out.getvalue() == "" and log.getvalue() == ""
+
+
 def test_json_reporter_writes_parseable_lines():
     out = io.StringIO()
     ProgressReporter(stream=out).emit("planning", message="x")

@@ -99,19 +99,23 @@ class HumanReporter(ProgressReporter):
         super().__init__(log_path, stream)
         self.bar_stream = bar_stream if bar_stream is not None else sys.stderr
         self._bar = None
+        self._bar_title = None
 
     def _close_bar(self) -> None:
         if self._bar is not None:
             self._bar.close()
-            self._bar = None
+            self._bar = self._bar_title = None
 
     def _update_bar(self, event: dict) -> None:
         from tqdm import tqdm
 
-        if self._bar is None or self._bar.desc != f"epoch {event['epoch'] + 1}/{event['num_epochs']}":
+        title = f"epoch {event['epoch'] + 1}/{event['num_epochs']}"
+        if self._bar is None or self._bar_title != title:
             self._close_bar()
-            self._bar = tqdm(total=event["num_iterations"], desc=f"epoch {event['epoch'] + 1}/{event['num_epochs']}",
-                             unit="it", file=self.bar_stream, disable=None, leave=False)
+            # disable=None: no bar unless the stream is a terminal
+            self._bar = tqdm(total=event["num_iterations"], desc=title, unit="it", file=self.bar_stream,
+                             disable=None, leave=False)
+            self._bar_title = title
         self._bar.update(event["iteration"] - self._bar.n)
         if event.get("train_loss") is not None:
             self._bar.set_postfix_str(f"loss {event['train_loss']:.4f}, ETA {duration_text(event['eta_s'])}")
