@@ -128,3 +128,25 @@ def test_version(capsys):
     with _pytest.raises(SystemExit) as exited:
         main(["--version"])
     assert exited.value.code == 0 and capsys.readouterr().out.startswith("improved-nnunet ")
+
+
+def test_addressing_by_dataset_equals_the_folder_and_parts_cover_every_case_once(trained_model, chest_volume,
+                                                                                  tmp_path):
+    model = trained_model("baseline")
+    images = tmp_path / "images"
+    for index in range(5):
+        write_image(chest_volume.with_array(np.ascontiguousarray(np.roll(chest_volume.array, index, axis=1))),
+                    images / f"c{index}_0000.nii.gz")
+    by_folder, by_dataset = tmp_path / "by_folder", tmp_path / "by_dataset"
+    assert predict("-i", images, "-o", by_folder, "-m", model, "-f", "0", "--device", "cpu") == 0
+    for part in (0, 1):
+        assert predict("-i", images, "-o", by_dataset, "-d", "987", "-c", "3d_fullres", "-tr", "nnUNetTrainer",
+                       "-p", "nnUNetPlans", "-f", "0", "--device", "cpu", "-num_parts", "2", "-part_id", part) == 0
+    written = sorted(p.name for p in by_dataset.glob("*.nii.gz"))
+    assert written == sorted(p.name for p in by_folder.glob("*.nii.gz")) == [f"c{i}.nii.gz" for i in range(5)]
+    for name in written:
+        np.testing.assert_array_equal(read_image(by_dataset / name).array, read_image(by_folder / name).array)
+    from ImprovedNNUNetLib.cli.predict import this_part
+
+    parts = [this_part(list(range(5)), 2, k) for k in (0, 1)]
+    assert sorted(parts[0] + parts[1]) == list(range(5)) and not set(parts[0]) & set(parts[1])
