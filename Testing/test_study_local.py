@@ -73,6 +73,17 @@ def test_two_arms_two_folds_locally(tiny_dataset, tmp_path):
                                                "ensemble___baseline__nnUNetPlans__3d_fullres___msf_d3__nnUNetPlans"
                                                "__3d_fullres___0_1"}
 
+    # a trained fold without probabilities (trained before the study kept them) is only validated again
+    baseline_fold = folder / "baseline" / DATASET / "nnUNetTrainer__nnUNetPlans__3d_fullres" / "fold_0"
+    for npz in (baseline_fold / "validation").glob("*.npz"):
+        npz.unlink()
+    checkpoint = (baseline_fold / "checkpoint_final.pth").stat().st_mtime_ns
+    again = study(tmp_path, "run", DATASET, *arms, "--folds", "0,1", "--npz", *SCHEDULE)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "baseline/fold 0 is trained; its validation runs again" in again.stderr
+    assert list((baseline_fold / "validation").glob("*.npz"))
+    assert (baseline_fold / "checkpoint_final.pth").stat().st_mtime_ns == checkpoint  # not retrained
+
     clash = study(tmp_path, "run", DATASET, "--arm", "baseline", "--arm", "msf_d3=msf:msf_dilation_radius=5",
                   "--folds", "0,1", *SCHEDULE)
     assert clash.returncode == 2 and "give the new arm another name" in clash.stderr

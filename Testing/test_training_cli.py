@@ -147,3 +147,21 @@ def test_ext_trainer_folder_is_searchable_by_nnunet():
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found == {cls.__name__: cls is not VARIANTS["baseline"] for cls in VARIANTS.values()}
+
+
+def test_device_cuda_n_selects_the_visible_gpu(monkeypatch, capsys):
+    from ImprovedNNUNetTrainingLib.cli.train import select_gpu
+    from ImprovedNNUNetTrainingLib.runner import pick_device
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert select_gpu("cuda:1") == "cuda" and os.environ["CUDA_VISIBLE_DEVICES"] == "1"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")  # e.g. what a cluster job was given
+    assert select_gpu("cuda:1") == "cuda" and os.environ["CUDA_VISIBLE_DEVICES"] == "6"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
+    with pytest.raises(UserError, match="only 2 GPU"):
+        select_gpu("cuda:2")
+    assert select_gpu("cpu") == "cpu" and select_gpu("auto") == "auto"
+    with pytest.raises(UserError, match="unknown device 'gpu1'; use auto, cpu, cuda or cuda:N"):
+        pick_device("gpu1")
+    assert main(["train", "987", "--variant", "baseline", "--device", "gpu1"]) == 2
+    assert "unknown device 'gpu1'" in capsys.readouterr().err

@@ -118,3 +118,5 @@ def test_fine_tuning_validation_only_and_val_best(tiny_dataset, trained_model, t
         train_tiny(tiny_dataset, "sdm", 0, results_root=root, val_best=True, disable_checkpointing=True)
     with pytest.raises(UserError, match="does not fit this network"):
         train_tiny(tiny_dataset, "msf_deep", 0, results_root=root, pretrained_weights=str(source))
+    deep = root / tiny_dataset.name / "nnUNetTrainerMSFDeep__nnUNetPlans__3d_fullres" / "fold_0"
+    assert not deep.is_dir() or not any(deep.iterdir()), "a refused checkpoint leaves nothing to --overwrite"

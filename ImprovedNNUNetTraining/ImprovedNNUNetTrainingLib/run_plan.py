@@ -6,6 +6,7 @@ a multi-fold command is checked before the first one trains.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,14 @@ class TrainOptions:
     validation_only: bool = False  # nnU-Net's --val: only the final validation of a finished run
     val_best: bool = False  # nnU-Net's --val_best: validate with checkpoint_best.pth
     hyperparameters: dict = field(default_factory=dict)  # variant class attributes to change (--set)
+
+
+DEVICE_NAME = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+
+
+def check_device_name(name: str) -> None:
+    if not DEVICE_NAME.match(str(name)):
+        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N (e.g. cuda:1)")
 
 
 def check_flag_combinations(options: TrainOptions) -> None:
@@ -151,6 +160,7 @@ def plan_run(options: TrainOptions, check_lock: bool = True) -> PlannedRun:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if options.continue_training and options.overwrite:
         raise UserError("--continue and --overwrite exclude each other; resume the run or start it again")
+    check_device_name(options.device)
     check_flag_combinations(options)
     name = dataset_name(str(options.dataset))
     preprocessed = folder_variable("nnUNet_preprocessed") / name

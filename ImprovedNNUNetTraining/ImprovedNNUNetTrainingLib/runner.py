@@ -24,7 +24,7 @@ from .hyperparameters import with_hyperparameters
 from .progress import ProgressReporter, nnunet_prints_to, one_line, read_events
 from .registry import get_variant
 from .run_options import write_run_options
-from .run_plan import PlannedRun, TrainOptions, has_content, load_plans, plan_run
+from .run_plan import PlannedRun, TrainOptions, check_device_name, has_content, load_plans, plan_run
 from .settings import variant_settings, write_settings
 from .splits import write_small_dataset_splits
 from .workers import bind_workers_to_this_process
@@ -40,18 +40,20 @@ class RunResult:
 
 
 def pick_device(name: str):
-    """(torch.device, note) for "auto", "cuda" or "cpu"; UserError when CUDA is asked for but absent."""
+    """(torch.device, note) for "auto", "cuda", "cuda:N" or "cpu"; UserError when CUDA is asked for but absent."""
     import torch
 
-    if name not in ("auto", "cuda", "cpu"):
-        raise UserError(f"unknown device {name!r}; use auto, cuda or cpu")
+    check_device_name(name)
     has_cuda = torch.cuda.is_available()
-    if name == "cuda" and not has_cuda:
-        raise UserError("--device cuda: no CUDA GPU is visible to PyTorch; use --device cpu or check the driver")
+    if name.startswith("cuda") and not has_cuda:
+        raise UserError(f"--device {name}: no CUDA GPU is visible to PyTorch; use --device cpu or check the driver")
     if name == "cpu" or not has_cuda:
         note = "no CUDA GPU found: training on CPU, which is slow (use small patches, few iterations)" \
             if name == "auto" else "training on CPU"
         return torch.device("cpu"), note
+    if int(name.partition(":")[2] or 0) != 0:
+        raise UserError(f"--device {name}: nnU-Net's trainer uses the first visible GPU; choose the GPU with "
+                        f"CUDA_VISIBLE_DEVICES (the command line's --device cuda:N does this for you)")
     return torch.device("cuda", 0), f"training on {torch.cuda.get_device_name(0)}"
 
 
@@ -192,6 +194,7 @@ def train(options: TrainOptions, reporter: ProgressReporter | None = None) -> Ru
             print(f"note: {note}", file=sys.stderr, flush=True)
         if options.overwrite and has_content(plan.folder):
             empty_fold_folder(plan.folder)
+        fresh = not has_content(plan.folder)
         plan.folder.mkdir(parents=True, exist_ok=True)
         remove_partial_checkpoints(plan.folder)
         device, note = pick_device(options.device)
@@ -200,6 +203,8 @@ def train(options: TrainOptions, reporter: ProgressReporter | None = None) -> Ru
             trainer = build_trainer(plan, device)
         if not reporter.machine_readable:
             keep_log_off_console(trainer)
+        if options.pretrained_weights and not options.validation_only:
+            note = f"{start_from_pretrained(trainer, plan, reporter, fresh)}; {note}"
         split_note = write_small_dataset_splits(Path(trainer.preprocessed_dataset_folder_base),
                                                 Path(trainer.preprocessed_dataset_folder))
         if split_note:
@@ -208,6 +213,22 @@ def train(options: TrainOptions, reporter: ProgressReporter | None = None) -> Ru
         if options.validation_only:
             return validate_only(trainer, plan, reporter)
         return run_trainer(trainer, plan, note, reporter)
+
+
+def start_from_pretrained(trainer, plan: PlannedRun, reporter: ProgressReporter, fresh: bool) -> str:
+    """Initialise the network and copy the pretrained weights into it, before the run writes anything; a
+    checkpoint that does not fit leaves a new fold folder as empty as it was. Returns the note."""
+    from .pretrained import load_pretrained_weights
+
+    try:
+        with nnunet_prints_to(reporter, plan.folder / "nnunet_output.txt"):
+            trainer.initialize()
+        copied = load_pretrained_weights(trainer.network, plan.options.pretrained_weights)
+    except UserError:
+        if fresh:
+            empty_fold_folder(plan.folder)
+        raise
+    return f"fine-tuning from {plan.options.pretrained_weights} ({copied} tensors)"
 
 
 def final_validation(trainer, plan: PlannedRun, reporter: ProgressReporter, folder: Path) -> float | None:
@@ -248,13 +269,6 @@ def run_trainer(trainer, plan: PlannedRun, note: str, reporter: ProgressReporter
             if plan.checkpoint is not None:
                 trainer.load_checkpoint(str(plan.checkpoint))
             resumed = resume_note(plan, trainer)
-            if plan.checkpoint is None and plan.options.pretrained_weights:
-                from .pretrained import load_pretrained_weights
-
-                with nnunet_prints_to(reporter, folder / "nnunet_output.txt"):
-                    trainer.initialize()
-                copied = load_pretrained_weights(trainer.network, plan.options.pretrained_weights)
-                resumed = f"fine-tuning from {plan.options.pretrained_weights} ({copied} tensors); "
             with nnunet_prints_to(reporter, folder / "nnunet_output.txt"):
                 trainer.on_train_start()
             started = True

@@ -29,8 +29,8 @@ def add_parser(sub):
     p.add_argument("--iters-per-epoch", type=int, help="training iterations per epoch (default: nnU-Net's 250)")
     p.add_argument("--val-iters-per-epoch", type=int,
                    help="validation iterations per epoch for the pseudo Dice (default: nnU-Net's 50)")
-    p.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"),
-                   help="auto (default) uses CUDA when present, otherwise the CPU")
+    p.add_argument("--device", default="auto", metavar="DEVICE",
+                   help="auto (default) uses CUDA when present, otherwise the CPU; cpu; cuda; cuda:N (GPU N)")
     p.add_argument("--checkpoint-every", type=int, metavar="N",
                    help=f"write checkpoint_latest.pth every N epochs (default {DEFAULT_CHECKPOINT_EVERY}); a run "
                         "killed with SIGKILL loses at most the epochs since the last checkpoint")
@@ -71,6 +71,28 @@ def resume_command(args, fold) -> str:
            f"--fold {fold} --continue"
 
 
+def select_gpu(device: str) -> str:
+    """``cuda:N`` -> "cuda" with ``CUDA_VISIBLE_DEVICES`` narrowed to GPU N of those visible (nnU-Net's trainer
+    always uses the first visible GPU); other names unchanged. Runs before CUDA is initialised."""
+    import os
+    import re
+
+    match = re.match(r"^cuda:(\d+)$", device)
+    if not match:
+        return device
+    index = int(match.group(1))
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip():
+        ids = [v.strip() for v in visible.split(",") if v.strip()]
+        if index >= len(ids):
+            raise UserError(f"--device {device}: CUDA_VISIBLE_DEVICES={visible} makes only {len(ids)} GPU(s) visible "
+                            f"(cuda:0..cuda:{len(ids) - 1})")
+        os.environ["CUDA_VISIBLE_DEVICES"] = ids[index]
+    else:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(index)
+    return "cuda"
+
+
 def run(args) -> int:
     import sys
 
@@ -82,6 +104,10 @@ def run(args) -> int:
         if args.allow_change and not args.continue_training:
             raise UserError("--change only applies to --continue (it allows changing a resumed run's options)")
         hyperparameters = dict(parse_assignment(text) for text in args.hyperparameters)
+        from ..run_plan import check_device_name
+
+        check_device_name(args.device)
+        args.device = select_gpu(args.device)
         runs = [TrainOptions(
             dataset=args.dataset, variant=args.variant, configuration=args.configuration, fold=fold, plans=args.plans,
             epochs=args.epochs, iters_per_epoch=args.iters_per_epoch,

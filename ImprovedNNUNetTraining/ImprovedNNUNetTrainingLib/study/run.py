@@ -26,6 +26,9 @@ def pending_trainings(study: Study, out=None) -> list[Training]:
             print(f"{training.key} failed earlier (log: {training.log_path}); trying it again", file=out)
         elif state == "stopped":
             print(f"{training.key} resumes from its checkpoint", file=out)
+        elif state == "validate":
+            print(f"{training.key} is trained; its validation runs again to keep the probabilities (--npz)",
+                  file=out)
         pending.append(training)
     return pending
 

@@ -44,6 +44,8 @@ class Training:
 
     def state(self) -> str:
         if (self.folder / DONE_MARKER).is_file():
+            if self.study.npz and not any((self.folder / "validation").glob("*.npz")):
+                return "validate"  # finished before the study kept probabilities: validated again with --npz
             return "done"
         if fold_is_locked(self.folder):
             return "running"
@@ -75,6 +77,8 @@ class Training:
             arguments += ["--set", f"{name}={json.dumps(value)}"]
         if s.npz:
             arguments.append("--npz")
+        if self.state() == "validate":
+            return arguments + ["--val"]
         if resume_checkpoint(self.folder) is not None:
             arguments.append("--continue")
         elif self.folder.is_dir() and any(self.folder.iterdir()):
