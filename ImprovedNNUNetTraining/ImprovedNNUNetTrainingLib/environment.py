@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 from ImprovedNNUNetLib.errors import UserError
@@ -31,6 +32,21 @@ def folder_variable(name: str) -> Path:
     if not value:
         raise UserError(f"{name} is not set; export {name}=/path/to/folder (nnU-Net's {name} folder)")
     return Path(value)
+
+
+@contextmanager
+def results_root(folder: str | Path):
+    """``nnUNet_results`` set to ``folder`` inside the block (a study arm's or find-best's own root), restored
+    (or unset again) after it."""
+    before = os.environ.get("nnUNet_results")
+    os.environ["nnUNet_results"] = str(folder)
+    try:
+        yield Path(folder)
+    finally:
+        if before is None:
+            os.environ.pop("nnUNet_results", None)
+        else:
+            os.environ["nnUNet_results"] = before
 
 
 def dataset_name(dataset: str) -> str:

@@ -84,25 +84,18 @@ def study_from_args(args):
 def check_trainings(study) -> None:
     """Every training's arguments are valid before anything starts (folds, dataset, plans); each arm is
     checked against its own results root."""
-    import os
-
+    from ..environment import results_root
     from ..run_plan import TrainOptions, plan_run
 
-    results = os.environ.get("nnUNet_results")
-    roots = {arm.name: str(study.arm_root(arm)) for arm in study.arms}  # before the variable changes
-    try:
-        for arm in study.arms:
-            os.environ["nnUNet_results"] = roots[arm.name]
+    roots = {arm.name: study.arm_root(arm) for arm in study.arms}  # before the variable changes
+    for arm in study.arms:
+        with results_root(roots[arm.name]):
             for fold in study.folds:
                 plan_run(TrainOptions(dataset=study.dataset, variant=arm.variant, configuration=study.configuration,
-                                      plans=study.plans, fold=fold, epochs=study.epochs, iters_per_epoch=study.iters_per_epoch,
+                                      plans=study.plans, fold=fold, epochs=study.epochs,
+                                      iters_per_epoch=study.iters_per_epoch,
                                       val_iters_per_epoch=study.val_iters_per_epoch, overwrite=True),
                          check_lock=False)
-    finally:
-        if results is None:
-            os.environ.pop("nnUNet_results", None)
-        else:
-            os.environ["nnUNet_results"] = results
 
 
 def run(args) -> int:

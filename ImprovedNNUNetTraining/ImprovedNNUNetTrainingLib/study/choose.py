@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ImprovedNNUNetLib.errors import UserError
 
+from ..environment import results_root
 from ..find_best import candidate_models, run_nnunet_choice
 
 
@@ -43,16 +44,9 @@ def study_find_best(study, ensembling: bool = True, jobs: int = 1) -> dict:
     if any(str(fold) == "all" for fold in study.folds):
         raise UserError("find-best compares cross-validation folds; this study trains fold 'all'")
     folders = link_arms(study)
-    before = os.environ.get("nnUNet_results")
-    os.environ["nnUNet_results"] = str(study.folder / "find_best")
-    try:
+    with results_root(study.folder / "find_best"):
         models = candidate_models(study.dataset, [arm.name for arm in study.arms], [study.plans],
                                   [study.configuration], study.folds, ensembling)
         result = run_nnunet_choice(study.dataset, models, tuple(int(f) for f in study.folds), ensembling, jobs)
-    finally:
-        if before is None:
-            os.environ.pop("nnUNet_results", None)
-        else:
-            os.environ["nnUNet_results"] = before
     result["model_folders"] = folders
     return result
