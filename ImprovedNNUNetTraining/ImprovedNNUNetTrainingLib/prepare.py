@@ -158,9 +158,8 @@ def prepare_dataset(dataset: str, configurations: Sequence[str] = DEFAULT_CONFIG
         extract_fingerprint_dataset, plan_experiment_dataset, preprocess_dataset)
 
     reporter.emit("planning", message=f"fingerprint and integrity check of {raw.name}")
-    log = target / "nnunet_output.txt"  # what nnU-Net prints, when the console is for a person
     try:
-        with nnunet_prints_to(reporter, log):
+        with nnunet_prints_to(reporter, target):
             extract_fingerprint_dataset(dataset_id, num_processes=cores, check_dataset_integrity=True,
                                         clean=overwrite or not (target / "dataset_fingerprint.json").is_file(),
                                         show_progress_bar=False)
@@ -169,11 +168,11 @@ def prepare_dataset(dataset: str, configurations: Sequence[str] = DEFAULT_CONFIG
         raise UserError(f"{raw}: nnU-Net's integrity check failed: {details or one_line(exc)}; "
                         "fix the dataset") from exc
     reporter.emit("planning", message=f"planning {raw.name} with {planner} ({plans})")
-    with planner_threads(), nnunet_prints_to(reporter, log):
+    with planner_threads(), nnunet_prints_to(reporter, target):
         plan_experiment_dataset(dataset_id, planner_class(planner), gpu_memory_target_in_gb=gpu_memory_target,
                                 overwrite_plans_name=plans_name)
     reporter.emit("preprocessing", message=f"preprocessing {', '.join(configurations)}")
-    with nnunet_prints_to(reporter, log):
+    with nnunet_prints_to(reporter, target):
         preprocess_dataset(dataset_id, plans, list(configurations), [cores] * len(configurations),
                            show_progress_bar=False)
     reporter.emit("done", message=f"prepared {raw.name} in {target} (plans {plans})")

@@ -165,22 +165,21 @@ def read_events(path: Path) -> list[dict]:
         return [event for event in map(parse_event, f) if event is not None]
 
 
+NNUNET_OUTPUT = "nnunet_output.txt"
+
+
 @contextmanager
-def nnunet_prints_to(reporter: ProgressReporter, log_file: Path | None):
-    """For a person (``HumanReporter``), what nnU-Net prints with ``print`` (banners, plans dumps) goes to
-    ``log_file`` (appended; dropped when None) instead of the console; JSON mode leaves it on stdout,
-    where a parent process reads it as log lines."""
+def nnunet_prints_to(reporter: ProgressReporter, folder: Path):
+    """For a person (``HumanReporter``), what nnU-Net prints with ``print`` (banners, plans dumps) is appended
+    to ``folder/nnunet_output.txt`` instead of the console; JSON mode leaves it on stdout, where a parent
+    process reads it as log lines."""
     if reporter.machine_readable:
         yield
         return
     from contextlib import redirect_stdout
 
-    if log_file is None:
-        with open(os.devnull, "w", encoding="utf-8") as sink, redirect_stdout(sink):
-            yield
-        return
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file, "a", encoding="utf-8") as sink, redirect_stdout(sink):
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / NNUNET_OUTPUT, "a", encoding="utf-8") as sink, redirect_stdout(sink):
         yield
 
 

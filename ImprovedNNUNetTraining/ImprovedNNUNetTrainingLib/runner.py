@@ -199,7 +199,7 @@ def train(options: TrainOptions, reporter: ProgressReporter | None = None) -> Ru
         remove_partial_checkpoints(plan.folder)
         device, note = pick_device(options.device)
         configure_threads(device)
-        with nnunet_prints_to(reporter, plan.folder / "nnunet_output.txt"):
+        with nnunet_prints_to(reporter, plan.folder):
             trainer = build_trainer(plan, device)
         if not reporter.machine_readable:
             keep_log_off_console(trainer)
@@ -221,7 +221,7 @@ def start_from_pretrained(trainer, plan: PlannedRun, reporter: ProgressReporter,
     from .pretrained import load_pretrained_weights
 
     try:
-        with nnunet_prints_to(reporter, plan.folder / "nnunet_output.txt"):
+        with nnunet_prints_to(reporter, plan.folder):
             trainer.initialize()
         copied = load_pretrained_weights(trainer.network, plan.options.pretrained_weights)
     except UserError:
@@ -238,12 +238,12 @@ def final_validation(trainer, plan: PlannedRun, reporter: ProgressReporter, fold
         if not best.is_file():
             raise UserError(f"--val-best: {best} was never written (the run is shorter than nnU-Net's first "
                             "best-checkpoint epoch); validate with the final checkpoint instead")
-        with nnunet_prints_to(reporter, folder / "nnunet_output.txt"):
+        with nnunet_prints_to(reporter, folder):
             trainer.load_checkpoint(str(best))
     reporter.emit("validation", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs,
                   message="predicting the validation cases" + (" with checkpoint_best.pth" if plan.options.val_best
                                                                   else ""))
-    with nnunet_prints_to(reporter, folder / "nnunet_output.txt"):
+    with nnunet_prints_to(reporter, folder):
         trainer.perform_actual_validation(save_probabilities=plan.options.save_probabilities)
     return validation_dice(folder)
 
@@ -252,12 +252,16 @@ def validate_only(trainer, plan: PlannedRun, reporter: ProgressReporter) -> RunR
     """--val: load the finished run's checkpoint and run only nnU-Net's final validation."""
     folder = Path(trainer.output_folder)
     reporter.log_path = folder / "progress.jsonl"
-    with nnunet_prints_to(reporter, folder / "nnunet_output.txt"):
-        trainer.load_checkpoint(str(folder / "checkpoint_final.pth"))
+    if not plan.options.val_best:  # --val-best loads checkpoint_best.pth in final_validation
+        with nnunet_prints_to(reporter, folder):
+            trainer.load_checkpoint(str(plan.checkpoint))
     dice = final_validation(trainer, plan, reporter, folder)
-    reporter.emit("done", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs,
-                  message=f"validation mean foreground Dice {dice:.4f}" if dice is not None else "finished")
+    reporter.emit("done", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs, message=done_message(dice))
     return RunResult(folder, "done")
+
+
+def done_message(dice: float | None) -> str:
+    return f"validation mean foreground Dice {dice:.4f}" if dice is not None else "finished"
 
 
 def run_trainer(trainer, plan: PlannedRun, note: str, reporter: ProgressReporter) -> RunResult:
@@ -269,7 +273,7 @@ def run_trainer(trainer, plan: PlannedRun, note: str, reporter: ProgressReporter
             if plan.checkpoint is not None:
                 trainer.load_checkpoint(str(plan.checkpoint))
             resumed = resume_note(plan, trainer)
-            with nnunet_prints_to(reporter, folder / "nnunet_output.txt"):
+            with nnunet_prints_to(reporter, folder):
                 trainer.on_train_start()
             started = True
             settings = variant_settings(trainer)
@@ -284,12 +288,12 @@ def run_trainer(trainer, plan: PlannedRun, note: str, reporter: ProgressReporter
             from .loop import EpochLoop
 
             EpochLoop(trainer, reporter, guard).run(message=resumed + note)
-            with guard.protected(), nnunet_prints_to(reporter, folder / "nnunet_output.txt"):
+            with guard.protected(), nnunet_prints_to(reporter, folder):
                 trainer.on_train_end()  # checkpoint_final.pth, stops the data loaders
             finished = True
             dice = final_validation(trainer, plan, reporter, folder) if plan.options.final_validation else None
             reporter.emit("done", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs,
-                          message=f"validation mean foreground Dice {dice:.4f}" if dice is not None else "finished")
+                          message=done_message(dice))
             return RunResult(folder, "done")
         except BaseException as exc:
             if isinstance(exc, TrainingCancelled) or guard.signum is not None:

@@ -225,9 +225,8 @@ def write_outputs(model, result, files: dict) -> None:
     def image_writer(image):
         return lambda temporary: write_image(image, temporary, overwrite=True)
 
-    for index, image in enumerate((result.probabilities or {}).values()):
-        if f"prob_{index}" in files:
-            write_atomically(files[f"prob_{index}"], image_writer(image))
+    for index, image in enumerate((result.probabilities or {}).values()):  # only when --probabilities
+        write_atomically(files[f"prob_{index}"], image_writer(image))
     for value, image in zip(model.label_manager.foreground_labels, (result.distance_maps or {}).values()):
         write_atomically(files[f"sdm_{value}"], image_writer(image))
     if "npz" in files:

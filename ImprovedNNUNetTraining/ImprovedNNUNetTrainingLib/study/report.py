@@ -192,6 +192,12 @@ def pyplot():
     return plt
 
 
+def save_figure(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
 def plot_boxes(report: dict, folder: Path) -> list[Path]:
     plt = pyplot()
     written = []
@@ -203,11 +209,8 @@ def plot_boxes(report: dict, folder: Path) -> list[Path]:
         ax.boxplot([d if d else [math.nan] for d in data], tick_labels=list(report["per_arm"]))
         ax.set_title(f"Dice: {name}")
         ax.set_ylabel("Dice per validation case")
-        fig.tight_layout()
-        path = folder / f"box_{name.replace(' ', '_')}.png"
-        fig.savefig(path, dpi=100)
+        written.append(save_figure(fig, folder / f"box_{name.replace(' ', '_')}.png"))
         plt.close(fig)
-        written.append(path)
     return written
 
 
@@ -228,9 +231,6 @@ def plot_curves(study: Study, folder: Path) -> list[Path]:
             ax.set_title(f"{arm.name}: loss per epoch")
             ax.set_xlabel("epoch")
             ax.legend(fontsize=7)
-            fig.tight_layout()
-            path = folder / f"curves_{arm.name}.png"
-            fig.savefig(path, dpi=100)
-            written.append(path)
+            written.append(save_figure(fig, folder / f"curves_{arm.name}.png"))
         plt.close(fig)
     return written
