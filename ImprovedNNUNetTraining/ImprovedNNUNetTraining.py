@@ -9,7 +9,6 @@ evaluates nnU-Net's validation outputs of every trained run.
 import importlib
 import os
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import qt

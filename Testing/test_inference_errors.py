@@ -102,6 +102,20 @@ def test_unknown_trainer_then_found_through_nnunet_ext_trainer(model_copy, tmp_p
                                   baseline_model.predict(chest_volume).segmentation.array)
 
 
+@pytest.mark.parametrize("trainer", ["nnUNetTrainerNoMirroring", "nnUNetTrainer_250epochs", "nnUNetTrainerDA5"])
+def test_models_of_nnunets_own_trainer_variants_load_without_nnunet_ext_trainer(model_copy, monkeypatch,
+                                                                               chest_volume, baseline_model, trainer):
+    """A checkpoint naming one of nnU-Net's own trainers (TotalSegmentator's models name
+    nnUNetTrainerNoMirroring) loads with nnUNet_extTrainer unset, as nnU-Net's predictor finds it."""
+    rewrite_checkpoint(model_copy, trainer_name=trainer)
+    monkeypatch.delenv("nnUNet_extTrainer", raising=False)
+    model = load_model(model_copy, device="cpu")
+    assert model.trainer_class.__name__ == trainer
+    assert model.trainer_class.__module__.startswith("nnunetv2.training.nnUNetTrainer.variants.")
+    np.testing.assert_array_equal(model.predict(chest_volume).segmentation.array,
+                                  baseline_model.predict(chest_volume).segmentation.array)
+
+
 def test_wrong_channel_count_names_the_model_channels(baseline_model, chest_volume):
     with pytest.raises(UserError, match=r"2 input channel\(s\) given but the model expects 1 channel\(s\) \(CT\)"):
         baseline_model.predict([chest_volume, chest_volume])

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 
-def stock_prediction(model_folder, image, mirroring: bool, probabilities: bool = False):
+def stock_prediction(model_folder, image, mirroring: bool, probabilities: bool = False, folds=(0,)):
     """nnU-Net's predictor initialised the stock way (the baseline trainer is found without importing variants)."""
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
     predictor = nnUNetPredictor(tile_step_size=0.5, use_mirroring=mirroring, device=torch.device("cpu"),
                                 allow_tqdm=False)
-    predictor.initialize_from_trained_model_folder(str(model_folder), use_folds=(0,))
+    predictor.initialize_from_trained_model_folder(str(model_folder), use_folds=tuple(folds))
     return predictor.predict_single_npy_array(image.array[None].astype(np.float32),
                                               {"spacing": list(image.spacing[::-1])},
                                               save_or_return_probabilities=probabilities)
@@ -82,3 +82,20 @@ def test_default_mirroring_is_off_on_the_cpu(baseline_model, chest_volume):
     without = baseline_model.predict([chest_volume], tta=False, probabilities=True).probabilities
     for name in default:
         np.testing.assert_array_equal(default[name].array, without[name].array)
+
+
+def test_two_folds_equal_nnunet_predictor_use_folds(trained_model, chest_volume):
+    """Folds are ensembled as nnU-Net's predictor does (mean of the logits, converted once): voxel-equal
+    segmentation and equal probabilities to ``nnUNetPredictor(use_folds=(0, 1))`` on the same model."""
+    from ImprovedNNUNetLib.inference import load_model
+
+    folder = trained_model("baseline", folds=(0, 1))
+    ours = load_model(folder, folds=[0, 1], device="cpu").predict([chest_volume], tta=False, probabilities=True)
+    segmentation, probabilities = stock_prediction(folder, chest_volume, False, probabilities=True, folds=(0, 1))
+    np.testing.assert_array_equal(ours.segmentation.array, segmentation)
+    stacked = np.stack([image.array for image in ours.probabilities.values()])
+    np.testing.assert_allclose(stacked, probabilities, atol=1e-6)
+    # the two folds really differ, so averaging probabilities instead of logits could show here
+    single = [load_model(folder, folds=[fold], device="cpu").predict([chest_volume], tta=False).segmentation.array
+              for fold in (0, 1)]
+    assert (single[0] != single[1]).any()

@@ -2,7 +2,6 @@
 command lines and resume decisions on real nnU-Net folder layouts."""
 import math
 
-import numpy as np
 import pytest
 
 from ImprovedNNUNetLib.errors import UserError

@@ -1,7 +1,6 @@
 """nnU-Net's residual-encoder presets: `prepare --planner ResEncM` writes its plans beside the default
 ones, every variant trains on them (msf_deep's deeper encoder and the sdm head included), and the
 model is addressed by its plans for prediction."""
-import io
 import json
 
 import numpy as np
@@ -82,7 +81,6 @@ def test_every_variant_trains_on_the_resenc_preset(tiny_dataset, resenc_plans, v
 def test_fine_tuning_validation_only_and_val_best(tiny_dataset, trained_model, tmp_path, capsys):
     """-pretrained_weights (into the sdm variant, whose head starts fresh), --val --npz on the finished
     fold, and the one-line errors of the flags' rules."""
-    from ImprovedNNUNetLib.cli.main import main
 
     source = trained_model("baseline") / "fold_0" / "checkpoint_final.pth"
     root = tmp_path / "results"

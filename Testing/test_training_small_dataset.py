@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 
-import pytest
 
 from ImprovedNNUNetTrainingLib.progress import parse_event
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 from contextlib import redirect_stdout
 from itertools import product
-from pathlib import Path
 
 from ImprovedNNUNetLib.errors import UserError
 

@@ -14,8 +14,7 @@ from .distance import DISTANCE_FILL, SegmentationWithDistance, distance_head
 from .device import choose_device, default_mirroring
 from .npz import case_properties
 from .model_folder import DEFAULT_CHECKPOINT, ModelFolder, load_checkpoint, open_model_folder, select_folds
-from .outputs import (PredictionResult, foreground_names, maps_to_input_grid, named_images, output_names,
-                      segmentation_dtype)
+from .outputs import PredictionResult, foreground_names, maps_to_input_grid, named_images, output_names
 from .predictor import TrackingPredictor
 from .trainers import resolve_trainer_class
 
@@ -94,7 +93,7 @@ class LoadedModel:
         ``tta``: test-time mirroring; ``None`` means on with CUDA, off otherwise. ``step``: tile step as a
         fraction of the patch size (0 < step <= 1; smaller is slower and smoother). ``progress``:
         ``callable(tiles_done, tiles_total)`` called after every tile over all folds.
-        Several folds are ensembled by the mean of their probabilities.
+        Several folds are ensembled as nnU-Net's predictor does: by the mean of their logits.
         """
         if not 0 < step <= 1:
             raise UserError(f"tile step {step} is out of range; use a value in (0, 1], e.g. 0.5")
@@ -129,33 +128,35 @@ class LoadedModel:
         return torch.from_numpy(preprocessed), properties
 
     def _segment(self, preprocessed, properties: dict, probabilities: bool, sdm: bool):
-        """Label map, mean probabilities (when asked) and mean distance maps (when asked) on the input grid."""
+        """Label map, probabilities (when asked) and mean distance maps (when asked) on the input grid.
+
+        Several folds are ensembled as ``nnUNetPredictor.predict_logits_from_preprocessed_data`` does: the
+        folds' logits are summed on the preprocessed grid and divided by the number of folds, and that mean
+        is converted once (resampled, softmax/sigmoid, argmax). Distance maps are averaged the same way.
+        """
         from nnunetv2.inference.export_prediction import convert_predicted_logits_to_segmentation_with_correct_shape
 
-        ensemble = len(self._weights) > 1
-        need_probabilities = probabilities or ensemble
-        probability_sum = distance_sum = segmentation = None
+        logit_sum = distance_sum = None
         for index in range(len(self._weights)):
             self._load_weights(index)
             logits, distance = self._sliding_window(preprocessed, sdm)
-            converted = convert_predicted_logits_to_segmentation_with_correct_shape(
-                logits, self.plans_manager, self.configuration_manager, self.label_manager, properties,
-                return_probabilities=need_probabilities)
-            if need_probabilities:
-                segmentation, fold_probabilities = converted
-                probability_sum = _add(probability_sum, fold_probabilities)
-            else:
-                segmentation = converted
+            logit_sum = logits if logit_sum is None else logit_sum + logits
             if sdm:
-                distance_sum = _add(distance_sum, maps_to_input_grid(
-                    distance, properties, self.plans_manager, self.configuration_manager, DISTANCE_FILL))
+                distance_sum = distance if distance_sum is None else distance_sum + distance
         folds = len(self._weights)
-        mean_probabilities = None if probability_sum is None else (probability_sum / folds).astype(np.float32)
-        if ensemble:
-            segmentation = np.asarray(self.label_manager.convert_probabilities_to_segmentation(mean_probabilities))
-            segmentation = segmentation.astype(segmentation_dtype(self.label_manager))
-        mean_distance = None if distance_sum is None else distance_sum / folds
-        return segmentation, (mean_probabilities if probabilities else None), mean_distance
+        if folds > 1:
+            logit_sum /= folds
+        converted = convert_predicted_logits_to_segmentation_with_correct_shape(
+            logit_sum, self.plans_manager, self.configuration_manager, self.label_manager, properties,
+            return_probabilities=probabilities)
+        segmentation, mean_probabilities = converted if probabilities else (converted, None)
+        if mean_probabilities is not None:
+            mean_probabilities = np.asarray(mean_probabilities, dtype=np.float32)
+        mean_distance = None
+        if distance_sum is not None:
+            mean_distance = maps_to_input_grid(distance_sum / folds, properties, self.plans_manager,
+                                               self.configuration_manager, DISTANCE_FILL)
+        return segmentation, mean_probabilities, mean_distance
 
     def _sliding_window(self, preprocessed, sdm: bool):
         """nnU-Net's sliding window over the preprocessed case: (logits, distance maps or None) on the CPU."""
@@ -167,10 +168,6 @@ class LoadedModel:
             with self.predictor.output_channels(wrapped, heads + len(self.label_manager.foreground_labels)):
                 both = self.predictor.predict_sliding_window_return_logits(preprocessed).cpu()
             return both[:heads], both[heads:].float()
-
-
-def _add(total, value):
-    return value if total is None else total + value
 
 
 @contextmanager
