@@ -145,3 +145,29 @@ def test_a_killed_folder_prediction_continues_with_the_missing_cases(trained_mod
     assert not list(out.glob(".partial-*"))
     for index in range(6):
         assert np.load(out / f"case{index}.npz")["probabilities"].shape[0] == 8
+
+
+def test_save_probabilities_never_replaces_another_dataset_or_plans_json(trained_model, chest_volume, tmp_path,
+                                                                          capsys):
+    """dataset.json/plans.json beside the .npz files go through the overwrite check: another file of that
+    name is kept (exit 2, one line) unless --overwrite; the model's own copy (a second part, --continue) is fine."""
+    model = trained_model("baseline")
+    image = tmp_path / "images" / "case_0000.nii.gz"
+    write_image(chest_volume, image)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "plans.json").write_text('{"mine": true}')
+    command = ["predict", "-i", str(image.parent), "-o", str(out), "-m", str(model), "-f", "0", "--device", "cpu",
+               "--save_probabilities"]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert "plans.json exists and is not this model's plans.json" in err and "--overwrite" in err
+    assert len(err.strip().splitlines()) == 1
+    assert (out / "plans.json").read_text() == '{"mine": true}' and not (out / "dataset.json").exists()
+    (out / "plans.json").unlink()
+    (out / "plans.json").write_text((model / "plans.json").read_text())  # the model's own: not in the way
+    assert main(command) == 0
+    assert (out / "dataset.json").read_text() == (model / "dataset.json").read_text()
+    (out / "dataset.json").write_text("{}")
+    assert main([*command, "--overwrite"]) == 0
+    assert (out / "dataset.json").read_text() == (model / "dataset.json").read_text()

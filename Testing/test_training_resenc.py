@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetTrainingLib.checkpoints import load_trained_network
+from ImprovedNNUNetLib.inference import load_model
 from ImprovedNNUNetTrainingLib.registry import VARIANTS
 
 from fixtures.training import train_tiny
@@ -55,7 +55,7 @@ def test_every_variant_trains_on_the_resenc_preset(tiny_dataset, resenc_plans, v
     assert model_folder.name == f"{VARIANTS[variant].__name__}__{resenc_plans}__3d_fullres"
     assert (result.fold_folder / "checkpoint_final.pth").is_file()
 
-    trained = load_trained_network(model_folder, 0)
+    trained = load_model(model_folder, folds=[0], device="cpu")  # the product's loader
     network = trained.network
     assert type(network).__name__ == "ResidualEncoderUNet"
     planned_blocks = trained.configuration_manager.network_arch_init_kwargs["n_blocks_per_stage"]

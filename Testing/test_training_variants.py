@@ -1,17 +1,20 @@
-"""Every variant trains 2 epochs end to end on the tiny chest dataset and its checkpoint loads for inference."""
+"""Every variant trains 2 epochs end to end on the tiny chest dataset, and its model folder segments a CT through
+the product's own loader and predict command (the ones users run)."""
 import json
 
 import numpy as np
 import pytest
 import torch
 
-from ImprovedNNUNetTrainingLib.checkpoints import load_trained_network
+from ImprovedNNUNetLib.cli.main import main
+from ImprovedNNUNetLib.imageio import read_image, write_image
+from ImprovedNNUNetLib.inference import load_model
 from ImprovedNNUNetTrainingLib.progress import read_events
 from ImprovedNNUNetTrainingLib.registry import VARIANTS
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_variant_trains_and_loads_for_inference(trained_model, variant):
+def test_variant_trains_and_predicts_through_the_product(trained_model, variant, chest_volume, tmp_path):
     model_folder = trained_model(variant)
     fold = model_folder / "fold_0"
     assert model_folder.name == f"{VARIANTS[variant].__name__}__nnUNetPlans__3d_fullres"
@@ -27,13 +30,25 @@ def test_variant_trains_and_loads_for_inference(trained_model, variant):
     assert settings["variant"] == variant and settings["num_epochs"] == 2
     assert settings["num_iterations_per_epoch"] == 2 and settings["device"] == "cpu"
 
-    trained = load_trained_network(model_folder, 0)
-    assert trained.trainer_class is VARIANTS[variant]
-    patch = trained.configuration_manager.patch_size
+    model = load_model(model_folder, folds=[0], device="cpu")
+    assert model.trainer_class is VARIANTS[variant]
+    assert model.has_distance_head == (variant == "sdm")
+    patch = model.configuration_manager.patch_size
     with torch.no_grad():
-        output = trained.network(torch.randn(1, 1, *patch))
+        output = model.network(torch.randn(1, 1, *patch))
     assert isinstance(output, torch.Tensor), "inference output must be the plain segmentation logits"
     assert output.shape == (1, 8, *patch)
+
+    image = tmp_path / "images" / "chest_0000.nii.gz"
+    write_image(chest_volume, image)
+    extra = ["--sdm"] if variant == "sdm" else []
+    assert main(["predict", "-i", str(image.parent), "-o", str(tmp_path / "out"), "-m", str(model_folder),
+                 "-f", "0", "--device", "cpu", *extra]) == 0
+    segmentation = read_image(tmp_path / "out" / "chest.nii.gz")
+    assert segmentation.same_grid(chest_volume)
+    np.testing.assert_array_equal(segmentation.array, model.predict([chest_volume]).segmentation.array)
+    if variant == "sdm":
+        assert len(list((tmp_path / "out").glob("chest_sdm_*.nii.gz"))) == 7
 
 
 def test_variant_settings_hold_the_effective_numbers(trained_model):

@@ -175,6 +175,7 @@ def run(args) -> int:
         from ..inference.npz import check_npz_supported
 
         check_npz_supported(folder.plans)
+        model_files = model_json_files(model_path, _output_base(cases[0], output, single)[0].parent, args.overwrite)
     from ..inference import load_model
 
     model = load_model(model_path, folds=args.folds, device=args.device, checkpoint_name=args.checkpoint)
@@ -187,14 +188,32 @@ def run(args) -> int:
         _check_free(planned)
     if args.npz:
         planned[0]["npz"].parent.mkdir(parents=True, exist_ok=True)
-        for name in ("dataset.json", "plans.json"):  # what nnUNetv2_ensemble reads beside the .npz files
-            (planned[0]["npz"].parent / name).write_text((model_path / name).read_text())
+        for target, text in model_files.items():
+            write_atomically(target, lambda temporary, text=text: temporary.write_text(text, encoding="utf-8"))
     remove_partial_files(planned)
     segment_all(model, cases, planned, args)
     return 0
 
 
 PARTIAL_PREFIX = ".partial-"
+MODEL_JSON_FILES = ("dataset.json", "plans.json")  # what nnUNetv2_ensemble reads beside the .npz files
+
+
+def model_json_files(model_path: Path, folder: Path, overwrite: bool) -> dict:
+    """``{target path: text}`` of the model's dataset.json and plans.json to write beside the .npz files.
+    A file already there with the same text stays (a --continue or another part of the same prediction);
+    one with other text is replaced only with --overwrite."""
+    files = {}
+    for name in MODEL_JSON_FILES:
+        text = (model_path / name).read_text(encoding="utf-8")
+        target = folder / name
+        if target.is_file() and target.read_text(encoding="utf-8", errors="replace") == text:
+            continue
+        if target.exists() and not overwrite:
+            raise UserError(f"{target} exists and is not this model's {name}; choose another output or add "
+                            "--overwrite")
+        files[target] = text
+    return files
 
 
 def write_atomically(path: Path, write) -> None:
