@@ -98,3 +98,30 @@ def test_continue_picks_the_newest_checkpoint(tmp_path):
     assert resume_checkpoint(tmp_path) == latest
     final.write_bytes(b"f")
     assert resume_checkpoint(tmp_path) == final
+
+
+def test_sigusr1_stops_at_the_epoch_boundary_with_exit_status_0_and_resumes(tiny_dataset, tmp_path):
+    """nnU-Net's cluster rule (``#SBATCH --signal=B:USR1@600``, then resubmit with --c): SIGUSR1 lets the
+    running epoch finish, writes checkpoint_latest at that boundary and exits 0; --continue resumes there."""
+    process = start_training(tmp_path, "--epochs", "100", "--checkpoint-every", "50", workers="0")
+    try:
+        wait_for_epoch_end(process, 0)
+        process.send_signal(signal.SIGUSR1)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 0, output
+    assert "stopped by SIGUSR1 after epoch" in output and "--continue" in output
+    folder = fold_folder(tmp_path)
+    events = read_events(folder / "progress.jsonl")
+    finished = epoch_ends(events)
+    assert events[-1]["stage"] == "cancelled" and "stopped by SIGUSR1" in events[-1]["message"]
+    assert not (folder / "checkpoint_final.pth").exists()
+    checkpoint = torch.load(folder / "checkpoint_latest.pth", weights_only=False, map_location="cpu")
+    assert checkpoint["current_epoch"] == finished[-1] + 1 == events[-1]["epoch"]  # no finished epoch lost
+
+    resumed = start_training(tmp_path, "--continue", "--change", "--epochs", str(finished[-1] + 2), workers="0")
+    output, _ = resumed.communicate(timeout=400)
+    assert resumed.returncode == 0, output
+    assert epoch_ends(events_of(output)) == [finished[-1] + 1]
+    assert (folder / "checkpoint_final.pth").is_file()

@@ -54,11 +54,13 @@ class EpochLoop:
                           train_loss=float(np.mean([o["loss"] for o in outputs])))
         return outputs
 
-    def validate_epoch(self) -> list[dict]:
+    def validate_epoch(self) -> None:
+        """Validation as nnU-Net runs it: start hook, steps and end hook, all inside ``torch.no_grad()``."""
         t = self.trainer
         with torch.no_grad():
             t.on_validation_epoch_start()
-            return [t.validation_step(next(t.dataloader_val)) for _ in range(t.num_val_iterations_per_epoch)]
+            outputs = [t.validation_step(next(t.dataloader_val)) for _ in range(t.num_val_iterations_per_epoch)]
+            t.on_validation_epoch_end(outputs)
 
     def run(self, message: str | None = None) -> None:
         t = self.trainer
@@ -68,7 +70,7 @@ class EpochLoop:
             t.on_epoch_start()
             t.on_train_epoch_start()
             t.on_train_epoch_end(self.train_epoch())
-            t.on_validation_epoch_end(self.validate_epoch())
+            self.validate_epoch()
             # The epoch's end and its event are one step: a cancellation arriving here is raised only
             # after the event, so every epoch the checkpoint counts as done is also reported.
             with self.guard.protected():
@@ -79,3 +81,5 @@ class EpochLoop:
                           val_loss=t.logger.get_value("val_losses", step=-1),
                           pseudo_dice=t.logger.get_value("mean_fg_dice", step=-1),
                           epoch_time_s=round(self.epoch_times[-1], 3))
+            if t.current_epoch < t.num_epochs:
+                self.guard.check_epoch_end()  # SIGUSR1: stop here (the runner writes the checkpoint)

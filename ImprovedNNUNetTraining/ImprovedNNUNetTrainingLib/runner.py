@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ImprovedNNUNetLib.errors import UserError, describe_os_error, full_disk_error
 
-from .cancel import CancelGuard, TrainingCancelled
+from .cancel import CancelGuard, TrainingCancelled, TrainingStopped
 from .constants import DEFAULT_CHECKPOINT_EVERY
 from .environment import cores_present, folder_variable, size_worker_pools
 from .fold_lock import FoldLock
@@ -33,7 +33,7 @@ from .workers import bind_workers_to_this_process
 @dataclass
 class RunResult:
     fold_folder: Path
-    status: str  # "done" or "cancelled"
+    status: str  # "done", "cancelled" (SIGTERM/SIGINT) or "stopped" (SIGUSR1 at an epoch boundary)
     signum: int | None = None
     epoch: int | None = None  # the epoch that was running when a cancelled run stopped
     num_epochs: int | None = None
@@ -295,6 +295,16 @@ def run_trainer(trainer, plan: PlannedRun, note: str, reporter: ProgressReporter
             reporter.emit("done", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs,
                           message=done_message(dice))
             return RunResult(folder, "done")
+        except TrainingStopped as stop:
+            # SIGUSR1 at an epoch boundary: every finished epoch is in checkpoint_latest, exit status 0
+            with guard.protected():
+                save_resume_checkpoint(trainer)
+                stop_data_loaders(trainer)
+            name = signal.Signals(stop.signum).name
+            reporter.emit("cancelled", epoch=trainer.current_epoch, num_epochs=trainer.num_epochs,
+                          message=f"stopped by {name} after epoch {trainer.current_epoch} of {trainer.num_epochs} "
+                                  "(checkpoint saved); resume with --continue")
+            return RunResult(folder, "stopped", stop.signum, trainer.current_epoch, trainer.num_epochs)
         except BaseException as exc:
             if isinstance(exc, TrainingCancelled) or guard.signum is not None:
                 # A stop signal also ends the augmentation workers of its process group: whatever error

@@ -135,4 +135,11 @@ def run(args) -> int:
                       f"{result.epoch} of {result.num_epochs} (checkpoint saved); resume with: "
                       f"{resume_command(args, options.fold)}", file=sys.stderr, flush=True)
                 return 128 + result.signum
+            if result.status == "stopped":  # SIGUSR1: nnU-Net's exit status 0, later folds are not started
+                import signal
+
+                print(f"improved-nnunet train: stopped by {signal.Signals(result.signum).name} after epoch "
+                      f"{result.epoch} of {result.num_epochs} (checkpoint saved); resume with: "
+                      f"{resume_command(args, options.fold)}", file=sys.stderr, flush=True)
+                return 0
     return 0
