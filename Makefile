@@ -6,13 +6,16 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# a fresh 3D Slicer's Python (only the packages Slicer bundles, plus slicer-core) for Testing/test_fresh_slicer.py
+FRESH := .venv-fresh-slicer
+FRESH_STAMP := $(FRESH)/.installed
 export nnUNet_n_proc_DA ?= 2
 export nnUNet_def_n_proc ?= 2
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
 .PHONY: install test demo bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(FRESH_STAMP)
 
 $(STAMP): pyproject.toml requirements.txt requirements-test.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,7 +25,12 @@ $(STAMP): pyproject.toml requirements.txt requirements-test.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-test: $(STAMP)
+$(FRESH_STAMP): Testing/fresh_slicer/requirements.txt
+	test -x $(FRESH)/bin/python || $(PYTHON) -m venv $(FRESH)
+	$(FRESH)/bin/python -m pip install -q -r Testing/fresh_slicer/requirements.txt
+	touch $(FRESH_STAMP)
+
+test: $(STAMP) $(FRESH_STAMP)
 	$(PY) -m pytest Testing -q
 
 demo: $(STAMP)
@@ -32,4 +40,4 @@ bench: $(STAMP)
 	for b in Testing/benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache
+	rm -rf $(VENV) $(FRESH) demo_output .pytest_cache

@@ -5,6 +5,7 @@ The widget only collects choices and shows progress; all work happens in
 ``ImprovedNNUNetLib`` (plain Python, no Qt), which runs the prediction in a child
 process so that the application never blocks.
 """
+import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated, Union
@@ -116,6 +117,7 @@ class ImprovedNNUNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._job = None
         self._pollTimer = None
         self._fillingModels = False
+        self._writingPathFields = False
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -146,13 +148,14 @@ class ImprovedNNUNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def cleanup(self):
         """The module is being removed (application exit, developer reload): stop polling and
-        end a running segmentation."""
+        end a running segmentation now, on this thread (a thread started here would not run before
+        the interpreter shuts down: Slicer's main thread holds the GIL), waiting for its process tree."""
         self.setParameterNode(None)
         self.removeObservers()
         if self._pollTimer is not None:
             self._pollTimer.stop()
         if self._job is not None and self._job.running:
-            self._job.request_cancel()
+            self._job.cancel()
 
     def enter(self):
         self.initializeParameterNode()
@@ -195,7 +198,11 @@ class ImprovedNNUNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             setattr(self._parameterNode, name, value)
 
     def _storePathFields(self, *args):
-        """The path fields as typed (an emptied field included) into the parameter node."""
+        """The path fields as typed (an emptied field included) into the parameter node. Not while the
+        panel writes the fields itself: ctkPathLineEdit emits its signals synchronously inside
+        ``setCurrentPath``, when the fields not yet written still show the old values."""
+        if self._writingPathFields:
+            return
         for name, widgetName in PATH_FIELDS.items():
             self._setParameter(name, getattr(self.ui, widgetName).currentPath.strip())
 
@@ -203,11 +210,15 @@ class ImprovedNNUNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """Path fields and the imported-model choice from the parameter node; a field is only
         written when it differs, so typing in it is never disturbed."""
         parameters = self._parameterNode
-        for name, widgetName in PATH_FIELDS.items():
-            value = getattr(parameters, name)
-            field = getattr(self.ui, widgetName)
-            if field.currentPath != value:
-                field.currentPath = value if path_is_set(value) else ""
+        self._writingPathFields = True
+        try:
+            for name, widgetName in PATH_FIELDS.items():
+                value = getattr(parameters, name)
+                field = getattr(self.ui, widgetName)
+                if field.currentPath != value:
+                    field.currentPath = value if path_is_set(value) else ""
+        finally:
+            self._writingPathFields = False
         combo = self.ui.modelComboBox
         if combo.currentText != parameters.installedModel and combo.findText(parameters.installedModel) >= 0:
             self._fillingModels = True
@@ -236,7 +247,10 @@ class ImprovedNNUNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.applyButton.enabled = running or bool(channels and parameters.inputVolume0)
         evaluable = bool(parameters.outputSegmentation and parameters.reference) and not running
         self.ui.computeMetricsButton.enabled = self.ui.showErrorsButton.enabled = evaluable
-        self.ui.exportCsvButton.enabled = bool(parameters.metricsTable and path_is_set(parameters.metricsCsv))
+        exportable = bool(parameters.metricsTable and path_is_set(parameters.metricsCsv))
+        self.ui.exportCsvButton.enabled = exportable
+        self.ui.exportCsvButton.toolTip = _("Save the metrics table as a CSV file.") if exportable else (
+            _("Compute metrics first.") if not parameters.metricsTable else _("Choose the CSV file first."))
 
     def _log(self, text):
         self.ui.logTextEdit.appendPlainText(text)
@@ -266,7 +280,7 @@ class ImprovedNNUNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         self._storePathFields()
         try:
-            with slicer.util.tryWithErrorDisplay(_("Segmentation could not start.")):
+            with slicer.util.tryWithErrorDisplay(_("Segmentation could not start."), waitCursor=True):
                 self._job = self.logic.startSegmentationFromParameters(self._parameterNode)
                 self.ui.progressBar.value = 0
                 self._log(_("Segmenting with {model}").format(model=self._job.model.path))
@@ -286,7 +300,7 @@ class ImprovedNNUNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._pollTimer.stop()
         try:
             if job.stage != "cancelled":
-                with slicer.util.tryWithErrorDisplay(_("Segmentation failed.")):
+                with slicer.util.tryWithErrorDisplay(_("Segmentation failed."), waitCursor=True):
                     result = job.load_result()
                     # the panel may have been left meanwhile: the module's parameter node still gets it
                     parameters = self._parameterNode or self.logic.getParameterNode()
@@ -296,7 +310,8 @@ class ImprovedNNUNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onComputeMetrics(self):
         parameters = self._parameterNode
-        with slicer.util.tryWithErrorDisplay(_("Metrics could not be computed.")):
+        with slicer.util.tryWithErrorDisplay(_("Metrics could not be computed."), waitCursor=True):
+            self.logic.requireEvaluation()
             evaluation = self.logic.evaluate(parameters.outputSegmentation, parameters.reference, parameters.tau)
             for note in evaluation.notes:
                 self._log(note)
@@ -305,7 +320,7 @@ class ImprovedNNUNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onShowErrors(self):
         parameters = self._parameterNode
-        with slicer.util.tryWithErrorDisplay(_("Errors could not be shown.")):
+        with slicer.util.tryWithErrorDisplay(_("Errors could not be shown."), waitCursor=True):
             errors = self.logic.showErrors(parameters.outputSegmentation, parameters.reference)
             self._log(_("False positives and false negatives are in '{name}'").format(name=errors.GetName()))
 
@@ -315,22 +330,35 @@ class ImprovedNNUNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         path = Path(parameters.metricsCsv)
         if path.exists() and not slicer.util.confirmYesNoDisplay(_("{path} exists. Replace it?").format(path=path)):
             return
-        with slicer.util.tryWithErrorDisplay(_("The CSV file could not be written.")):
+        with slicer.util.tryWithErrorDisplay(_("The CSV file could not be written."), waitCursor=True):
             self._log(_("Metrics saved to {path}").format(path=self.logic.exportMetricsCsv(
                 parameters.metricsTable, path, overwrite=True)))
 
     def onInstallDependencies(self):
-        missing = self.logic.missingDependencies()
+        self.installDependenciesInteractively(self._log)
+        self.ui.dependenciesStatusLabel.text = self.logic.dependencyStatus()
+
+    @staticmethod
+    def installDependenciesInteractively(log):
+        """Ask once, then install PyTorch (PyTorch extension) and the missing packages; errors in one dialog
+        (none of ours when Slicer's pip_install showed its own, Slicer 5.12+), ``log(line)`` for notes. The
+        Training module's button calls this too."""
+        from ImprovedNNUNetLib.dependencies import InstallFailureShown
+
+        logic = ImprovedNNUNetLogic()
+        missing = logic.missingDependencies()
         question = _("Install PyTorch (through the PyTorch extension) if missing, then {packages}?").format(
             packages=", ".join(missing) or _("nothing else"))
         if not slicer.util.confirmOkCancelDisplay(question):  # the only question asked
             return
         try:
-            with slicer.util.tryWithErrorDisplay(_("Installing the dependencies failed.")):
-                if self.logic.installDependencies():
+            with slicer.util.tryWithErrorDisplay(_("Installing the dependencies failed."), waitCursor=True):
+                if logic.installDependencies():
                     slicer.util.infoDisplay(_("Installed. Restart Slicer so that the new packages are used."))
-        finally:
-            self.ui.dependenciesStatusLabel.text = self.logic.dependencyStatus()
+        except InstallFailureShown as failure:  # Slicer's pip_install already showed the error and its log
+            log(str(failure))
+        except Exception:  # noqa: BLE001 - tryWithErrorDisplay showed it
+            pass
 
 
 class ImprovedNNUNetLogic(ScriptedLoadableModuleLogic):
@@ -460,11 +488,19 @@ class ImprovedNNUNetLogic(ScriptedLoadableModuleLogic):
 
         return status_text()
 
+    @staticmethod
+    def requireEvaluation():
+        """`UserError` naming the packages that Compute metrics needs beyond Slicer's own (surface-distance)."""
+        from ImprovedNNUNetLib.dependencies import EVALUATION_PACKAGES, require
+
+        require(EVALUATION_PACKAGES, "Computing metrics")
+
     def installDependencies(self):
         """Install torch through the PyTorch extension, then the missing packages (ranges that accept
         copies other extensions installed); True when a restart is needed. Asks nothing: the
         caller asked once."""
-        from ImprovedNNUNetLib.dependencies import TORCH_REQUIREMENT, pip_requirements, restart_needed, torch_ready
+        from ImprovedNNUNetLib.dependencies import (TORCH_REQUIREMENT, install_failure, pip_requirements,
+                                                    restart_needed, torch_ready)
         from ImprovedNNUNetLib.errors import UserError
 
         try:
@@ -479,7 +515,10 @@ class ImprovedNNUNetLogic(ScriptedLoadableModuleLogic):
         missing = self.missingDependencies()
         restart = restart_needed(missing)
         if missing:
-            slicer.util.pip_install(pip_requirements(missing))
+            try:
+                slicer.util.pip_install(pip_requirements(missing))
+            except subprocess.CalledProcessError as exc:
+                raise install_failure(exc) from None
         return restart
 
 
@@ -511,7 +550,7 @@ class ImprovedNNUNetTest(ScriptedLoadableModuleTest):
             ImprovedNNUNetLogic().startSegmentation([volume], Path(slicer.app.temporaryPath) / "no-such-model")
 
     def _sampleScene(self):
-        """A synthetic CT-like volume and a 3-segment reference made here (no download, no extra package)."""
+        """A synthetic CT-like volume and a 3-segment reference made here (no download; numpy and Slicer only)."""
         import numpy as np
 
         from ImprovedNNUNetLib.imageio import Image
@@ -531,8 +570,15 @@ class ImprovedNNUNetTest(ScriptedLoadableModuleTest):
         return volume, reference, labels
 
     def test_EvaluateSampleAgainstItsReference(self):
-        """A copy of the reference without 'left lung' scores Dice 1 on the rest and shows the lung as FN."""
+        """A copy of the reference without 'left lung' scores Dice 1 on the rest and shows the lung as FN.
+        Skipped, with the reason shown, before "Install dependencies" (NSD needs surface-distance)."""
         import numpy as np
+
+        from ImprovedNNUNetLib.dependencies import EVALUATION_PACKAGES, missing_text
+
+        if missing_text(EVALUATION_PACKAGES):
+            self.delayDisplay(f"Skipped: metrics need {missing_text(EVALUATION_PACKAGES)}; press Install dependencies")
+            return
 
         from ImprovedNNUNetLib.scene.labelmaps import export_label_image, segment_infos
         from ImprovedNNUNetLib.scene.reference import reference_labels

@@ -3,8 +3,10 @@
 The widget only collects choices and shows progress; all work happens in
 ``ImprovedNNUNetTrainingLib`` (plain Python, no Qt): ``scene_dataset`` exports scene cases as an
 nnU-Net raw dataset, ``training_job`` runs `improved-nnunet prepare` / `train` as child
-processes and turns their progress events into table and plot chart nodes, ``compare``
-evaluates nnU-Net's validation outputs of every trained run.
+processes and turns their progress events into table and plot chart nodes, and the
+`improved-nnunet compare` child process evaluates nnU-Net's validation outputs of every trained run
+(Slicer's main thread holds Python's GIL between Qt callbacks, so long Python work never runs on a
+thread of this process).
 """
 import importlib
 import os
@@ -111,10 +113,11 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
         self._parameterNodeGuiTag = None
         self._job = None
         self._pollTimer = None
-        self._comparison = None  # a running BackgroundCall of compareRuns
+        self._comparison = None  # the running `improved-nnunet compare` child process
         self._comparePollTimer = None
         self._pairs = []  # (volume node, segmentation node) cases
         self._folders = []  # subject-hierarchy folder item ids, one case each
+        self._writingPathFields = False
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -134,6 +137,8 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
             field.connect("validInputChanged(bool)", self._storePathFields)  # also tells of an emptied field
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeRemovedEvent, self.onNodeRemoved)
+        self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
         self.ui.addCaseButton.connect("clicked(bool)", self.onAddCase)
         self.ui.addFolderButton.connect("clicked(bool)", self.onAddFolder)
         self.ui.clearCasesButton.connect("clicked(bool)", self.onClearCases)
@@ -152,14 +157,19 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
 
     def cleanup(self):
         """The module is being removed (application exit, developer reload): stop polling and end
-        a running training (it can be resumed later)."""
+        a running training (it can be resumed later) and comparison, now and on this thread, waiting
+        for their process trees (SIGKILL after the grace period): a thread started here would not run
+        before the interpreter shuts down, since Slicer's main thread holds the GIL."""
         self.setParameterNode(None)
         self.removeObservers()
         for timer in (self._pollTimer, self._comparePollTimer):
             if timer is not None:
                 timer.stop()
         if self._job is not None and self._job.running:
-            self._job.cancel(wait=False)
+            self._job.cancel(wait=True)
+        if self._comparison is not None and self._comparison.running:
+            self._comparison.cancel()
+        self._comparison = None
 
     def enter(self):
         self.initializeParameterNode()
@@ -169,10 +179,21 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
 
     def onSceneStartClose(self, caller, event):
         self.setParameterNode(None)
+        if self._job is not None:
+            self._job.detach_scene()  # a running training goes on; its later curves do not enter the new scene
+        self.onClearCases()  # the cases' nodes are leaving
 
     def onSceneEndClose(self, caller, event):
         if self.parent.isEntered:
             self.initializeParameterNode()
+
+    @vtk.calldata_type(vtk.VTK_OBJECT)
+    def onNodeRemoved(self, caller, event, node):
+        """A case's volume or segmentation left the scene: the case leaves the list."""
+        kept = [pair for pair in self._pairs if node not in (pair[0], pair[1])]
+        if len(kept) != len(self._pairs):
+            self._pairs = kept
+            self._showCases()
 
     def onReload(self):
         """Developer mode: forget the Lib packages' modules (imported afresh), then reload this module."""
@@ -193,8 +214,11 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
         self._updateButtons()
 
     def _storePathFields(self, *args):
-        """The path fields as typed (an emptied field included) into the parameter node."""
-        if self._parameterNode is None:
+        """The path fields as typed (an emptied field included) into the parameter node. Not while the
+        panel writes the fields itself: ctkPathLineEdit emits its signals synchronously inside
+        ``setCurrentPath``, when the fields not yet written still show the old values (a scene load or
+        close changes several folders at once)."""
+        if self._parameterNode is None or self._writingPathFields:
             return
         for name, widgetName in PATH_FIELDS.items():
             text = getattr(self.ui, widgetName).currentPath.strip()
@@ -203,11 +227,15 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
 
     def _showPathFields(self):
         """Path fields from the parameter node, written only where they differ (typing is never disturbed)."""
-        for name, widgetName in PATH_FIELDS.items():
-            value = getattr(self._parameterNode, name)
-            field = getattr(self.ui, widgetName)
-            if field.currentPath != value:
-                field.currentPath = value if path_is_set(value) else ""
+        self._writingPathFields = True
+        try:
+            for name, widgetName in PATH_FIELDS.items():
+                value = getattr(self._parameterNode, name)
+                field = getattr(self.ui, widgetName)
+                if field.currentPath != value:
+                    field.currentPath = value if path_is_set(value) else ""
+        finally:
+            self._writingPathFields = False
 
     # -- state ---------------------------------------------------------------------------------------
     def _running(self):
@@ -230,12 +258,14 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
     def _log(self, text):
         self.ui.logTextEdit.appendPlainText(text)
 
-    def _guarded(self, action, what):
-        """Run ``action``; show any error in one dialog naming ``what`` failed. Returns its result or None."""
+    def _guarded(self, action, what, waitCursor=True):
+        """Run ``action`` under a wait cursor; show any error in one dialog naming ``what`` failed. Returns its
+        result or None."""
         try:
-            self._storePathFields()
-            self.logic.applyFolders(self._parameterNode)
-            return action()
+            with slicer.util.WaitCursor(show=waitCursor):
+                self._storePathFields()
+                self.logic.applyFolders(self._parameterNode)
+                return action()
         except Exception as exc:  # UserError and anything unexpected reach the user in one dialog
             slicer.util.errorDisplay(_("{what} failed: {error}").format(what=what, error=exc))
             return None
@@ -247,8 +277,7 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
             slicer.util.errorDisplay(_("Select a volume and its segmentation first."))
             return
         self._pairs.append((volume, segmentation))
-        self.ui.casesListWidget.addItem(f"{volume.GetName()} + {segmentation.GetName()}")
-        self._updateButtons()
+        self._showCases()
 
     def onAddFolder(self):
         item = self.ui.caseFolderSelector.currentItem()
@@ -256,13 +285,24 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
             slicer.util.errorDisplay(_("Select a subject-hierarchy folder first."))
             return
         self._folders.append(item)
-        hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
-        self.ui.casesListWidget.addItem(_("folder {name}").format(name=hierarchy.GetItemName(item)))
-        self._updateButtons()
+        self._showCases()
 
     def onClearCases(self):
         self._pairs, self._folders = [], []
+        self._showCases()
+
+    def _showCases(self):
+        """The case list from ``_pairs`` and ``_folders`` (folder items no longer in the hierarchy dropped)."""
+        hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
+        items = vtk.vtkIdList()
+        hierarchy.GetItemChildren(hierarchy.GetSceneItemID(), items, True)
+        present = {items.GetId(index) for index in range(items.GetNumberOfIds())}
+        self._folders = [item for item in self._folders if item in present]
         self.ui.casesListWidget.clear()
+        for volume, segmentation in self._pairs:
+            self.ui.casesListWidget.addItem(f"{volume.GetName()} + {segmentation.GetName()}")
+        for item in self._folders:
+            self.ui.casesListWidget.addItem(_("folder {name}").format(name=hierarchy.GetItemName(item)))
         self._updateButtons()
 
     def _plan(self):
@@ -297,7 +337,8 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
         """Show the newly chosen variant's default hyper-parameters (edits of the previous one are dropped)."""
         if variant not in VARIANTS:  # the combo box is being refilled (Qt reports its emptying as "")
             return
-        text = self._guarded(lambda: self.logic.hyperparametersText(variant), _("Reading the variant's defaults"))
+        text = self._guarded(lambda: self.logic.hyperparametersText(variant), _("Reading the variant's defaults"),
+                             waitCursor=False)
         self.ui.hyperparametersTextEdit.plainText = text or ""
 
     def onResetHyperparameters(self):
@@ -332,11 +373,17 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
         self._pollTimer.start(POLL_INTERVAL_MS)
         self._updateButtons()
 
-    def _showCurves(self):
-        """Show the first fold's loss chart in the layout's plot view, when there is a fold to train."""
+    def _showCurves(self, switchLayout=True):
+        """Show the current fold's loss chart: at the start of a job in a layout with a plot view (the layout
+        switches once); for later folds in the plot views that are there, without changing the layout."""
         curves = self._job.curves.get(self._job.status.fold)
-        if curves is not None:
+        if curves is None:
+            return
+        if switchLayout:
             slicer.modules.plots.logic().ShowChartInLayout(curves.charts["loss"])
+            return
+        for viewNode in slicer.util.getNodesByClass("vtkMRMLPlotViewNode"):
+            viewNode.SetPlotChartNodeID(curves.charts["loss"].GetID())
 
     def onPollTimer(self):
         previousFold = self._job.status.fold
@@ -347,7 +394,7 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
         self.ui.progressBar.value = int(round(100 * status.fraction))
         self.ui.progressLabel.text = status.progress_text()
         if status.fold != previousFold:
-            self._showCurves()
+            self._showCurves(switchLayout=False)
         if self._job.running:
             return
         self._pollTimer.stop()
@@ -356,6 +403,13 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
         if status.state == "failed":
             self.ui.progressLabel.text = _("Training failed: {error}").format(error=status.message)
             slicer.util.errorDisplay(_("Training failed: {error}").format(error=status.message))
+
+    def onInstallDependencies(self):
+        """The Improved nnU-Net module's installer (this module depends on it): one question, then PyTorch
+        through the PyTorch extension and the pinned packages."""
+        inference = importlib.import_module("ImprovedNNUNet")
+        inference.ImprovedNNUNetWidget.installDependenciesInteractively(self._log)
+        self.ui.dependenciesStatusLabel.text = self.logic.dependencyStatus()
 
     def onUseModel(self):
         request = self._guarded(lambda: self.logic.requestFromParameters(self._parameterNode, ""),
@@ -366,7 +420,8 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
 
     # -- comparison ----------------------------------------------------------------------------------
     def onCompare(self):
-        """Evaluate the trained runs on a background thread; the table is filled when it ends."""
+        """Evaluate the trained runs in an `improved-nnunet compare` child process; the table is filled when it
+        ends (the poll timer reads its output)."""
         dataset = self._parameterNode.dataset
         self._comparison = self._guarded(lambda: self.logic.startComparison(dataset), _("Comparing runs"))
         if self._comparison is None:
@@ -378,13 +433,16 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
 
     def onComparePollTimer(self):
         comparison = self._comparison
-        if comparison is None or not comparison.done:
+        if comparison is None:
+            return
+        output = comparison.poll()
+        if not output.finished:
             return
         self._comparePollTimer.stop()
         self._comparison = None
         self._updateButtons()
-        result = self._guarded(lambda: self.logic.comparisonTable(comparison.result(), self._comparisonDataset),
-                               _("Comparing runs"))
+        result = self._guarded(lambda: self.logic.comparisonTable(self.logic.comparisonResult(comparison),
+                                                                  self._comparisonDataset), _("Comparing runs"))
         if result is not None:
             table, text = result
             self.ui.comparisonTableView.setMRMLTableNode(table)
@@ -497,12 +555,21 @@ class ImprovedNNUNetTrainingLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def startComparison(dataset, tau=1.0):
-        """`compareRuns`'s evaluation on a background thread (it reads files only): poll ``done``,
-        then pass ``result()`` to `comparisonTable` on the main thread."""
-        from ImprovedNNUNetLib.background import BackgroundCall
-        from ImprovedNNUNetTrainingLib.compare import compare_runs
+        """`compareRuns`'s evaluation as an `improved-nnunet compare --json` child process (returned running):
+        ``poll()`` it until ``finished``, then pass `comparisonResult(process)` to `comparisonTable`."""
+        from ImprovedNNUNetLib.dependencies import require
+        from ImprovedNNUNetTrainingLib.compare import start_comparison
 
-        return BackgroundCall(compare_runs, str(dataset), tau)
+        require()
+        return start_comparison(str(dataset), tau)
+
+    @staticmethod
+    def comparisonResult(process):
+        """The run summaries a finished comparison process printed; `UserError` with its last error line when
+        it failed."""
+        from ImprovedNNUNetTrainingLib.compare import comparison_result
+
+        return comparison_result(process)
 
     @staticmethod
     def comparisonTable(summaries, dataset, tableNode=None, scene=None):

@@ -45,6 +45,32 @@ COMMAND_LINE_ONLY = {
     "PyYAML": ("", "yaml"),
 }
 TORCH_REQUIREMENT = PROVIDED["torch"][0]  # what the PyTorch extension is asked for (nnU-Net excludes 2.9)
+# What the panels' actions need beyond the packages a fresh Slicer bundles (numpy, scipy, SimpleITK, packaging,
+# requests, pydicom): dataset export and checks need nothing more; Compute metrics needs surface-distance (the
+# NSD surfel-area table); training, segmentation and comparing runs need everything (``require()``).
+EVALUATION_PACKAGES = ("surface-distance",)
+
+
+class InstallFailureShown(UserError):
+    """pip failed and Slicer's ``slicer.packaging.pip_install`` (Slicer 5.12 and newer) has already shown the
+    error with pip's log in a dialog: the caller logs this one line instead of a second dialog."""
+
+
+def install_failure(error) -> UserError:
+    """The error to raise for a failed ``slicer.util.pip_install`` (``subprocess.CalledProcessError``).
+
+    From Slicer 5.12 ``slicer.util.pip_install`` delegates to ``slicer.packaging.pip_install``, which shows an
+    error dialog with the log before it raises (Base/Python/slicer/packaging.py, ``_pip_install_with_dialog``);
+    Slicer 5.10 runs pip and raises without a dialog (Base/Python/slicer/util.py)."""
+    import importlib.util
+
+    text = (f"pip install failed (exit status {getattr(error, 'returncode', '?')}); the log is in the Python "
+            "console; check the network or proxy and press Install dependencies again")
+    try:
+        shown = importlib.util.find_spec("slicer.packaging") is not None
+    except (ImportError, ValueError):
+        shown = False
+    return InstallFailureShown(text) if shown else UserError(text)
 
 
 def _specifier(text: str):
@@ -105,7 +131,23 @@ def is_ready() -> bool:
     return torch_ready() and not missing_packages()
 
 
-def require() -> None:
-    """`UserError` naming what is missing, before anything that needs torch or nnU-Net starts."""
-    if not is_ready():
-        raise UserError(status_text().replace("Press", "Open Dependencies and press"))
+def missing_text(distributions) -> str:
+    """``"surface-distance==0.1"`` for each of ``distributions`` absent or out of range, comma-separated;
+    empty when all are there."""
+    return ", ".join(f"{name}{REQUIREMENTS[name][0]}" for name in distributions
+                     if not satisfied(name, REQUIREMENTS[name][0]))
+
+
+def require(distributions=None, action: str | None = None) -> None:
+    """`UserError` naming what is missing and how to add it, before anything that needs it starts.
+
+    ``distributions``: None for everything (torch, nnU-Net and the rest: training, segmentation); or the
+    ``REQUIREMENTS`` names an action needs (``EVALUATION_PACKAGES``), with ``action`` naming it."""
+    if distributions is None:
+        if not is_ready():
+            raise UserError(status_text().replace("Press", "Open Dependencies and press"))
+        return
+    missing = missing_text(distributions)
+    if missing:
+        raise UserError(f"{action or 'This'} needs {missing}, which Slicer does not bundle; press Install "
+                        "dependencies (a restart may follow)")

@@ -13,7 +13,10 @@ application there), with the extension's module folders on ``PYTHONPATH`` (Slice
 scripted-module folders on ``sys.path`` only, which children do not inherit), UTF-8 output,
 and on Windows without a console window (PythonSlicer.exe is a console program).
 
-No Qt here: the caller decides how often to poll.
+No Qt here: the caller decides how often to poll. No third-party import at module level either:
+a fresh Slicer has no psutil (Slicer does not bundle it) and the panels import this module before
+"Install dependencies" ran. Without psutil a cancel signals the child and its process group (every
+descendant that did not start a session of its own).
 """
 from __future__ import annotations
 
@@ -30,8 +33,6 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-
-import psutil
 
 from .errors import UserError
 
@@ -186,7 +187,8 @@ class ChildProcess:
         self.cancel_report: CancelReport | None = None
         self._last_stderr_line: str | None = None
         self._exit_seen_at: float | None = None
-        self._cancel_thread: threading.Thread | None = None
+        self._kill_deadline: float | None = None  # a non-blocking cancel: when SIGKILL follows (poll does it)
+        self._cancel_tree: set[int] = set()
 
     @classmethod
     def start(
@@ -252,8 +254,8 @@ class ChildProcess:
         """The child has ended and its pipes are closed (or the drain time has passed)."""
         if self._popen.poll() is None:
             return False
-        if self._cancel_thread is not None and self._cancel_thread.is_alive():
-            return False  # its report line is still to come
+        if self._kill_deadline is not None:
+            return False  # a non-blocking cancel's report line is still to come (poll writes it)
         if self._exit_seen_at is None:
             self._exit_seen_at = time.monotonic()
         readers_done = not any(r.is_alive() for r in self._readers)
@@ -261,7 +263,9 @@ class ChildProcess:
 
     def poll(self) -> ProcessOutput:
         """New events and log lines since the last call; never blocks. The line a cancel
-        writes (see :meth:`cancel`) arrives here too."""
+        writes (see :meth:`cancel`) arrives here too; after :meth:`cancel_in_background` this call
+        also sends the SIGKILL once the grace period is over and writes the report."""
+        self._advance_cancel()
         finished = self._output_complete()  # decided before draining, so nothing read later is lost
         output = ProcessOutput()
         child_lines = []
@@ -303,8 +307,12 @@ class ChildProcess:
         self.poll()
         return returncode
 
-    def _descendants(self) -> list[psutil.Process]:
-        """Every process the child started (recursively) that still exists."""
+    def _descendants(self) -> list:
+        """Every process the child started (recursively) that still exists (psutil processes; empty
+        without psutil, where the process group stands for them)."""
+        psutil = _psutil()
+        if psutil is None:
+            return []
         try:
             return psutil.Process(self.pid).children(recursive=True)
         except psutil.NoSuchProcess:
@@ -319,17 +327,17 @@ class ChildProcess:
         except (ProcessLookupError, PermissionError):
             pass
 
-    def _signal_tree(self, descendants: list[psutil.Process], sig: int) -> None:
+    def _signal_tree(self, descendants: list, sig: int) -> None:
         if self._popen.poll() is None:
             self._popen.send_signal(sig)
         for proc in descendants:
             try:
                 proc.send_signal(sig)
-            except psutil.NoSuchProcess:
+            except Exception:  # noqa: BLE001 - psutil.NoSuchProcess: it ended meanwhile
                 pass
         self._signal_group(sig)
 
-    def _wait_tree(self, descendants: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    def _wait_tree(self, descendants: list, timeout: float) -> list:
         """Wait up to ``timeout`` s for the child and ``descendants`` to end; returns those still alive.
 
         The child itself is reaped through its Popen so that its exit status is kept.
@@ -339,7 +347,7 @@ class ChildProcess:
             alive = [p for p in descendants if _is_alive(p)]
             root_alive = self._popen.poll() is None
             if (not alive and not root_alive) or time.monotonic() >= deadline:
-                return alive + ([psutil.Process(self.pid)] if root_alive else [])
+                return alive + ([_ProcessId(self.pid)] if root_alive else [])
             time.sleep(0.05)
 
     def cancel(self, grace_s: float = DEFAULT_GRACE_S) -> CancelReport:
@@ -368,17 +376,65 @@ class ChildProcess:
         self._lines.put(("note", report.summary()))  # reaches the next poll() as a log line too
         return report
 
-    def cancel_in_background(self, grace_s: float = DEFAULT_GRACE_S) -> threading.Thread:
-        """:meth:`cancel` on a background thread, so a GUI never waits for the grace period:
-        the SIGTERM goes out at once, the report line arrives through :meth:`poll`."""
+    def cancel_in_background(self, grace_s: float = DEFAULT_GRACE_S) -> None:
+        """Start ending the tree without waiting: SIGTERM to the child, its descendants and its group now,
+        on the caller's thread; SIGKILL to whatever is left once ``grace_s`` has passed, sent by the
+        :meth:`poll` that finds it so (a GUI polls from its timer), and the report line after that.
+
+        No thread does this: inside Slicer the main thread holds Python's GIL between Qt callbacks
+        (PythonQt runs Python on it and Slicer never releases the lock while idle), so a Python thread of
+        the GUI process runs only while Python code runs on the main thread."""
         self.cancelled = True
-        self._cancel_thread = threading.Thread(target=self.cancel, args=(grace_s,), daemon=True)
-        self._cancel_thread.start()
-        return self._cancel_thread
+        if self._kill_deadline is not None or self.cancel_report is not None:
+            return
+        descendants = self._descendants()
+        self._cancel_tree = ({self.pid} if self.running else set()) | {p.pid for p in descendants}
+        self._signal_tree(descendants, signal.SIGTERM)
+        self._kill_deadline = time.monotonic() + grace_s
+
+    def _advance_cancel(self) -> None:
+        """The non-blocking cancel's next step: SIGKILL after the grace period, the report once all ended."""
+        if self._kill_deadline is None:
+            return
+        descendants = self._descendants()
+        self._cancel_tree |= {p.pid for p in descendants}
+        root_alive = self._popen.poll() is None
+        alive = [p for p in descendants if _is_alive(p)]
+        report = CancelReport()
+        if root_alive or alive:
+            if time.monotonic() < self._kill_deadline:
+                return
+            self._signal_tree(descendants, _SIGKILL)
+            report.killed = sorted({p.pid for p in alive} | ({self.pid} if root_alive else set()))
+            survivors = self._wait_tree(descendants, 1.0)
+            report.survivors = sorted(p.pid for p in survivors)
+        report.terminated = sorted(self._cancel_tree - set(report.killed) - set(report.survivors))
+        report.killed = sorted(set(report.killed) - set(report.survivors))
+        self._kill_deadline = None
+        self.cancel_report = report
+        self.log.append(report.summary())
+        self._lines.put(("note", report.summary()))
 
 
-def _is_alive(proc: psutil.Process) -> bool:
+def _psutil():
+    """The psutil module, or None where it is not installed (a fresh Slicer)."""
+    try:
+        import psutil
+    except ModuleNotFoundError:
+        return None
+    return psutil
+
+
+@dataclass(frozen=True)
+class _ProcessId:
+    """The child itself in a report (reaped through its Popen, not through psutil)."""
+
+    pid: int
+
+
+def _is_alive(proc) -> bool:
     """True while ``proc`` runs; a zombie (ended, not yet reaped by its parent) counts as ended."""
+    psutil = _psutil()
     try:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:

@@ -257,3 +257,41 @@ def format_table(summaries: list[RunSummary]) -> str:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     return "\n".join(lines)
+
+
+def summaries_to_json(summaries: list[RunSummary]) -> list[dict]:
+    """The summaries as JSON-ready dictionaries (``compare --json``); NaN stays NaN (Python's json reads it)."""
+    from dataclasses import asdict
+
+    return [asdict(summary) for summary in summaries]
+
+
+def summaries_from_json(items: list[dict]) -> list[RunSummary]:
+    """`summaries_to_json` read back."""
+    runs = []
+    for item in items:
+        labels = [LabelSummary(label=int(s["label"]), name=str(s["name"]), cases=int(s["cases"]),
+                               dice=Stat(**s["dice"]), hd95=Stat(**s["hd95"]), nsd=Stat(**s["nsd"]),
+                               hd95_skipped=int(s["hd95_skipped"])) for s in item["labels"]]
+        runs.append(RunSummary(item["variant"], item["trainer"], item["plans"], item["configuration"],
+                               str(item["fold"]), labels))
+    return runs
+
+
+def start_comparison(dataset: str, tau_mm: float = 1.0):
+    """`improved-nnunet compare DATASET --tau T --json` as a child process (a GUI polls it; the evaluation
+    never runs on a thread of the GUI process). Its CSV goes where the command writes it by default."""
+    from ImprovedNNUNetLib.process import ChildProcess, cli_command
+
+    return ChildProcess.start(cli_command("compare", str(dataset), "--tau", repr(float(tau_mm)), "--json"))
+
+
+def comparison_result(process) -> list[RunSummary]:
+    """The summaries a finished `start_comparison` process printed; `UserError` naming why it failed."""
+    events = [event for event in process.events if event.get("stage") == "done" and "summaries" in event]
+    if process.returncode == 0 and events:
+        return summaries_from_json(events[-1]["summaries"])
+    if process.cancelled:
+        raise UserError("the comparison was cancelled; press Compare again")
+    reason = process.last_error_line or f"exit status {process.returncode}"
+    raise UserError(f"comparing the runs failed: {reason}")

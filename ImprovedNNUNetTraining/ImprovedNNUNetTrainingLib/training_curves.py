@@ -38,6 +38,7 @@ class TrainingCurves:
     def __init__(self, scene, name: str):
         import slicer
 
+        remove_curve_nodes(scene, name)  # a second Train of the same variant and fold replaces the first's
         self.scene = scene
         self.rows: dict[int, tuple[float, float, float]] = {}
         self.table = scene.AddNewNodeByClass("vtkMRMLTableNode", f"{name} curves")
@@ -97,3 +98,22 @@ class TrainingCurves:
         """Remove the table, series and chart nodes from the scene."""
         for node in [*self.series.values(), *self.charts.values(), self.table]:
             self.scene.RemoveNode(node)
+
+
+def remove_curve_nodes(scene, name: str) -> int:
+    """Remove the table, chart and series nodes that ``TrainingCurves(scene, name)`` made earlier; returns
+    how many nodes were removed."""
+    names = {f"{name} curves", *(f"{name} {chart}" for chart in CHARTS),
+             *(f"{name} {column}" for columns in CHARTS.values() for column in columns)}
+    classes = ("vtkMRMLTableNode", "vtkMRMLPlotChartNode", "vtkMRMLPlotSeriesNode")
+    doomed = []
+    for class_name in classes:
+        nodes = scene.GetNodesByClass(class_name)
+        nodes.UnRegister(None)
+        for index in range(nodes.GetNumberOfItems()):
+            node = nodes.GetItemAsObject(index)
+            if node.GetName() in names:
+                doomed.append(node)
+    for node in doomed:
+        scene.RemoveNode(node)
+    return len(doomed)

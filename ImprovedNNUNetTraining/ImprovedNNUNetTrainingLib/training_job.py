@@ -210,7 +210,8 @@ class TrainingJob:
                 self.log.append(f"[{stage}] {event['message']}")
             if stage == "training":
                 self._take_training_event(event)
-                if self.curves[self.status.fold].add_event(event):
+                curves = self._curves_for(self.status.fold)
+                if curves is not None and curves.add_event(event):
                     completed += 1
         return completed
 
@@ -233,8 +234,17 @@ class TrainingJob:
             eta += remaining_folds * s.num_epochs * sum(self._epoch_times) / len(self._epoch_times)
         s.eta_s = eta
 
-    def _curves_for(self, fold: str) -> TrainingCurves:
-        """The fold's curves; new ones start from the fold's progress.jsonl (a resumed run)."""
+    def detach_scene(self) -> None:
+        """The scene is closing: the job goes on (and stays cancellable) but adds no more nodes to any scene;
+        the curve nodes made so far leave with the closed scene."""
+        self.scene = None
+        self.curves = {}
+
+    def _curves_for(self, fold: str) -> TrainingCurves | None:
+        """The fold's curves (None once the job left its scene); new ones start from the fold's progress.jsonl
+        (a resumed run). Curve nodes of an earlier job of the same variant and fold are replaced, not added to."""
+        if self.scene is None or fold is None:
+            return None
         if fold not in self.curves:
             curves = TrainingCurves(self.scene, f"{self.request.variant} fold {fold}")
             progress = self.request.fold_folder(fold) / "progress.jsonl"

@@ -39,6 +39,17 @@ class Application:
     def processEvents(self) -> None:
         pass
 
+    # qSlicerApplication is a QApplication: the override cursor is the application's (see qt.QApplication)
+    def setOverrideCursor(self, cursor) -> None:
+        from .qt import QApplication
+
+        QApplication.setOverrideCursor(cursor)
+
+    def restoreOverrideCursor(self) -> None:
+        from .qt import QApplication
+
+        QApplication.restoreOverrideCursor()
+
     def testingEnabled(self) -> bool:
         return True
 

@@ -12,8 +12,9 @@ connectors rely on, as Qt/CTK/qMRML define it:
 - values: QSpinBox/QDoubleSpinBox clamp to their range and QDoubleSpinBox rounds to its
   decimals (qabstractspinbox.cpp); QComboBox selects its first item when filled and -1 when
   cleared, each change emitting currentIndexChanged/currentTextChanged (qcombobox.cpp);
-  ctkPathLineEdit emits currentPathChanged only for input its validator accepts (CTK
-  Libs/Widgets/ctkPathLineEdit.cpp: a non-empty path); qMRMLNodeComboBox shows only nodes of
+  ctkPathLineEdit emits currentPathChanged only for input its validator accepts, synchronously while
+  it is being set (CTK Libs/Widgets/ctkPathLineEdit.cpp; the validator comes from nameFilters,
+  Libs/Core/ctkUtils.cpp); qMRMLNodeComboBox shows only nodes of
   its scene and of its nodeTypes (Libs/MRML/Widgets/qMRMLNodeComboBox.cxx).
 - ``.ui`` loading: classes, names, simple properties, combo items, nesting and the
   ``<connections>`` (e.g. ``mrmlSceneChanged -> setMRMLScene``), as QUiLoader does.
@@ -400,7 +401,15 @@ class LineEdit(Widget):
 
 
 class PathLineEdit(Widget):
-    """ctkPathLineEdit: ``currentPath`` is the text; currentPathChanged only for acceptable text."""
+    """ctkPathLineEdit: ``currentPath`` is the line edit's text, set whatever it is; currentPathChanged only
+    for text its validator accepts.
+
+    CTK Libs/Widgets/ctkPathLineEdit.cpp: ``setCurrentPath`` calls ``LineEdit->setText``, whose
+    textChanged runs ``updateHasValidInput`` **synchronously** (before setCurrentPath returns): it emits
+    currentPathChanged when ``hasAcceptableInput()`` and validInputChanged when acceptability flips. The
+    validator is a QRegularExpressionValidator built by ``ctk::nameFiltersToRegularExpression``
+    (Libs/Core/ctkUtils.cpp) from ``nameFilters``: ``*.csv`` becomes ``.*\\.csv?$``; no usable filter
+    gives ``.+`` (any non-empty text)."""
 
     @property
     def currentPath(self) -> str:
@@ -408,15 +417,21 @@ class PathLineEdit(Widget):
 
     @currentPath.setter
     def currentPath(self, value: str) -> None:
-        """ctkPathLineEdit::updateHasValidInput: currentPathChanged for acceptable text (CTK's
-        validator accepts non-empty text), validInputChanged whenever acceptability flips."""
         value = str(value)
-        previous = self.__dict__.get("_path", "")
+        previous_valid = self.__dict__.get("_valid", False)
         self.__dict__["_path"] = value
-        if value != previous and value:
+        valid = self.acceptable(value)
+        self.__dict__["_valid"] = valid
+        if valid:
             self.emit("currentPathChanged(QString)", value)
-        if bool(value) != bool(previous):
-            self.emit("validInputChanged(bool)", bool(value))
+        if valid != previous_valid:
+            self.emit("validInputChanged(bool)", valid)
+
+    def acceptable(self, text: str) -> bool:
+        """QRegularExpressionValidator's Acceptable: the whole text matches the nameFilters' expression."""
+        import re
+
+        return re.fullmatch(name_filters_expression(self.__dict__.get("nameFilters") or []), text) is not None
 
     def setCurrentPath(self, value: str) -> None:
         self.currentPath = value
@@ -425,6 +440,25 @@ class PathLineEdit(Widget):
         """The user empties the field and types ``text`` one key at a time."""
         for index in range(0, len(text) + 1):
             self.currentPath = text[:index]
+
+
+def name_filters_expression(name_filters) -> str:
+    """ctk::nameFiltersToRegularExpression (Libs/Core/ctkUtils.cpp): each ``*.ext`` of each filter (the part
+    in parentheses of "CSV files (*.csv)", or the filter itself) becomes ``.*\\.ext?$``, joined with ``|``;
+    none gives ``.+``."""
+    import re
+
+    if isinstance(name_filters, str):
+        name_filters = [name_filters]
+    parts = []
+    for name_filter in name_filters:
+        match = re.match(r"^(.*)\(([a-zA-Z0-9_.*? +;#\-\[\]@\{\}/!<>\$%&=^~:\|]*)\)$", name_filter)
+        extensions = match.group(2).split() if match else [name_filter]
+        for extension in extensions:
+            found = re.search(r"\*\.(\w+)", extension)
+            if found:
+                parts.append(f".*\\.{found.group(1)}?$")
+    return "(" + "|".join(parts) + ")" if parts else ".+"
 
 
 class NodeComboBox(Widget):
@@ -485,7 +519,8 @@ class SubjectHierarchyComboBox(Widget):
 
 
 class TextEdit(Widget):
-    """QPlainTextEdit / QTextEdit: ``plainText``."""
+    """QPlainTextEdit / QTextEdit: ``plainText``; a positive ``maximumBlockCount`` (QPlainTextEdit) keeps only
+    the last that many lines, as qplaintextedit.cpp removes the first blocks beyond it."""
 
     def __init__(self, *args, **kwargs):
         self.__dict__["_text"] = ""
@@ -507,7 +542,11 @@ class TextEdit(Widget):
         return self._text
 
     def appendPlainText(self, text: str) -> None:
-        self.plainText = f"{self._text}\n{text}" if self._text else str(text)
+        value = f"{self._text}\n{text}" if self._text else str(text)
+        limit = int(self.__dict__.get("maximumBlockCount", 0) or 0)
+        if limit > 0:
+            value = "\n".join(value.split("\n")[-limit:])
+        self.plainText = value
 
     def clear(self) -> None:
         self.plainText = ""
@@ -584,6 +623,30 @@ class QMessageBox:
 
 class Qt:
     WaitCursor = 3
+
+
+OVERRIDE_CURSORS: list = []  # the application's override-cursor stack (QGuiApplication keeps one)
+CURSOR_LOG: list = []  # ("set", cursor) / ("restore", cursor) in order, for tests
+
+
+class QApplication:
+    """QGuiApplication's override cursor (qguiapplication.cpp): ``setOverrideCursor`` pushes onto a stack,
+    ``restoreOverrideCursor`` pops it; ``slicer.util.WaitCursor`` uses these, ``tryWithErrorDisplay(waitCursor=
+    True)`` the same through ``slicer.app``."""
+
+    @staticmethod
+    def setOverrideCursor(cursor) -> None:
+        OVERRIDE_CURSORS.append(cursor)
+        CURSOR_LOG.append(("set", cursor))
+
+    @staticmethod
+    def restoreOverrideCursor() -> None:
+        if OVERRIDE_CURSORS:
+            CURSOR_LOG.append(("restore", OVERRIDE_CURSORS.pop()))
+
+    @staticmethod
+    def overrideCursor():
+        return OVERRIDE_CURSORS[-1] if OVERRIDE_CURSORS else None
 
 
 class QFile:

@@ -16,6 +16,9 @@ def add_parser(sub):
                         help="CSV file to write (default: comparison.csv in the dataset's results folder)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing CSV file that compare did not write (its own CSV is replaced on every run)")
     parser.add_argument("--tau", type=float, default=1.0, help="NSD tolerance in mm (default 1)")
+    parser.add_argument("--json", action="store_true",
+                        help="also print the results as one JSON line {\"stage\": \"done\", \"summaries\": [...]} "
+                             "(what the Slicer panel reads)")
 
 
 def run(args) -> int:
@@ -28,4 +31,11 @@ def run(args) -> int:
     written = write_csv(summaries, csv_path, args.overwrite)
     print(format_table(summaries))
     print(f"\nwritten: {written}")
+    if args.json:
+        import json
+
+        from ..compare import summaries_to_json
+
+        print(json.dumps({"stage": "done", "csv": str(written), "summaries": summaries_to_json(summaries)}),
+              flush=True)
     return 0
