@@ -66,7 +66,7 @@ class ImprovedNNUNet(ScriptedLoadableModule):
             "Segment volumes with nnU-Net v2 models trained with the improved variants (or stock nnU-Net), "
             "compare the result with a reference (Dice, IoU, sensitivity, specificity, HD, HD95, HD99.9, ASSD, "
             "NSD, volumes) and show its false positives and false negatives. "
-            "See the <a href=\"https://github.com/ImprovedNNUNet/ImprovedNNUNet#readme\">user guide</a>."
+            "See the <a href=\"https://github.com/ImprovedNNUNet/SlicerImprovedNNUNet#readme\">user guide</a>."
         )
         self.parent.acknowledgementText = _(
             "Built on nnU-Net v2 (Isensee et al., Nature Methods 2021) and 3D Slicer. The training variants "

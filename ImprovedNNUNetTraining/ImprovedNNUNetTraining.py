@@ -64,7 +64,7 @@ class ImprovedNNUNetTraining(ScriptedLoadableModule):
             "Turn segmentations of the scene into an nnU-Net dataset, train nnU-Net v2 with the improved variants "
             "(compound-loss weights, deep-supervision weights, stronger augmentation, signed-distance-map head, "
             "mis-segmentation-focus loss) with live curves, and compare the runs. "
-            "See the <a href=\"https://github.com/ImprovedNNUNet/ImprovedNNUNet#readme\">user guide</a>."
+            "See the <a href=\"https://github.com/ImprovedNNUNet/SlicerImprovedNNUNet#readme\">user guide</a>."
         )
         self.parent.acknowledgementText = _(
             "Built on nnU-Net v2 (Isensee et al., Nature Methods 2021) and 3D Slicer. The training variants "

@@ -106,6 +106,29 @@ def test_extensions_index_entry_matches_the_cmakelists():
     assert "slicer-extension-catalog-entry-schema" in entry["$schema"]
 
 
+def test_extensions_index_checks_pass():
+    """The offline rules of Slicer/ExtensionsIndex scripts/check_description_files.py: the extension name (the
+    .json's name) does not start with "Slicer", the git repository's name does (check_git_repository_name),
+    the scm_url is a plain https GitHub URL, the file has LF line endings only; the icon and screenshot URLs
+    point into that repository (checked above). The topic and URL downloads need the published repository
+    (docs/developers.md lists those steps)."""
+    path = REPO / "ImprovedNNUNet.json"
+    entry = json.loads(path.read_text())
+    assert not path.stem.lower().startswith("slicer")
+    repository = entry["scm_url"].rstrip("/").removesuffix(".git").rsplit("/", 1)[-1]
+    assert any(repository.startswith(prefix) for prefix in ("Slicer", "Slicer-", "Slicer_", "SlicerExtension-")), \
+        repository
+    assert entry["scm_url"].startswith("https://github.com/")
+    assert b"\r" not in path.read_bytes()
+
+
+def test_cmake_version_range_covers_slicers_extension_templates():
+    """Slicer 5.10's extension template asks for 3.20.6...3.22.6, main's for 3.28.0 (Utilities/Templates/
+    Extensions/Default/CMakeLists.txt): the range starts no lower than 5.10's and reaches main's."""
+    first = (REPO / "CMakeLists.txt").read_text().splitlines()[0]
+    assert first == "cmake_minimum_required(VERSION 3.20.6...3.28.0 FATAL_ERROR)"
+
+
 def png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()[:24]
     assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG file"
