@@ -353,10 +353,13 @@ class ImprovedNNUNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         try:
             with slicer.util.tryWithErrorDisplay(_("Installing the dependencies failed."), waitCursor=True):
-                if logic.installDependencies():
+                try:
+                    restart = logic.installDependencies()
+                except InstallFailureShown as failure:  # Slicer's pip_install already showed it with pip's log
+                    log(str(failure))
+                    return
+                if restart:
                     slicer.util.infoDisplay(_("Installed. Restart Slicer so that the new packages are used."))
-        except InstallFailureShown as failure:  # Slicer's pip_install already showed the error and its log
-            log(str(failure))
         except Exception:  # noqa: BLE001 - tryWithErrorDisplay showed it
             pass
 

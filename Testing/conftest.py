@@ -12,6 +12,7 @@ os.environ.setdefault("nnUNet_def_n_proc", "2")
 pytest_plugins = [
     "fixtures.data",
     "fixtures.slicer_scene",
+    "fixtures.slicer_panels",
     "fixtures.evaluation",
     "fixtures.slicer_training",
     "fixtures.training",

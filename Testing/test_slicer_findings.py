@@ -25,43 +25,6 @@ TRAINING = REPO / "ImprovedNNUNetTraining" / "ImprovedNNUNetTraining.py"
 TIMEOUT_S = 300
 
 
-@pytest.fixture
-def slot_errors():
-    """Exceptions raised in slots during the test (PythonQt prints them; the test reads them)."""
-    from slicer_shim import qt
-
-    qt.SLOT_ERRORS.clear()
-    yield qt.SLOT_ERRORS
-    qt.SLOT_ERRORS.clear()
-
-
-@pytest.fixture
-def inference_panel(slot_errors):
-    module = slicer_shim.load_module(INFERENCE)
-    import slicer
-
-    slicer.mrmlScene.Clear(1)
-    widget = module.ImprovedNNUNetWidget()
-    widget.setup()
-    yield module, widget
-    widget.cleanup()
-    slicer.mrmlScene.Clear(1)
-
-
-@pytest.fixture
-def training_panel(slot_errors):
-    slicer_shim.load_module(INFERENCE)
-    module = slicer_shim.load_module(TRAINING)
-    import slicer
-
-    slicer.mrmlScene.Clear(1)
-    widget = module.ImprovedNNUNetTrainingWidget()
-    widget.setup()
-    yield module, widget
-    widget.cleanup()
-    slicer.mrmlScene.Clear(1)
-
-
 def _python(code: str, **env) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
                           timeout=120, cwd=REPO, env={**os.environ, **env})
@@ -135,23 +98,6 @@ def test_3_slicer_5_10_or_newer_is_stated_and_no_lib_module_needs_more_than_pyth
 
 
 # 4 ------------------------------------------------------------------------------------------------
-@pytest.fixture
-def segmenting(inference_panel, slicerio_data, trained_model):
-    from fixtures.slicer_scene import ct_block
-    from ImprovedNNUNetLib.scene.volumes import add_volume_from_image
-    import slicer
-
-    module, widget = inference_panel
-    volume = add_volume_from_image(slicer.mrmlScene, ct_block(slicerio_data), "CT block")
-    parameters = widget._parameterNode
-    parameters.modelFolder = str(trained_model("baseline", (0,)))
-    parameters.inputVolume0 = volume
-    parameters.device = "cpu"
-    widget.ui.applyButton.click()
-    assert widget._job is not None and widget._job.running
-    return module, widget
-
-
 def test_4_leaving_the_module_while_segmenting_still_delivers_the_result(segmenting, slot_errors):
     module, widget = segmenting
     widget.exit()

@@ -62,15 +62,10 @@ def install_failure(error) -> UserError:
     From Slicer 5.12 ``slicer.util.pip_install`` delegates to ``slicer.packaging.pip_install``, which shows an
     error dialog with the log before it raises (Base/Python/slicer/packaging.py, ``_pip_install_with_dialog``);
     Slicer 5.10 runs pip and raises without a dialog (Base/Python/slicer/util.py)."""
-    import importlib.util
-
     text = (f"pip install failed (exit status {getattr(error, 'returncode', '?')}); the log is in the Python "
             "console; check the network or proxy and press Install dependencies again")
-    try:
-        shown = importlib.util.find_spec("slicer.packaging") is not None
-    except (ImportError, ValueError):
-        shown = False
-    return InstallFailureShown(text) if shown else UserError(text)
+    # slicer.util.pip_install imports slicer.packaging when it delegates to it, so after the call it is loaded
+    return InstallFailureShown(text) if "slicer.packaging" in sys.modules else UserError(text)
 
 
 def _specifier(text: str):
