@@ -92,7 +92,7 @@ def build_step(folders: DemoFolders, settings: DemoSettings) -> BrainDataset:
 
 def prepare_step(folders: DemoFolders, settings: DemoSettings) -> None:
     with tqdm(desc="plan + preprocess: starting", bar_format="{desc} [{elapsed}]") as bar:
-        run_cli(["prepare", str(folders.raw / DATASET), "--config", settings.configuration],
+        run_cli(["prepare", str(folders.raw / DATASET), "--config", settings.configuration, "--json"],
                 folders.logs / "prepare.log", folders.environment(),
                 on_event=lambda event: bar.set_description_str(f"plan + preprocess: {event['stage']}"))
 
@@ -115,7 +115,8 @@ def train_step(folders: DemoFolders, settings: DemoSettings, variant: str) -> No
         run_cli(["train", DATASET, "--variant", variant, "--config", settings.configuration,
                  "--fold", settings.fold, "--epochs", str(settings.epochs),
                  "--iters-per-epoch", str(settings.iterations),
-                 "--val-iters-per-epoch", str(settings.val_iterations), "--device", "cpu", "--no-validation"],
+                 "--val-iters-per-epoch", str(settings.val_iterations), "--device", "cpu", "--no-validation",
+                 "--json"],  # progress events (one JSON line each) move the bar
                 folders.logs / f"train_{variant}.log", folders.environment(), on_event=on_event)
 
 

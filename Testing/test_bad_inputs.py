@@ -249,3 +249,14 @@ def test_validation_errors_come_before_torch_is_imported(workspace, case_id):
     ran = subprocess.run([sys.executable, "-c", code], env=workspace.env, capture_output=True, text=True, timeout=120)
     assert ran.returncode == 2, ran.stderr
     assert ran.stdout.strip().splitlines()[-1] == "torch not imported"
+
+
+@pytest.mark.parametrize("command", [f"train {DATASET} --variant msf", "train 500 --variant msf"])
+def test_train_with_the_nnunet_folders_unset_names_the_variable(workspace, command):
+    """As docs/training.md promises (and predict does): the unset variable, not "no dataset with id 500"."""
+    env = {k: v for k, v in workspace.env.items() if not k.startswith("nnUNet_") or k.startswith("nnUNet_n")}
+    ran = subprocess.run([sys.executable, "-m", "ImprovedNNUNetLib", *command.split()], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 2, ran.stderr
+    lines = [line for line in ran.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "nnUNet_preprocessed is not set; export nnUNet_preprocessed=" in lines[0], ran.stderr

@@ -43,9 +43,27 @@ def tiny_demo(tmp_path_factory) -> Path:
     """Output folder of one tiny end-to-end run of the brain step."""
     out = tmp_path_factory.mktemp("demo") / "demo_output"
     before = demo_folder.claim_output(out, overwrite=False)
-    demo_brain.run_brain_demo(out, TINY)
+    real_run_cli = demo_brain.run_cli
+
+    def recording_run_cli(args, *rest, on_event=None, **kwargs):  # what reached each step's progress bar
+        seen = BAR_EVENTS.setdefault(args[0], [])
+        return real_run_cli(args, *rest, on_event=lambda e: (seen.append(e), on_event and on_event(e)), **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(demo_brain, "run_cli", recording_run_cli)
+        demo_brain.run_brain_demo(out, TINY)
     demo_folder.record_outputs(out, before)
     return out
+
+
+BAR_EVENTS: dict[str, list] = {}
+
+
+def test_the_plan_and_training_bars_move(tiny_demo):
+    """The demo's prepare and train children print progress events (--json), so their bars move."""
+    assert {e["stage"] for e in BAR_EVENTS["prepare"]} >= {"planning", "preprocessing"}
+    training = [e for e in BAR_EVENTS["train"] if e["stage"] == "training" and e.get("iteration")]
+    assert training and training[-1]["iteration"] == TINY.iterations
 
 
 def test_nifti_geometry_matches_simpleitk(tmp_path):

@@ -61,3 +61,20 @@ def test_one_case_needs_fold_all(tiny_dataset, tmp_path):
     assert ran.returncode == 2
     assert "has 1 training case, too few for cross-validation; train with --fold all" in ran.stderr
     assert len([line for line in ran.stderr.splitlines() if line.strip()]) == 1
+
+
+def test_study_and_find_best_default_to_the_folds_of_the_split(tiny_dataset, tmp_path, monkeypatch):
+    """A 3-case dataset has folds 0-2: `study run` and `find-best` default to those, not to 0-4."""
+    from ImprovedNNUNetTrainingLib.splits import default_folds
+    from ImprovedNNUNetTrainingLib.study.spec import Arm, Study
+
+    small_copy(tiny_dataset, tmp_path, 3)
+    monkeypatch.setenv("nnUNet_preprocessed", str(tmp_path / "preprocessed"))
+    monkeypatch.setenv("nnUNet_results", str(tmp_path / "results"))
+    assert default_folds(NAME) == [0, 1, 2]
+    assert Study(dataset=NAME, arms=[Arm("baseline", "baseline")]).folds == [0, 1, 2]
+    assert default_folds(tiny_dataset.name) == [0, 1, 2, 3, 4]  # six cases: nnU-Net's five folds
+    env = dict(os.environ, nnUNet_preprocessed=str(tmp_path / "preprocessed"), nnUNet_results=str(tmp_path / "results"))
+    ran = subprocess.run([sys.executable, "-m", "ImprovedNNUNetLib", "find-best", NAME, "--variants", "baseline"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert ran.returncode == 2 and "fold_3" not in ran.stderr, ran.stderr

@@ -60,11 +60,14 @@ def candidate_models(dataset: str, trainers, plans, configurations, folds, ensem
 
 
 def find_best(dataset: str, variants=("baseline",), plans=("nnUNetPlans",), configurations=("3d_fullres",),
-              folds=(0, 1, 2, 3, 4), ensembling: bool = True, jobs: int = 1) -> dict:
+              folds=None, ensembling: bool = True, jobs: int = 1) -> dict:
     """Run nnU-Net's choice over the trained combinations; returns nnU-Net's result dict (also written to
-    ``<nnUNet_results>/<dataset>/inference_information.json``) plus ``"log"``: what nnU-Net printed."""
+    ``<nnUNet_results>/<dataset>/inference_information.json``) plus ``"log"``: what nnU-Net printed.
+    ``folds`` None: the folds of the dataset's split (fewer than 5 for a dataset of 2-4 cases)."""
+    from .splits import default_folds
+
     name = dataset_name(str(dataset))
-    folds = tuple(int(f) for f in folds)
+    folds = tuple(int(f) for f in (default_folds(name) if folds is None else folds))
     models = candidate_models(name, [trainer_of(v) for v in variants], plans, configurations, folds, ensembling)
     return run_nnunet_choice(name, models, folds, ensembling, jobs)
 

@@ -162,6 +162,8 @@ def plan_run(options: TrainOptions, check_lock: bool = True) -> PlannedRun:
         raise UserError("--continue and --overwrite exclude each other; resume the run or start it again")
     check_device_name(options.device)
     check_flag_combinations(options)
+    folder_variable("nnUNet_preprocessed")  # unset: say so, before looking the dataset up in the folders
+    folder_variable("nnUNet_results")
     name = dataset_name(str(options.dataset))
     preprocessed = folder_variable("nnUNet_preprocessed") / name
     if not preprocessed.is_dir():

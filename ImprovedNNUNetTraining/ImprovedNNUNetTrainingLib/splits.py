@@ -33,6 +33,17 @@ def number_of_splits(preprocessed: Path) -> int:
     return min(NNUNET_FOLDS, training_cases(preprocessed))
 
 
+def default_folds(dataset: str) -> list[int]:
+    """The folds of a prepared dataset's split (``DatasetNNN_Name``): 0-4, or one per case for 2-4 cases, as
+    `train` splits it; 0-4 when the dataset is not prepared here."""
+    import os
+
+    root = os.environ.get("nnUNet_preprocessed")
+    if not root or not (Path(root) / dataset).is_dir():
+        return list(range(NNUNET_FOLDS))
+    return list(range(max(1, number_of_splits(Path(root) / dataset))))
+
+
 def check_cross_validation(preprocessed: Path, fold) -> None:
     if str(fold) != "all" and training_cases(preprocessed) < 2 and not (Path(preprocessed) / SPLITS_FILE).is_file():
         raise UserError(f"{Path(preprocessed).name} has 1 training case, too few for cross-validation; "

@@ -19,8 +19,8 @@ def add_parser(sub):
                    help="configurations (default 3d_fullres)")
     p.add_argument("-p", "--plans", nargs="+", default=[DEFAULT_PLANS], metavar="PLANS",
                    help=f"plans identifiers (default {DEFAULT_PLANS})")
-    p.add_argument("-f", "--folds", nargs="+", type=int, default=[0, 1, 2, 3, 4], metavar="FOLD",
-                   help="folds (default 0 1 2 3 4)")
+    p.add_argument("-f", "--folds", nargs="+", type=int, default=None, metavar="FOLD",
+                   help="folds (default: the dataset's split, 0 1 2 3 4 or one per case for 2-4 cases)")
     p.add_argument("--no-ensembling", "--disable_ensembling", dest="ensembling", action="store_false",
                    help="compare single models only")
     p.add_argument("--jobs", "-np", type=int, default=1, metavar="N", help="processes nnU-Net uses (default 1)")

@@ -22,7 +22,8 @@ def add_parser(sub):
                      help="an arm, e.g. baseline, improved, or msf_d5=msf:msf_dilation_radius=5 (repeatable)")
     run.add_argument("--file", metavar="STUDY.json|yaml", help="a study file (dataset, arms, folds, schedule)")
     run.add_argument("--name", help="study name (default: the arm names joined by -vs-)")
-    run.add_argument("--folds", help="folds, e.g. 0,1,2,3,4 (default) or 0,1")
+    run.add_argument("--folds", help="folds, e.g. 0,1 (default: the dataset's split, 0-4 or one per case for 2-4 "
+                                     "cases)")
     run.add_argument("--config", dest="configuration", choices=CONFIGURATIONS, help="default 3d_fullres")
     run.add_argument("--plans", "-p", help="plans identifier, e.g. nnUNetResEncUNetMPlans (default nnUNetPlans)")
     run.add_argument("--npz", action="store_true", default=None,

@@ -63,7 +63,7 @@ class Study:
 
     dataset: str
     arms: list[Arm]
-    folds: list = field(default_factory=lambda: [0, 1, 2, 3, 4])
+    folds: list | None = None  # None: the dataset's split (0-4, or one fold per case for 2-4 cases)
     configuration: str = "3d_fullres"
     name: str | None = None
     plans: str = DEFAULT_PLANS
@@ -82,6 +82,10 @@ class Study:
             raise UserError(f"arm names must differ: {', '.join(names)}")
         if self.configuration not in CONFIGURATIONS:
             raise UserError(f"unknown configuration {self.configuration!r}; use one of {', '.join(CONFIGURATIONS)}")
+        if self.folds is None:
+            from ..splits import default_folds
+
+            self.folds = default_folds(self.dataset)
         if not self.folds:
             raise UserError("a study needs at least one fold")
         self.name = self.name or "-vs-".join(names)
