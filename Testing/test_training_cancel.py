@@ -75,7 +75,7 @@ def test_cancel_and_resume(tiny_dataset, tmp_path):
     output, _ = resumed.communicate(timeout=400)
     assert resumed.returncode == 0, output
     events = events_of(output)
-    assert f"resumed from checkpoint_latest.pth at epoch {stop_epoch}" in events[0]["message"]
+    assert f"resumed from checkpoint_latest.pth at epoch {stop_epoch + 1} of " in events[0]["message"]
     assert f"--epochs changed from 100 to {stop_epoch + 2}" in events[0]["message"]
     assert epoch_ends(events) == [stop_epoch, stop_epoch + 1]
     assert [e["stage"] for e in events[-2:]] == ["validation", "done"]

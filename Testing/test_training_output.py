@@ -73,3 +73,60 @@ def test_train_prints_for_people_by_default_and_json_on_request(tiny_dataset, tm
     assert ran.returncode == 0, ran.stderr
     events = [e for e in map(parse_event, ran.stdout.splitlines()) if e]
     assert [e["epoch"] for e in events if e["epoch_time_s"] is not None] == [0, 1] and events[-1]["stage"] == "done"
+
+
+def test_an_undefined_validation_dice_is_explained():
+    """nnU-Net's foreground mean is np.mean over the labels: one label empty on both sides of every validation
+    case makes it NaN. The done line says so, names the label and gives the mean of the others."""
+    from ImprovedNNUNetTrainingLib.runner import done_message
+
+    summary = {"foreground_mean": {"Dice": float("nan")},
+               "mean": {"1": {"Dice": 0.5}, "2": {"Dice": float("nan")}, "3": {"Dice": 0.7}}}
+    text = done_message(summary)
+    assert "nan" not in text.lower().replace("undefined", "")
+    assert "label(s) 2 are empty in both the prediction and the reference of every validation case" in text
+    assert text.endswith("mean over the other labels 0.6000")
+    assert done_message({"foreground_mean": {"Dice": 0.25}, "mean": {}}) == "validation mean foreground Dice 0.2500"
+    assert done_message(None) == "finished"
+
+
+def test_cancel_and_resume_speak_in_the_epoch_lines_numbers_and_keep_nnunets_prints_off_the_console(
+        tiny_dataset, tmp_path):
+    """Ctrl-C during the third epoch says "during epoch 3" (the epoch lines count from 1) once, on stderr; the
+    resumed run starts with the same kind of line as a fresh one and nnU-Net's own prints after the resume
+    ("maybe some logging issue!? ...") go to nnunet_output.txt, not to the terminal."""
+    import signal
+    import time
+
+    env = dict(os.environ, nnUNet_results=str(tmp_path / "results"), nnUNet_n_proc_DA="0", PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "ImprovedNNUNetLib", "train", tiny_dataset.name, "--variant", "baseline",
+               "--epochs", "50", "--iters-per-epoch", "4", "--val-iters-per-epoch", "1", "--device", "cpu",
+               "--no-validation"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               start_new_session=True)
+    lines = []
+    try:
+        deadline = time.monotonic() + 300
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("epoch 2/50"):
+                break
+            assert time.monotonic() < deadline
+        os.killpg(process.pid, signal.SIGINT)
+        rest, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    lines += rest.splitlines()
+    assert any(line.startswith("training: starting at epoch 1 of 50") for line in lines), lines
+    last_epoch = max(int(line.split("/")[0].split()[1]) for line in lines if line.startswith("epoch "))
+    assert not any("cancelled" in line for line in lines), "the cancel is said once, on stderr"
+    assert f"cancelled by SIGINT during epoch {last_epoch + 1} of 50" in stderr.strip().splitlines()[-1]
+
+    resumed = subprocess.run([*command, "--continue", "--change", "--epochs", str(last_epoch + 2)],
+                             capture_output=True, text=True, env=env, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"training: resumed from checkpoint_latest.pth at epoch {last_epoch + 1} of {last_epoch + 2}" \
+        in resumed.stdout
+    assert "maybe some logging issue" not in resumed.stdout + resumed.stderr
+    fold = tmp_path / "results" / tiny_dataset.name / "nnUNetTrainer__nnUNetPlans__3d_fullres" / "fold_0"
+    assert "maybe some logging issue" in (fold / "nnunet_output.txt").read_text()  # where it went instead

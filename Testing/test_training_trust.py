@@ -99,7 +99,7 @@ def test_continue_resumes_the_same_run_and_refuses_conflicts(tiny_dataset, tmp_p
     assert resumed.returncode == 0, resumed.stderr
     events = [e for e in map(parse_event, resumed.stdout.splitlines()) if e]
     start_epoch = events[0]["epoch"]
-    assert f"resumed from checkpoint_latest.pth at epoch {start_epoch}" in events[0]["message"]
+    assert f"resumed from checkpoint_latest.pth at epoch {start_epoch + 1} of 6" in events[0]["message"]
     assert events[0]["num_epochs"] == 6 and events[0]["num_iterations"] == 2
     first_end = next(e for e in events if e["epoch_time_s"] is not None)
     assert first_end["epoch"] == start_epoch

@@ -132,7 +132,7 @@ class HumanReporter(ProgressReporter):
                 self.stream.write(f"training: {event['message']}\n")
             else:
                 return
-        elif stage == "error":
+        elif stage in ("error", "cancelled"):  # the command prints one line for these, with the fix
             self._close_bar()
             return
         else:

@@ -7,6 +7,7 @@ events between iterations and a cancellation point after each one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -142,12 +143,12 @@ def stop_data_loaders(trainer) -> None:
             augmenter._finish()
 
 
-def validation_dice(fold_folder: Path) -> float | None:
-    """Mean foreground Dice of nnU-Net's final validation, None without a summary."""
+def validation_dice(fold_folder: Path) -> dict | None:
+    """nnU-Net's final validation summary (``foreground_mean`` and per-label ``mean``), None without one."""
     summary = fold_folder / "validation" / "summary.json"
     if not summary.is_file():
         return None
-    return json.loads(summary.read_text())["foreground_mean"]["Dice"]
+    return json.loads(summary.read_text())
 
 
 def epochs_lost(folder: Path, resumed_epoch: int) -> int:
@@ -161,13 +162,16 @@ def epochs_lost(folder: Path, resumed_epoch: int) -> int:
 
 
 def resume_note(plan: PlannedRun, trainer) -> str:
+    """The first event's message: where the run starts, in the 1-based epoch numbers of the epoch lines
+    (``epoch 3/14: …``), for a fresh and a resumed run alike."""
+    where = f"epoch {trainer.current_epoch + 1} of {trainer.num_epochs}"
     if plan.checkpoint is None:
-        return ""
+        return f"starting at {where}; "
     lost = epochs_lost(plan.folder, trainer.current_epoch)
     lost_text = (f" ({lost} epoch(s) the interrupted run finished after that checkpoint are trained again)"
                  if lost else "")
     changed = "".join(f"; {flag} changed from {before} to {given}" for flag, before, given in plan.changes)
-    return f"resumed from {plan.checkpoint.name} at epoch {trainer.current_epoch}{lost_text}{changed}; "
+    return f"resumed from {plan.checkpoint.name} at {where}{lost_text}{changed}; "
 
 
 def remove_partial_checkpoints(folder: Path) -> None:
@@ -243,7 +247,11 @@ def final_validation(trainer, plan: PlannedRun, reporter: ProgressReporter, fold
     reporter.emit("validation", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs,
                   message="predicting the validation cases" + (" with checkpoint_best.pth" if plan.options.val_best
                                                                   else ""))
-    with nnunet_prints_to(reporter, folder):
+    import warnings
+
+    with nnunet_prints_to(reporter, folder), warnings.catch_warnings():
+        # nnU-Net's np.nanmean over a label empty in every case warns "Mean of empty slice"; done_message says it
+        warnings.filterwarnings("ignore", message="Mean of empty slice", category=RuntimeWarning)
         trainer.perform_actual_validation(save_probabilities=plan.options.save_probabilities)
     return validation_dice(folder)
 
@@ -260,8 +268,21 @@ def validate_only(trainer, plan: PlannedRun, reporter: ProgressReporter) -> RunR
     return RunResult(folder, "done")
 
 
-def done_message(dice: float | None) -> str:
-    return f"validation mean foreground Dice {dice:.4f}" if dice is not None else "finished"
+def done_message(summary: dict | None) -> str:
+    """The last line of a run: nnU-Net's validation mean foreground Dice, or why it is undefined. nnU-Net
+    averages the labels' means with np.mean, so one label empty in the prediction and the reference of every
+    validation case (Dice 0/0, left out per case) makes the whole mean NaN."""
+    if summary is None:
+        return "finished"
+    dice = summary["foreground_mean"]["Dice"]
+    if dice is not None and math.isfinite(dice):
+        return f"validation mean foreground Dice {dice:.4f}"
+    per_label = {label: values.get("Dice") for label, values in summary.get("mean", {}).items()}
+    empty = [label for label, value in per_label.items() if value is None or not math.isfinite(value)]
+    defined = [value for value in per_label.values() if value is not None and math.isfinite(value)]
+    rest = f"; mean over the other labels {sum(defined) / len(defined):.4f}" if defined else ""
+    return (f"validation mean foreground Dice undefined: label(s) {', '.join(empty)} are empty in both the "
+            f"prediction and the reference of every validation case (Dice 0/0, as nnU-Net leaves it){rest}")
 
 
 def run_trainer(trainer, plan: PlannedRun, note: str, reporter: ProgressReporter) -> RunResult:
@@ -271,7 +292,8 @@ def run_trainer(trainer, plan: PlannedRun, note: str, reporter: ProgressReporter
     with CancelGuard() as guard:
         try:
             if plan.checkpoint is not None:
-                trainer.load_checkpoint(str(plan.checkpoint))
+                with nnunet_prints_to(reporter, folder):
+                    trainer.load_checkpoint(str(plan.checkpoint))
             resumed = resume_note(plan, trainer)
             with nnunet_prints_to(reporter, folder):
                 trainer.on_train_start()
@@ -287,7 +309,8 @@ def run_trainer(trainer, plan: PlannedRun, note: str, reporter: ProgressReporter
                       flush=True)
             from .loop import EpochLoop
 
-            EpochLoop(trainer, reporter, guard).run(message=resumed + note)
+            with nnunet_prints_to(reporter, folder):  # nnU-Net's prints during the epochs ("maybe some logging
+                EpochLoop(trainer, reporter, guard).run(message=(resumed + note).rstrip("; "))  # issue!?" ...)
             with guard.protected(), nnunet_prints_to(reporter, folder):
                 trainer.on_train_end()  # checkpoint_final.pth, stops the data loaders
             finished = True
@@ -316,8 +339,8 @@ def run_trainer(trainer, plan: PlannedRun, note: str, reporter: ProgressReporter
                     stop_data_loaders(trainer)
                 name = signal.Signals(signum).name
                 reporter.emit("cancelled", epoch=trainer.current_epoch, num_epochs=trainer.num_epochs,
-                              message=f"cancelled by {name} during epoch {trainer.current_epoch}; "
-                                      "resume with --continue")
+                              message=f"cancelled by {name} during epoch {trainer.current_epoch + 1} of "
+                                      f"{trainer.num_epochs}; resume with --continue")
                 return RunResult(folder, "cancelled", signum, trainer.current_epoch, trainer.num_epochs)
             stop_data_loaders(trainer)
             full = full_disk_error(folder) if isinstance(exc, (OSError, RuntimeError)) else None

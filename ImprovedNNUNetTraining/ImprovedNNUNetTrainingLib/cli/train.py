@@ -132,7 +132,7 @@ def run(args) -> int:
                 import signal
 
                 print(f"improved-nnunet train: cancelled by {signal.Signals(result.signum).name} during epoch "
-                      f"{result.epoch} of {result.num_epochs} (checkpoint saved); resume with: "
+                      f"{result.epoch + 1} of {result.num_epochs} (checkpoint saved); resume with: "
                       f"{resume_command(args, options.fold)}", file=sys.stderr, flush=True)
                 return 128 + result.signum
             if result.status == "stopped":  # SIGUSR1: nnU-Net's exit status 0, later folds are not started
