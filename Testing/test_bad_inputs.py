@@ -73,6 +73,7 @@ def workspace(tiny_dataset, trained_model, tmp_path_factory) -> Workspace:
     ct = read_image(images[0])
     write_image(ct.with_array((ct.array.astype(np.int32) + 1024).clip(0).astype(np.int16)),
                 root / "ct_as_pred" / labels[0].name)  # an intensity image with hundreds of values
+    write_image(ct, root / "raw_ct_as_pred" / labels[0].name)  # the CT itself, negative Hounsfield units
     cut(labels[0], 0.5, root / "pred_truncated" / labels[0].name)
     cut(labels[0], 0.9, root / "ref_truncated.nii.gz")
     cut(images[0], 0.9, root / "images_truncated" / images[0].name)
@@ -127,6 +128,8 @@ CASES = [
      r"covers 1 of 3 reference case\(s\).*pass --chill"),
     ("evaluate-ct-as-prediction", "evaluate {ws}/ct_as_pred {ws}/ref --chill", 2,
      r"looks like an intensity image, not a segmentation"),
+    ("evaluate-raw-ct-as-prediction", "evaluate {ws}/raw_ct_as_pred {ws}/ref --chill", 2,
+     r"raw_ct_as_pred.*looks like an intensity image, not a segmentation"),
     ("evaluate-truncated-prediction", "evaluate {ws}/pred_truncated {ws}/ref --chill", 2,
      r"chest_000.nii.gz is incomplete .*copy or export the file again"),
     ("evaluate-truncated-reference", "evaluate {ws}/pred/chest_000.nii.gz {ws}/ref_truncated.nii.gz", 2,

@@ -103,6 +103,7 @@ def test_folders_are_matched_by_case_id(folders, capsys):
     code = main(["evaluate", str(pred), str(ref), "--labels", str(root / "dataset.json"), "--out", str(out),
                  "--tau", "0.5", "--tau-label", "B=2.0"])
     assert code == 0
+    assert "NSD tolerance 0.5 mm (B: 2 mm)" in capsys.readouterr().out  # the exception named, not "1: 0.5, 2: 2"
     summary = json.loads((out / "summary.json").read_text())
     assert [c["case_id"] for c in summary["metric_per_case"]] == ["case_000", "case_001"]
     assert summary["labels"] == {"1": "A", "2": "B"}

@@ -102,6 +102,19 @@ def parse_tau(default: float, overrides: list[str]):
     return taus
 
 
+def tolerance_text(summary: dict) -> str:
+    """``2 mm``, or with --tau-label ``2 mm (ribs: 3 mm)``: the value most labels have, then the others by name."""
+    from collections import Counter
+
+    tau = summary["tau_mm"]
+    if not isinstance(tau, dict):
+        return f"{tau:g} mm"
+    common = Counter(float(mm) for mm in tau.values()).most_common(1)[0][0] if tau else 0.0
+    others = [f"{summary['labels'].get(value) or value}: {float(mm):g} mm" for value, mm in tau.items()
+              if float(mm) != common]
+    return f"{common:g} mm" + (f" ({', '.join(others)})" if others else "")
+
+
 def format_table(cases) -> str:
     """Mean per label over the cases, as aligned text."""
     from ..evaluation.summary import summarize
@@ -111,10 +124,7 @@ def format_table(cases) -> str:
         return (f"no labels to evaluate in {len(cases)} case(s): prediction and reference hold background only; "
                 "pass --labels (values or a dataset.json) to score named structures as empty")
     head = f"{'label':<28}" + "".join(f"{k:>10}" for k in SHOWN_KEYS) + f"{'cases':>7}{'empty':>7}"
-    tau = summary["tau_mm"]
-    if isinstance(tau, dict):
-        tau = ", ".join(f"{value}: {mm:g}" for value, mm in tau.items()) + " (per label)"
-    lines = [f"mean over {len(cases)} case(s), NSD tolerance {tau} mm", head]
+    lines = [f"mean over {len(cases)} case(s), NSD tolerance {tolerance_text(summary)}", head]
     for value, means in summary["mean"].items():
         name = summary["labels"][value]
         title = f"{value} {name}" if name else value

@@ -10,6 +10,9 @@ import numpy as np
 from ..errors import UserError
 
 
+INTENSITY_LIKE_VALUES = 255  # more distinct values than an 8-bit label image can hold: an intensity image
+
+
 def as_label_array(array: np.ndarray, what: str = "image") -> np.ndarray:
     """The array as non-negative integers; UserError for intensity or probability images."""
     array = np.asarray(array)
@@ -27,6 +30,10 @@ def as_label_array(array: np.ndarray, what: str = "image") -> np.ndarray:
     elif array.dtype.kind not in "iu":
         raise UserError(f"{what}: voxel type {array.dtype} is not a label type; save it with integer voxels")
     if array.dtype.kind == "i" and array.size and array.min() < 0:
+        distinct = np.unique(array).size
+        if distinct > INTENSITY_LIKE_VALUES:  # a CT (-1024 ... 3000) or an MR given as a segmentation
+            raise UserError(f"{what}: holds {distinct} distinct values, negative ones among them: it looks like an "
+                            "intensity image, not a segmentation; pass the label image")
         raise UserError(f"{what}: has negative label values; label values must be 0 (background) or positive")
     if array.dtype.itemsize > 4 or array.dtype == np.uint32:
         if array.size and array.max() > np.iinfo(np.int32).max:
