@@ -186,3 +186,15 @@ def test_overlapping_segments_are_an_error(chest_segmentation, tmp_path, capsys)
     slicerio.write_segmentation(str(tmp_path / "layers.seg.nrrd"), segmentation)
     code, message = _error(capsys, tmp_path / "layers.seg.nrrd", chest_segmentation)
     assert code == 2 and "several layers" in message and "labelmap" in message
+
+
+def test_a_seg_nrrd_prediction_names_the_labels_of_a_plain_labelmap_reference(chest_segmentation, chest_eroded,
+                                                                              tmp_path):
+    """Segment names come from whichever side is a .seg.nrrd: here the prediction, against a NIfTI reference."""
+    from ImprovedNNUNetLib.imageio import read_image, write_image
+
+    reference = tmp_path / "reference.nii.gz"
+    write_image(read_image(chest_segmentation), reference)
+    assert main(["evaluate", str(chest_eroded), str(reference), "--out", str(tmp_path / "out")]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert "right lung" in summary["labels"].values() and "ribs" in summary["labels"].values()

@@ -37,7 +37,7 @@ def evaluate_case(
         pred = read_masks(pair.prediction, label_names(labels, ref.names, pair.prediction), notes) \
             if pair.prediction.is_dir() else read_label_image(pair.prediction)
     pred_image = match_segment_values(pred, ref)
-    labels = labels if labels is not None else ref.names
+    labels = labels if labels is not None else (ref.names or pred.names)  # a .seg.nrrd on either side names them
     metrics = compute_metrics(pred_image, ref.image, labels, tau_mm)
     metrics.notes.extend(notes)
     if maps_dir is not None:
