@@ -72,3 +72,29 @@ def test_transformed_volume_is_refused(ct_scene):
     ct_scene.ct.SetAndObserveTransformNodeID(transform.GetID())
     with pytest.raises(UserError, match="under the transform 'Registration'; harden"):
         image_from_volume(ct_scene.ct)
+
+
+def test_a_slicer_core_scene_gets_the_default_colours_so_label_maps_do_not_warn(tmp_path):
+    """A headless scene has no colour module: without Slicer's default colour tables every label map's display
+    node printed "the color table node: vtkMRMLColorTableNodeLabels can't be found"."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import numpy as np, slicer
+        from ImprovedNNUNetLib.imageio import Image
+        from ImprovedNNUNetLib.scene.labelmaps import export_label_image, segment_infos
+        from ImprovedNNUNetLib.scene.segmentation import add_prediction_segmentation
+        from ImprovedNNUNetLib.scene.volumes import add_volume_from_image
+        scene = slicer.vtkMRMLScene()
+        labels = np.zeros((6, 8, 8), np.uint8); labels[2:4, 2:6, 2:6] = 1
+        image = Image(labels, (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+        volume = add_volume_from_image(scene, image, "labels", "vtkMRMLLabelMapVolumeNode")
+        segmentation = add_prediction_segmentation(image, {"organ": 1}, volume, "segmentation")
+        exported = export_label_image(segmentation, segment_infos(segmentation))
+        print("ok", int(exported.array.sum()))
+    """)
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0 and ran.stdout.split() == ["ok", "32"], ran.stderr
+    assert "can't be found" not in ran.stderr, ran.stderr

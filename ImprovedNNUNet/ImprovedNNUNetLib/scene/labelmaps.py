@@ -12,7 +12,7 @@ import numpy as np
 
 from ..imageio import Image
 from .scratch import scratch_nodes
-from .volumes import image_from_ijk_to_ras, image_from_volume, numpy_matrix
+from .volumes import ensure_default_colors, image_from_ijk_to_ras, image_from_volume, numpy_matrix
 
 LABEL_VALUE_TAG = "ImprovedNNUNet.LabelValue"
 
@@ -72,6 +72,7 @@ def export_label_image(segmentation_node, segments: list[SegmentInfo], reference
     import vtk
 
     scene = segmentation_node.GetScene()
+    ensure_default_colors(scene)  # the scratch label map's display node needs Slicer's "Labels" colours
     ids = vtk.vtkStringArray()
     for info in segments:
         ids.InsertNextValue(info.segment_id)

@@ -85,8 +85,24 @@ def set_volume_from_image(node, image: Image) -> None:
     node.SetIJKToRASMatrix(_vtk_matrix(ijk_to_ras(image)))
 
 
+def ensure_default_colors(scene) -> None:
+    """Slicer's default colour tables in ``scene`` when they are missing.
+
+    The application's colour module adds them to every scene; a scene made with slicer-core alone (a headless
+    script, the tests) has none, and a label map's display node then warns "the color table node:
+    vtkMRMLColorTableNodeLabels can't be found" for every volume. slicer-core's own ``vtkMRMLColorLogic`` adds
+    the same default nodes; inside Slicer this does nothing."""
+    import slicer
+
+    if scene.GetNodeByID("vtkMRMLColorTableNodeLabels") is None:
+        logic = slicer.vtkMRMLColorLogic()
+        logic.SetMRMLScene(scene)
+        logic.SetMRMLScene(None)  # the nodes stay; the logic need not observe the scene
+
+
 def add_volume_from_image(scene, image: Image, name: str, class_name: str = "vtkMRMLScalarVolumeNode"):
     """New volume node in ``scene`` holding ``image``, with display nodes."""
+    ensure_default_colors(scene)
     node = scene.AddNewNodeByClass(class_name, name)
     set_volume_from_image(node, image)
     node.CreateDefaultDisplayNodes()
