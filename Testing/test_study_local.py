@@ -76,6 +76,9 @@ def test_two_arms_two_folds_locally(tiny_dataset, tmp_path):
     baseline_fold = folder / "baseline" / DATASET / "nnUNetTrainer__nnUNetPlans__3d_fullres" / "fold_0"
     for npz in (baseline_fold / "validation").glob("*.npz"):
         npz.unlink()
+    refused = study(tmp_path, "find-best", DATASET, "baseline-vs-msf_d3")
+    assert refused.returncode == 2 and "has no .npz files" in refused.stderr
+    assert f"study run --file {folder.parent / 'study.json'} --npz" in refused.stderr, refused.stderr
     checkpoint = (baseline_fold / "checkpoint_final.pth").stat().st_mtime_ns
     again = study(tmp_path, "run", DATASET, *arms, "--folds", "0,1", "--npz", *SCHEDULE)
     assert again.returncode == 0, again.stderr[-3000:]

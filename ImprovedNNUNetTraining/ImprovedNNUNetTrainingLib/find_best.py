@@ -30,9 +30,11 @@ def model_label(trainer: str, plans: str, configuration: str) -> str:
     return f"{variant or trainer} ({plans}, {configuration})"
 
 
-def candidate_models(dataset: str, trainers, plans, configurations, folds, ensembling: bool) -> list[dict]:
+def candidate_models(dataset: str, trainers, plans, configurations, folds, ensembling: bool,
+                     npz_fix: str = "train with --npz") -> list[dict]:
     """nnU-Net's ``allowed_trained_models`` for the combinations that are trained; UserError for a
-    model folder without every fold's validation (or without the ``.npz`` files ensembling needs)."""
+    model folder without every fold's validation (or without the ``.npz`` files ensembling needs; ``npz_fix``
+    is what the message tells to do about it)."""
     results = folder_variable("nnUNet_results") / dataset
     preprocessed = folder_variable("nnUNet_preprocessed") / dataset
     models, missing = [], []
@@ -50,7 +52,7 @@ def candidate_models(dataset: str, trainers, plans, configurations, folds, ensem
                 raise UserError(f"{validation} has no summary.json: fold {fold} of {folder.name} is not trained and "
                                 "validated; train it (or leave the fold out with -f)")
             if ensembling and not any(validation.glob("*.npz")):
-                raise UserError(f"{validation} has no .npz files, which ensembling needs; train with --npz "
+                raise UserError(f"{validation} has no .npz files, which ensembling needs; {npz_fix} "
                                 "(or pass --no-ensembling)")
         models.append({"trainer": trainer, "plans": plan, "configuration": configuration})
     if not models:

@@ -44,9 +44,11 @@ def study_find_best(study, ensembling: bool = True, jobs: int = 1) -> dict:
     if any(str(fold) == "all" for fold in study.folds):
         raise UserError("find-best compares cross-validation folds; this study trains fold 'all'")
     folders = link_arms(study)
+    npz_fix = (f"run `improved-nnunet study run --file {study.folder / 'study.json'} --npz` (finished folds are "
+               "validated again, not retrained)")  # study.folder depends on nnUNet_results: before it changes
     with results_root(study.folder / "find_best"):
         models = candidate_models(study.dataset, [arm.name for arm in study.arms], [study.plans],
-                                  [study.configuration], study.folds, ensembling)
+                                  [study.configuration], study.folds, ensembling, npz_fix=npz_fix)
         result = run_nnunet_choice(study.dataset, models, tuple(int(f) for f in study.folds), ensembling, jobs)
     result["model_folders"] = folders
     return result
