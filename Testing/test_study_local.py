@@ -40,10 +40,15 @@ def test_two_arms_two_folds_locally(tiny_dataset, tmp_path):
     assert "| baseline | Dice (%) | 2 |" not in text  # cases pooled over folds: 2 folds of 6 cases → ≥ 2
     rows = list(csv.DictReader(open(report / "table.csv")))
     assert {r["arm"] for r in rows} == {"baseline", "msf_d3"}
-    assert all(int(r["cases"]) >= 2 for r in rows)
+    assert set(rows[0]) == {"arm", "metric", "unit", "label", "cases", "mean", "sd"}  # numbers, not "1.6 ± 1.4"
+    dice = [r for r in rows if r["metric"] == "Dice" and r["label"] != "mean of labels" and int(r["cases"])]
+    assert dice and all(r["unit"] == "%" and 0 <= float(r["mean"]) <= 100 and float(r["sd"]) >= 0 for r in dice)
     tests = list(csv.DictReader(open(report / "tests.csv")))
     assert tests and all(t["baseline"] == "baseline" and t["arm"] == "msf_d3" for t in tests)
     assert all(int(t["n_cases"]) >= 1 for t in tests if t["metric"] == "Dice")
+    assert {t["unit"] for t in tests if t["metric"] == "Dice"} == {"%"}
+    assert all(abs(float(t["median_difference"])) <= 100 for t in tests
+               if t["metric"] == "Dice" and t["median_difference"] != "nan")
     assert (report / "box_left_lung.png").read_bytes()[:4] == b"\x89PNG"
     assert (report / "curves_msf_d3.png").is_file()
 

@@ -35,7 +35,7 @@ class Comparison:
     label: str
     metric: str
     n: int
-    median_difference: float
+    median_difference: float  # in the table's unit (Dice and NSD in %, HD95 in mm)
     p: float
     p_holm: float = math.nan
 
@@ -68,9 +68,22 @@ def values(cases: dict, label: int, attribute: str) -> dict:
     return out
 
 
-def mean_sd(numbers, scale: float) -> str:
+def mean_sd(numbers, scale: float, cases: int | None = None) -> str:
+    """``mean ± sd``; ``(n=K)`` added when the cell rests on fewer cases than its row (HD95 leaves out one-sided
+    empty cases); one case has no spread, so it shows its value and ``(n=1)`` only."""
     numbers = np.asarray(list(numbers), dtype=float) * scale
-    return "-" if numbers.size == 0 else f"{numbers.mean():.1f} ± {numbers.std():.1f}"
+    if numbers.size == 0:
+        return "-"
+    text = f"{numbers.mean():.1f}" if numbers.size == 1 else f"{numbers.mean():.1f} ± {numbers.std():.1f}"
+    return text + (f" (n={numbers.size})" if numbers.size == 1 or (cases is not None and numbers.size != cases) else "")
+
+
+def statistics(numbers, scale: float) -> tuple[float, float, int]:
+    """(mean, population sd, n) in the table's unit; NaN for no numbers."""
+    numbers = np.asarray(list(numbers), dtype=float) * scale
+    if numbers.size == 0:
+        return math.nan, math.nan, 0
+    return float(numbers.mean()), float(numbers.std()), int(numbers.size)
 
 
 def wilcoxon(differences: np.ndarray) -> float:
@@ -112,12 +125,12 @@ def build_report(study: Study, baseline: str | None = None, tau_mm: float = 1.0)
     for arm in study.arms:
         if arm.name == base or not per_arm[arm.name] or not per_arm[base]:
             continue
-        for metric, attribute, _, _ in METRICS:
+        for metric, attribute, scale, _ in METRICS:
             group = []
             for name, value in labels.items():
                 ours, theirs = values(per_arm[arm.name], value, attribute), values(per_arm[base], value, attribute)
                 shared = sorted(set(ours) & set(theirs))
-                differences = np.array([ours[c] - theirs[c] for c in shared])
+                differences = np.array([ours[c] - theirs[c] for c in shared]) * scale
                 group.append(Comparison(arm.name, name, metric, len(shared),
                                         float(np.median(differences)) if shared else math.nan, wilcoxon(differences)))
             holm(group)
@@ -128,6 +141,7 @@ def build_report(study: Study, baseline: str | None = None, tau_mm: float = 1.0)
 
 
 def table_rows(report: dict) -> list[dict]:
+    """The report's table: one row per arm and metric, a ``mean ± sd`` text cell per label."""
     rows = []
     for arm, cases in report["per_arm"].items():
         for metric, attribute, scale, unit in METRICS:
@@ -135,12 +149,35 @@ def table_rows(report: dict) -> list[dict]:
             per_label = []
             for name, value in report["labels"].items():
                 numbers = values(cases, value, attribute)
-                row[name] = mean_sd(numbers.values(), scale)
+                row[name] = mean_sd(numbers.values(), scale, len(cases))
                 per_label.append(list(numbers.values()))
             means = [np.mean(v) for v in per_label if v]
             row["mean"] = mean_sd(means, scale) if means else "-"
             rows.append(row)
     return rows
+
+
+TABLE_COLUMNS = ("arm", "metric", "unit", "label", "cases", "mean", "sd")
+
+
+def table_records(report: dict) -> list[dict]:
+    """table.csv: the same numbers as columns (one row per arm, metric and label, then ``mean of labels``):
+    ``cases`` is how many cases that cell rests on."""
+    records = []
+    for arm, cases in report["per_arm"].items():
+        for metric, attribute, scale, unit in METRICS:
+            label_means = []
+            for name, value in report["labels"].items():
+                numbers = list(values(cases, value, attribute).values())
+                mean, sd, n = statistics(numbers, scale)
+                records.append({"arm": arm, "metric": metric, "unit": unit, "label": name, "cases": n,
+                                "mean": mean, "sd": sd})
+                if numbers:
+                    label_means.append(float(np.mean(numbers)))
+            mean, sd, n = statistics(label_means, scale)
+            records.append({"arm": arm, "metric": metric, "unit": unit, "label": "mean of labels", "cases": n,
+                            "mean": mean, "sd": sd})
+    return records
 
 
 def write_report(study: Study, report: dict, folder: Path | None = None) -> Path:
@@ -150,23 +187,26 @@ def write_report(study: Study, report: dict, folder: Path | None = None) -> Path
     rows = table_rows(report)
     names = list(report["labels"])
     with open(folder / "table.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=["arm", "metric", "cases", *names, "mean"])
+        writer = csv.DictWriter(f, fieldnames=list(TABLE_COLUMNS))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(table_records(report))
+    units = {metric: unit for metric, _, _, unit in METRICS}
     with open(folder / "tests.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["arm", "baseline", "label", "metric", "n_cases", "median_difference", "p_wilcoxon",
+        writer.writerow(["arm", "baseline", "label", "metric", "unit", "n_cases", "median_difference", "p_wilcoxon",
                          "p_holm", "significant"])
         for c in report["comparisons"]:
-            writer.writerow([c.arm, report["baseline"], c.label, c.metric, c.n, c.median_difference, c.p, c.p_holm,
-                             c.significant])
+            writer.writerow([c.arm, report["baseline"], c.label, c.metric, units[c.metric], c.n, c.median_difference,
+                             c.p, c.p_holm, c.significant])
     pictures = plot_boxes(report, folder) + plot_curves(study, folder)
     arms = ", ".join(f"`{a.name}` ({a.variant}" + (f", {a.settings}" if a.settings else "") + ")" for a in study.arms)
     lines = [f"# Study {study.name}: {study.dataset}, {study.configuration}, {study.plans}", "",
              f"Arms: {arms}; "
              f"folds with validation results: {', '.join(f'{k}: {v}' for k, v in report['folds'].items())}.", "",
              "Mean ± sd over all validation cases of all folds (cases where a label is empty on both sides are left "
-             "out; HD95 also leaves out one-sided empty cases).", "",
+             "out; HD95 also leaves out one-sided empty cases). `cases` is the arm's number of validation cases; a "
+             "cell resting on fewer shows its own `(n=K)`, and a cell of one case shows that case's value alone. "
+             "Dice and NSD in %, HD95 in mm, here, in the tests and in the plots.", "",
              "| arm | metric | cases | " + " | ".join(names) + " | mean |",
              "|---|---|---|" + "---|" * (len(names) + 1)]
     lines += ["| " + " | ".join(str(row[k]) for k in ["arm", "metric", "cases", *names, "mean"]) + " |" for row in rows]
@@ -175,8 +215,8 @@ def write_report(study: Study, report: dict, folder: Path | None = None) -> Path
               "", "| arm | metric | label | n | median difference | p | p (Holm) |", "|---|---|---|---|---|---|---|"]
     for c in report["comparisons"]:
         mark = " *" if c.significant else ""
-        lines.append(f"| {c.arm} | {c.metric} | {c.label} | {c.n} | {c.median_difference:.4g} | {c.p:.3g} | "
-                     f"{c.p_holm:.3g}{mark} |")
+        lines.append(f"| {c.arm} | {c.metric} ({units[c.metric]}) | {c.label} | {c.n} | {c.median_difference:.3g} | "
+                     f"{c.p:.3g} | {c.p_holm:.3g}{mark} |")
     lines += [""] + [f"![{Path(p).stem}]({Path(p).name})" for p in pictures]
     (folder / "report.md").write_text("\n".join(lines) + "\n")
     return folder / "report.md"
@@ -199,16 +239,21 @@ def save_figure(fig, path: Path) -> Path:
 
 
 def plot_boxes(report: dict, folder: Path) -> list[Path]:
+    """One figure per label: a box plot per metric (Dice and NSD in %, HD95 in mm), one box per arm."""
     plt = pyplot()
     written = []
+    arms = list(report["per_arm"])
     for name, value in report["labels"].items():
-        data = [list(values(cases, value, "dice").values()) for cases in report["per_arm"].values()]
-        if not any(data):
+        panels = [(metric, unit, [[v * scale for v in values(cases, value, attribute).values()]
+                                  for cases in report["per_arm"].values()])
+                  for metric, attribute, scale, unit in METRICS]
+        if not any(any(data) for _, _, data in panels):
             continue
-        fig, ax = plt.subplots(figsize=(1.5 + 1.2 * len(data), 3.2))
-        ax.boxplot([d if d else [math.nan] for d in data], tick_labels=list(report["per_arm"]))
-        ax.set_title(f"Dice: {name}")
-        ax.set_ylabel("Dice per validation case")
+        fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels) + 0.9 * len(arms), 3.2))
+        for ax, (metric, unit, data) in zip(axes, panels):
+            ax.boxplot([d if d else [math.nan] for d in data], tick_labels=arms)
+            ax.set_title(f"{metric}: {name}")
+            ax.set_ylabel(f"{metric} per validation case ({unit})")
         written.append(save_figure(fig, folder / f"box_{name.replace(' ', '_')}.png"))
         plt.close(fig)
     return written
@@ -222,9 +267,11 @@ def plot_curves(study: Study, folder: Path) -> list[Path]:
         drawn = False
         for training in (t for t in trainings(study) if t.arm.name == arm.name):
             ends = [e for e in training.events() if e["stage"] == "training" and e["epoch_time_s"] is not None]
-            if ends:
-                ax.plot([e["epoch"] for e in ends], [e["train_loss"] for e in ends], label=f"fold {training.fold} train")
-                ax.plot([e["epoch"] for e in ends], [e["val_loss"] for e in ends], "--",
+            if ends:  # markers too: a run of one epoch is one point, which a line alone does not draw
+                epochs = [e["epoch"] + 1 for e in ends]  # counted from 1, as the epoch lines of `train`
+                ax.plot(epochs, [e["train_loss"] for e in ends], "o-", markersize=3,
+                        label=f"fold {training.fold} train")
+                ax.plot(epochs, [e["val_loss"] for e in ends], "s--", markersize=3,
                         label=f"fold {training.fold} validation")
                 drawn = True
         if drawn:
