@@ -158,5 +158,11 @@ def chest_section(summary: dict) -> list[str]:
     lines += ["", "The lumbar spine has Dice 0, no HD95 (`-`) and status `prediction empty`: it was removed from the "
               "prediction, so there is no predicted surface to measure a distance from; distance means leave such "
               "cases out and count them (the `empty` column of the command line's table), and Dice and NSD count "
-              "them as 0.", ""]
+              "them as 0.", "",
+              "Ribs and the cervical spine lose Dice too, although they were not changed: the grown lungs and the "
+              "moved thoracic spine are written over their neighbours, so rib voxels next to the lungs (and the few "
+              "cervical voxels next to the lung apices and the thoracic spine) now carry those labels. They are "
+              "false negatives of the ribs and cervical spine and, at the same time, false positives of the lungs "
+              "and thoracic spine: one wrong voxel counts against two structures, as it would in a real "
+              "prediction.", ""]
     return lines

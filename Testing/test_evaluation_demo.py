@@ -56,3 +56,24 @@ def test_foreign_output_folder_is_not_replaced(demo, tmp_path):
     with pytest.raises(SystemExit, match="not made by the demo"):
         demo.main(["--out", str(tmp_path)])
     assert (tmp_path / "mine.txt").read_text() == "user data"
+
+
+def test_the_report_explains_why_unchanged_ribs_and_cervical_spine_lose_dice(demo):
+    """What the report says about the chest step holds on the data: the voxels the ribs and the cervical spine
+    lose went to the grown lungs (and the moved thoracic spine), nowhere else."""
+    import numpy as np
+    import slicerio
+
+    from demo_report import chest_section
+
+    segmentation = slicerio.read_segmentation(str(Path(slicerio.__file__).parent / "data" / "Segmentation.seg.nrrd"))
+    values = {s["name"]: s["labelValue"] for s in segmentation["segments"]}
+    voxels = segmentation["voxels"]
+    perturbed = demo.perturb_chest_segmentation(voxels, values)
+    takers = {values[n] for n in ("right lung", "left lung", "thoracic vertebral column")}
+    for name in ("ribs", "cervical vertebral column"):
+        lost = (voxels == values[name]) & (perturbed != values[name])
+        assert lost.any() and set(np.unique(perturbed[lost]).tolist()) <= takers
+    summary = {"labels": {"1": "ribs"}, "metric_per_case": [{"metrics": {"1": {
+        "Dice": 0.9, "HD95": 1.0, "NSD": 0.9, "status": "ok"}}}]}
+    assert "Ribs and the cervical spine lose Dice too" in "\n".join(chest_section(summary))
