@@ -129,18 +129,28 @@ def write_image(image: Image, path: str | Path, overwrite: bool = False) -> Path
     if path.exists() and not overwrite:
         raise UserError(f"{path} exists; choose another output or allow overwriting explicitly")
     path.parent.mkdir(parents=True, exist_ok=True)
-    existed = path.exists()
     planar = path.name.lower().endswith(PLANAR_SUFFIXES)
     if planar and image.array.shape[0] != 1:
         raise UserError(f"{path}: a {path.suffix} file holds one 2-D image, but this one has {image.array.shape[0]} "
                         "slices; write .nii.gz, .nrrd or .mha instead")
-    try:
-        sitk.WriteImage(planar_sitk(image) if planar else image.to_sitk(), str(path), useCompression=True)
-    except RuntimeError as exc:  # ITK reports every write failure as a RuntimeError
-        if not existed:
-            path.unlink(missing_ok=True)  # no half-written file left behind
-        raise write_failure(path, exc) from None
-    return path
+    from .image_integrity import check_complete
+    from .safe_write import write_verified
+
+    def write(temporary: Path) -> None:
+        try:
+            sitk.WriteImage(planar_sitk(image) if planar else image.to_sitk(), str(temporary), useCompression=True)
+        except RuntimeError as exc:  # ITK reports every write failure as a RuntimeError
+            raise write_failure(path, exc) from None
+
+    def verify(temporary: Path) -> None:  # ITK's NIfTI writer reports nothing when the disk fills
+        try:
+            check_complete(temporary)
+            if temporary.stat().st_size == 0:
+                raise UserError("empty")
+        except UserError:
+            raise UserError(f"could not write {path} completely; check the disk and run again") from None
+
+    return write_verified(path, write, verify)
 
 
 def write_failure(path: Path, exc: RuntimeError) -> Exception:

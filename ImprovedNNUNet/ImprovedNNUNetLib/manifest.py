@@ -10,6 +10,8 @@ import json
 import os
 from pathlib import Path
 
+from .safe_write import write_text_verified
+
 FILE_NAME = ".improved-nnunet-outputs.json"
 
 
@@ -80,7 +82,7 @@ class Outputs:
             self.path.unlink(missing_ok=True)
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self._all, indent=1, sort_keys=True))
+        write_text_verified(self.path, json.dumps(self._all, indent=1, sort_keys=True))
 
 
 def _remove_empty_parents(folder: Path, top: Path) -> None:

@@ -9,6 +9,7 @@ means; distances of one-sided empty labels (infinite) are skipped and counted.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
@@ -23,6 +24,7 @@ from ImprovedNNUNetLib.evaluation import labels_from_dataset_json
 from ImprovedNNUNetLib.evaluation.results import STATUS_BOTH_EMPTY, CaseMetrics
 
 from .environment import dataset_name, folder_variable
+from ImprovedNNUNetLib.safe_write import write_text_verified
 
 RUN_FOLDER = re.compile(r"^(?P<trainer>.+?)__(?P<plans>.+?)__(?P<configuration>.+)$")
 FOLD_FOLDER = re.compile(r"^fold_(?P<fold>\d+|all)$")
@@ -223,11 +225,12 @@ def write_csv(summaries: list[RunSummary], path: str | Path, overwrite: bool = F
     path = Path(path)
     check_csv_free(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        for summary in summaries:
-            writer.writerows(summary.csv_rows())
+    handle = io.StringIO(newline="")
+    writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    for summary in summaries:
+        writer.writerows(summary.csv_rows())
+    write_text_verified(path, handle.getvalue())
     outputs = Outputs(path.parent, "compare")
     outputs.record(path)
     outputs.save()

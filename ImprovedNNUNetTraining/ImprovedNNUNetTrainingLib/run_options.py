@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.safe_write import write_text_verified
 
 FILE_NAME = "run_options.json"
 # option attribute -> (command-line flag, variant_settings.json key)
@@ -105,5 +106,5 @@ def write_run_options(fold_folder: Path, trainer, hyperparameters: dict, changes
         "hyperparameters": {k: list(v) if isinstance(v, tuple) else v for k, v in hyperparameters.items()},
         "history": history,
     }
-    path.write_text(json.dumps(record, indent=2))
+    write_text_verified(path, json.dumps(record, indent=2))
     return path

@@ -28,7 +28,7 @@ from .run_options import write_run_options
 from .run_plan import PlannedRun, TrainOptions, check_device_name, has_content, load_plans, plan_run
 from .settings import variant_settings, write_settings
 from .splits import write_small_dataset_splits
-from .workers import bind_workers_to_this_process
+from ImprovedNNUNetLib.workers import bind_workers_to_this_process
 
 
 @dataclass

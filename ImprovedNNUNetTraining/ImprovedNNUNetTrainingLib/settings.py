@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ImprovedNNUNetLib.safe_write import write_text_verified
+
 from .registry import variant_name
 from .trainers.augmentation import iter_transforms
 from .trainers.network_utils import compound_loss, segmentation_loss
@@ -90,5 +92,5 @@ def variant_settings(trainer) -> dict:
 def write_settings(settings: dict, folder: Path) -> Path:
     """Write variant_settings.json into the fold folder."""
     path = Path(folder) / "variant_settings.json"
-    path.write_text(json.dumps(settings, indent=2))
+    write_text_verified(path, json.dumps(settings, indent=2))
     return path

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.safe_write import write_text_verified
 
 NNUNET_FOLDS = 5
 SPLITS_FILE = "splits_final.json"
@@ -59,6 +60,6 @@ def write_small_dataset_splits(preprocessed: Path, data_folder: Path) -> str | N
         return None
     from nnunetv2.utilities.crossval_split import generate_crossval_split
 
-    path.write_text(json.dumps(generate_crossval_split(cases, seed=12345, n_splits=len(cases)), indent=4))
+    write_text_verified(path, json.dumps(generate_crossval_split(cases, seed=12345, n_splits=len(cases)), indent=4))
     return (f"{len(cases)} training cases: {len(cases)}-fold cross-validation (one validation case per fold, "
             f"folds 0..{len(cases) - 1}) written to {path}")

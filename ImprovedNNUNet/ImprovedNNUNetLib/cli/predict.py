@@ -1,12 +1,12 @@
 """`improved-nnunet predict`: segment image files with a trained model, one case after another in memory."""
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 
 from ..errors import UserError
+from ..safe_write import PARTIAL_PREFIX, write_text_verified, write_verified
 from ..imageio import IMAGE_SUFFIXES
 
 
@@ -155,10 +155,19 @@ def run(args) -> int:
     check_output(output, all_cases)
     single = len(all_cases) == 1
     if args.continue_prediction:
-        finished = [c for c in cases if output_files(c, output, single, None, False, False)["segmentation"].exists()]
+        from ..safe_write import readable_whole
+
+        existing = [c for c in cases if output_files(c, output, single, None, False, False)["segmentation"].exists()]
+        finished = [c for c in existing
+                    if readable_whole(output_files(c, output, single, None, False, False)["segmentation"])]
         if finished:
             print(f"--continue: {len(finished)} of {len(cases)} case(s) already have a segmentation; skipped",
                   file=sys.stderr)
+        for case in existing:  # a file cut short (a disk that filled) is predicted again, not trusted
+            if case not in finished:
+                bad = output_files(case, output, single, None, False, False)["segmentation"]
+                print(f"--continue: {bad} is incomplete; predicting {case.case_id} again", file=sys.stderr)
+                bad.unlink()
         cases = [c for c in cases if c not in finished]
         if not cases:
             return 0
@@ -189,13 +198,12 @@ def run(args) -> int:
     if args.npz:
         planned[0]["npz"].parent.mkdir(parents=True, exist_ok=True)
         for target, text in model_files.items():
-            write_atomically(target, lambda temporary, text=text: temporary.write_text(text, encoding="utf-8"))
+            write_text_verified(target, text)
     remove_partial_files(planned)
     segment_all(model, cases, planned, args)
     return 0
 
 
-PARTIAL_PREFIX = ".partial-"
 MODEL_JSON_FILES = ("dataset.json", "plans.json")  # what nnUNetv2_ensemble reads beside the .npz files
 
 
@@ -216,18 +224,6 @@ def model_json_files(model_path: Path, folder: Path, overwrite: bool) -> dict:
     return files
 
 
-def write_atomically(path: Path, write) -> None:
-    """``write(temporary path)`` then rename it to ``path``: a killed run never leaves a half-written file
-    under a final name (the temporary name keeps the suffix, which chooses the file format)."""
-    temporary = path.with_name(PARTIAL_PREFIX + path.name)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def remove_partial_files(planned: list[dict]) -> None:
     """Temporary files a killed run left behind for the cases about to be written."""
     for files in planned:
@@ -241,17 +237,14 @@ def write_outputs(model, result, files: dict) -> None:
     from ..imageio import write_image
     from ..inference.npz import write_probabilities, write_properties
 
-    def image_writer(image):
-        return lambda temporary: write_image(image, temporary, overwrite=True)
-
     for index, image in enumerate((result.probabilities or {}).values()):  # only when --probabilities
-        write_atomically(files[f"prob_{index}"], image_writer(image))
+        write_image(image, files[f"prob_{index}"], overwrite=True)  # temporary name, checked, renamed
     for value, image in zip(model.label_manager.foreground_labels, (result.distance_maps or {}).values()):
-        write_atomically(files[f"sdm_{value}"], image_writer(image))
+        write_image(image, files[f"sdm_{value}"], overwrite=True)
     if "npz" in files:
-        write_atomically(files["pkl"], lambda t: write_properties(t, result.nnunet_properties))
-        write_atomically(files["npz"], lambda t: write_probabilities(t, result.probability_array))
-    write_atomically(files["segmentation"], image_writer(result.segmentation))
+        write_verified(files["pkl"], lambda t: write_properties(t, result.nnunet_properties))
+        write_verified(files["npz"], lambda t: write_probabilities(t, result.probability_array))
+    write_image(result.segmentation, files["segmentation"], overwrite=True)
 
 
 def segment_all(model, cases, planned, args) -> None:

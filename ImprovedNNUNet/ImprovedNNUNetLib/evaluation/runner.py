@@ -1,6 +1,8 @@
 """Evaluating files or folders end to end: read, match labels, measure, write results."""
 from __future__ import annotations
 
+import os
+
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
@@ -72,6 +74,15 @@ def _pool_context():
     return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
 
 
+def _start_worker(parent_pid: int) -> None:
+    """Each evaluation worker: one query thread, and it ends when the command does (SIGTERM or SIGKILL to
+    evaluate must not leave workers holding the caller's output pipe open)."""
+    from ..workers import end_with_parent
+
+    set_query_workers(1)
+    end_with_parent(parent_pid)
+
+
 def evaluated_in_order(evaluate_one, pairs: list[CasePair], jobs: int, progress: bool):
     """Each pair evaluated, yielded in the order of ``pairs``; with ``jobs`` > 1 in a process pool.
     The first failure cancels the cases not started yet and is raised."""
@@ -85,8 +96,8 @@ def evaluated_in_order(evaluate_one, pairs: list[CasePair], jobs: int, progress:
         return
     from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
-    with ProcessPoolExecutor(jobs, mp_context=_pool_context(), initializer=set_query_workers,
-                             initargs=(1,)) as pool:
+    with ProcessPoolExecutor(jobs, mp_context=_pool_context(), initializer=_start_worker,
+                             initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(evaluate_one, pair) for pair in pairs]
         try:
             with tqdm(**bar) as shown:

@@ -9,6 +9,7 @@ the mean over labels of those per-label means; ``mean_IoU`` is its IoU (mean IoU
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from .results import METRIC_KEYS, STATUS_BOTH_EMPTY, STATUS_OK, CaseMetrics, json_number
+from ..safe_write import write_text_verified
 
 NUMERIC_KEYS = tuple(k for k in METRIC_KEYS if k != "status")
 CSV_COLUMNS = ("case_id", "reference_file", "prediction_file", "label", "name", "tau_mm", *METRIC_KEYS)
@@ -122,10 +124,11 @@ def write_summary(cases: list[EvaluatedCase], out_dir: str | Path, overwrite: bo
     json_path, csv_path = out_dir / "summary.json", out_dir / "metrics.csv"
     check_outputs_free(out_dir, overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(summarize(cases), indent=2, allow_nan=False) + "\n")
-    with csv_path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(csv_rows(cases))
+    write_text_verified(json_path, json.dumps(summarize(cases), indent=2, allow_nan=False) + "\n")
+    handle = io.StringIO(newline="")
+    writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    writer.writerows(csv_rows(cases))
+    write_text_verified(csv_path, handle.getvalue())
     return json_path, csv_path
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from .npz import image_of, read_probabilities, read_properties, write_npz
+from .npz import check_probability_file, image_of, read_probabilities, read_properties, write_npz
 
 
 def folder_cases(folders: list[Path]) -> list[str]:
@@ -88,12 +88,21 @@ def ensemble_folders(folders, output, save_npz: bool = False, jobs: int = 1, ove
         raise UserError(f"{existing[0]} exists ({len(existing)} output file(s) in the way); choose another output "
                         "folder or add --overwrite")
     label_manager = PlansManager(plans).get_label_manager(dataset)
+    for folder in folders:  # a cut .npz or an empty .pkl is named before anything is written
+        for case in cases:
+            check_probability_file(folder / f"{case}.npz")
+    from ..safe_write import write_text_verified
+
     output.mkdir(parents=True, exist_ok=True)
-    (output / "dataset.json").write_text(json.dumps(dataset, indent=2))
-    (output / "plans.json").write_text(json.dumps(plans, indent=2))
+    write_text_verified(output / "dataset.json", json.dumps(dataset, indent=2))
+    write_text_verified(output / "plans.json", json.dumps(plans, indent=2))
     arguments = [([folder / f"{case}.npz" for folder in folders], output / case, ending, label_manager, save_npz)
                  for case in cases]
     if jobs <= 1 or len(cases) == 1:
         return [merge_case(*a) for a in arguments]
-    with ProcessPoolExecutor(min(jobs, len(cases))) as pool:
+    import os
+
+    from ..workers import end_with_parent
+
+    with ProcessPoolExecutor(min(jobs, len(cases)), initializer=end_with_parent, initargs=(os.getpid(),)) as pool:
         return list(pool.map(merge_case, *zip(*arguments)))

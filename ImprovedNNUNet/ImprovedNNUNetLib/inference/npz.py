@@ -49,10 +49,12 @@ def write_properties(path: Path, properties: dict) -> None:
 
 
 def write_npz(base: Path, probabilities: np.ndarray, properties: dict) -> tuple[Path, Path]:
-    """``base.npz`` and ``base.pkl``; returns both paths."""
+    """``base.npz`` and ``base.pkl`` (each to a temporary name, checked, renamed); returns both paths."""
+    from ..safe_write import write_verified
+
     npz, pkl = base.with_name(base.name + ".npz"), base.with_name(base.name + ".pkl")
-    write_probabilities(npz, probabilities)
-    write_properties(pkl, properties)
+    write_verified(pkl, lambda temporary: write_properties(temporary, properties))
+    write_verified(npz, lambda temporary: write_probabilities(temporary, probabilities))
     return npz, pkl
 
 
@@ -67,6 +69,8 @@ def read_properties(npz: Path) -> dict:
             properties = pickle.load(f)
     except Exception as exc:  # a damaged pickle raises many kinds of errors
         raise UserError(f"{pkl} cannot be read ({type(exc).__name__}); predict the case again") from None
+    if not isinstance(properties, dict):
+        raise UserError(f"{pkl} holds no case properties ({type(properties).__name__}); predict the case again")
     if "sitk_stuff" not in properties:
         raise UserError(f"{pkl} has no image geometry (sitk_stuff); only SimpleITK-read cases can be ensembled here")
     return properties
@@ -76,9 +80,25 @@ def read_probabilities(npz: Path) -> np.ndarray:
     try:
         with np.load(npz) as data:
             return data["probabilities"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"{npz} is not an nnU-Net probability file ({type(exc).__name__}: {exc}); predict the "
+    except Exception as exc:  # noqa: BLE001 - a cut or damaged file raises BadZipFile, EOFError, zlib.error, ...
+        raise UserError(f"{npz} is not a complete nnU-Net probability file ({type(exc).__name__}); predict the "
                         "case again with --save_probabilities") from None
+
+
+def check_probability_file(npz: Path) -> None:
+    """UserError unless ``npz`` is a whole zip archive holding ``probabilities`` (a file cut short has lost the
+    archive's directory at its end) and its ``.pkl`` reads; cheap, so every input is checked before any work."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(npz) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise UserError(f"{npz} is not a complete nnU-Net probability file ({type(exc).__name__}); predict the "
+                        "case again with --save_probabilities") from None
+    if "probabilities.npy" not in names:
+        raise UserError(f"{npz} holds no 'probabilities' array; give files written by --save_probabilities")
+    read_properties(npz)
 
 
 def image_of(array: np.ndarray, properties: dict) -> Image:

@@ -6,10 +6,12 @@ carries each unit as the column's unit label.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
 from ..errors import UserError
+from ..safe_write import write_text_verified
 
 # (metric key, column header, unit, description)
 METRIC_COLUMNS = (
@@ -94,8 +96,8 @@ def write_table_csv(table_node, path: str | Path, overwrite: bool = False) -> Pa
         raise UserError(f"{path} exists; choose another file name or allow overwriting explicitly")
     columns = table_columns(table_node)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([header for header, _ in columns])
-        writer.writerows(zip(*(cells for _, cells in columns)))
-    return path
+    handle = io.StringIO(newline="")
+    writer = csv.writer(handle)
+    writer.writerow([header for header, _ in columns])
+    writer.writerows(zip(*(cells for _, cells in columns)))
+    return write_text_verified(path, handle.getvalue())

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.safe_write import write_text_verified
 from ImprovedNNUNetLib.imageio import write_image
 from ImprovedNNUNetLib.scene.labelmaps import SegmentInfo, export_label_image, segment_infos
 from ImprovedNNUNetLib.scene.volumes import image_from_volume
@@ -47,7 +48,7 @@ def write_dataset_json(plan: DatasetPlan, path: Path, dataset_name: str) -> None
         "numTraining": len(plan.cases),
         "file_ending": FILE_ENDING,
     }
-    path.write_text(json.dumps(info, indent=2))
+    write_text_verified(path, json.dumps(info, indent=2))
 
 
 def export_dataset(plan: DatasetPlan, name: str, raw_folder: str | Path | None = None,

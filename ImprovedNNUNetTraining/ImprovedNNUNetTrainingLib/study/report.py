@@ -9,6 +9,7 @@ case id (the folds' validation cases are the same for every arm: one ``splits_fi
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.safe_write import write_text_verified
 from ImprovedNNUNetLib.evaluation import labels_from_dataset_json
 from ImprovedNNUNetLib.evaluation.results import STATUS_BOTH_EMPTY
 
@@ -186,18 +188,20 @@ def write_report(study: Study, report: dict, folder: Path | None = None) -> Path
     folder.mkdir(parents=True, exist_ok=True)
     rows = table_rows(report)
     names = list(report["labels"])
-    with open(folder / "table.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(TABLE_COLUMNS))
-        writer.writeheader()
-        writer.writerows(table_records(report))
+    handle = io.StringIO(newline="")
+    writer = csv.DictWriter(handle, fieldnames=list(TABLE_COLUMNS))
+    writer.writeheader()
+    writer.writerows(table_records(report))
+    write_text_verified(folder / "table.csv", handle.getvalue())
     units = {metric: unit for metric, _, _, unit in METRICS}
-    with open(folder / "tests.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["arm", "baseline", "label", "metric", "unit", "n_cases", "median_difference", "p_wilcoxon",
-                         "p_holm", "significant"])
-        for c in report["comparisons"]:
-            writer.writerow([c.arm, report["baseline"], c.label, c.metric, units[c.metric], c.n, c.median_difference,
-                             c.p, c.p_holm, c.significant])
+    handle = io.StringIO(newline="")
+    writer = csv.writer(handle)
+    writer.writerow(["arm", "baseline", "label", "metric", "unit", "n_cases", "median_difference", "p_wilcoxon",
+                     "p_holm", "significant"])
+    for c in report["comparisons"]:
+        writer.writerow([c.arm, report["baseline"], c.label, c.metric, units[c.metric], c.n, c.median_difference,
+                         c.p, c.p_holm, c.significant])
+    write_text_verified(folder / "tests.csv", handle.getvalue())
     pictures = plot_boxes(report, folder) + plot_curves(study, folder)
     arms = ", ".join(f"`{a.name}` ({a.variant}" + (f", {a.settings}" if a.settings else "") + ")" for a in study.arms)
     lines = [f"# Study {study.name}: {study.dataset}, {study.configuration}, {study.plans}", "",
@@ -218,7 +222,7 @@ def write_report(study: Study, report: dict, folder: Path | None = None) -> Path
         lines.append(f"| {c.arm} | {c.metric} ({units[c.metric]}) | {c.label} | {c.n} | {c.median_difference:.3g} | "
                      f"{c.p:.3g} | {c.p_holm:.3g}{mark} |")
     lines += [""] + [f"![{Path(p).stem}]({Path(p).name})" for p in pictures]
-    (folder / "report.md").write_text("\n".join(lines) + "\n")
+    write_text_verified(folder / "report.md", "\n".join(lines) + "\n")
     return folder / "report.md"
 
 

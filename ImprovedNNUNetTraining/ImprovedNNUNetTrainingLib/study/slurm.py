@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.safe_write import write_text_verified
 
 from .spec import Study
 from .status import SLURM_JOBS
@@ -125,7 +126,7 @@ def submit(study: Study, pending: list[Training], options: SlurmOptions) -> dict
         executor.update_parameters(job_name=f"{study.name}:{training.arm.name}:f{training.fold}")
         job = executor.submit(TrainingTask(study.to_dict(), training.arm.name, training.fold))
         jobs[training.key] = str(job.job_id)
-    record.write_text(json.dumps(jobs, indent=1))
+    write_text_verified(record, json.dumps(jobs, indent=1))
     return {t.key: jobs[t.key] for t in pending}
 
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.safe_write import write_text_verified
 
 from ..constants import CONFIGURATIONS, DEFAULT_PLANS, TRAINER_NAMES, VARIANT_DEFAULTS
 from ..environment import dataset_name, folder_variable
@@ -130,8 +131,8 @@ class Study:
                                     f"with {existing['settings'] or 'default settings'}; give the new arm another "
                                     "name (an arm's folder is never reused for other settings)")
             record.parent.mkdir(parents=True, exist_ok=True)
-            record.write_text(json.dumps(wanted, indent=2))
-        (self.folder / "study.json").write_text(json.dumps(self.to_dict(), indent=2))
+            write_text_verified(record, json.dumps(wanted, indent=2))
+        write_text_verified(self.folder / "study.json", json.dumps(self.to_dict(), indent=2))
 
 
 def load_study_file(path: str | Path) -> dict:

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ImprovedNNUNetLib.safe_write import write_text_verified
+
 from ..fold_lock import holder_if_locked
 from ..progress import read_events
 from ..run_plan import resume_checkpoint
@@ -90,7 +92,7 @@ class Training:
         return {"nnUNet_results": str(self.study.arm_root(self.arm))}
 
     def mark_done(self) -> None:
-        (self.folder / DONE_MARKER).write_text(json.dumps({"finished": time.time()}))
+        write_text_verified(self.folder / DONE_MARKER, json.dumps({"finished": time.time()}))
 
 
 def fold_is_locked(folder: Path) -> bool:

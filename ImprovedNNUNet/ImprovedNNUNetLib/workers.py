@@ -1,4 +1,4 @@
-"""Augmentation worker processes that end with their parent and stay quiet on Ctrl-C.
+"""Worker processes (nnU-Net's augmentation workers, evaluation and ensembling pools) that end with their parent.
 
 nnU-Net's data augmentation runs in processes forked by batchgenerators. Without help they
 (1) inherit the training process's SIGINT/SIGTERM handlers, so a Ctrl-C sent to the process
@@ -67,3 +67,10 @@ def bind_workers_to_this_process() -> None:
         return
     _registration = _Registration()
     util.register_after_fork(_registration, _in_forked_child)
+
+
+def end_with_parent(parent_pid: int) -> None:
+    """A ``ProcessPoolExecutor`` initializer: the worker ends when ``parent_pid`` does, even after SIGKILL, so a
+    command killed mid-pool never leaves workers holding its output pipe open. Ctrl-C is left as it is (the
+    pool's owner handles it)."""
+    _die_with_parent(parent_pid)
