@@ -80,7 +80,34 @@ def test_weights_that_do_not_fit_the_plans(model_copy):
         if "features_per_stage" in kwargs:
             kwargs["features_per_stage"] = [2 * f for f in kwargs["features_per_stage"]]
     (model_copy / "plans.json").write_text(json.dumps(plans))
+    with pytest.raises(UserError, match=r"plans.json differs from the plans fold 0 was trained with \(configurations"
+                                        r"\.2d\.architecture\.arch_kwargs\.features_per_stage"):
+        load_model(model_copy, device="cpu")
+    checkpoint = torch.load(model_copy / "fold_0" / "checkpoint_final.pth", map_location="cpu", weights_only=False)
+    checkpoint["init_args"].pop("plans")  # a checkpoint without the record: the weights themselves do not fit
+    torch.save(checkpoint, model_copy / "fold_0" / "checkpoint_final.pth")
     with pytest.raises(UserError, match="do not fit the network"):
+        load_model(model_copy, device="cpu")
+
+
+@pytest.mark.parametrize("edit", ["spacing", "labels"])
+def test_a_hand_edited_plans_or_dataset_json_is_refused_with_the_difference(model_copy, edit):
+    """The checkpoint records the plans and dataset.json it was trained with: a model folder whose copies were
+    edited (spacing doubled; two label names swapped) would predict at another scale or name the labels wrongly."""
+    if edit == "spacing":
+        plans = json.loads((model_copy / "plans.json").read_text())
+        spacing = plans["configurations"]["3d_fullres"]["spacing"]
+        plans["configurations"]["3d_fullres"]["spacing"] = [2 * v for v in spacing]
+        (model_copy / "plans.json").write_text(json.dumps(plans))
+        expected = r"plans.json differs .*configurations\.3d_fullres\.spacing\.\[0\]: trained with"
+    else:
+        dataset = json.loads((model_copy / "dataset.json").read_text())
+        names = list(dataset["labels"])
+        dataset["labels"] = {(names[2] if n == names[1] else names[1] if n == names[2] else n): v
+                             for n, v in dataset["labels"].items()}
+        (model_copy / "dataset.json").write_text(json.dumps(dataset))
+        expected = r"dataset.json differs from the dataset fold 0 was trained with \(labels\."
+    with pytest.raises(UserError, match=expected):
         load_model(model_copy, device="cpu")
 
 

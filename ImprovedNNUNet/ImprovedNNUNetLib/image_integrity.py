@@ -53,15 +53,21 @@ def check_complete(path: str | Path) -> None:
 
 
 def check_all_complete(paths, workers: int = 8) -> None:
-    """:func:`check_complete` for many files at once (threads: zlib releases the GIL); the first
-    incomplete file raises."""
+    """:func:`check_complete` and :func:`check_spacing` for many files at once (threads: zlib releases the GIL);
+    the first bad file raises."""
     paths = list(paths)
     if not paths:
         return
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(min(max(1, workers), len(paths))) as pool:
-        list(pool.map(check_complete, paths))
+        list(pool.map(_check_file, paths))
+
+
+def _check_file(path) -> None:
+    """The up-front check of one input: complete, and (NIfTI) a spacing ITK will not silently replace."""
+    check_complete(path)
+    check_spacing(path)
 
 
 # -- compressed streams ---------------------------------------------------------------------------------
@@ -113,6 +119,78 @@ def _nifti_needed(header: bytes) -> int | None:
     if not bytes_per_voxel:
         return None
     return max(offset, 352 if size == 348 else 544) + voxels * bytes_per_voxel
+
+
+def nifti_spacing(path: str | Path) -> tuple[float, ...] | None:
+    """The voxel spacing a NIfTI file's header states (pixdim[1..ndim], up to 3), None for other files or an
+    unreadable header. ITK replaces a zero or negative pixdim by 1 mm without a word; this reads what is there."""
+    import gzip
+
+    path = Path(path)
+    name = path.name.lower()
+    if not name.endswith((".nii", ".nii.gz")):
+        return None
+    try:
+        opener = gzip.open if name.endswith(".gz") else open
+        with opener(path, "rb") as f:
+            header = f.read(544)
+    except (OSError, EOFError, zlib.error):
+        return None
+    for endian in "<>":
+        if len(header) >= 348 and struct.unpack(endian + "i", header[:4])[0] == 348:
+            ndim = struct.unpack(endian + "h", header[40:42])[0]
+            pixdim = struct.unpack(endian + "8f", header[76:108])
+            break
+        if len(header) >= 540 and struct.unpack(endian + "i", header[:4])[0] == 540:
+            ndim = struct.unpack(endian + "q", header[16:24])[0]
+            pixdim = struct.unpack(endian + "8d", header[104:168])
+            break
+    else:
+        return None
+    return tuple(float(v) for v in pixdim[1:1 + max(1, min(3, int(ndim)))])
+
+
+NIFTI_FLOATS = {16: "f4", 64: "f8"}
+
+
+def nifti_nonfinite(path: str | Path) -> int:
+    """NaN and infinite voxels stored in a float NIfTI file. ITK's reader turns them into 0 without a word, so
+    the array it returns cannot tell; this reads the stored voxels (0 for other files and integer data)."""
+    import gzip
+
+    import numpy as np
+
+    path = Path(path)
+    name = path.name.lower()
+    if not name.endswith((".nii", ".nii.gz")):
+        return 0
+    opener = gzip.open if name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            header = f.read(352)
+            for endian in "<>":
+                if len(header) >= 348 and struct.unpack(endian + "i", header[:4])[0] == 348:
+                    datatype = struct.unpack(endian + "h", header[70:72])[0]
+                    offset = int(struct.unpack(endian + "f", header[108:112])[0])
+                    break
+            else:
+                return 0
+            if datatype not in NIFTI_FLOATS:
+                return 0
+            f.seek(max(offset, 352))
+            data = np.frombuffer(f.read(), dtype=np.dtype(NIFTI_FLOATS[datatype]).newbyteorder(endian))
+    except (OSError, EOFError, zlib.error, ValueError):
+        return 0
+    return int(data.size - np.count_nonzero(np.isfinite(data)))
+
+
+def check_spacing(path: str | Path) -> None:
+    """UserError when a NIfTI header states a zero, negative or non-finite voxel spacing (which ITK would
+    silently read as 1 mm, and a prediction would then run at the wrong scale)."""
+    spacing = nifti_spacing(path)
+    if spacing is not None and any(not math.isfinite(v) or v <= 0 for v in spacing):
+        raise UserError(f"{path}: its header gives the voxel spacing {', '.join(f'{v:g}' for v in spacing)} mm; a "
+                        "spacing must be positive: fix the header (pixdim) with the spacing the image was acquired at")
 
 
 def _check_nifti(path: Path) -> None:

@@ -5,13 +5,14 @@ direction are in ITK (x, y, z) order and LPS physical space, as stored in the fi
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .errors import UserError, full_disk_error
-from .image_integrity import check_complete
+from .image_integrity import check_complete, check_spacing, nifti_nonfinite
 
 PLANAR_SUFFIXES = (".png", ".tif", ".tiff", ".bmp")  # 2-D formats: read as, and written from, one-slice volumes
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".seg.nrrd", ".nrrd", ".nhdr", ".mha", ".mhd", ".png", ".tif", ".tiff", ".bmp")
@@ -68,7 +69,13 @@ def strip_suffix(name: str) -> str:
 
 
 def is_image_file(path: Path) -> bool:
-    return path.is_file() and path.name.lower().endswith(IMAGE_SUFFIXES)
+    """True for an image file (by suffix); a broken symbolic link with an image suffix is an error, never a file
+    that silently is not there (a case would drop out of a folder's mean, an input out of a prediction)."""
+    if not path.name.lower().endswith(IMAGE_SUFFIXES):
+        return False
+    if path.is_symlink() and not path.exists():
+        raise UserError(f"{path} is a broken symbolic link (to {os.readlink(path)}); fix or remove the link")
+    return path.is_file()
 
 
 def read_image(path: str | Path) -> Image:
@@ -82,6 +89,7 @@ def read_image(path: str | Path) -> Image:
     if not path.is_file():
         raise UserError(f"{path} is not a regular file (a folder, pipe or device); give an image file")
     check_complete(path)
+    check_spacing(path)
     try:
         img = sitk.ReadImage(str(path))
     except RuntimeError as exc:
@@ -96,7 +104,20 @@ def read_image(path: str | Path) -> Image:
             f"{path}: a 3-D (or 2-D) single-component image is expected, this one has {img.GetDimension()} "
             "dimensions; split it into 3-D volumes first"
         )
-    return Image.from_sitk(img)
+    image = Image.from_sitk(img)
+    check_finite(image.array, str(path), nifti_nonfinite(path))
+    return image
+
+
+def check_finite(array: np.ndarray, what: str, stored: int = 0) -> None:
+    """UserError when an image holds NaN or infinite voxels (``stored``: those a reader already turned into 0):
+    a network given them segments at random around them, and as labels they mean nothing."""
+    bad = stored
+    if array.dtype.kind == "f" and not bad:
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+    if bad:
+        raise UserError(f"{what}: {bad} of {array.size} voxels are NaN or infinite; replace them (e.g. with the "
+                        "background value) and try again")
 
 
 def planar_sitk(image: Image):
@@ -133,7 +154,6 @@ def write_image(image: Image, path: str | Path, overwrite: bool = False) -> Path
     if planar and image.array.shape[0] != 1:
         raise UserError(f"{path}: a {path.suffix} file holds one 2-D image, but this one has {image.array.shape[0]} "
                         "slices; write .nii.gz, .nrrd or .mha instead")
-    from .image_integrity import check_complete
     from .safe_write import write_verified
 
     def write(temporary: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UserError
-from ..imageio import Image
+from ..imageio import Image, check_finite
 
 IDENTITY_DIRECTION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 
@@ -41,6 +41,11 @@ def stack_channels(channels, channel_names: list[str], spacing=None, origin=None
             raise UserError(f"channel {index} ({channel_names[index]}) is not on the grid of channel 0 "
                             f"({channel_names[0]}): shape {image.array.shape} vs {first.array.shape}, spacing "
                             f"{image.spacing} vs {first.spacing}; resample all channels to one grid first")
+    for index, image in enumerate(images):
+        check_finite(image.array, f"input channel {index} ({channel_names[index]})")
+        if any(not np.isfinite(v) or v <= 0 for v in image.spacing):
+            raise UserError(f"input channel {index} ({channel_names[index]}) has the voxel spacing "
+                            f"{', '.join(f'{v:g}' for v in image.spacing)} mm; a spacing must be positive")
     array = np.stack([np.asarray(image.array, dtype=np.float32) for image in images])
     return array, Image(np.zeros(0), first.spacing, first.origin, first.direction)
 

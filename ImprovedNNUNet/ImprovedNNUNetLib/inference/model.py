@@ -208,7 +208,54 @@ def load_model(model_folder: str | Path, folds=None, device: str = "auto",
     chosen = select_folds(folder, folds)
     torch_device, note = choose_device(device)
     checkpoints = [_inference_part(load_checkpoint(folder.checkpoint_path(fold))) for fold in chosen]
+    for fold, checkpoint in zip(chosen, checkpoints):
+        check_recorded_files(folder, fold, checkpoint)
     return LoadedModel(folder, chosen, checkpoints, torch_device, note)
+
+
+def _normalised(value):
+    """JSON's view of a value (tuples are lists, numpy numbers plain), so recorded and file values compare."""
+    import json
+
+    return json.loads(json.dumps(value, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)))
+
+
+def first_difference(recorded, given, where: str = "") -> str | None:
+    """The first key path where two JSON values differ, with both values; None when equal."""
+    if isinstance(recorded, dict) and isinstance(given, dict):
+        for key in list(recorded) + [k for k in given if k not in recorded]:
+            if key not in given or key not in recorded:
+                return f"{where}{key}: {'missing' if key not in given else 'not recorded'} in the model's file"
+            found = first_difference(recorded[key], given[key], f"{where}{key}.")
+            if found:
+                return found
+        return None
+    if isinstance(recorded, list) and isinstance(given, list) and len(recorded) == len(given):
+        for index, (a, b) in enumerate(zip(recorded, given)):
+            found = first_difference(a, b, f"{where}[{index}].")
+            if found:
+                return found
+        return None
+    return None if recorded == given else f"{where.rstrip('.')}: trained with {recorded!r}, the file says {given!r}"
+
+
+def check_recorded_files(folder: ModelFolder, fold, checkpoint: dict) -> None:
+    """UserError when the model folder's plans.json or dataset.json (labels, channels) differ from what the
+    checkpoint recorded at training: an edited copy would change the spacing, patch or labels of every
+    prediction without a word."""
+    recorded = checkpoint.get("init_args") or {}
+    if "plans" in recorded:
+        difference = first_difference(_normalised(recorded["plans"]), _normalised(folder.plans))
+        if difference:
+            raise UserError(f"{folder.path / 'plans.json'} differs from the plans fold {fold} was trained with "
+                            f"({difference}); restore the model's own plans.json")
+    if "dataset_json" in recorded:
+        for key in ("labels", "channel_names", "regions_class_order"):
+            difference = first_difference(_normalised(recorded["dataset_json"].get(key)),
+                                          _normalised(folder.dataset_json.get(key)), f"{key}.")
+            if difference:
+                raise UserError(f"{folder.path / 'dataset.json'} differs from the dataset fold {fold} was trained "
+                                f"with ({difference}); restore the model's own dataset.json")
 
 
 def _inference_part(checkpoint: dict) -> dict:
