@@ -126,6 +126,17 @@ def is_ready() -> bool:
     return torch_ready() and not missing_packages()
 
 
+def require_command_line_package(distribution: str, needed_for: str) -> None:
+    """UserError naming the extra to install when a command-line-only package (``COMMAND_LINE_ONLY``) is absent,
+    instead of a raw ModuleNotFoundError."""
+    import importlib.util
+
+    requirement, module = COMMAND_LINE_ONLY[distribution]
+    if importlib.util.find_spec(module) is None:
+        raise UserError(f"{needed_for} needs {distribution}, which is not installed; pip install "
+                        f"'improved-nnunet[study]' (or pip install '{distribution}{requirement}')")
+
+
 def missing_text(distributions) -> str:
     """``"surface-distance==0.1"`` for each of ``distributions`` absent or out of range, comma-separated;
     empty when all are there."""

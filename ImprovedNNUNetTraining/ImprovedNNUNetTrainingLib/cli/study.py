@@ -122,7 +122,13 @@ def run(args) -> int:
     from ..study.run import all_done, run_study
     from ..study.slurm import SlurmOptions
 
+    if args.executor == "slurm":
+        from ImprovedNNUNetLib.dependencies import require_command_line_package
+
+        require_command_line_package("submitit", "the SLURM executor (--executor slurm)")
     study = study_from_args(args)
+    for note in study.check_against_record():  # before the checks: a value not given is the study's own
+        print(note, file=sys.stderr)
     check_trainings(study)
     if args.executor == "local" and args.parallel < 1:
         raise UserError(f"--parallel {args.parallel}: give 1 or more")

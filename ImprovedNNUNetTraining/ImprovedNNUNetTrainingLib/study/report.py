@@ -228,6 +228,9 @@ def write_report(study: Study, report: dict, folder: Path | None = None) -> Path
 
 def pyplot():
     """matplotlib's pyplot drawing into files (no display needed)."""
+    from ImprovedNNUNetLib.dependencies import require_command_line_package
+
+    require_command_line_package("matplotlib", "the study report's plots")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -36,6 +36,8 @@ def pending_trainings(study: Study, out=None) -> list[Training]:
 def run_study(study: Study, executor: str = "local", gpus=None, parallel: int = 1, slurm=None,
               out=None) -> dict:
     """Run what is left of ``study``; returns {training key: exit status or job state}."""
+    for note in study.check_against_record():
+        print(note, file=out or sys.stderr)
     study.save()
     pending = pending_trainings(study, out)
     if not pending:

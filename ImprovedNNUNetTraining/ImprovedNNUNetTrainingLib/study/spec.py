@@ -119,6 +119,37 @@ class Study:
         data["arms"] = [Arm(**arm).check() for arm in data.get("arms", [])]
         return cls(**data)
 
+    def check_against_record(self) -> list[str]:
+        """Compare with the study.json of an earlier run of this study: a schedule, configuration or plans that
+        differ are refused (its finished trainings would count as done although trained otherwise, and
+        study.json would claim the new values for them); arms added or dropped are allowed and returned as
+        notes for the user."""
+        path = self.folder / "study.json"
+        if getattr(self, "_record_checked", False) or not path.is_file():
+            return []
+        self._record_checked = True  # not a field: to_dict leaves it out
+        try:
+            recorded = json.loads(path.read_text())
+        except ValueError:
+            return [f"{path} was unreadable and is written anew"]
+        for key in ("configuration", "plans", "epochs", "iters_per_epoch", "val_iters_per_epoch"):
+            if key in recorded and getattr(self, key) is None:  # not given this time: the study's own value
+                setattr(self, key, recorded[key])
+            if key in recorded and recorded[key] != getattr(self, key):
+                flag = {"configuration": "--configuration", "plans": "--plans"}.get(key, "--" + key.replace("_", "-"))
+                raise UserError(f"study {self.name} was run with {flag} {recorded[key]} ({path}), this run asks for "
+                                f"{getattr(self, key)}; leave {flag} out to continue the study, or give --name for a "
+                                "new study")
+        before = {arm["name"] for arm in recorded.get("arms", [])}
+        now = {arm.name for arm in self.arms}
+        notes = []
+        if now - before:
+            notes.append(f"study {self.name}: arm(s) added: {', '.join(sorted(now - before))}")
+        if before - now:
+            notes.append(f"study {self.name}: arm(s) left out of this run (their trainings stay in {self.folder / 'arms'}, "
+                         f"the report covers this run's arms): {', '.join(sorted(before - now))}")
+        return notes
+
     def save(self) -> None:
         """Write study.json and each arm's arm.json; refuse an arm whose folder holds other settings."""
         for arm in self.arms:
