@@ -24,7 +24,7 @@ from ImprovedNNUNetLib.evaluation import labels_from_dataset_json
 from ImprovedNNUNetLib.evaluation.results import STATUS_BOTH_EMPTY, CaseMetrics
 
 from .environment import dataset_name, folder_variable
-from ImprovedNNUNetLib.safe_write import write_text_verified
+from ImprovedNNUNetLib.safe_write import readable_whole, write_text_verified
 
 RUN_FOLDER = re.compile(r"^(?P<trainer>.+?)__(?P<plans>.+?)__(?P<configuration>.+)$")
 FOLD_FOLDER = re.compile(r"^fold_(?P<fold>\d+|all)$")
@@ -153,6 +153,10 @@ def validation_metrics(validation: Path, labels_folder: Path, labels: dict[str, 
         if not reference.is_file():
             raise UserError(f"{prediction.name}: no reference {reference}; the raw dataset does not match the "
                             "trained run (check nnUNet_raw)")
+        if not readable_whole(prediction):  # nnU-Net wrote it: validating again writes it anew
+            raise UserError(f"{prediction} is incomplete (the final validation was interrupted or the disk filled); "
+                            f"write the fold's validation again: improved-nnunet train DATASET --variant VARIANT "
+                            f"--fold {validation.parent.name.removeprefix('fold_')} --val")
         results[prediction.name[: -len(file_ending)]] = compute_metrics(read_image(prediction), read_image(reference),
                                                                         labels, tau_mm)
     return results

@@ -161,6 +161,26 @@ def epochs_lost(folder: Path, resumed_epoch: int) -> int:
     return max(0, max(finished, default=-1) + 1 - resumed_epoch)
 
 
+def load_resume_checkpoint(trainer, plan: PlannedRun, reporter, folder: Path) -> str:
+    """Load the checkpoint --continue resumes from. A damaged one (empty, cut short, not a checkpoint) is not the
+    end of the run when another is beside it: the next of checkpoint_latest/checkpoint_best that loads is used and
+    the returned note says so; with none left, a UserError names the file and the way out."""
+    candidates = [plan.checkpoint] + [folder / name for name in ("checkpoint_latest.pth", "checkpoint_best.pth")
+                                      if (folder / name) != plan.checkpoint and (folder / name).is_file()]
+    problems = []
+    for candidate in candidates:
+        try:
+            with nnunet_prints_to(reporter, folder):
+                trainer.load_checkpoint(str(candidate))
+        except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a damaged file
+            problems.append(f"{candidate.name} is damaged ({type(exc).__name__})")
+            continue
+        plan.checkpoint = candidate
+        return f"{'; '.join(problems)}: " if problems else ""
+    raise UserError(f"{'; '.join(problems)} in {folder}; no checkpoint to resume from is left: start the fold "
+                    "again with --overwrite")
+
+
 def resume_note(plan: PlannedRun, trainer) -> str:
     """The first event's message: where the run starts, in the 1-based epoch numbers of the epoch lines
     (``epoch 3/14: …``), for a fresh and a resumed run alike."""
@@ -291,10 +311,8 @@ def run_trainer(trainer, plan: PlannedRun, note: str, reporter: ProgressReporter
     started = finished = False
     with CancelGuard() as guard:
         try:
-            if plan.checkpoint is not None:
-                with nnunet_prints_to(reporter, folder):
-                    trainer.load_checkpoint(str(plan.checkpoint))
-            resumed = resume_note(plan, trainer)
+            damaged = load_resume_checkpoint(trainer, plan, reporter, folder) if plan.checkpoint is not None else ""
+            resumed = damaged + resume_note(plan, trainer)
             with nnunet_prints_to(reporter, folder):
                 trainer.on_train_start()
             started = True
