@@ -129,12 +129,14 @@ def is_ready() -> bool:
 def require_command_line_package(distribution: str, needed_for: str) -> None:
     """UserError naming the extra to install when a command-line-only package (``COMMAND_LINE_ONLY``) is absent,
     instead of a raw ModuleNotFoundError."""
-    import importlib.util
+    import importlib
 
     requirement, module = COMMAND_LINE_ONLY[distribution]
-    if importlib.util.find_spec(module) is None:
+    try:
+        importlib.import_module(module)
+    except ImportError:
         raise UserError(f"{needed_for} needs {distribution}, which is not installed; pip install "
-                        f"'improved-nnunet[study]' (or pip install '{distribution}{requirement}')")
+                        f"'improved-nnunet[study]' (or pip install '{distribution}{requirement}')") from None
 
 
 def missing_text(distributions) -> str:
