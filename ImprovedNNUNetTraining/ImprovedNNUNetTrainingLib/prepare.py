@@ -1,12 +1,13 @@
 """`prepare`: nnU-Net's fingerprint, integrity check, planning and preprocessing of one raw dataset."""
 from __future__ import annotations
 
+import errno
 import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
-from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.errors import UserError, full_disk_error
 from ImprovedNNUNetLib.image_integrity import check_all_complete
 from ImprovedNNUNetLib.imageio import is_image_file
 
@@ -172,8 +173,33 @@ def prepare_dataset(dataset: str, configurations: Sequence[str] = DEFAULT_CONFIG
         plan_experiment_dataset(dataset_id, planner_class(planner), gpu_memory_target_in_gb=gpu_memory_target,
                                 overwrite_plans_name=plans_name)
     reporter.emit("preprocessing", message=f"preprocessing {', '.join(configurations)}")
-    with nnunet_prints_to(reporter, target):
-        preprocess_dataset(dataset_id, plans, list(configurations), [cores] * len(configurations),
-                           show_progress_bar=False)
+    try:
+        with nnunet_prints_to(reporter, target):
+            preprocess_dataset(dataset_id, plans, list(configurations), [cores] * len(configurations),
+                               show_progress_bar=False)
+    except Exception as exc:  # noqa: BLE001 - a full disk reaches us as nnU-Net's/blosc2's RuntimeError
+        full = full_disk_error(target)
+        if full is None and not (isinstance(exc, OSError) and exc.errno == errno.ENOSPC):
+            raise
+        # half-written preprocessed data would train on missing cases: remove this run's configurations
+        # (their data folders) and its plans, so training refuses until prepare ran to the end
+        remove_preprocessed(target, plans, configurations)
+        raise full or OSError(errno.ENOSPC, "No space left on device", str(target)) from None
     reporter.emit("done", message=f"prepared {raw.name} in {target} (plans {plans})")
     return target
+
+
+def remove_preprocessed(target: Path, plans: str, configurations) -> None:
+    """The data folders of ``configurations`` under ``plans`` and the plans file itself (a prepare that failed
+    midway); the fingerprint and other planners' plans stay."""
+    import json
+    import shutil
+
+    try:
+        identifiers = {name: cfg.get("data_identifier", f"{plans}_{name}") for name, cfg in
+                       json.loads((target / f"{plans}.json").read_text())["configurations"].items()}
+    except (OSError, ValueError, KeyError):
+        identifiers = {}
+    for configuration in configurations:
+        shutil.rmtree(target / identifiers.get(configuration, f"{plans}_{configuration}"), ignore_errors=True)
+    (target / f"{plans}.json").unlink(missing_ok=True)

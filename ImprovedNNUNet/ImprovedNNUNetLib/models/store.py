@@ -15,7 +15,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..errors import UserError
+from ..errors import UserError, full_disk_error
 from .safe_zip import archive_members, safe_extract
 
 ENV_VAR = "IMPROVED_NNUNET_MODELS"
@@ -128,7 +128,15 @@ def import_model(source: str | Path, name: str | None = None, force: bool = Fals
         imported = []
         for folder, model_name in zip(folders, names):
             staged = scratch / f"staged-{model_name}"
-            shutil.copytree(folder, staged, symlinks=False)
+            try:
+                shutil.copytree(folder, staged, symlinks=False)
+            except shutil.Error as exc:  # one (source, target, reason) per file: say the first, as one line
+                first = exc.args[0][0] if exc.args and exc.args[0] else ("", "", str(exc))
+                full = full_disk_error(root)
+                if full is not None:
+                    raise full from None
+                raise UserError(f"copying {first[0]} failed ({first[2]}) and {len(exc.args[0]) - 1} more; nothing was "
+                                "imported") from None
             destination = root / model_name
             if destination.exists():
                 shutil.rmtree(destination)
