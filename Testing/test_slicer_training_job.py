@@ -73,7 +73,7 @@ def test_training_job_turns_progress_events_into_curve_nodes(loss_job):
     assert fractions == sorted(fractions) and any(0 < f < 1 for f in fractions)  # grows through training
     assert any("epoch 2/2" in text and "iteration" in text for _, text in statuses)
     assert lines[0].startswith("--- train fold 0: improved-nnunet train Dataset987_TinyChest --variant loss")
-    assert "[training] training on CPU" in lines and any("Epoch time" in line for line in lines)
+    assert "[training] starting at epoch 1 of 2; training on CPU" in lines and any("Epoch time" in line for line in lines)
 
     curves = job.curves["0"]
     assert list(curves.values("epoch")) == [0, 1]
