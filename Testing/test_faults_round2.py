@@ -278,3 +278,46 @@ def test_the_slurm_executor_without_submitit_names_the_extra(tiny_dataset):
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     line = one_error_line(ran, "study")
     assert "needs submitit, which is not installed; pip install 'improved-nnunet[study]'" in line
+
+
+# 11 ----------------------------------------------------------------------------------------------------------
+def test_a_second_run_of_a_running_study_is_refused_at_once(tiny_dataset, tmp_path):
+    """Two `study run` of one study at once both exited 1 ("a training failed"), each meeting the other's fold
+    locks: the second is now refused at once, naming the first; the first finishes normally."""
+    import json
+
+    env = dict(os.environ, nnUNet_results=str(tmp_path / "results"), PYTHONUNBUFFERED="1", nnUNet_n_proc_DA="0")
+    command = [sys.executable, "-m", "ImprovedNNUNetLib", "study", "run", tiny_dataset.name, "--arm", "baseline",
+               "--folds", "0", "--epochs", "3", "--iters-per-epoch", "2", "--val-iters-per-epoch", "1",
+               "--device", "cpu"]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lock = tmp_path / "results" / tiny_dataset.name / "studies" / ".baseline.lock"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if lock.is_file() and lock.read_text().strip():
+            break
+        time.sleep(0.1)
+    assert json.loads(lock.read_text())["pid"] == first.pid
+    second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    line = one_error_line(second, "study")
+    assert f"study baseline is being run by process {first.pid}" in line
+    _, stderr = first.communicate(timeout=600)
+    assert first.returncode == 0, stderr[-3000:]
+
+
+def test_two_evaluations_into_one_output_folder_at_once(chest_segmentation, chest_eroded, tmp_path):
+    """The second evaluate into a folder another one is writing is refused at once, naming it; the first one's
+    manifest and outputs stay whole."""
+    import json
+
+    from ImprovedNNUNetLib.evaluation.runner import OUTPUT_LOCK
+    from ImprovedNNUNetLib.folder_lock import FolderLock
+
+    out = tmp_path / "evaluation"
+    out.mkdir()
+    with FolderLock(out, "evaluate", lock_file=out / OUTPUT_LOCK):  # another evaluate holds the folder
+        line = one_error_line(cli("evaluate", chest_eroded, chest_segmentation, "--out", out), "evaluate")
+    assert f"{out} is being written by process {os.getpid()}" in line
+    assert cli("evaluate", chest_eroded, chest_segmentation, "--out", out).returncode == 0
+    assert not (out / OUTPUT_LOCK).exists()
+    assert "summary.json" in " ".join(json.loads((out / ".improved-nnunet-outputs.json").read_text())["evaluate"])

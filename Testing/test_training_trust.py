@@ -12,7 +12,7 @@ import time
 import psutil
 import pytest
 
-from ImprovedNNUNetTrainingLib.fold_lock import FoldLock, lock_path
+from ImprovedNNUNetLib.folder_lock import FoldLock, lock_path
 from ImprovedNNUNetTrainingLib.progress import parse_event, read_events
 from ImprovedNNUNetTrainingLib.training_request import fold_state
 

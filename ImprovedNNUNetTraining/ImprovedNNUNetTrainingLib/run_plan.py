@@ -14,7 +14,7 @@ from ImprovedNNUNetLib.errors import UserError
 
 from .constants import CONFIGURATIONS, DEFAULT_PLANS, PLANNERS, TRAINER_NAMES
 from .environment import dataset_name, folder_variable
-from .fold_lock import check_free
+from ImprovedNNUNetLib.folder_lock import check_free
 from .run_options import resume_options
 from .splits import check_cross_validation, number_of_splits
 

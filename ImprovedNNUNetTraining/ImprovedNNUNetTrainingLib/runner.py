@@ -20,7 +20,7 @@ from ImprovedNNUNetLib.errors import UserError, describe_os_error, full_disk_err
 from .cancel import CancelGuard, TrainingCancelled, TrainingStopped
 from .constants import DEFAULT_CHECKPOINT_EVERY
 from .environment import cores_present, folder_variable, size_worker_pools
-from .fold_lock import FoldLock
+from ImprovedNNUNetLib.folder_lock import FoldLock
 from .hyperparameters import with_hyperparameters
 from .progress import ProgressReporter, nnunet_prints_to, one_line, read_events
 from .registry import get_variant

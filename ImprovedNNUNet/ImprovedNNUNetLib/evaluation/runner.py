@@ -10,6 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..errors import UserError
+from ..folder_lock import FolderLock
 from ..image_integrity import check_all_complete
 from ..imageio import write_image
 from ..manifest import Outputs
@@ -147,9 +148,29 @@ def evaluate(
         raise UserError("error maps need an output folder; give --out DIR")
     pairs = match_cases(prediction, reference, allow_missing=chill)
     out_dir = Path(out_dir) if out_dir is not None else None
+    if out_dir is None:
+        return _evaluate_pairs(pairs, None, labels, tau_mm, maps, msf_radius, overwrite, progress, jobs)
+    check_out_dir(out_dir)
+    # one evaluate per output folder at a time: a second one would remove the first's manifest entries and
+    # leave maps that a later --overwrite no longer knows
+    lock = FolderLock(out_dir, "evaluate", lock_file=out_dir / OUTPUT_LOCK)
+    lock.doing = "being written"
+    held = False
+    try:
+        with lock:
+            held = True
+            return _evaluate_pairs(pairs, out_dir, labels, tau_mm, maps, msf_radius, overwrite, progress, jobs)
+    finally:
+        if held:  # ours: no file of this command stays in the user's folder
+            (out_dir / OUTPUT_LOCK).unlink(missing_ok=True)
+
+
+OUTPUT_LOCK = ".improved-nnunet-evaluate.lock"
+
+
+def _evaluate_pairs(pairs, out_dir, labels, tau_mm, maps, msf_radius, overwrite, progress, jobs):
     outputs = None
     if out_dir is not None:
-        check_out_dir(out_dir)
         check_outputs_free(out_dir, overwrite)
         outputs = Outputs(out_dir, "evaluate")
     check_files_complete(pairs)

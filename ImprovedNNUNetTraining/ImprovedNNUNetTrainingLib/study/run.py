@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 
+from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.folder_lock import FolderLock, describe_holder
 from .spec import Study
 from .trainings import Training, trainings
 
@@ -35,7 +37,23 @@ def pending_trainings(study: Study, out=None) -> list[Training]:
 
 def run_study(study: Study, executor: str = "local", gpus=None, parallel: int = 1, slurm=None,
               out=None) -> dict:
-    """Run what is left of ``study``; returns {training key: exit status or job state}."""
+    """Run what is left of ``study``; returns {training key: exit status or job state}. One run of a study at a
+    time: a second `study run` of it is refused at once, naming the process (two would start the same
+    trainings and each report the other's fold-lock refusals as failures)."""
+    with StudyLock(study.folder, "study run"):
+        return _run_study(study, executor, gpus, parallel, slurm, out)
+
+
+class StudyLock(FolderLock):
+    """The fold lock's mechanism (an OS file lock beside the folder, released when its holder ends) for a study."""
+
+    def busy_error(self, holder: dict) -> UserError:
+        pid = holder.get("pid")
+        return UserError(f"study {self.fold_folder.name} is being run by {describe_holder(holder)}; wait for it (or "
+                         f"stop it{f': kill {pid}' if pid else ''}) and follow it with `improved-nnunet study status`")
+
+
+def _run_study(study: Study, executor: str, gpus, parallel: int, slurm, out) -> dict:
     for note in study.check_against_record():
         print(note, file=out or sys.stderr)
     study.save()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ImprovedNNUNetLib.safe_write import write_text_verified
 
-from ..fold_lock import holder_if_locked
+from ImprovedNNUNetLib.folder_lock import holder_if_locked
 from ..progress import read_events
 from ..run_plan import resume_checkpoint
 from .spec import Arm, Study
@@ -96,7 +96,7 @@ class Training:
 
 
 def fold_is_locked(folder: Path) -> bool:
-    """Whether a live process holds the fold's lock (see ``fold_lock``)."""
+    """Whether a live process holds the fold's lock (see ``ImprovedNNUNetLib.folder_lock``)."""
     return holder_if_locked(folder) is not None
 
 

@@ -1,7 +1,8 @@
-"""One writer per fold folder: an OS file lock next to the folder, released when its holders end.
+"""One writer per folder (a training's fold folder, a study, an evaluation's output folder): an OS file lock
+next to the folder, released when its holders end.
 
-The lock file is ``<model folder>/.fold_<k>.lock`` (beside the fold folder, so that ``--overwrite``
-can empty the fold folder while holding it). It is locked with ``flock`` (``msvcrt.locking`` on
+The lock file is ``<parent>/.<folder name>.lock`` (beside the folder, so that ``--overwrite`` can empty the
+folder while holding it; for a fold: ``<model folder>/.fold_<k>.lock``). It is locked with ``flock`` (``msvcrt.locking`` on
 Windows), which the operating system releases when every process holding it has ended, so a
 killed run never leaves it stuck. It records the holder's process id, host and start time for the
 message a second run gets.
@@ -20,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from ImprovedNNUNetLib.errors import UserError
+from .errors import UserError
 
 LEFTOVER_GRACE_S = 5.0
 
@@ -125,15 +126,18 @@ def end_processes(pids: set[int], grace_s: float = LEFTOVER_GRACE_S) -> None:
                 pass
 
 
-class FoldLock:
-    """Exclusive lock of one fold folder for the life of a training run (a context manager).
+class FolderLock:
+    """Exclusive lock of one folder for the life of a command (a context manager): a training's fold folder by
+    default (``doing``: what the holder is said to do), a study or an evaluation's output folder.
 
     ``notes`` collects what the caller should report (leftovers that were ended).
     """
 
-    def __init__(self, fold_folder: Path, command: str = ""):
+    doing = "being trained"
+
+    def __init__(self, fold_folder: Path, command: str = "", lock_file: Path | None = None):
         self.fold_folder = Path(fold_folder)
-        self.path = lock_path(self.fold_folder)
+        self.path = Path(lock_file) if lock_file is not None else lock_path(self.fold_folder)
         self.command = command
         self.fd: int | None = None
         self.notes: list[str] = []
@@ -142,7 +146,7 @@ class FoldLock:
         pid = holder.get("pid")
         stop = f"; wait for it to finish or stop it (kill {pid}), then run again" if pid else \
             "; wait for it to finish, then run again"
-        return UserError(f"{self.fold_folder} is being trained by {describe_holder(holder)}{stop}")
+        return UserError(f"{self.fold_folder} is {self.doing} by {describe_holder(holder)}{stop}")
 
     def acquire(self) -> "FoldLock":
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -219,4 +223,7 @@ def check_free(fold_folder: Path) -> None:
         return
     holders = lock_holders(lock_path(fold_folder))
     if holders is None or holder.get("pid") in holders or holder.get("host") not in (None, socket.gethostname()):
-        raise FoldLock(fold_folder).busy_error(holder)
+        raise FolderLock(fold_folder).busy_error(holder)
+
+
+FoldLock = FolderLock  # a training's fold (the default)
