@@ -321,3 +321,18 @@ def test_two_evaluations_into_one_output_folder_at_once(chest_segmentation, ches
     assert cli("evaluate", chest_eroded, chest_segmentation, "--out", out).returncode == 0
     assert not (out / OUTPUT_LOCK).exists()
     assert "summary.json" in " ".join(json.loads((out / ".improved-nnunet-outputs.json").read_text())["evaluate"])
+
+
+def test_prepare_onto_a_disk_that_fills_leaves_no_half_prepared_dataset(tiny_dataset, tmp_path):
+    """nnU-Net's preprocessing on a full disk raised a RuntimeError of blosc2 and left half the data, which a
+    training then met as a second traceback: now one line, and no plans or data of the failed run remain."""
+    env = dict(os.environ, nnUNet_raw=str(tiny_dataset.raw.parent), nnUNet_n_proc_DA="0", nnUNet_def_n_proc="1")
+    with small_disk(tmp_path / "disk", "96k") as disk:
+        env["nnUNet_preprocessed"] = str(disk)
+        ran = cli("prepare", tiny_dataset.raw, "--config", "3d_fullres", env=env)
+        line = one_error_line(ran, "prepare")
+        assert "no space left on the device" in line
+        target = disk / tiny_dataset.name
+        assert not (target / "nnUNetPlans.json").exists()
+        assert not (target / "nnUNetPlans_3d_fullres").exists()
+        nothing_half_written(disk)
