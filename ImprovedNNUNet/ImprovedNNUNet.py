@@ -502,8 +502,13 @@ class ImprovedNNUNetLogic(ScriptedLoadableModuleLogic):
         """Install torch through the PyTorch extension, then the missing packages (ranges that accept
         copies other extensions installed); True when a restart is needed. Asks nothing: the
         caller asked once."""
-        from ImprovedNNUNetLib.dependencies import (TORCH_REQUIREMENT, install_failure, pip_requirements,
-                                                    restart_needed, torch_ready)
+        from ImprovedNNUNetLib.dependencies import (
+            TORCH_REQUIREMENT,
+            install_failure,
+            pip_requirements,
+            restart_needed,
+            torch_ready,
+        )
         from ImprovedNNUNetLib.errors import UserError
 
         try:

@@ -81,7 +81,8 @@ class ImprovedNNUNetTrainingParameterNode:
     existingRawDataset - an existing raw dataset folder to train on instead.
     dataset - nnU-Net dataset id or name to train. variant - trainer variant short name.
     configuration - nnU-Net configuration. planner - nnU-Net's experiment planner (its plans name the model
-    folder: nnUNetPlans, or the residual-encoder presets nnUNetResEncUNetM/L/XLPlans). folds - "0", "0,1,2" or "all", trained one after another.
+    folder: nnUNetPlans, or the residual-encoder presets nnUNetResEncUNetM/L/XLPlans).
+    folds - "0", "0,1,2" or "all", trained one after another.
     device - auto, cpu or cuda. overwrite - replace folds that already hold a run.
     epochs, iterationsPerEpoch, validationIterationsPerEpoch - the schedule (nnU-Net: 1000, 250, 50).
     """

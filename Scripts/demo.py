@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from demo_folder import claim_output, record_outputs
-
 from ImprovedNNUNetLib.errors import UserError
 
 
@@ -110,7 +109,6 @@ STEPS = [
 def brain_settings(args):
     """The brain step's settings from the command line, checked before anything is written."""
     from demo_brain import DemoSettings
-
     from ImprovedNNUNetTrainingLib.registry import get_variant
 
     for variant in args.variants:

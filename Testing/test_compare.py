@@ -53,7 +53,8 @@ def test_summaries_follow_from_the_predictions(validation_layout):
     dices = [0.0 if c == "chest_002" else 1.0 for c in left_lung_cases]
     assert pooled.dice.mean == pytest.approx(np.mean(dices)) and pooled.dice.sd == pytest.approx(np.std(dices))
 
-    direct = compute_metrics(read_image(results / "nnUNetTrainerLoss__nnUNetPlans__3d_fullres/fold_0/validation/chest_000.nii.gz"),
+    validation = results / "nnUNetTrainerLoss__nnUNetPlans__3d_fullres/fold_0/validation"
+    direct = compute_metrics(read_image(validation / "chest_000.nii.gz"),
                              read_image(raw / "labelsTr/chest_000.nii.gz"), {n: v for n, v in LABELS.items() if v})
     for name, summary in table[("loss", "0")].items():
         metrics = direct[LABELS[name]]

@@ -30,7 +30,6 @@ from demo_brain_data import (  # noqa: E402
     tissue_labels,
 )
 from demo_report import VariantRun, comparison_table, format_number  # noqa: E402
-
 from ImprovedNNUNetLib.errors import UserError  # noqa: E402
 from ImprovedNNUNetLib.imageio import read_image  # noqa: E402
 

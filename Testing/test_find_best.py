@@ -6,10 +6,9 @@ import json
 
 import pytest
 
+from fixtures.training import train_tiny
 from ImprovedNNUNetLib.cli.main import main
 from ImprovedNNUNetLib.errors import UserError
-
-from fixtures.training import train_tiny
 
 FOLDS = (0, 1)
 

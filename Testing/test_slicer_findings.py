@@ -217,7 +217,8 @@ def test_9_the_panels_keep_torch_out_of_the_gui_process():
             panel.ui.variantComboBox.user_choose(variant)
         panel.ui.resetHyperparametersButton.click()
         panel._parameterNode.dataset = "Dataset001_Any"
-        training.ImprovedNNUNetTrainingLogic.requestFromParameters(panel._parameterNode, panel.ui.hyperparametersTextEdit.plainText)
+        training.ImprovedNNUNetTrainingLogic.requestFromParameters(panel._parameterNode,
+                                                                   panel.ui.hyperparametersTextEdit.plainText)
         print(sorted(m for m in ("torch", "nnunetv2") if m in sys.modules), slicer_shim.qt.SLOT_ERRORS)
     """)
     assert result.stdout.strip().splitlines()[-1] == "[] []", result.stdout + result.stderr

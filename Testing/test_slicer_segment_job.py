@@ -6,8 +6,13 @@ import numpy as np
 import psutil
 import pytest
 
-from fixtures.slicer_scene import (CTScene, assert_errors_match_engine, assert_table_matches_engine, ct_block,
-                                   slicerio_reference)
+from fixtures.slicer_scene import (
+    CTScene,
+    assert_errors_match_engine,
+    assert_table_matches_engine,
+    ct_block,
+    slicerio_reference,
+)
 from ImprovedNNUNetLib import evaluation
 from ImprovedNNUNetLib.errors import UserError
 from ImprovedNNUNetLib.imageio import read_image

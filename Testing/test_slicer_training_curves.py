@@ -67,7 +67,8 @@ def test_steps_follow_the_folders_on_disk(empty_nnunet_folders):
     assert steps[0].arguments == ["prepare", "Dataset321_Steps", "--config", "3d_fullres", "--planner",
                                   "ExperimentPlanner", "--json"]
     assert steps[1].arguments == ["train", "Dataset321_Steps", "--variant", "loss", "--config", "3d_fullres",
-                                  "--plans", "nnUNetPlans", "--fold", "0", "--device", "auto", "--json", "--epochs", "2", "--iters-per-epoch", "3",
+                                  "--plans", "nnUNetPlans", "--fold", "0", "--device", "auto", "--json", "--epochs", "2",
+                                  "--iters-per-epoch", "3",
                                   "--set", "dice_weight=2.0"]
 
     preprocessed = empty_nnunet_folders["nnUNet_preprocessed"] / "Dataset321_Steps"

@@ -7,7 +7,13 @@ import SimpleITK as sitk
 
 from ImprovedNNUNetLib.errors import UserError
 from ImprovedNNUNetTrainingLib.scene_dataset import (
-    cases_from_folders, cases_from_pairs, export_dataset, next_free_dataset_id, open_raw_dataset, plan_dataset)
+    cases_from_folders,
+    cases_from_pairs,
+    export_dataset,
+    next_free_dataset_id,
+    open_raw_dataset,
+    plan_dataset,
+)
 
 CHEST_LABELS = ["background", "ribs", "cervical vertebral column", "thoracic vertebral column",
                 "lumbar vertebral column", "right lung", "left lung", "tissue"]

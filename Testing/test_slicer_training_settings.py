@@ -3,7 +3,11 @@ import pytest
 
 from ImprovedNNUNetLib.errors import UserError
 from ImprovedNNUNetTrainingLib.hyperparameters import (
-    format_hyperparameters, parse_assignment, parse_hyperparameters, with_hyperparameters)
+    format_hyperparameters,
+    parse_assignment,
+    parse_hyperparameters,
+    with_hyperparameters,
+)
 from ImprovedNNUNetTrainingLib.registry import get_variant, trainer_class_by_name, variant_name
 from ImprovedNNUNetTrainingLib.training_request import variant_defaults
 
@@ -22,7 +26,8 @@ def test_overrides_make_a_same_named_subclass_the_registry_recognises():
 
 
 @pytest.mark.parametrize("variant, values, message", [
-    ("loss", {"rotation_probability": 0.5}, "no settable hyper-parameter rotation_probability; valid names: dice_weight, ce_weight"),
+    ("loss", {"rotation_probability": 0.5},
+     "no settable hyper-parameter rotation_probability; valid names: dice_weight, ce_weight"),
     ("baseline", {"dice_weight": 1.0}, "this variant has no hyper-parameters"),
     ("msf_deep", {"max_features": 256}, "no settable hyper-parameter max_features"),
     ("augment", {"noise_variance": 0.2}, "noise_variance needs 2 numbers"),

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 
-
 DATASET = "Dataset987_TinyChest"
 SCHEDULE = ["--epochs", "2", "--iters-per-epoch", "2", "--val-iters-per-epoch", "1", "--device", "cpu"]
 

@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from fixtures.training import train_tiny
 from ImprovedNNUNetLib.errors import UserError
 from ImprovedNNUNetLib.inference import load_model
 from ImprovedNNUNetTrainingLib.registry import VARIANTS
-
-from fixtures.training import train_tiny
 
 RESIDUAL_ENCODER = "dynamic_network_architectures.architectures.unet.ResidualEncoderUNet"
 

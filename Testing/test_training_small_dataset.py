@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 
-
 from ImprovedNNUNetTrainingLib.progress import parse_event
 
 NAME = "Dataset985_Three"

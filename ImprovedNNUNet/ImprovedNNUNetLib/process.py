@@ -23,8 +23,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import queue
+import shutil
 import signal
 import subprocess
 import sys

@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.manifest import Outputs
 from ImprovedNNUNetLib.evaluation import labels_from_dataset_json
 from ImprovedNNUNetLib.evaluation.results import STATUS_BOTH_EMPTY, CaseMetrics
+from ImprovedNNUNetLib.manifest import Outputs
+from ImprovedNNUNetLib.safe_write import readable_whole, write_text_verified
 
 from .environment import dataset_name, folder_variable
-from ImprovedNNUNetLib.safe_write import readable_whole, write_text_verified
 
 RUN_FOLDER = re.compile(r"^(?P<trainer>.+?)__(?P<plans>.+?)__(?P<configuration>.+)$")
 FOLD_FOLDER = re.compile(r"^fold_(?P<fold>\d+|all)$")

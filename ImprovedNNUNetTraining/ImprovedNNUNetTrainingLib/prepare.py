@@ -156,7 +156,10 @@ def prepare_dataset(dataset: str, configurations: Sequence[str] = DEFAULT_CONFIG
     dataset_id = int(DATASET_NAME.match(raw.name).group(1))
 
     from nnunetv2.experiment_planning.plan_and_preprocess_api import (
-        extract_fingerprint_dataset, plan_experiment_dataset, preprocess_dataset)
+        extract_fingerprint_dataset,
+        plan_experiment_dataset,
+        preprocess_dataset,
+    )
 
     reporter.emit("planning", message=f"fingerprint and integrity check of {raw.name}")
     try:

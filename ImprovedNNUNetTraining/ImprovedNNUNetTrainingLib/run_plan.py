@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.folder_lock import check_free
 
 from .constants import CONFIGURATIONS, DEFAULT_PLANS, PLANNERS, TRAINER_NAMES
 from .environment import dataset_name, folder_variable
-from ImprovedNNUNetLib.folder_lock import check_free
 from .run_options import resume_options
 from .splits import check_cross_validation, number_of_splits
 

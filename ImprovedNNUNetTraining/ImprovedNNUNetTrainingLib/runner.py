@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ImprovedNNUNetLib.errors import UserError, describe_os_error, full_disk_error
+from ImprovedNNUNetLib.folder_lock import FoldLock
+from ImprovedNNUNetLib.workers import bind_workers_to_this_process
 
 from .cancel import CancelGuard, TrainingCancelled, TrainingStopped
 from .constants import DEFAULT_CHECKPOINT_EVERY
 from .environment import cores_present, folder_variable, size_worker_pools
-from ImprovedNNUNetLib.folder_lock import FoldLock
 from .hyperparameters import with_hyperparameters
 from .progress import ProgressReporter, nnunet_prints_to, one_line, read_events
 from .registry import get_variant
@@ -28,7 +29,6 @@ from .run_options import write_run_options
 from .run_plan import PlannedRun, TrainOptions, check_device_name, has_content, load_plans, plan_run
 from .settings import variant_settings, write_settings
 from .splits import write_small_dataset_splits
-from ImprovedNNUNetLib.workers import bind_workers_to_this_process
 
 
 @dataclass

@@ -104,7 +104,7 @@ def by_ours(pred, ref, labels):
 
 def by_monai(pred, ref, labels):
     import torch
-    from monai.metrics import compute_hausdorff_distance, compute_iou, compute_dice
+    from monai.metrics import compute_dice, compute_hausdorff_distance, compute_iou
 
     out = {}
     for v in labels:

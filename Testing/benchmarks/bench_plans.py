@@ -30,16 +30,17 @@ PLANS = {"default": ("ExperimentPlanner", "nnUNetPlans"), "ResEnc M": ("nnUNetPl
 
 def prepare(root: Path) -> str:
     import slicerio
+
     from fixtures.training import DATASET_NAME, write_tiny_chest_dataset
 
     for var in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
         (root / var).mkdir()
         os.environ[var] = str(root / var)
     raw = write_tiny_chest_dataset(root / "nnUNet_raw", Path(slicerio.__file__).parent / "data")
+    from contextlib import redirect_stdout
+
     from ImprovedNNUNetTrainingLib.prepare import prepare_dataset
     from ImprovedNNUNetTrainingLib.progress import ProgressReporter
-
-    from contextlib import redirect_stdout
 
     for planner, _ in PLANS.values():
         with redirect_stdout(io.StringIO()):
@@ -48,8 +49,9 @@ def prepare(root: Path) -> str:
 
 
 def started_trainer(dataset: str, variant: str, plans: str, device: str):
-    import torch
     from contextlib import redirect_stdout
+
+    import torch
 
     from ImprovedNNUNetTrainingLib.run_plan import TrainOptions, plan_run
     from ImprovedNNUNetTrainingLib.runner import build_trainer

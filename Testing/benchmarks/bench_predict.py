@@ -40,8 +40,8 @@ def train_tiny_model(root: Path) -> Path:
     """The test fixtures' tiny chest dataset, prepared and trained (baseline, fold 0) under ``root``."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import slicerio
-    from fixtures.training import SCHEDULE, shrink_plans, write_tiny_chest_dataset
 
+    from fixtures.training import SCHEDULE, shrink_plans, write_tiny_chest_dataset
     from ImprovedNNUNetTrainingLib.prepare import prepare_dataset
     from ImprovedNNUNetTrainingLib.progress import ProgressReporter
     from ImprovedNNUNetTrainingLib.runner import TrainOptions, train

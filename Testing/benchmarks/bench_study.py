@@ -32,6 +32,7 @@ TARGET_SLURM_OVERHEAD_S = 5.0
 
 def prepare(root: Path) -> None:
     import slicerio
+
     from fixtures.training import shrink_plans, write_tiny_chest_dataset
 
     for var in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):

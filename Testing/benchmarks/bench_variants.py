@@ -38,8 +38,8 @@ def prepare(root: Path) -> Path:
     """The test dataset in fresh nnU-Net folders under ``root``; returns its preprocessed folder."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import slicerio
-    from fixtures.training import write_tiny_chest_dataset
 
+    from fixtures.training import write_tiny_chest_dataset
     from ImprovedNNUNetTrainingLib.prepare import prepare_dataset
     from ImprovedNNUNetTrainingLib.progress import ProgressReporter
 

@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
-from ..safe_write import PARTIAL_PREFIX, write_text_verified, write_verified
 from ..imageio import IMAGE_SUFFIXES
+from ..safe_write import PARTIAL_PREFIX, write_text_verified, write_verified
 
 
 def add_parser(sub):

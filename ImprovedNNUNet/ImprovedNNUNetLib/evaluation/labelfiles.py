@@ -1,14 +1,14 @@
 """Label image files: reading them as label images with their segment names (.seg.nrrd)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import UserError
 from ..imageio import Image, read_image
-import numpy as np
-
 from .labels import as_label_array
 
 

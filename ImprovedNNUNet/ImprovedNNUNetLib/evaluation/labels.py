@@ -9,7 +9,6 @@ import numpy as np
 
 from ..errors import UserError
 
-
 INTENSITY_LIKE_VALUES = 255  # more distinct values than an 8-bit label image can hold: an intensity image
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
@@ -19,8 +18,8 @@ from .cases import CasePair, match_cases
 from .distances import set_query_workers
 from .errormaps import error_maps
 from .labelfiles import LabelImage, match_segment_values, read_label_image
-from .structure_masks import mask_files, read_structure_masks
 from .metrics import compute_metrics
+from .structure_masks import mask_files, read_structure_masks
 from .summary import EvaluatedCase, check_outputs_free, write_summary
 
 MAP_SUFFIX = ".nii.gz"

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
-from .results import METRIC_KEYS, STATUS_BOTH_EMPTY, STATUS_OK, CaseMetrics, json_number
 from ..safe_write import write_text_verified
+from .results import METRIC_KEYS, STATUS_BOTH_EMPTY, STATUS_OK, CaseMetrics, json_number
 
 NUMERIC_KEYS = tuple(k for k in METRIC_KEYS if k != "status")
 CSV_COLUMNS = ("case_id", "reference_file", "prediction_file", "label", "name", "tau_mm", *METRIC_KEYS)

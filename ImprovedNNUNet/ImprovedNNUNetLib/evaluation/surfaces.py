@@ -86,8 +86,10 @@ def neighbour_codes(padded: np.ndarray, corners: np.ndarray) -> np.ndarray:
 def surfel_area_table(spacing: tuple[float, ...]) -> np.ndarray:
     """Surface area (mm²) of each of the 256 neighbourhood codes for this spacing; in 2-D the contour
     length (mm) of each of the 16 codes."""
-    from surface_distance.lookup_tables import (create_table_neighbour_code_to_contour_length,
-                                                create_table_neighbour_code_to_surface_area)
+    from surface_distance.lookup_tables import (
+        create_table_neighbour_code_to_contour_length,
+        create_table_neighbour_code_to_surface_area,
+    )
 
     table = create_table_neighbour_code_to_contour_length if len(spacing) == 2 else \
         create_table_neighbour_code_to_surface_area

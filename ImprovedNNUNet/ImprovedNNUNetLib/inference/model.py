@@ -10,10 +10,10 @@ import numpy as np
 from ..errors import UserError
 from ..imageio import Image
 from .channels import stack_channels
-from .distance import DISTANCE_FILL, SegmentationWithDistance, distance_head
 from .device import choose_device, default_mirroring
-from .npz import case_properties
+from .distance import DISTANCE_FILL, SegmentationWithDistance, distance_head
 from .model_folder import DEFAULT_CHECKPOINT, ModelFolder, load_checkpoint, open_model_folder, select_folds
+from .npz import case_properties
 from .outputs import PredictionResult, foreground_names, maps_to_input_grid, named_images, output_names
 from .predictor import TrackingPredictor
 from .trainers import resolve_trainer_class

@@ -12,8 +12,8 @@ import numpy as np
 
 from ..errors import UserError
 from ..imageio import Image
-from .names import normalise_name
 from .labelmaps import SegmentInfo, export_label_image, segment_infos
+from .names import normalise_name
 from .volumes import image_from_volume
 
 

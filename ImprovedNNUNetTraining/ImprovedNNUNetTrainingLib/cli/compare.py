@@ -14,7 +14,8 @@ def add_parser(sub):
     parser.add_argument("dataset", help="dataset id (e.g. 500) or name (Dataset500_Chest)")
     parser.add_argument("--csv", type=Path, default=None,
                         help="CSV file to write (default: comparison.csv in the dataset's results folder)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing CSV file that compare did not write (its own CSV is replaced on every run)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing CSV file that compare did not write (its own CSV is replaced on every run)")
     parser.add_argument("--tau", type=float, default=1.0, help="NSD tolerance in mm (default 1)")
     parser.add_argument("--json", action="store_true",
                         help="also print the results as one JSON line {\"stage\": \"done\", \"summaries\": [...]} "

@@ -1,7 +1,8 @@
 """`improved-nnunet train`: train a variant on a prepared dataset, one or more folds."""
+from ImprovedNNUNetLib.errors import UserError
+
 from ..constants import CONFIGURATIONS, DEFAULT_CHECKPOINT_EVERY, DEFAULT_PLANS, VARIANT_NAMES
 from ..progress import report_user_errors, reporter_for
-from ImprovedNNUNetLib.errors import UserError
 
 
 def fold_list(text: str) -> list:

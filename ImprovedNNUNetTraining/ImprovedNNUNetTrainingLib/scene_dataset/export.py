@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.safe_write import write_text_verified
 from ImprovedNNUNetLib.imageio import write_image
+from ImprovedNNUNetLib.safe_write import write_text_verified
 from ImprovedNNUNetLib.scene.labelmaps import SegmentInfo, export_label_image, segment_infos
 from ImprovedNNUNetLib.scene.volumes import image_from_volume
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.safe_write import write_text_verified
 from ImprovedNNUNetLib.evaluation import labels_from_dataset_json
 from ImprovedNNUNetLib.evaluation.results import STATUS_BOTH_EMPTY
+from ImprovedNNUNetLib.safe_write import write_text_verified
 
 from ..compare import validation_metrics
 from ..environment import folder_variable

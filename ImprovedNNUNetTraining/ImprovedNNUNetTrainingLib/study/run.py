@@ -10,6 +10,7 @@ import sys
 
 from ImprovedNNUNetLib.errors import UserError
 from ImprovedNNUNetLib.folder_lock import FolderLock, describe_holder
+
 from .spec import Study
 from .trainings import Training, trainings
 

@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ImprovedNNUNetLib.folder_lock import holder_if_locked
 from ImprovedNNUNetLib.safe_write import write_text_verified
 
-from ImprovedNNUNetLib.folder_lock import holder_if_locked
 from ..progress import read_events
 from ..run_plan import resume_checkpoint
 from .spec import Arm, Study

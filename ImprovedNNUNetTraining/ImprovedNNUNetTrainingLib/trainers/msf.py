@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 from nnunetv2.training.loss.compound_losses import DC_and_CE_loss
 from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+from torch import nn
 
 from .network_utils import compound_loss
 

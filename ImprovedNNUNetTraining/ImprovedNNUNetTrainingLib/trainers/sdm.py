@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import torch
 from batchgeneratorsv2.transforms.base.basic_transform import BasicTransform
-from torch import nn
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+from torch import nn
 
 from .network_utils import bare_network
 from .signed_distance import label_distance_maps, signed_distance_targets
