@@ -7,7 +7,7 @@ import torch
 from nnunetv2.training.loss.compound_losses import DC_and_CE_loss
 from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
 
-from ImprovedNNUNetTrainingLib.distance_maps import DistanceMapNetwork
+from ImprovedNNUNetLib.inference.distance import SegmentationWithDistance
 from ImprovedNNUNetTrainingLib.trainers.msf import misseg_region
 from ImprovedNNUNetTrainingLib.trainers.signed_distance import signed_distance_map, signed_distance_targets
 
@@ -152,9 +152,10 @@ def test_sdm_head_shapes_loss_and_plain_inference_output(make_trainer):
         plain = network(x)
         assert isinstance(plain, torch.Tensor) and plain.shape == (2, 8, *patch)
         assert head.output is None
-        maps = DistanceMapNetwork(network)(x)
-    assert maps.shape == (2, 8, *patch)
-    assert torch.all(maps[:, 0] == 0) and maps.abs().max() <= 1
+        both = SegmentationWithDistance(network)(x)  # the product's inference wrapper
+    assert both.shape == (2, 8 + 7, *patch)
+    torch.testing.assert_close(both[:, :8], plain)
+    assert both[:, 8:].abs().max() <= 1
     assert head.output is None and not head.always_on
 
 
@@ -188,19 +189,19 @@ def test_sdm_batches_carry_distance_targets_made_by_the_data_loader(make_trainer
     assert carried.item() == pytest.approx(computed.item(), rel=1e-6)
 
 
-def test_sdm_checkpoint_gives_distance_maps(trained_model):
-    from ImprovedNNUNetTrainingLib.distance_maps import distance_map_network
+def test_sdm_checkpoint_gives_distance_maps(trained_model, chest_volume):
+    """Through the product's loader: one map per foreground label, in [-1, 1], not all zero."""
+    from ImprovedNNUNetLib.inference import load_model
 
-    network = distance_map_network(trained_model("sdm"), 0)
-    with torch.no_grad():
-        maps = network(torch.randn(1, 1, 8, 32, 32))
-    assert maps.shape == (1, 8, 8, 32, 32)
-    assert torch.count_nonzero(maps[:, 1:]) > 0
+    result = load_model(trained_model("sdm"), folds=[0], device="cpu").predict([chest_volume], sdm=True)
+    maps = np.stack([image.array for image in result.distance_maps.values()])
+    assert maps.shape == (7, *chest_volume.array.shape)
+    assert np.abs(maps).max() <= 1 and np.count_nonzero(maps) > 0
 
 
-def test_distance_maps_refuse_models_without_head(trained_model):
+def test_distance_maps_refuse_models_without_head(trained_model, chest_volume):
     from ImprovedNNUNetLib.errors import UserError
-    from ImprovedNNUNetTrainingLib.distance_maps import distance_map_network
+    from ImprovedNNUNetLib.inference import load_model
 
     with pytest.raises(UserError, match="sdm variant"):
-        distance_map_network(trained_model("baseline"), 0)
+        load_model(trained_model("baseline"), folds=[0], device="cpu").predict([chest_volume], sdm=True)
