@@ -282,6 +282,9 @@ def plot_curves(study: Study, folder: Path) -> list[Path]:
                         label=f"fold {training.fold} validation")
                 drawn = True
         if drawn:
+            from matplotlib.ticker import MaxNLocator
+
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
             ax.set_title(f"{arm.name}: loss per epoch")
             ax.set_xlabel("epoch")
             ax.legend(fontsize=7)
