@@ -6,7 +6,6 @@ The widget only collects choices and shows progress; all work happens in
 process so that the application never blocks.
 """
 import subprocess
-import sys
 from pathlib import Path
 from typing import Annotated, Union
 
@@ -30,6 +29,8 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from ImprovedNNUNetLib.panel_paths import PathFields, drop_lib_modules, path_is_set
+
 LIB_PACKAGE = "ImprovedNNUNetLib"
 POLL_INTERVAL_MS = 200
 MAX_CHANNELS = 4  # channel selectors in the panel; scripts may pass any number of volumes
@@ -39,19 +40,6 @@ MIRRORING = ["auto", "on", "off"]
 # keeps in step itself: Slicer's Path connector shows an unset Path() as "." and rewrites the
 # field on every keystroke, and ctkPathLineEdit never reports an emptied field.
 PATH_FIELDS = {"modelFolder": "modelFolderPathLineEdit", "metricsCsv": "metricsCsvPathLineEdit"}
-
-
-def path_is_set(path) -> bool:
-    """True for a chosen path ("" is unset; "." is what older scenes stored for an unset Path)."""
-    return path is not None and str(path).strip() not in ("", ".")
-
-
-def drop_lib_modules(packages) -> None:
-    """Forget every imported module of ``packages`` so that the next import reads the files again,
-    all of them together (reloading one by one leaves modules holding the previous copy of a
-    class, and ``except UserError`` then misses the errors other modules raise)."""
-    for name in [n for n in sys.modules if n.split(".")[0] in packages]:
-        del sys.modules[name]
 
 
 class ImprovedNNUNet(ScriptedLoadableModule):
@@ -117,7 +105,7 @@ class ImprovedNNUNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._job = None
         self._pollTimer = None
         self._fillingModels = False
-        self._writingPathFields = False
+        self._paths = None  # PathFields of the ui
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -134,10 +122,8 @@ class ImprovedNNUNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.refreshModelsButton.connect("clicked(bool)", self.onRefreshModels)
         self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChosen)
-        for widgetName in PATH_FIELDS.values():
-            field = getattr(self.ui, widgetName)
-            field.connect("currentPathChanged(QString)", self._storePathFields)
-            field.connect("validInputChanged(bool)", self._storePathFields)  # also tells of an emptied field
+        self._paths = PathFields(self.ui, PATH_FIELDS)
+        self._paths.connect(self._storePathFields)
         self.ui.computeMetricsButton.connect("clicked(bool)", self.onComputeMetrics)
         self.ui.showErrorsButton.connect("clicked(bool)", self.onShowErrors)
         self.ui.exportCsvButton.connect("clicked(bool)", self.onExportCsv)
@@ -198,27 +184,14 @@ class ImprovedNNUNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             setattr(self._parameterNode, name, value)
 
     def _storePathFields(self, *args):
-        """The path fields as typed (an emptied field included) into the parameter node. Not while the
-        panel writes the fields itself: ctkPathLineEdit emits its signals synchronously inside
-        ``setCurrentPath``, when the fields not yet written still show the old values."""
-        if self._writingPathFields:
-            return
-        for name, widgetName in PATH_FIELDS.items():
-            self._setParameter(name, getattr(self.ui, widgetName).currentPath.strip())
+        """The path fields as typed (an emptied field included) into the parameter node."""
+        self._paths.store(self._parameterNode)
 
     def _showParameterTexts(self):
         """Path fields and the imported-model choice from the parameter node; a field is only
         written when it differs, so typing in it is never disturbed."""
         parameters = self._parameterNode
-        self._writingPathFields = True
-        try:
-            for name, widgetName in PATH_FIELDS.items():
-                value = getattr(parameters, name)
-                field = getattr(self.ui, widgetName)
-                if field.currentPath != value:
-                    field.currentPath = value if path_is_set(value) else ""
-        finally:
-            self._writingPathFields = False
+        self._paths.show(parameters)
         combo = self.ui.modelComboBox
         if combo.currentText != parameters.installedModel and combo.findText(parameters.installedModel) >= 0:
             self._fillingModels = True

@@ -10,7 +10,6 @@ thread of this process).
 """
 import importlib
 import os
-import sys
 from typing import Annotated
 
 import qt
@@ -27,6 +26,8 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from ImprovedNNUNetLib.panel_paths import PathFields, drop_lib_modules, path_is_set
+
 LIB_PACKAGES = ("ImprovedNNUNetTrainingLib", "ImprovedNNUNetLib")
 POLL_INTERVAL_MS = 500
 FOLDER_PARAMETERS = {"rawFolder": "nnUNet_raw", "preprocessedFolder": "nnUNet_preprocessed",
@@ -40,17 +41,6 @@ VARIANTS = ["improved", "baseline", "loss", "deepsup", "augment", "sdm", "msf", 
 CONFIGURATIONS = ["3d_fullres", "2d", "3d_lowres"]
 PLANNERS = ["ExperimentPlanner", "nnUNetPlannerResEncM", "nnUNetPlannerResEncL", "nnUNetPlannerResEncXL"]
 DEVICES = ["auto", "cpu", "cuda"]
-
-
-def path_is_set(path) -> bool:
-    """True for a chosen path ("" is unset; "." is what older scenes stored for an unset Path)."""
-    return path is not None and str(path).strip() not in ("", ".")
-
-
-def drop_lib_modules(packages) -> None:
-    """Forget every imported module of ``packages`` so that the next import reads them all again."""
-    for name in [n for n in sys.modules if n.split(".")[0] in packages]:
-        del sys.modules[name]
 
 
 class ImprovedNNUNetTraining(ScriptedLoadableModule):
@@ -118,7 +108,7 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
         self._comparePollTimer = None
         self._pairs = []  # (volume node, segmentation node) cases
         self._folders = []  # subject-hierarchy folder item ids, one case each
-        self._writingPathFields = False
+        self._paths = None  # PathFields of the ui
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -132,10 +122,8 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
         self._pollTimer.connect("timeout()", self.onPollTimer)
         self._comparePollTimer = qt.QTimer()
         self._comparePollTimer.connect("timeout()", self.onComparePollTimer)
-        for widgetName in PATH_FIELDS.values():
-            field = getattr(self.ui, widgetName)
-            field.connect("currentPathChanged(QString)", self._storePathFields)
-            field.connect("validInputChanged(bool)", self._storePathFields)  # also tells of an emptied field
+        self._paths = PathFields(self.ui, PATH_FIELDS)
+        self._paths.connect(self._storePathFields)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeRemovedEvent, self.onNodeRemoved)
@@ -215,28 +203,11 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
         self._updateButtons()
 
     def _storePathFields(self, *args):
-        """The path fields as typed (an emptied field included) into the parameter node. Not while the
-        panel writes the fields itself: ctkPathLineEdit emits its signals synchronously inside
-        ``setCurrentPath``, when the fields not yet written still show the old values (a scene load or
-        close changes several folders at once)."""
-        if self._parameterNode is None or self._writingPathFields:
-            return
-        for name, widgetName in PATH_FIELDS.items():
-            text = getattr(self.ui, widgetName).currentPath.strip()
-            if getattr(self._parameterNode, name) != text:
-                setattr(self._parameterNode, name, text)
+        """The path fields as typed (an emptied field included) into the parameter node."""
+        self._paths.store(self._parameterNode)
 
     def _showPathFields(self):
-        """Path fields from the parameter node, written only where they differ (typing is never disturbed)."""
-        self._writingPathFields = True
-        try:
-            for name, widgetName in PATH_FIELDS.items():
-                value = getattr(self._parameterNode, name)
-                field = getattr(self.ui, widgetName)
-                if field.currentPath != value:
-                    field.currentPath = value if path_is_set(value) else ""
-        finally:
-            self._writingPathFields = False
+        self._paths.show(self._parameterNode)
 
     # -- state ---------------------------------------------------------------------------------------
     def _running(self):
