@@ -8,12 +8,13 @@ variants take turns on each batch in a shuffled order, so that load from other p
 all alike; the fastest of the timed iterations (best of N, the least disturbed by other load)
 is compared with baseline's. `msf` variants are timed in stage 2 (with the MSF term). `sdm`
 batches carry their signed-distance targets, as the sdm pipeline's last transform adds them in
-the data-loading workers; the time that transform takes per batch is printed beside the baseline
-augmentation time. CPU time of this process is printed next to wall time: on a machine shared
+the data-loading workers; the time that transform takes per batch is printed as a share of baseline's
+data loading per batch (the workers set the pace of a fast GPU, so that share, not the step, is sdm's cost).
+CPU time of this process is printed next to wall time: on a machine shared
 with other jobs it shows the work per iteration without their interference. `msf_deep` has a
 deeper, wider network by design, so its ratio measures that network, not overhead.
 
-Targets: every ratio ≤ 1.10; SDM target computation ≤ 5 % of an iteration.
+Targets: every ratio ≤ 1.10; SDM targets ≤ 15 % of baseline's data loading per batch.
 Run: ``.venv/bin/python Testing/benchmarks/bench_variants.py [--iterations N]``
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 TARGET_RATIO = 1.10
-TARGET_SDM_SHARE = 0.05
+TARGET_SDM_SHARE = 0.15  # sdm's added data-loading work per batch, as a share of baseline's
 WARMUP = 1
 
 
@@ -131,11 +132,13 @@ def main() -> int:
         worst = max(worst, ratio)
         flag = "" if ratio <= TARGET_RATIO else f"  (wall above target {TARGET_RATIO:.2f})"
         print(f"{variant:10s} {seconds:10.3f} {ratio:11.2f}× {best_cpu[variant]:10.3f} {cpu_ratio:11.2f}×{flag}")
-    sdm_ms = min(sdm_times[WARMUP:]) * 1000
-    print(f"SDM target computation: {sdm_ms:.1f} ms per batch, in the data-loading workers beside "
-          f"{np.median(loading) * 1000:.0f} ms of augmentation; in the sdm iteration itself 0 ms = 0.0% "
-          f"(target ≤ {TARGET_SDM_SHARE:.0%}; the same work in the iteration would be "
-          f"{sdm_ms / 1000 / best['sdm']:.1%} of it)")
+    sdm_ms = float(np.median(sdm_times[WARMUP:])) * 1000
+    loading_ms = float(np.median(loading)) * 1000
+    # The targets are made in the data-loading workers: what they cost is data-loading work, set against
+    # baseline's data loading per batch (on a fast GPU the workers, not the step, then set the pace).
+    print(f"SDM targets in the data-loading workers: {sdm_ms:.1f} ms per batch = {sdm_ms / loading_ms:.0%} of "
+          f"baseline's data loading ({loading_ms:.0f} ms per batch; target ≤ {TARGET_SDM_SHARE:.0%}"
+          f"{'' if sdm_ms / loading_ms <= TARGET_SDM_SHARE else ', above it'})")
     print(f"worst ratio {worst:.2f}× (target ≤ {TARGET_RATIO:.2f}×)")
     return 0
 
