@@ -68,3 +68,20 @@ def test_label_image_checks():
 def test_remap_values():
     a = np.array([[[0, 1, 2, 3]]], np.uint8)
     np.testing.assert_array_equal(remap_values(a, {1: 5, 2: 1, 3: 3}), [[[0, 5, 1, 3]]])
+
+
+def test_isin_labels_equals_numpy_isin():
+    """The lookup-table membership test used on full-size label maps gives numpy's answer for every dtype,
+    values outside the array's range, negative arrays and empty arrays."""
+    import numpy as np
+
+    from ImprovedNNUNetLib.evaluation.labels import isin_labels
+
+    rng = np.random.default_rng(3)
+    for dtype in (np.uint8, np.uint16, np.int16, np.int32, np.int64):
+        array = rng.integers(0, 40, (6, 7, 8)).astype(dtype)
+        for values in ([], [0], [3, 7, 39], [5, 400, -2], list(range(50))):
+            np.testing.assert_array_equal(isin_labels(array, values), np.isin(array, values))
+    negative = np.array([-3, 0, 2, 5], dtype=np.int16)
+    np.testing.assert_array_equal(isin_labels(negative, [-3, 5]), [True, False, False, True])
+    assert isin_labels(np.zeros(0, np.uint8), [1]).shape == (0,)

@@ -18,7 +18,7 @@ from ..errors import UserError
 from ..imageio import Image
 from .crops import foreground_box, present_labels
 from .geometry import align_to_reference
-from .labels import label_pair, resolve_labels
+from .labels import isin_labels, label_pair, resolve_labels
 
 DEFAULT_MSF_RADIUS = 2
 
@@ -83,8 +83,13 @@ def error_maps_arrays(pred: np.ndarray, ref: np.ndarray, labels=None, msf_radius
     evaluated = np.array(sorted(names), dtype=np.int64)
     wrong = pred != ref
     dtype = np.promote_types(pred.dtype, ref.dtype)
-    fp_labels = np.where(wrong & np.isin(pred, evaluated), pred, 0).astype(dtype)
-    fn_labels = np.where(wrong & np.isin(ref, evaluated), ref, 0).astype(dtype)
+    # only the wrong voxels are looked at (few, on a full CT): their labels, kept where evaluated
+    where = np.flatnonzero(wrong)
+    fp_labels, fn_labels = np.zeros(pred.shape, dtype), np.zeros(ref.shape, dtype)
+    for labels_out, source in ((fp_labels, pred), (fn_labels, ref)):
+        found = source.ravel()[where]
+        keep = isin_labels(found, evaluated)
+        labels_out.ravel()[where[keep]] = found[keep]
     msf = None if msf_radius is None else msf_region(fp_labels != 0, fn_labels != 0, msf_radius)
     return ErrorMaps(fp_labels, fn_labels, names, msf)
 

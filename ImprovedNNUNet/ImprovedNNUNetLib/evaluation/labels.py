@@ -41,6 +41,19 @@ def as_label_array(array: np.ndarray, what: str = "image") -> np.ndarray:
     return array
 
 
+def isin_labels(array: np.ndarray, values) -> np.ndarray:
+    """``np.isin(array, values)`` for a label array, by a lookup table when its values are small (a full CT's
+    label map: one pass instead of numpy's sort-based isin, about 10× faster); the same result otherwise."""
+    values = np.asarray(list(values), dtype=np.int64)
+    if array.dtype.kind in "ui" and array.size:
+        low, high = int(array.min()), int(array.max())
+        if low >= 0 and high < 2**20:
+            table = np.zeros(high + 1, dtype=bool)
+            table[values[(values >= 0) & (values <= high)]] = True
+            return table[array]
+    return np.isin(array, values)
+
+
 def label_pair(pred: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Both arrays checked as label images and required to share one grid."""
     pred = np.ascontiguousarray(as_label_array(pred, "prediction"))  # results never depend on memory layout

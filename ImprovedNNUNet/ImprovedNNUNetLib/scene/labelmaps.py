@@ -87,7 +87,11 @@ def export_label_image(segmentation_node, segments: list[SegmentInfo], reference
             grid = image_from_volume(reference_volume) if reference_volume else reference_grid(segmentation_node)
             return grid.with_array(np.zeros(grid.array.shape, dtype=np.uint8))
         exported = image_from_volume(labelmap)
-    lookup = np.zeros(len(segments) + 1, dtype=np.int32)
+    lookup = np.zeros(len(segments) + 1, dtype=np.int64)
     lookup[1:] = [info.value for info in segments]
-    values = lookup[exported.array.astype(np.int64)]
-    return exported.with_array(values.astype(np.uint8 if values.max(initial=0) < 256 else np.int32))
+    dtype = np.uint8 if lookup.max(initial=0) < 256 else np.int32
+    indices = exported.array  # 1..n: the exported segments in order
+    if np.array_equal(lookup, np.arange(len(lookup))):  # segment k has value k: no remapping needed
+        return exported.with_array(indices if indices.dtype == dtype else indices.astype(dtype))
+    # a lookup table in the output type indexed by the exported array as it is (no 64-bit copy of a full CT)
+    return exported.with_array(lookup.astype(dtype)[indices])

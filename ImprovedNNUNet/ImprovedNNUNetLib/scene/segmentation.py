@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..evaluation.labels import isin_labels
 from ..imageio import Image
 from .hierarchy import place_next_to
 from .labelmaps import LABEL_VALUE_TAG
@@ -68,7 +69,8 @@ def add_segments_from_label_image(
     before = {segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())}
     wanted = {spec.value for spec in specs}
     with scratch_nodes(scene):
-        masked = np.where(np.isin(image.array, list(wanted)), image.array, 0).astype(image.array.dtype)
+        keep = isin_labels(image.array, wanted)
+        masked = image.array if keep.all() else np.where(keep, image.array, 0).astype(image.array.dtype)
         labelmap = add_volume_from_image(scene, image.with_array(masked), "labels", "vtkMRMLLabelMapVolumeNode")
         if adopt_geometry:
             segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(labelmap)
