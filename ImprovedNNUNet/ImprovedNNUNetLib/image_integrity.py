@@ -13,6 +13,7 @@ import math
 import re
 import struct
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UserError
@@ -95,59 +96,72 @@ def _inflate(handle, wbits: int) -> int:
 
 
 # -- NIfTI ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NiftiHeader:
+    """What this module reads of a NIfTI-1 or NIfTI-2 header."""
+
+    endian: str  # "<" or ">"
+    size: int  # 348 (NIfTI-1) or 540 (NIfTI-2)
+    dims: tuple
+    datatype: int
+    bitpix: int
+    pixdim: tuple
+    offset: int  # vox_offset: where the voxel data starts
+
+
+def nifti_header(header: bytes) -> NiftiHeader | None:
+    """The header fields from the first 540 bytes of a NIfTI file, None when they are no NIfTI header."""
+    for endian in "<>":
+        if len(header) >= 348 and struct.unpack(endian + "i", header[:4])[0] == 348:
+            return NiftiHeader(endian, 348, struct.unpack(endian + "8h", header[40:56]),
+                               *struct.unpack(endian + "2h", header[70:74]), struct.unpack(endian + "8f", header[76:108]),
+                               int(struct.unpack(endian + "f", header[108:112])[0]))
+        if len(header) >= 540 and struct.unpack(endian + "i", header[:4])[0] == 540:
+            return NiftiHeader(endian, 540, struct.unpack(endian + "8q", header[16:80]),
+                               *struct.unpack(endian + "2h", header[12:16]), struct.unpack(endian + "8d", header[104:168]),
+                               struct.unpack(endian + "q", header[168:176])[0])
+    return None
+
+
 def _nifti_needed(header: bytes) -> int | None:
     """Bytes the file must hold (header, extensions and voxel data) from the first 540 header bytes."""
-    for endian in "<>":
-        size = struct.unpack(endian + "i", header[:4])[0]
-        if size == 348:
-            dims = struct.unpack(endian + "8h", header[40:56])
-            datatype, bitpix = struct.unpack(endian + "2h", header[70:74])
-            offset = int(struct.unpack(endian + "f", header[108:112])[0])
-            break
-        if size == 540:
-            datatype, bitpix = struct.unpack(endian + "2h", header[12:16])
-            dims = struct.unpack(endian + "8q", header[16:80])
-            offset = struct.unpack(endian + "q", header[168:176])[0]
-            break
-    else:
+    fields = nifti_header(header)
+    if fields is None:
         return None
-    ndim = dims[0]
+    ndim = fields.dims[0]
     if not 1 <= ndim <= 7:
         return None
-    voxels = math.prod(max(1, int(d)) for d in dims[1:ndim + 1])
-    bytes_per_voxel = NIFTI_BYTES.get(datatype, bitpix // 8 if bitpix > 0 else 0)
+    voxels = math.prod(max(1, int(d)) for d in fields.dims[1:ndim + 1])
+    bytes_per_voxel = NIFTI_BYTES.get(fields.datatype, fields.bitpix // 8 if fields.bitpix > 0 else 0)
     if not bytes_per_voxel:
         return None
-    return max(offset, 352 if size == 348 else 544) + voxels * bytes_per_voxel
+    return max(fields.offset, 352 if fields.size == 348 else 544) + voxels * bytes_per_voxel
+
+
+def _open_nifti(path: Path):
+    """The file opened for reading its decompressed bytes, None for a file that is no NIfTI file."""
+    import gzip
+
+    name = path.name.lower()
+    if name.endswith(".nii.gz"):
+        return gzip.open(path, "rb")
+    return open(path, "rb") if name.endswith(".nii") else None
 
 
 def nifti_spacing(path: str | Path) -> tuple[float, ...] | None:
     """The voxel spacing a NIfTI file's header states (pixdim[1..ndim], up to 3), None for other files or an
     unreadable header. ITK replaces a zero or negative pixdim by 1 mm without a word; this reads what is there."""
-    import gzip
-
-    path = Path(path)
-    name = path.name.lower()
-    if not name.endswith((".nii", ".nii.gz")):
-        return None
     try:
-        opener = gzip.open if name.endswith(".gz") else open
-        with opener(path, "rb") as f:
-            header = f.read(544)
+        handle = _open_nifti(Path(path))
+        if handle is None:
+            return None
+        with handle as f:
+            fields = nifti_header(f.read(544))
     except (OSError, EOFError, zlib.error):
         return None
-    for endian in "<>":
-        if len(header) >= 348 and struct.unpack(endian + "i", header[:4])[0] == 348:
-            ndim = struct.unpack(endian + "h", header[40:42])[0]
-            pixdim = struct.unpack(endian + "8f", header[76:108])
-            break
-        if len(header) >= 540 and struct.unpack(endian + "i", header[:4])[0] == 540:
-            ndim = struct.unpack(endian + "q", header[16:24])[0]
-            pixdim = struct.unpack(endian + "8d", header[104:168])
-            break
-    else:
+    if fields is None:
         return None
-    return tuple(float(v) for v in pixdim[1:1 + max(1, min(3, int(ndim)))])
+    return tuple(float(v) for v in fields.pixdim[1:1 + max(1, min(3, int(fields.dims[0])))])
 
 
 NIFTI_FLOATS = {16: "f4", 64: "f8"}
@@ -156,29 +170,18 @@ NIFTI_FLOATS = {16: "f4", 64: "f8"}
 def nifti_nonfinite(path: str | Path) -> int:
     """NaN and infinite voxels stored in a float NIfTI file. ITK's reader turns them into 0 without a word, so
     the array it returns cannot tell; this reads the stored voxels (0 for other files and integer data)."""
-    import gzip
-
     import numpy as np
 
-    path = Path(path)
-    name = path.name.lower()
-    if not name.endswith((".nii", ".nii.gz")):
-        return 0
-    opener = gzip.open if name.endswith(".gz") else open
     try:
-        with opener(path, "rb") as f:
-            header = f.read(352)
-            for endian in "<>":
-                if len(header) >= 348 and struct.unpack(endian + "i", header[:4])[0] == 348:
-                    datatype = struct.unpack(endian + "h", header[70:72])[0]
-                    offset = int(struct.unpack(endian + "f", header[108:112])[0])
-                    break
-            else:
+        handle = _open_nifti(Path(path))
+        if handle is None:
+            return 0
+        with handle as f:
+            fields = nifti_header(f.read(544))
+            if fields is None or fields.datatype not in NIFTI_FLOATS:
                 return 0
-            if datatype not in NIFTI_FLOATS:
-                return 0
-            f.seek(max(offset, 352))
-            data = np.frombuffer(f.read(), dtype=np.dtype(NIFTI_FLOATS[datatype]).newbyteorder(endian))
+            f.seek(max(fields.offset, 352 if fields.size == 348 else 544))
+            data = np.frombuffer(f.read(), dtype=np.dtype(NIFTI_FLOATS[fields.datatype]).newbyteorder(fields.endian))
     except (OSError, EOFError, zlib.error, ValueError):
         return 0
     return int(data.size - np.count_nonzero(np.isfinite(data)))
