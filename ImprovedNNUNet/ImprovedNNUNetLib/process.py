@@ -188,7 +188,8 @@ class ChildProcess:
         self._last_stderr_line: str | None = None
         self._exit_seen_at: float | None = None
         self._kill_deadline: float | None = None  # a non-blocking cancel: when SIGKILL follows (poll does it)
-        self._cancel_tree: set[int] = set()
+        self._cancel_tree: set[int] = set()  # every process id the cancel signalled
+        self._cancel_processes: dict = {}  # pid -> psutil process watched by the cancel
 
     @classmethod
     def start(
@@ -351,30 +352,18 @@ class ChildProcess:
             time.sleep(0.05)
 
     def cancel(self, grace_s: float = DEFAULT_GRACE_S) -> CancelReport:
-        """End the whole process tree: SIGTERM to all, SIGKILL to those alive after ``grace_s``.
+        """End the whole process tree: SIGTERM to all, SIGKILL to those alive after ``grace_s``; waits.
 
         Returns (and keeps in ``cancel_report``) which processes ended how; a line saying so
-        is added to ``log``. Safe to call when the process has already ended.
+        is added to ``log``. Safe to call when the process has already ended, and after
+        :meth:`cancel_in_background` (it then waits for that cancel to end).
         """
-        self.cancelled = True
-        descendants = self._descendants()
-        tree = {self.pid, *(p.pid for p in descendants)} if self.running else {p.pid for p in descendants}
-        self._signal_tree(descendants, signal.SIGTERM)
-        alive = self._wait_tree(descendants, grace_s)
-        report = CancelReport()
-        if alive:
-            # Processes started during the grace period belong to the tree too.
-            descendants = list({p.pid: p for p in [*alive, *self._descendants()] if p.pid != self.pid}.values())
-            tree |= {p.pid for p in descendants}
-            self._signal_tree(descendants, _SIGKILL)
-            report.killed = sorted({p.pid for p in alive})
-            report.survivors = sorted(p.pid for p in self._wait_tree(descendants, grace_s))
-        report.terminated = sorted(tree - set(report.killed) - set(report.survivors))
-        report.killed = sorted(set(report.killed) - set(report.survivors))
-        self.cancel_report = report
-        self.log.append(report.summary())
-        self._lines.put(("note", report.summary()))  # reaches the next poll() as a log line too
-        return report
+        self.cancel_in_background(grace_s)
+        while self._kill_deadline is not None:
+            self._advance_cancel(kill_wait_s=grace_s)
+            if self._kill_deadline is not None:
+                time.sleep(0.05)
+        return self.cancel_report
 
     def cancel_in_background(self, grace_s: float = DEFAULT_GRACE_S) -> None:
         """Start ending the tree without waiting: SIGTERM to the child, its descendants and its group now,
@@ -388,32 +377,35 @@ class ChildProcess:
         if self._kill_deadline is not None or self.cancel_report is not None:
             return
         descendants = self._descendants()
-        self._cancel_tree = ({self.pid} if self.running else set()) | {p.pid for p in descendants}
+        self._cancel_processes = {p.pid: p for p in descendants}
+        self._cancel_tree = ({self.pid} if self.running else set()) | set(self._cancel_processes)
         self._signal_tree(descendants, signal.SIGTERM)
         self._kill_deadline = time.monotonic() + grace_s
 
-    def _advance_cancel(self) -> None:
-        """The non-blocking cancel's next step: SIGKILL after the grace period, the report once all ended."""
+    def _advance_cancel(self, kill_wait_s: float = 1.0) -> None:
+        """A started cancel's next step: SIGKILL after the grace period, the report once all ended.
+
+        The processes found when the cancel started stay watched (one orphaned by its parent's end is no
+        longer the child's descendant); those started during the grace period join them."""
         if self._kill_deadline is None:
             return
-        descendants = self._descendants()
-        self._cancel_tree |= {p.pid for p in descendants}
+        self._cancel_processes.update({p.pid: p for p in self._descendants()})
+        self._cancel_tree |= set(self._cancel_processes)
         root_alive = self._popen.poll() is None
-        alive = [p for p in descendants if _is_alive(p)]
+        alive = [p for p in self._cancel_processes.values() if _is_alive(p)]
         report = CancelReport()
         if root_alive or alive:
             if time.monotonic() < self._kill_deadline:
                 return
-            self._signal_tree(descendants, _SIGKILL)
+            self._signal_tree(alive, _SIGKILL)
             report.killed = sorted({p.pid for p in alive} | ({self.pid} if root_alive else set()))
-            survivors = self._wait_tree(descendants, 1.0)
-            report.survivors = sorted(p.pid for p in survivors)
+            report.survivors = sorted(p.pid for p in self._wait_tree(alive, kill_wait_s))
         report.terminated = sorted(self._cancel_tree - set(report.killed) - set(report.survivors))
         report.killed = sorted(set(report.killed) - set(report.survivors))
         self._kill_deadline = None
         self.cancel_report = report
         self.log.append(report.summary())
-        self._lines.put(("note", report.summary()))
+        self._lines.put(("note", report.summary()))  # reaches the next poll() as a log line too
 
 
 def _psutil():
