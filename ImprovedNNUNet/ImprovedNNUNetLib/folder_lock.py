@@ -133,10 +133,10 @@ class FolderLock:
     ``notes`` collects what the caller should report (leftovers that were ended).
     """
 
-    doing = "being trained"
-
-    def __init__(self, fold_folder: Path, command: str = "", lock_file: Path | None = None):
+    def __init__(self, fold_folder: Path, command: str = "", lock_file: Path | None = None,
+                 doing: str = "being trained"):
         self.fold_folder = Path(fold_folder)
+        self.doing = doing
         self.path = Path(lock_file) if lock_file is not None else lock_path(self.fold_folder)
         self.command = command
         self.fd: int | None = None

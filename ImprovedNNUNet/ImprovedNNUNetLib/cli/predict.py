@@ -157,18 +157,17 @@ def run(args) -> int:
     if args.continue_prediction:
         from ..safe_write import readable_whole
 
-        existing = [c for c in cases if output_files(c, output, single, None, False, False)["segmentation"].exists()]
-        finished = [c for c in existing
-                    if readable_whole(output_files(c, output, single, None, False, False)["segmentation"])]
+        existing = {case.case_id: path for case in cases
+                    if (path := output_files(case, output, single, None, False, False)["segmentation"]).exists()}
+        finished = {case_id for case_id, path in existing.items() if readable_whole(path)}
         if finished:
             print(f"--continue: {len(finished)} of {len(cases)} case(s) already have a segmentation; skipped",
                   file=sys.stderr)
-        for case in existing:  # a file cut short (a disk that filled) is predicted again, not trusted
-            if case not in finished:
-                bad = output_files(case, output, single, None, False, False)["segmentation"]
-                print(f"--continue: {bad} is incomplete; predicting {case.case_id} again", file=sys.stderr)
-                bad.unlink()
-        cases = [c for c in cases if c not in finished]
+        for case_id, path in existing.items():  # a file cut short (a disk that filled) is predicted again
+            if case_id not in finished:
+                print(f"--continue: {path} is incomplete; predicting {case_id} again", file=sys.stderr)
+                path.unlink()
+        cases = [c for c in cases if c.case_id not in finished]
         if not cases:
             return 0
     segmentations = [output_files(case, output, single, None, False, False) for case in cases]

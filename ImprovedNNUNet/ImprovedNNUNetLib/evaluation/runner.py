@@ -152,8 +152,7 @@ def evaluate(
     check_out_dir(out_dir)
     # one evaluate per output folder at a time: a second one would remove the first's manifest entries and
     # leave maps that a later --overwrite no longer knows
-    lock = FolderLock(out_dir, "evaluate", lock_file=out_dir / OUTPUT_LOCK)
-    lock.doing = "being written"
+    lock = FolderLock(out_dir, "evaluate", lock_file=out_dir / OUTPUT_LOCK, doing="being written")
     held = False
     try:
         with lock:

@@ -22,7 +22,7 @@ from ImprovedNNUNetLib.evaluation import labels_from_dataset_json
 from ImprovedNNUNetLib.evaluation.results import STATUS_BOTH_EMPTY
 from ImprovedNNUNetLib.safe_write import write_text_verified
 
-from ..compare import validation_metrics
+from ..compare import Stat, validation_metrics
 from ..environment import folder_variable
 from .spec import Arm, Study
 from .trainings import trainings
@@ -73,19 +73,16 @@ def values(cases: dict, label: int, attribute: str) -> dict:
 def mean_sd(numbers, scale: float, cases: int | None = None) -> str:
     """``mean ± sd``; ``(n=K)`` added when the cell rests on fewer cases than its row (HD95 leaves out one-sided
     empty cases); one case has no spread, so it shows its value and ``(n=1)`` only."""
-    numbers = np.asarray(list(numbers), dtype=float) * scale
-    if numbers.size == 0:
+    stat = statistics(numbers, scale)
+    if stat.count == 0:
         return "-"
-    text = f"{numbers.mean():.1f}" if numbers.size == 1 else f"{numbers.mean():.1f} ± {numbers.std():.1f}"
-    return text + (f" (n={numbers.size})" if numbers.size == 1 or (cases is not None and numbers.size != cases) else "")
+    text = f"{stat.mean:.1f}" if stat.count == 1 else f"{stat.mean:.1f} ± {stat.sd:.1f}"
+    return text + (f" (n={stat.count})" if stat.count == 1 or (cases is not None and stat.count != cases) else "")
 
 
-def statistics(numbers, scale: float) -> tuple[float, float, int]:
-    """(mean, population sd, n) in the table's unit; NaN for no numbers."""
-    numbers = np.asarray(list(numbers), dtype=float) * scale
-    if numbers.size == 0:
-        return math.nan, math.nan, 0
-    return float(numbers.mean()), float(numbers.std()), int(numbers.size)
+def statistics(numbers, scale: float) -> Stat:
+    """Mean, population sd and count in the table's unit (compare's :class:`Stat`; NaN for no numbers)."""
+    return Stat.of(np.asarray(list(numbers), dtype=float) * scale)
 
 
 def wilcoxon(differences: np.ndarray) -> float:
@@ -171,14 +168,14 @@ def table_records(report: dict) -> list[dict]:
             label_means = []
             for name, value in report["labels"].items():
                 numbers = list(values(cases, value, attribute).values())
-                mean, sd, n = statistics(numbers, scale)
-                records.append({"arm": arm, "metric": metric, "unit": unit, "label": name, "cases": n,
-                                "mean": mean, "sd": sd})
+                stat = statistics(numbers, scale)
+                records.append({"arm": arm, "metric": metric, "unit": unit, "label": name, "cases": stat.count,
+                                "mean": stat.mean, "sd": stat.sd})
                 if numbers:
                     label_means.append(float(np.mean(numbers)))
-            mean, sd, n = statistics(label_means, scale)
-            records.append({"arm": arm, "metric": metric, "unit": unit, "label": "mean of labels", "cases": n,
-                            "mean": mean, "sd": sd})
+            stat = statistics(label_means, scale)
+            records.append({"arm": arm, "metric": metric, "unit": unit, "label": "mean of labels",
+                            "cases": stat.count, "mean": stat.mean, "sd": stat.sd})
     return records
 
 
