@@ -10,6 +10,7 @@ import types
 
 import pytest
 
+from fresh_slicer.check_panels import add_two_cases
 from slicer_shim.gil import main_thread_holds_gil
 
 
@@ -64,12 +65,7 @@ def test_case_list_follows_node_removal_and_scene_close(training_panel, slot_err
     import slicer
 
     module, widget = training_panel
-    test = module.ImprovedNNUNetTrainingTest()
-    first, second = test._case("first", 0), test._case("second", 4)
-    for volume, segmentation in (first, second):
-        widget.ui.caseVolumeSelector.setCurrentNode(volume)
-        widget.ui.caseSegmentationSelector.setCurrentNode(segmentation)
-        widget.ui.addCaseButton.click()
+    first, second = add_two_cases(module, widget)
     assert widget.ui.casesListWidget.count == 2
     slicer.mrmlScene.RemoveNode(first[0])
     assert widget.ui.casesListWidget.count == 1 and widget._pairs == [second]
@@ -202,12 +198,7 @@ def test_long_gui_thread_work_shows_a_wait_cursor(training_panel, tmp_path):
     from slicer_shim import qt
 
     module, widget = training_panel
-    test = module.ImprovedNNUNetTrainingTest()
-    for name, offset in (("first", 0), ("second", 4)):
-        volume, segmentation = test._case(name, offset)
-        widget.ui.caseVolumeSelector.setCurrentNode(volume)
-        widget.ui.caseSegmentationSelector.setCurrentNode(segmentation)
-        widget.ui.addCaseButton.click()
+    add_two_cases(module, widget)
     widget.ui.rawFolderPathLineEdit.currentPath = str(tmp_path)
     qt.CURSOR_LOG.clear()
     widget.ui.exportButton.click()

@@ -33,6 +33,18 @@ class Dialogs(logging.Handler):
             self.errors.append(record.getMessage())
 
 
+def add_two_cases(training_module, widget):
+    """The Training self-test's two synthetic cases, added to the panel's case list as a user does; returns
+    their (volume, segmentation) pairs."""
+    test = training_module.ImprovedNNUNetTrainingTest()
+    cases = test._case("first", 0), test._case("second", 4)
+    for volume, segmentation in cases:
+        widget.ui.caseVolumeSelector.setCurrentNode(volume)
+        widget.ui.caseSegmentationSelector.setCurrentNode(segmentation)
+        widget.ui.addCaseButton.click()
+    return cases
+
+
 def check(condition, text):
     print(("ok    " if condition else "FAIL  ") + text, flush=True)
     if not condition:
@@ -63,12 +75,7 @@ def main():
           "dice_weight" in train.ui.hyperparametersTextEdit.plainText, "the variant's defaults are shown")
 
     # dataset from the scene: check and export need only Slicer's packages
-    test = training.ImprovedNNUNetTrainingTest()
-    first, second = test._case("first", 0), test._case("second", 4)
-    for volume, segmentation in (first, second):
-        train.ui.caseVolumeSelector.setCurrentNode(volume)
-        train.ui.caseSegmentationSelector.setCurrentNode(segmentation)
-        train.ui.addCaseButton.click()
+    first, second = add_two_cases(training, train)
     raw = Path(tempfile.mkdtemp()) / "raw"
     raw.mkdir()
     train.ui.rawFolderPathLineEdit.currentPath = str(raw)

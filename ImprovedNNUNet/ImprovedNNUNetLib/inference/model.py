@@ -242,17 +242,18 @@ def first_difference(recorded, given, where: str = "") -> str | None:
 def check_recorded_files(folder: ModelFolder, fold, checkpoint: dict) -> None:
     """UserError when the model folder's plans.json or dataset.json (labels, channels) differ from what the
     checkpoint recorded at training: an edited copy would change the spacing, patch or labels of every
-    prediction without a word."""
+    prediction without a word. (The folder's side was read from JSON; only the recorded side needs
+    normalising.)"""
     recorded = checkpoint.get("init_args") or {}
     if "plans" in recorded:
-        difference = first_difference(_normalised(recorded["plans"]), _normalised(folder.plans))
+        difference = first_difference(_normalised(recorded["plans"]), folder.plans)
         if difference:
             raise UserError(f"{folder.path / 'plans.json'} differs from the plans fold {fold} was trained with "
                             f"({difference}); restore the model's own plans.json")
     if "dataset_json" in recorded:
         for key in ("labels", "channel_names", "regions_class_order"):
-            difference = first_difference(_normalised(recorded["dataset_json"].get(key)),
-                                          _normalised(folder.dataset_json.get(key)), f"{key}.")
+            difference = first_difference(_normalised(recorded["dataset_json"].get(key)), folder.dataset_json.get(key),
+                                          f"{key}.")
             if difference:
                 raise UserError(f"{folder.path / 'dataset.json'} differs from the dataset fold {fold} was trained "
                                 f"with ({difference}); restore the model's own dataset.json")
