@@ -143,7 +143,7 @@ def stop_data_loaders(trainer) -> None:
             augmenter._finish()
 
 
-def validation_dice(fold_folder: Path) -> dict | None:
+def validation_summary(fold_folder: Path) -> dict | None:
     """nnU-Net's final validation summary (``foreground_mean`` and per-label ``mean``), None without one."""
     summary = fold_folder / "validation" / "summary.json"
     if not summary.is_file():
@@ -186,12 +186,12 @@ def resume_note(plan: PlannedRun, trainer) -> str:
     (``epoch 3/14: …``), for a fresh and a resumed run alike."""
     where = f"epoch {trainer.current_epoch + 1} of {trainer.num_epochs}"
     if plan.checkpoint is None:
-        return f"starting at {where}; "
+        return f"starting at {where}"
     lost = epochs_lost(plan.folder, trainer.current_epoch)
     lost_text = (f" ({lost} epoch(s) the interrupted run finished after that checkpoint are trained again)"
                  if lost else "")
     changed = "".join(f"; {flag} changed from {before} to {given}" for flag, before, given in plan.changes)
-    return f"resumed from {plan.checkpoint.name} at {where}{lost_text}{changed}; "
+    return f"resumed from {plan.checkpoint.name} at {where}{lost_text}{changed}"
 
 
 def remove_partial_checkpoints(folder: Path) -> None:
@@ -255,7 +255,7 @@ def start_from_pretrained(trainer, plan: PlannedRun, reporter: ProgressReporter,
     return f"fine-tuning from {plan.options.pretrained_weights} ({copied} tensors)"
 
 
-def final_validation(trainer, plan: PlannedRun, reporter: ProgressReporter, folder: Path) -> float | None:
+def final_validation(trainer, plan: PlannedRun, reporter: ProgressReporter, folder: Path) -> dict | None:
     """nnU-Net's validation of the fold's validation cases (with checkpoint_best.pth for --val-best)."""
     if plan.options.val_best:
         best = folder / "checkpoint_best.pth"
@@ -273,7 +273,7 @@ def final_validation(trainer, plan: PlannedRun, reporter: ProgressReporter, fold
         # nnU-Net's np.nanmean over a label empty in every case warns "Mean of empty slice"; done_message says it
         warnings.filterwarnings("ignore", message="Mean of empty slice", category=RuntimeWarning)
         trainer.perform_actual_validation(save_probabilities=plan.options.save_probabilities)
-    return validation_dice(folder)
+    return validation_summary(folder)
 
 
 def validate_only(trainer, plan: PlannedRun, reporter: ProgressReporter) -> RunResult:
@@ -283,8 +283,8 @@ def validate_only(trainer, plan: PlannedRun, reporter: ProgressReporter) -> RunR
     if not plan.options.val_best:  # --val-best loads checkpoint_best.pth in final_validation
         with nnunet_prints_to(reporter, folder):
             trainer.load_checkpoint(str(plan.checkpoint))
-    dice = final_validation(trainer, plan, reporter, folder)
-    reporter.emit("done", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs, message=done_message(dice))
+    summary = final_validation(trainer, plan, reporter, folder)
+    reporter.emit("done", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs, message=done_message(summary))
     return RunResult(folder, "done")
 
 
@@ -327,14 +327,15 @@ def run_trainer(trainer, plan: PlannedRun, note: str, reporter: ProgressReporter
                       flush=True)
             from .loop import EpochLoop
 
-            with nnunet_prints_to(reporter, folder):  # nnU-Net's prints during the epochs ("maybe some logging
-                EpochLoop(trainer, reporter, guard).run(message=(resumed + note).rstrip("; "))  # issue!?" ...)
+            # nnU-Net's own prints during the epochs ("maybe some logging issue!? ...") go to its output file
+            with nnunet_prints_to(reporter, folder):
+                EpochLoop(trainer, reporter, guard).run(message="; ".join(part for part in (resumed, note) if part))
             with guard.protected(), nnunet_prints_to(reporter, folder):
                 trainer.on_train_end()  # checkpoint_final.pth, stops the data loaders
             finished = True
-            dice = final_validation(trainer, plan, reporter, folder) if plan.options.final_validation else None
+            summary = final_validation(trainer, plan, reporter, folder) if plan.options.final_validation else None
             reporter.emit("done", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs,
-                          message=done_message(dice))
+                          message=done_message(summary))
             return RunResult(folder, "done")
         except TrainingStopped as stop:
             # SIGUSR1 at an epoch boundary: every finished epoch is in checkpoint_latest, exit status 0
