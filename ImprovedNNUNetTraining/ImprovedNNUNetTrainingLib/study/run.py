@@ -38,7 +38,8 @@ def pending_trainings(study: Study, out=None) -> list[Training]:
 
 def run_study(study: Study, executor: str = "local", gpus=None, parallel: int = 1, slurm=None,
               out=None) -> dict:
-    """Run what is left of ``study``; returns {training key: exit status or job state}. One run of a study at a
+    """Run what is left of ``study`` (checked first by the caller: ``Study.check_against_record`` and the
+    trainings' arguments); returns {training key: exit status or job state}. One run of a study at a
     time: a second `study run` of it is refused at once, naming the process (two would start the same
     trainings and each report the other's fold-lock refusals as failures)."""
     with StudyLock(study.folder, "study run"):
@@ -55,8 +56,6 @@ class StudyLock(FolderLock):
 
 
 def _run_study(study: Study, executor: str, gpus, parallel: int, slurm, out) -> dict:
-    for note in study.check_against_record():
-        print(note, file=out or sys.stderr)
     study.save()
     pending = pending_trainings(study, out)
     if not pending:

@@ -125,9 +125,8 @@ class Study:
         study.json would claim the new values for them); arms added or dropped are allowed and returned as
         notes for the user."""
         path = self.folder / "study.json"
-        if getattr(self, "_record_checked", False) or not path.is_file():
+        if not path.is_file():
             return []
-        self._record_checked = True  # not a field: to_dict leaves it out
         try:
             recorded = json.loads(path.read_text())
         except ValueError:
