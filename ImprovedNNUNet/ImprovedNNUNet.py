@@ -557,8 +557,9 @@ class ImprovedNNUNetTest(ScriptedLoadableModuleTest):
 
         from ImprovedNNUNetLib.dependencies import EVALUATION_PACKAGES, missing_text
 
-        if missing_text(EVALUATION_PACKAGES):
-            self.delayDisplay(f"Skipped: metrics need {missing_text(EVALUATION_PACKAGES)}; press Install dependencies")
+        missing = missing_text(EVALUATION_PACKAGES)
+        if missing:
+            self.delayDisplay(f"Skipped: metrics need {missing}; press Install dependencies")
             return
 
         from ImprovedNNUNetLib.scene.labelmaps import export_label_image, segment_infos
