@@ -129,34 +129,62 @@ def test_signed_distance_targets_per_label_and_empty():
 
 
 def test_sdm_head_shapes_loss_and_plain_inference_output(make_trainer):
+    from ImprovedNNUNetTrainingLib.trainers.sdm import split_distance
+
     trainer = make_trainer("sdm")
     trainer.initialize()
     network, patch = trainer.network, trainer.configuration_manager.patch_size
-    head = network.sdm_head
     x = torch.randn(2, 1, *patch)
     network.train()
     outputs = network(x)
-    assert isinstance(outputs, (list, tuple)) and outputs[0].shape == (2, 8, *patch)
-    assert head.output.shape == (2, 7, *patch)
-    assert head.output.abs().max() <= 1
+    assert isinstance(outputs, (list, tuple)) and outputs[0].shape == (2, 8 + 7, *patch)  # logits, then the maps
+    segmentation, distance = split_distance(outputs, 7)
+    assert segmentation[0].shape == (2, 8, *patch) and distance.shape == (2, 7, *patch)
+    assert distance.abs().max() <= 1
+    assert [o.shape for o in segmentation[1:]] == [o.shape for o in outputs[1:]]
 
-    target = [torch.randint(0, 8, (2, 1, *o.shape[2:])) for o in outputs]
-    seg_only = trainer.loss.segmentation_loss(outputs, target)
+    target = [torch.randint(0, 8, (2, 1, *o.shape[2:])) for o in segmentation]
+    seg_only = trainer.loss.segmentation_loss(segmentation, target)
     sdm = torch.from_numpy(signed_distance_targets(target[0].numpy(), range(1, 8), trainer.configuration_manager.spacing))
-    expected = seg_only + trainer.sdm_weight * torch.mean((head.output - sdm) ** 2)
+    expected = seg_only + trainer.sdm_weight * torch.mean((distance - sdm) ** 2)
     assert trainer.loss(outputs, target).item() == pytest.approx(expected.item(), rel=1e-6)
 
     network.eval()
+    with torch.no_grad():  # nnU-Net's validation step: evaluation mode, the segmentation loss alone
+        validation = network(x)
+        assert validation[0].shape == (2, 8, *patch)
+        assert trainer.loss(validation, target).item() == pytest.approx(
+            trainer.loss.segmentation_loss(validation, target).item(), rel=1e-6)
     trainer.set_deep_supervision_enabled(False)
     with torch.no_grad():
         plain = network(x)
         assert isinstance(plain, torch.Tensor) and plain.shape == (2, 8, *patch)
-        assert head.output is None
         both = SegmentationWithDistance(network)(x)  # the product's inference wrapper
     assert both.shape == (2, 8 + 7, *patch)
     torch.testing.assert_close(both[:, :8], plain)
     assert both[:, 8:].abs().max() <= 1
-    assert head.output is None and not head.always_on
+    assert not network.sdm_head.always_on
+
+
+def test_sdm_network_compiles_whole_with_the_head(make_trainer):
+    """The head is part of the traced forward pass (no graph break, no hook side effect), so nnU-Net's
+    torch.compile decision applies to sdm as to every variant; compiled outputs equal eager ones in
+    training mode (with the maps) and in evaluation mode (without)."""
+    trainer = make_trainer("sdm")
+    trainer.initialize()
+    assert trainer._do_i_compile() == make_trainer("baseline")._do_i_compile()
+    assert "_do_i_compile" not in type(trainer).__dict__
+    network, patch = trainer.network, trainer.configuration_manager.patch_size
+    x = torch.randn(2, 1, *patch)
+    compiled = torch.compile(network, backend="aot_eager", fullgraph=True)
+    for training in (True, False):
+        network.train(training)
+        with torch.no_grad():
+            eager, traced = network(x), compiled(x)
+        eager = eager if isinstance(eager, torch.Tensor) else eager[0]
+        traced = traced if isinstance(traced, torch.Tensor) else traced[0]
+        assert eager.shape[1] == (8 + 7 if training else 8)
+        torch.testing.assert_close(traced, eager, rtol=1e-5, atol=1e-5)
 
 
 def test_sdm_batches_carry_distance_targets_made_by_the_data_loader(make_trainer, monkeypatch):
@@ -205,3 +233,73 @@ def test_distance_maps_refuse_models_without_head(trained_model, chest_volume):
 
     with pytest.raises(UserError, match="sdm variant"):
         load_model(trained_model("baseline"), folds=[0], device="cpu").predict([chest_volume], sdm=True)
+
+
+def scipy_signed_distance(mask: np.ndarray, spacing) -> np.ndarray:
+    """The definition as first implemented with scipy's transform (float64), the reference for the
+    faster ``edt`` (CPU) and torch (training device) implementations."""
+    from scipy import ndimage
+
+    if not mask.any():
+        return np.zeros(mask.shape)
+    if mask.all():
+        return np.full(mask.shape, -1.0)
+    inside = ndimage.distance_transform_edt(mask, sampling=spacing)
+    outside = ndimage.distance_transform_edt(~mask, sampling=spacing)
+    sdm = outside / outside.max() - inside / inside.max()
+    sdm[mask & ~ndimage.binary_erosion(mask, border_value=1)] = 0.0
+    return sdm
+
+
+def label_batch(seed: int, shape) -> np.ndarray:
+    """Two samples of smooth blobs with labels 1 and 2 touching each other and the array edge; in the
+    second sample label 3 fills the array (so 1 and 2 are empty there)."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    field = ndimage.gaussian_filter(rng.random((2, 1, *shape)), (0, 0, 2, 2, 2))
+    batch = np.zeros((2, 1, *shape), dtype=np.int16)
+    batch[field > np.quantile(field, 0.7)] = 1
+    batch[field > np.quantile(field, 0.9)] = 2
+    batch[1] = 3
+    return batch
+
+
+@pytest.mark.parametrize("shape,spacing", [((12, 30, 26), (2.5, 0.7, 0.9)), ((1, 40, 33), (3.0, 1.0, 1.0)),
+                                           ((24, 24, 24), (1.0, 1.0, 1.0))])
+@pytest.mark.parametrize("implementation", ["edt", "torch"])
+def test_distance_targets_equal_the_scipy_definition(shape, spacing, implementation):
+    """Anisotropic, multi-label (labels touching), empty (labels 1, 2 in sample 2, label 4 everywhere)
+    and full (label 3 in sample 2) masks: within 1e-5 of the scipy definition."""
+    from ImprovedNNUNetTrainingLib.trainers.signed_distance_torch import signed_distance_targets as on_device
+
+    batch, labels = label_batch(sum(shape), shape), (1, 2, 3, 4)
+    if implementation == "edt":
+        maps = signed_distance_targets(batch, labels, spacing)
+    else:
+        maps = on_device(torch.from_numpy(batch), labels, spacing).numpy()
+    assert maps.shape == (2, 4, *shape) and maps.dtype == np.float32
+    for sample in range(2):
+        for index, label in enumerate(labels):
+            expected = scipy_signed_distance(batch[sample, 0] == label, spacing)
+            np.testing.assert_allclose(maps[sample, index], expected, atol=1e-5, rtol=0)
+    assert np.all(maps[1, 2] == -1) and np.all(maps[1, 0] == 0) and np.all(maps[:, 3] == 0)
+
+
+def test_sdm_loss_computes_missing_targets_like_the_workers(make_trainer):
+    """A batch without the workers' targets (GPU training, where the loss makes them on the device)
+    gives the same loss as one that carries them."""
+    from ImprovedNNUNetTrainingLib.trainers.sdm import device_targets
+    from ImprovedNNUNetTrainingLib.trainers.signed_distance_torch import signed_distance_targets as on_device
+
+    trainer = make_trainer("sdm")
+    trainer.initialize()
+    network, patch, spacing = trainer.network, trainer.configuration_manager.patch_size, trainer.configuration_manager.spacing
+    network.train()
+    outputs = network(torch.randn(2, 1, *patch))
+    target = [torch.randint(0, 8, (2, 1, *o.shape[2:])) for o in outputs]
+    carried = torch.from_numpy(signed_distance_targets(target[0].numpy(), range(1, 8), spacing))
+    torch.testing.assert_close(on_device(target[0], range(1, 8), spacing), carried, rtol=0, atol=1e-5)
+    torch.testing.assert_close(device_targets(target[0], range(1, 8), spacing), carried)
+    assert trainer.loss(outputs, [*target, carried]).item() == pytest.approx(trainer.loss(outputs, target).item(),
+                                                                              rel=1e-6)

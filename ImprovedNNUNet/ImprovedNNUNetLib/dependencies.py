@@ -21,6 +21,7 @@ REQUIREMENTS = {
     "acvl-utils": (">=0.2.6,<0.3", "acvl_utils"),
     "batchgeneratorsv2": (">=0.3.2", "batchgeneratorsv2"),
     "scipy": (">=1.10", "scipy"),
+    "edt": (">=3.0", "edt"),
     "tqdm": (">=4.60", "tqdm"),
     "psutil": (">=5.9", "psutil"),
     "surface-distance": ("==0.1", "surface_distance"),

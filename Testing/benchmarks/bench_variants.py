@@ -6,10 +6,12 @@ gets its own trainer and runs ``train_step`` on the same pre-generated augmented
 (data loading happens in worker processes during real training and is timed separately). The
 variants take turns on each batch in a shuffled order, so that load from other processes hits
 all alike; the fastest of the timed iterations (best of N, the least disturbed by other load)
-is compared with baseline's. `msf` variants are timed in stage 2 (with the MSF term). `sdm`
-batches carry their signed-distance targets, as the sdm pipeline's last transform adds them in
-the data-loading workers; the time that transform takes per batch is printed as a share of baseline's
-data loading per batch (the workers set the pace of a fast GPU, so that share, not the step, is sdm's cost).
+is compared with baseline's. `msf` variants are timed in stage 2 (with the MSF term). Where `sdm`
+makes its signed-distance targets follows the device: on the CPU the sdm pipeline's last transform
+adds them in the data-loading workers (its batches here carry them, and the time that transform takes
+per batch is printed as a share of baseline's data loading per batch: the workers set the pace of a
+fast GPU, so that share, not the step, is what it costs there); on a GPU the loss makes them on the
+device inside the timed step (the time they take there is printed too).
 CPU time of this process is printed next to wall time: on a machine shared
 with other jobs it shows the work per iteration without their interference. `msf_deep` has a
 deeper, wider network by design, so its ratio measures that network, not overhead.
@@ -86,7 +88,7 @@ def main() -> int:
     import torch
 
     from ImprovedNNUNetTrainingLib.registry import VARIANTS
-    from ImprovedNNUNetTrainingLib.trainers.sdm import DistanceTargetTransform
+    from ImprovedNNUNetTrainingLib.trainers.sdm import DistanceTargetTransform, device_targets
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     with tempfile.TemporaryDirectory() as tmp, redirect_stdout(io.StringIO()):
@@ -103,11 +105,21 @@ def main() -> int:
         spacing, labels = baseline.configuration_manager.spacing, baseline.label_manager.foreground_labels
         sdm_times, sdm_batches = [], []
         transform = DistanceTargetTransform(labels, spacing)
+        on_device = []
         for batch in batches:
             start = time.perf_counter()
             targets = [transform(segmentation=[sample])["segmentation"][-1] for sample in batch["target"][0]]
             sdm_times.append(time.perf_counter() - start)
-            sdm_batches.append({**batch, "target": [*batch["target"], torch.stack(targets)]})
+            if device.type == "cpu":
+                sdm_batches.append({**batch, "target": [*batch["target"], torch.stack(targets)]})
+            else:  # the trainer leaves the transform out; the loss makes the targets on the device
+                sdm_batches.append(batch)
+                full = batch["target"][0].to(device)
+                torch.cuda.synchronize()
+                start = time.perf_counter()
+                device_targets(full, labels, spacing)
+                torch.cuda.synchronize()
+                on_device.append(time.perf_counter() - start)
         trainers = {v: baseline if v == "baseline" else started_trainer(v, preprocessed, device) for v in VARIANTS}
         for trainer in trainers.values():
             if hasattr(trainer.loss, "active"):
@@ -136,9 +148,15 @@ def main() -> int:
     loading_ms = float(np.median(loading)) * 1000
     # The targets are made in the data-loading workers: what they cost is data-loading work, set against
     # baseline's data loading per batch (on a fast GPU the workers, not the step, then set the pace).
-    print(f"SDM targets in the data-loading workers: {sdm_ms:.1f} ms per batch = {sdm_ms / loading_ms:.0%} of "
+    where = "in the data-loading workers" if device.type == "cpu" else "if made in the workers (CPU training)"
+    print(f"SDM targets {where}: {sdm_ms:.1f} ms per batch = {sdm_ms / loading_ms:.0%} of "
           f"baseline's data loading ({loading_ms:.0f} ms per batch; target ≤ {TARGET_SDM_SHARE:.0%}"
           f"{'' if sdm_ms / loading_ms <= TARGET_SDM_SHARE else ', above it'})")
+    if on_device:
+        device_ms = float(np.median(on_device[WARMUP:])) * 1000
+        print(f"SDM targets on {device} (inside sdm's step; the workers do nothing extra): {device_ms:.1f} ms per "
+              f"batch = {device_ms / (best['baseline'] * 1000):.0%} of baseline's step, "
+              f"0% of baseline's data loading")
     print(f"worst ratio {worst:.2f}× (target ≤ {TARGET_RATIO:.2f}×)")
     return 0
 

@@ -1,14 +1,13 @@
 """Reading the signed-distance maps of SDM models (the `sdm` variant) at inference.
 
 The SDM network carries its distance head as the sub-module ``sdm_head``: with
-``sdm_head.always_on`` set, every forward pass leaves the tanh distance maps (one channel per
-foreground label) in ``sdm_head.output``; otherwise the network is an ordinary segmentation
-network. ``SegmentationWithDistance`` returns both at once, so one sliding-window pass (with
+``sdm_head.always_on`` set, the network's output carries the tanh distance maps (one channel per
+foreground label) after the segmentation logits; otherwise the network is an ordinary
+segmentation network. ``SegmentationWithDistance`` returns both at once, so one sliding-window pass (with
 nnU-Net's Gaussian weighting and mirroring) yields the segmentation logits and the distance maps.
 """
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 DISTANCE_FILL = 1.0  # outside nnU-Net's crop the distance map says "far outside every structure"
@@ -30,8 +29,6 @@ class SegmentationWithDistance(nn.Module):
         head = distance_head(self.network)
         head.always_on = True
         try:
-            logits = self.network(x)
-            return torch.cat([logits, head.output.to(logits.dtype)], dim=1)
+            return self.network(x)
         finally:
             head.always_on = False
-            head.output = None

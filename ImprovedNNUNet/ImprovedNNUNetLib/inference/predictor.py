@@ -1,12 +1,16 @@
-"""nnU-Net's predictor with a per-tile progress report and room for extra output channels.
+"""nnU-Net's predictor with a per-tile progress report, room for extra output channels, and the
+test-time mirrors of a tile in one forward pass on a GPU.
 
 The sliding-window arithmetic (Gaussian weighting, padding, mirroring, half-precision
-accumulation) is nnU-Net's own; this subclass only observes it, so predictions stay identical
-to ``nnUNetPredictor``.
+accumulation) is nnU-Net's own. On CUDA the mirrored copies of a tile go through the network as
+one batch instead of one pass each (nnU-Net's networks normalise per sample, so each copy's output
+is the same function of its input) and are summed back in nnU-Net's order; on the CPU the
+predictor is nnU-Net's unchanged.
 """
 from __future__ import annotations
 
 import io
+import itertools
 from contextlib import contextmanager, redirect_stdout
 
 from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
@@ -28,7 +32,9 @@ class _ChannelCount:
 
 
 class TrackingPredictor(nnUNetPredictor):
-    """``nnUNetPredictor`` that calls ``progress(tiles_done, tiles_total)`` after every tile."""
+    """``nnUNetPredictor`` that calls ``progress(tiles_done, tiles_total)`` after every tile.
+
+    ``batch_mirrors``: run a tile's test-time mirrors as one batch (default: on with CUDA)."""
 
     def __init__(self, device, tile_step_size: float = 0.5, use_mirroring: bool = False):
         with redirect_stdout(io.StringIO()):  # nnU-Net prints a note about CPU devices on every construction
@@ -39,6 +45,7 @@ class TrackingPredictor(nnUNetPredictor):
         self._passes = 1
         self._done = 0
         self._total = None
+        self.batch_mirrors = device.type == "cuda"
 
     def track(self, progress, passes: int) -> None:
         """Start counting tiles for ``passes`` sliding-window runs over one volume (one per fold)."""
@@ -61,8 +68,26 @@ class TrackingPredictor(nnUNetPredictor):
         return slicers
 
     def _internal_maybe_mirror_and_predict(self, x):
-        prediction = super()._internal_maybe_mirror_and_predict(x)
+        if self.batch_mirrors and self.use_mirroring and self.allowed_mirroring_axes and x.shape[0] == 1:
+            prediction = self._mirrors_in_one_batch(x)
+        else:
+            prediction = super()._internal_maybe_mirror_and_predict(x)
         self._done += 1
         if self._progress is not None:
             self._progress(self._done, self._total)
+        return prediction
+
+    def _mirrors_in_one_batch(self, x):
+        """nnU-Net's mirroring average (the tile, then every combination of the allowed axes, in its order),
+        with all copies of the tile through the network in one forward pass."""
+        import torch
+
+        axes = [axis + 2 for axis in self.allowed_mirroring_axes]
+        assert max(self.allowed_mirroring_axes) <= x.ndim - 3, "mirror_axes does not match the dimension of the input"
+        combinations = [c for i in range(len(axes)) for c in itertools.combinations(axes, i + 1)]
+        outputs = self.network(torch.cat([x, *(torch.flip(x, c) for c in combinations)]))
+        prediction = outputs[:1].clone()
+        for index, flipped in enumerate(combinations, start=1):
+            prediction += torch.flip(outputs[index:index + 1], flipped)
+        prediction /= len(combinations) + 1
         return prediction
