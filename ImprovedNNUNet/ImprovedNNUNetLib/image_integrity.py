@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,31 @@ class Truncated(Exception):
     """The file holds less voxel data than its header announces."""
 
 
+# Files found complete, by (path, modification time, size): the scan of a compressed NIfTI also counts its
+# NaN and infinite voxels, so that reading the file after :func:`check_all_complete` decompresses it only
+# once more (in ITK), not twice.
+_SCANNED: dict[tuple, int | None] = {}
+_SCANNED_KEPT = 256
+_SCANNED_LOCK = threading.Lock()
+
+
+def _scan_key(path: Path) -> tuple | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return str(path.resolve()), stat.st_mtime_ns, stat.st_size
+
+
+def _remember(path: Path, nonfinite: int | None) -> None:
+    key = _scan_key(path)
+    if key is not None:
+        with _SCANNED_LOCK:
+            if len(_SCANNED) >= _SCANNED_KEPT:
+                _SCANNED.pop(next(iter(_SCANNED)))
+            _SCANNED[key] = nonfinite
+
+
 def truncated_error(path: Path, detail: str) -> UserError:
     return UserError(f"{path} is incomplete ({detail}), probably an interrupted copy or download; "
                      "copy or export the file again")
@@ -40,9 +66,12 @@ def check_complete(path: str | Path) -> None:
     """UserError when an image file holds less voxel data than its header says; silent otherwise."""
     path = Path(path)
     name = path.name.lower()
+    if _scan_key(path) in _SCANNED:
+        return
+    nonfinite = None
     try:
         if name.endswith(".nii.gz"):
-            _check_nifti_gz(path)
+            nonfinite = _check_nifti_gz(path)
         elif name.endswith(".nii"):
             _check_nifti(path)
         elif name.endswith((".nrrd", ".nhdr")):
@@ -51,6 +80,7 @@ def check_complete(path: str | Path) -> None:
             _check_meta(path)
     except Truncated as exc:
         raise truncated_error(path, str(exc)) from None
+    _remember(path, nonfinite)
 
 
 def check_all_complete(paths, workers: int = 8) -> None:
@@ -72,9 +102,10 @@ def _check_file(path) -> None:
 
 
 # -- compressed streams ---------------------------------------------------------------------------------
-def _inflate(handle, wbits: int) -> int:
+def _inflate(handle, wbits: int, sink=None) -> int:
     """Decompress the rest of ``handle`` (zlib ``wbits``: 31 gzip, 47 zlib or gzip) without keeping the
-    output; returns the decompressed length. Truncated when the stream ends before its end marker."""
+    output (each piece goes to ``sink`` when given); returns the decompressed length. Truncated when the
+    stream ends before its end marker."""
     produced, pending = 0, b""
     decompressor = zlib.decompressobj(wbits)
     while True:
@@ -89,9 +120,12 @@ def _inflate(handle, wbits: int) -> int:
                 return produced  # padding after the stream
             decompressor = zlib.decompressobj(wbits)  # a gzip file may hold several members
         try:
-            produced += len(decompressor.decompress(pending, CHUNK))
+            piece = decompressor.decompress(pending, CHUNK)
         except zlib.error as exc:
             raise Truncated(f"damaged compressed data: {exc}") from None
+        produced += len(piece)
+        if sink is not None:
+            sink(piece)
         pending = decompressor.unused_data if decompressor.eof else decompressor.unconsumed_tail
 
 
@@ -169,8 +203,13 @@ NIFTI_FLOATS = {16: "f4", 64: "f8"}
 
 def nifti_nonfinite(path: str | Path) -> int:
     """NaN and infinite voxels stored in a float NIfTI file. ITK's reader turns them into 0 without a word, so
-    the array it returns cannot tell; this reads the stored voxels (0 for other files and integer data)."""
+    the array it returns cannot tell; this reads the stored voxels (0 for other files and integer data), or
+    takes the count from :func:`check_complete`'s scan of the same, unchanged file."""
     import numpy as np
+
+    remembered = _SCANNED.get(_scan_key(Path(path)))
+    if remembered is not None:
+        return remembered
 
     try:
         handle = _open_nifti(Path(path))
@@ -207,7 +246,8 @@ def _check_nifti(path: Path) -> None:
         raise Truncated(f"{size} of {needed} bytes")
 
 
-def _check_nifti_gz(path: Path) -> None:
+def _check_nifti_gz(path: Path) -> int | None:
+    """Truncated unless complete; returns the NaN and infinite voxels counted on the way (float data), else None."""
     with open(path, "rb") as f:
         decompressor = zlib.decompressobj(31)
         try:
@@ -215,12 +255,40 @@ def _check_nifti_gz(path: Path) -> None:
         except zlib.error as exc:
             raise Truncated(f"damaged compressed data: {exc}") from None
         needed = _nifti_needed(header) if len(header) >= 348 else None
+        fields = nifti_header(header) if len(header) >= 348 else None
+        counter = None
+        if fields is not None and fields.datatype in NIFTI_FLOATS:
+            counter = _NonfiniteCounter(max(fields.offset, 352 if fields.size == 348 else 544),
+                                        NIFTI_FLOATS[fields.datatype], fields.endian)
         f.seek(0)
-        produced = _inflate(f, 31)
+        produced = _inflate(f, 31, counter)
     if produced < 348:
         raise Truncated(f"{produced} bytes after decompression, shorter than a NIfTI header")
     if needed is not None and produced < needed:
         raise Truncated(f"{produced} of {needed} bytes after decompression")
+    return None if counter is None else counter.count
+
+
+class _NonfiniteCounter:
+    """Counts NaN and infinite values in a byte stream of floats that starts ``offset`` bytes in."""
+
+    def __init__(self, offset: int, dtype: str, endian: str):
+        import numpy as np
+
+        self.skip, self.rest, self.count = offset, b"", 0
+        self.dtype = np.dtype(dtype).newbyteorder(endian)
+
+    def __call__(self, piece: bytes) -> None:
+        import numpy as np
+
+        if self.skip:
+            cut = min(self.skip, len(piece))
+            piece, self.skip = piece[cut:], self.skip - cut
+        data = self.rest + piece if self.rest else piece
+        whole = len(data) - len(data) % self.dtype.itemsize
+        self.rest = data[whole:]
+        values = np.frombuffer(data, dtype=self.dtype, count=whole // self.dtype.itemsize)
+        self.count += int(values.size - np.count_nonzero(np.isfinite(values)))
 
 
 # -- NRRD -----------------------------------------------------------------------------------------------

@@ -195,6 +195,8 @@ def loading_cpu_seconds(preprocessed: Path, variant: str, batches: int) -> float
         trainer = started_trainer(variant, preprocessed, torch.device("cpu"))
     finally:
         os.environ["nnUNet_n_proc_DA"] = before if before is not None else ""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a data-loading worker, so that CPU time is one worker's work
     try:
         next(trainer.dataloader_train)
         start = time.process_time()
@@ -202,6 +204,7 @@ def loading_cpu_seconds(preprocessed: Path, variant: str, batches: int) -> float
             next(trainer.dataloader_train)
         return (time.process_time() - start) / batches
     finally:
+        torch.set_num_threads(threads)
         stop_data_loaders(trainer)
 
 
@@ -220,15 +223,23 @@ def sdm_targets(preprocessed: Path, device, report: Report) -> None:
         patch, batch_size, spacing = plans["patch_size"], plans["batch_size"], plans["spacing"]
         _, labels = synthetic_case(tuple(patch), 1)
         segmentation = torch.from_numpy(labels.astype("int16"))[None, None].repeat(batch_size, 1, 1, 1, 1).to(device)
-        times = []
-        for _ in range(6):
-            synchronize(device)
-            start = time.perf_counter()
-            device_targets(segmentation, (1, 2), spacing)
-            synchronize(device)
-            times.append(time.perf_counter() - start)
-        report("sdm_targets_on_device", device=str(device), ms_per_batch=statistics.median(times[1:]) * 1000,
-               workers_added_share=0.0)
+        from ImprovedNNUNetTrainingLib.trainers import signed_distance_torch
+        from ImprovedNNUNetTrainingLib.trainers.signed_distance import signed_distance_targets
+
+        reference = signed_distance_targets(segmentation.cpu().numpy(), (1, 2), spacing)
+        for name, failed in (("compiled", False), ("eager", True)):
+            signed_distance_torch._compiled["failed"] = failed
+            times = []
+            for _ in range(6):
+                synchronize(device)
+                start = time.perf_counter()
+                maps = device_targets(segmentation, (1, 2), spacing)
+                synchronize(device)
+                times.append(time.perf_counter() - start)
+            report("sdm_targets_on_device", device=str(device), envelope=name,
+                   ms_per_batch=statistics.median(times[1:]) * 1000, first_call_s=times[0],
+                   max_abs_difference_to_cpu=float(abs(maps.cpu().numpy() - reference).max()), workers_added_share=0.0)
+        signed_distance_torch._compiled["failed"] = False
 
 
 def trained_baseline(preprocessed: Path, device, steps: int = 10) -> Path:
@@ -331,10 +342,26 @@ print(json.dumps(stages))
 """
 
 
+IMPORTS_SCRIPT = r"""
+import json, time
+start = time.perf_counter()
+import torch
+torch_s = time.perf_counter() - start
+import nnunetv2.inference.predict_from_raw_data
+nnunet_s = time.perf_counter() - start - torch_s
+import ImprovedNNUNetLib.inference, ImprovedNNUNetLib.imageio
+print(json.dumps({"torch_s": torch_s, "nnunet_predictor_s": nnunet_s,
+                  "project_s": time.perf_counter() - start - torch_s - nnunet_s}))
+"""
+
+
 def predict_stages(model: Path, image: Path, root: Path, device, env: dict, report: Report) -> None:
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", "pass"], env=env)
     interpreter = time.perf_counter() - start
+    done = subprocess.run([sys.executable, "-c", IMPORTS_SCRIPT], env=env, capture_output=True, text=True)
+    if done.returncode == 0:
+        report("predict_imports", **json.loads(done.stdout.strip().splitlines()[-1]))
     done = subprocess.run([sys.executable, "-c", STAGES_SCRIPT, str(image), str(model), device.type,
                            str(root / "stages.nii.gz")], env=env, capture_output=True, text=True)
     if done.returncode != 0:

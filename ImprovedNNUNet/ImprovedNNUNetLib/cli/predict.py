@@ -184,23 +184,57 @@ def run(args) -> int:
 
         check_npz_supported(folder.plans)
         model_files = model_json_files(model_path, _output_base(cases[0], output, single)[0].parent, args.overwrite)
-    from ..inference import load_model
+    with ReadAhead(cases, args.read_workers) as reads:  # the first cases are read while torch and the model load
+        from ..inference import load_model
 
-    model = load_model(model_path, folds=args.folds, device=args.device, checkpoint_name=args.checkpoint)
-    if args.sdm and not model.has_distance_head:
-        raise UserError(f"--sdm needs a model trained with the sdm variant; this one used {model.trainer_name}")
-    if model.device_note:
-        print(f"note: {model.device_note}", file=sys.stderr)
-    planned = [output_files(case, output, single, model, args.probabilities, args.sdm, args.npz) for case in cases]
-    if not args.overwrite:
-        _check_free(planned)
-    if args.npz:
-        planned[0]["npz"].parent.mkdir(parents=True, exist_ok=True)
-        for target, text in model_files.items():
-            write_text_verified(target, text)
-    remove_partial_files(planned)
-    segment_all(model, cases, planned, args)
+        model = load_model(model_path, folds=args.folds, device=args.device, checkpoint_name=args.checkpoint)
+        if args.sdm and not model.has_distance_head:
+            raise UserError(f"--sdm needs a model trained with the sdm variant; this one used {model.trainer_name}")
+        if model.device_note:
+            print(f"note: {model.device_note}", file=sys.stderr)
+        planned = [output_files(case, output, single, model, args.probabilities, args.sdm, args.npz)
+                   for case in cases]
+        if not args.overwrite:
+            _check_free(planned)
+        if args.npz:
+            planned[0]["npz"].parent.mkdir(parents=True, exist_ok=True)
+            for target, text in model_files.items():
+                write_text_verified(target, text)
+        remove_partial_files(planned)
+        segment_all(model, cases, planned, args, reads)
     return 0
+
+
+class ReadAhead:
+    """Reads cases in ``workers`` threads, at most ``workers`` cases ahead of the one being taken (ITK's reader
+    and zlib release the GIL, so reading overlaps the imports, the model's loading and the network)."""
+
+    def __init__(self, cases, workers: int):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.cases, self.workers = cases, workers
+        self.pool = ThreadPoolExecutor(workers)
+        self.pending = {}
+        for index in range(workers):
+            self._submit(index)
+
+    def _submit(self, index: int) -> None:
+        from ..imageio import read_image
+
+        if index < len(self.cases):
+            self.pending[index] = self.pool.submit(lambda c=self.cases[index]: [read_image(p) for p in c.files])
+
+    def take(self, index: int) -> list:
+        """The images of case ``index`` (the next one is then read); they are not kept here."""
+        images = self.pending.pop(index).result()
+        self._submit(index + self.workers)
+        return images
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 MODEL_JSON_FILES = ("dataset.json", "plans.json")  # what nnUNetv2_ensemble reads beside the .npz files
@@ -246,29 +280,18 @@ def write_outputs(model, result, files: dict) -> None:
     write_image(result.segmentation, files["segmentation"], overwrite=True)
 
 
-def segment_all(model, cases, planned, args) -> None:
-    """Segment the cases one after another; ``-npp`` threads read the next cases ahead and ``-nps`` threads
-    write finished ones, so reading and writing overlap the network."""
+def segment_all(model, cases, planned, args, reads: ReadAhead) -> None:
+    """Segment the cases one after another; ``-npp`` threads read the next cases ahead (``reads``) and ``-nps``
+    threads write finished ones, so reading and writing overlap the network."""
     from concurrent.futures import ThreadPoolExecutor
 
     from tqdm import tqdm
 
-    from ..imageio import read_image
-
-    with ThreadPoolExecutor(args.read_workers) as readers, ThreadPoolExecutor(args.write_workers) as writers:
-        def read_ahead(index):
-            if index < len(cases):
-                reads[index] = readers.submit(lambda c=cases[index]: [read_image(path) for path in c.files])
-
-        reads = [None] * len(cases)
-        for index in range(args.read_workers):  # at most -npp cases are held ahead
-            read_ahead(index)
+    with ThreadPoolExecutor(args.write_workers) as writers:
         writes = []
         for index, (case, files) in enumerate(zip(cases, planned)):
             started = time.perf_counter()
-            images = reads[index].result()
-            reads[index] = None  # the images are not kept past their case
-            read_ahead(index + args.read_workers)
+            images = reads.take(index)
             while len([w for w in writes if not w.done()]) > args.write_workers:  # bound results held in memory
                 next(w for w in writes if not w.done()).result()
             with tqdm(desc=case.case_id, unit="tile", file=sys.stderr, disable=None, leave=False) as bar:

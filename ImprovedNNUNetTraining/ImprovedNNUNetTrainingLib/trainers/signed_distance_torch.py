@@ -31,6 +31,24 @@ def _first_axis_squared(sources: torch.Tensor, step: float) -> torch.Tensor:
     return torch.where(nearest >= _FAR / 2, torch.full_like(squared, _FAR), squared)
 
 
+def _lower_envelope(lines: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """``out[r, i] = min_j lines[r, j] + offsets[i, j]``."""
+    return torch.amin(lines[:, None, :] + offsets[None], dim=-1)
+
+
+_compiled = {"envelope": None, "failed": False}
+
+
+def _envelope_function(device: torch.device):
+    """The lower envelope, compiled on CUDA (the sum and the minimum fuse into one kernel, so the
+    (rows, n, n) intermediate is never written); plain torch elsewhere or if compiling fails."""
+    if device.type != "cuda" or _compiled["failed"]:
+        return _lower_envelope
+    if _compiled["envelope"] is None:
+        _compiled["envelope"] = torch.compile(_lower_envelope, dynamic=False)
+    return _compiled["envelope"]
+
+
 def _envelope_last_axis(squared: torch.Tensor, step: float) -> torch.Tensor:
     """``out[..., i] = min_j squared[..., j] + (step · (i - j))²`` (exact; chunked over the lines)."""
     n = squared.shape[-1]
@@ -39,9 +57,17 @@ def _envelope_last_axis(squared: torch.Tensor, step: float) -> torch.Tensor:
     offsets = ((index[:, None] - index[None, :]) * step) ** 2  # (i, j)
     rows = max(1, _CHUNK_ELEMENTS // (n * n))
     out = torch.empty_like(lines)
+    envelope = _envelope_function(squared.device)
     for start in range(0, lines.shape[0], rows):
         chunk = lines[start:start + rows]
-        out[start:start + rows] = torch.amin(chunk[:, None, :] + offsets[None], dim=-1)
+        try:
+            out[start:start + rows] = envelope(chunk, offsets)
+        except Exception:  # noqa: BLE001 - a compiler problem must not stop a training: fall back, once
+            if envelope is _lower_envelope:
+                raise
+            _compiled["failed"] = True
+            envelope = _lower_envelope
+            out[start:start + rows] = envelope(chunk, offsets)
     return out.reshape(squared.shape)
 
 
@@ -98,6 +124,11 @@ def signed_distance_targets(segmentation: torch.Tensor, labels: Sequence[int], s
 
     ``segmentation``: (B, 1, *spatial) integer labels. Returns (B, len(labels), *spatial) float32.
     """
+    with torch.autocast(segmentation.device.type, enabled=False):  # exact float32 arithmetic inside a training step
+        return _targets(segmentation, labels, spacing)
+
+
+def _targets(segmentation: torch.Tensor, labels: Sequence[int], spacing: Sequence[float]) -> torch.Tensor:
     label_map = segmentation[:, 0]
     label_values = torch.as_tensor(list(labels), device=segmentation.device, dtype=label_map.dtype)
     masks = label_map[:, None] == label_values.reshape(1, -1, *([1] * (label_map.dim() - 1)))
