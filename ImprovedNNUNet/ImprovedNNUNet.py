@@ -29,12 +29,13 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from ImprovedNNUNetLib.devices import DEVICE_CHOICES
 from ImprovedNNUNetLib.panel_paths import PathFields, drop_lib_modules, path_is_set
 
 LIB_PACKAGE = "ImprovedNNUNetLib"
 POLL_INTERVAL_MS = 200
 MAX_CHANNELS = 4  # channel selectors in the panel; scripts may pass any number of volumes
-DEVICES = ["auto", "cpu", "cuda", "mps"]
+DEVICES = list(DEVICE_CHOICES)
 MIRRORING = ["auto", "on", "off"]
 # Path parameters -> their ctkPathLineEdit. They are plain text parameters that the widget
 # keeps in step itself: Slicer's Path connector shows an unset Path() as "." and rewrites the

@@ -26,6 +26,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from ImprovedNNUNetLib.devices import DEVICE_CHOICES
 from ImprovedNNUNetLib.panel_paths import PathFields, drop_lib_modules, path_is_set
 
 LIB_PACKAGES = ("ImprovedNNUNetTrainingLib", "ImprovedNNUNetLib")
@@ -40,7 +41,7 @@ PATH_FIELDS = {"rawFolder": "rawFolderPathLineEdit", "preprocessedFolder": "prep
 VARIANTS = ["improved", "baseline", "loss", "deepsup", "augment", "sdm", "msf", "msf_deep"]
 CONFIGURATIONS = ["3d_fullres", "2d", "3d_lowres"]
 PLANNERS = ["ExperimentPlanner", "nnUNetPlannerResEncM", "nnUNetPlannerResEncL", "nnUNetPlannerResEncXL"]
-DEVICES = ["auto", "cpu", "cuda"]
+DEVICES = list(DEVICE_CHOICES)
 
 
 class ImprovedNNUNetTraining(ScriptedLoadableModule):

@@ -59,7 +59,8 @@ def test_advanced_text_round_trip_keeps_only_changed_values():
 
 
 def test_the_torch_free_defaults_table_equals_the_trainer_classes():
-    """The panel shows VARIANT_DEFAULTS without importing torch; the trainers' attributes are the truth."""
+    """The trainer classes take their defaults from VARIANT_DEFAULTS (what the panel shows without torch), and
+    `--set` discovers exactly those attributes on each class."""
     from ImprovedNNUNetTrainingLib.constants import VARIANT_DEFAULTS, VARIANT_NAMES
     from ImprovedNNUNetTrainingLib.hyperparameters import settable_hyperparameters
     from ImprovedNNUNetTrainingLib.registry import get_variant

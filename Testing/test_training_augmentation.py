@@ -1,4 +1,4 @@
-"""The `augment`/`improved` pipelines hold exactly the SPEC probabilities and ranges, read from the
+"""The `augment`/`improved` pipelines hold exactly Wu's probabilities and ranges, read from the
 composed transforms nnU-Net builds; every other transform is identical to stock nnU-Net."""
 import json
 
@@ -40,7 +40,7 @@ def test_stronger_augmentation_exactly_as_specified(variant):
             assert before.pop(key) == stock_value, f"stock nnU-Net changed {name}.{key}"
             assert after.pop(key) == new_value, f"{variant}: {name}.{key}"
             seen.add(name)
-        assert before == after, f"{variant} changed {name} beyond the SPEC"
+        assert before == after, f"{variant} changed {name} beyond Wu's description"
     assert seen == set(CHANGED)
 
 

@@ -161,7 +161,7 @@ def test_device_cuda_n_selects_the_visible_gpu(monkeypatch, capsys):
     with pytest.raises(UserError, match="only 2 GPU"):
         select_gpu("cuda:2")
     assert select_gpu("cpu") == "cpu" and select_gpu("auto") == "auto"
-    with pytest.raises(UserError, match="unknown device 'gpu1'; use auto, cpu, cuda or cuda:N"):
+    with pytest.raises(UserError, match="unknown device 'gpu1'; use auto, cpu, cuda, cuda:N"):
         pick_device("gpu1")
     assert main(["train", "987", "--variant", "baseline", "--device", "gpu1"]) == 2
     assert "unknown device 'gpu1'" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""MSF region and two-stage loss; SDM targets, head and loss term (seeds 001 and 002)."""
+"""MSF region and two-stage loss; SDM targets, head and loss term (Wang and Zhang; He et al.)."""
 import itertools
 
 import numpy as np

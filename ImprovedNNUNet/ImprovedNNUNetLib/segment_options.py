@@ -4,26 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import UserError
+from .folds import parse_folds  # noqa: F401 - the panel reads its fold text through this module
 from .models import resolve_model
 
 MIRRORING = {"auto": None, "on": True, "off": False}
-
-
-def parse_folds(text: str) -> list | None:
-    """``""`` -> None (every trained fold); ``"0, 2"`` -> [0, 2]; ``"all"`` -> ["all"]."""
-    parts = [part for part in text.replace(",", " ").split() if part]
-    if not parts:
-        return None
-    folds = []
-    for part in parts:
-        if part == "all":
-            folds.append("all")
-        elif part.isdigit():
-            folds.append(int(part))
-        else:
-            raise UserError(f"fold {part!r} is not a fold number; give numbers such as 0, 1, 2, or all, "
-                            "or leave the folds empty to use every trained fold")
-    return folds
 
 
 def parse_mirroring(text: str) -> bool | None:

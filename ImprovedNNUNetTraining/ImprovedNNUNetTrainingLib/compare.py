@@ -242,7 +242,7 @@ def write_csv(summaries: list[RunSummary], path: str | Path, overwrite: bool = F
 
 
 def format_table(summaries: list[RunSummary]) -> str:
-    """The seed papers' layout: a row per run, fold and metric, a column per label and their mean.
+    """The papers' layout: a row per run, fold and metric, a column per label and their mean.
 
     Dice and NSD in %, HD95 in mm, each as mean±sd over the cases.
     """

@@ -11,24 +11,32 @@ PLANNERS = {"ExperimentPlanner": DEFAULT_PLANS, "nnUNetPlannerResEncM": "nnUNetR
 PLANNER_ALIASES = {"default": "ExperimentPlanner", "ResEncM": "nnUNetPlannerResEncM",
                    "ResEncL": "nnUNetPlannerResEncL", "ResEncXL": "nnUNetPlannerResEncXL"}
 DEFAULT_CHECKPOINT_EVERY = 5
-# The trainer class name of each variant: it names the nnU-Net model folder (<trainer>__<plans>__<config>);
-# the registry asserts that it matches the classes.
+# The trainer class name of each variant: it names the nnU-Net model folder (<trainer>__<plans>__<config>).
+# The registry and the inference loader import each class from TRAINER_MODULES by this name.
 TRAINER_NAMES = {"baseline": "nnUNetTrainer", "loss": "nnUNetTrainerLoss", "deepsup": "nnUNetTrainerDeepSup",
                  "augment": "nnUNetTrainerAugment", "improved": "nnUNetTrainerImproved", "sdm": "nnUNetTrainerSDM",
                  "msf": "nnUNetTrainerMSF", "msf_deep": "nnUNetTrainerMSFDeep"}
+# The module that defines each variant's trainer class (`baseline` is nnU-Net's own nnUNetTrainer).
+_TRAINERS = "ImprovedNNUNetTrainingLib.trainers."
+TRAINER_MODULES = {"baseline": "nnunetv2.training.nnUNetTrainer.nnUNetTrainer", "loss": _TRAINERS + "loss_weights",
+                   "deepsup": _TRAINERS + "deep_supervision", "augment": _TRAINERS + "augmentation",
+                   "improved": _TRAINERS + "improved", "sdm": _TRAINERS + "sdm", "msf": _TRAINERS + "msf",
+                   "msf_deep": _TRAINERS + "msf_deep"}
 
 _AUGMENT = {"rotation_probability": 0.3, "noise_probability": 0.15, "noise_variance": [0.0, 0.2],
             "low_resolution_probability": 0.3, "low_resolution_scale": [0.7, 1.0]}
+_LOSS = {"dice_weight": 1.5, "ce_weight": 0.5}
+_DEEPSUP = {"deep_supervision_decay": 4.0}
 _MSF = {"msf_weight": 1.0, "msf_dilation_radius": 2, "msf_stage1_fraction": 0.5}
-# Each variant's settable hyper-parameters with their defaults (what `train --set` accepts), for
-# callers that must not import torch (the Slicer panel); a test checks them against the trainer
-# classes' attributes, which are the source of truth.
+# Each variant's settable hyper-parameters with their defaults (what `train --set` accepts): the one table of
+# the numbers of the papers. The trainer classes read their class attributes from it, and callers that must
+# not import torch (the Slicer panel, study files) read it directly.
 VARIANT_DEFAULTS = {
     "baseline": {},
-    "loss": {"dice_weight": 1.5, "ce_weight": 0.5},
-    "deepsup": {"deep_supervision_decay": 4.0},
+    "loss": dict(_LOSS),
+    "deepsup": dict(_DEEPSUP),
     "augment": dict(_AUGMENT),
-    "improved": {**_AUGMENT, "deep_supervision_decay": 4.0, "dice_weight": 1.5, "ce_weight": 0.5},
+    "improved": {**_AUGMENT, **_DEEPSUP, **_LOSS},
     "sdm": {"sdm_weight": 1.0},
     "msf": dict(_MSF),
     "msf_deep": dict(_MSF),

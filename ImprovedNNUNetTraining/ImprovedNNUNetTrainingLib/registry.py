@@ -5,31 +5,15 @@ every trainer module nnU-Net ships and can fail on a broken torchvision).
 """
 from __future__ import annotations
 
-from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+import importlib
 
 from ImprovedNNUNetLib.errors import UserError
 
-from .constants import TRAINER_NAMES, VARIANT_NAMES
-from .trainers.augmentation import nnUNetTrainerAugment
-from .trainers.deep_supervision import nnUNetTrainerDeepSup
-from .trainers.improved import nnUNetTrainerImproved
-from .trainers.loss_weights import nnUNetTrainerLoss
-from .trainers.msf import nnUNetTrainerMSF
-from .trainers.msf_deep import nnUNetTrainerMSFDeep
-from .trainers.sdm import nnUNetTrainerSDM
+from .constants import TRAINER_MODULES, TRAINER_NAMES, VARIANT_NAMES
 
-VARIANTS: dict[str, type] = {
-    "baseline": nnUNetTrainer,
-    "loss": nnUNetTrainerLoss,
-    "deepsup": nnUNetTrainerDeepSup,
-    "augment": nnUNetTrainerAugment,
-    "improved": nnUNetTrainerImproved,
-    "sdm": nnUNetTrainerSDM,
-    "msf": nnUNetTrainerMSF,
-    "msf_deep": nnUNetTrainerMSFDeep,
-}
-assert tuple(VARIANTS) == VARIANT_NAMES, "constants.VARIANT_NAMES must list the registry's names in order"
-assert TRAINER_NAMES == {name: cls.__name__ for name, cls in VARIANTS.items()}, "constants.TRAINER_NAMES is stale"
+# Short name -> class, in the table's order; each class imported from the module the table names.
+VARIANTS: dict[str, type] = {name: getattr(importlib.import_module(TRAINER_MODULES[name]), TRAINER_NAMES[name])
+                             for name in VARIANT_NAMES}
 
 
 def get_variant(name: str) -> type:

@@ -6,10 +6,10 @@ a multi-fold command is checked before the first one trains.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ImprovedNNUNetLib.devices import device_name
 from ImprovedNNUNetLib.errors import UserError
 from ImprovedNNUNetLib.folder_lock import check_free
 
@@ -45,12 +45,8 @@ class TrainOptions:
     hyperparameters: dict = field(default_factory=dict)  # variant class attributes to change (--set)
 
 
-DEVICE_NAME = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
-
-
 def check_device_name(name: str) -> None:
-    if not DEVICE_NAME.match(str(name)):
-        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N (e.g. cuda:1)")
+    device_name(name)
 
 
 def check_flag_combinations(options: TrainOptions) -> None:

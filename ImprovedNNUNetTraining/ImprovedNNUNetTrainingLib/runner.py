@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ImprovedNNUNetLib.devices import device_name, gpu_index
 from ImprovedNNUNetLib.errors import UserError, describe_os_error, full_disk_error
 from ImprovedNNUNetLib.folder_lock import FoldLock
 from ImprovedNNUNetLib.workers import bind_workers_to_this_process
@@ -26,7 +27,7 @@ from .hyperparameters import with_hyperparameters
 from .progress import ProgressReporter, nnunet_prints_to, one_line, read_events
 from .registry import get_variant
 from .run_options import write_run_options
-from .run_plan import PlannedRun, TrainOptions, check_device_name, has_content, load_plans, plan_run
+from .run_plan import PlannedRun, TrainOptions, has_content, load_plans, plan_run
 from .settings import variant_settings, write_settings
 from .splits import write_small_dataset_splits
 
@@ -41,18 +42,23 @@ class RunResult:
 
 
 def pick_device(name: str):
-    """(torch.device, note) for "auto", "cuda", "cuda:N" or "cpu"; UserError when CUDA is asked for but absent."""
+    """(torch.device, note) for "auto", "cuda", "cuda:N", "mps" or "cpu"; UserError when the device asked for is
+    absent."""
     import torch
 
-    check_device_name(name)
+    name = device_name(name)
     has_cuda = torch.cuda.is_available()
     if name.startswith("cuda") and not has_cuda:
         raise UserError(f"--device {name}: no CUDA GPU is visible to PyTorch; use --device cpu or check the driver")
+    if name == "mps":
+        if not torch.backends.mps.is_available():
+            raise UserError("--device mps: Apple MPS is not available; use --device cpu or auto")
+        return torch.device("mps"), "training on Apple MPS"
     if name == "cpu" or not has_cuda:
         note = "no CUDA GPU found: training on CPU, which is slow (use small patches, few iterations)" \
             if name == "auto" else "training on CPU"
         return torch.device("cpu"), note
-    if int(name.partition(":")[2] or 0) != 0:
+    if (gpu_index(name) or 0) != 0:
         raise UserError(f"--device {name}: nnU-Net's trainer uses the first visible GPU; choose the GPU with "
                         f"CUDA_VISIBLE_DEVICES (the command line's --device cuda:N does this for you)")
     return torch.device("cuda", 0), f"training on {torch.cuda.get_device_name(0)}"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.folds import required_folds
 
 from .constants import PLANNERS, TRAINER_NAMES, VARIANT_DEFAULTS, VARIANT_NAMES
 from .environment import dataset_name, folder_variable
@@ -48,12 +49,7 @@ def fold_state(folder: Path) -> str:
 
 def parse_folds(text: str) -> list:
     """``"0"``, ``"0,1,2"`` or ``"all"`` -> the folds to train one after another."""
-    from .cli.train import fold_list
-
-    folds = fold_list(str(text).strip())
-    if not folds or any(f != "all" and not f.isdigit() for f in folds):
-        raise UserError(f"folds {text!r}: write fold numbers separated by commas (e.g. 0,1,2) or all")
-    return [f if f == "all" else int(f) for f in folds]
+    return required_folds(text)
 
 
 def variant_defaults(variant: str) -> dict:

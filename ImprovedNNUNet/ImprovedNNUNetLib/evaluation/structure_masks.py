@@ -13,8 +13,8 @@ import numpy as np
 
 from ..errors import UserError
 from ..imageio import is_image_file, read_image, strip_suffix
-from ..scene.names import normalise_name
 from .labels import as_label_array
+from .names import normalise_name
 
 
 def mask_files(folder: Path) -> list[Path]:

@@ -1,6 +1,7 @@
 """Choosing the compute device for inference."""
 from __future__ import annotations
 
+from ..devices import device_name
 from ..errors import UserError
 
 CPU_NOTE = "no CUDA GPU available: running on the CPU, which is much slower; test-time mirroring is off by default"
@@ -14,15 +15,12 @@ def choose_device(device: str = "auto"):
     """
     import torch
 
-    name = (device or "auto").strip().lower()
+    name = device_name(device)
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda"), None
         return torch.device("cpu"), CPU_NOTE
-    try:
-        chosen = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    chosen = torch.device(name)
     if chosen.type == "cuda":
         if not torch.cuda.is_available():
             raise UserError(f"device {device!r} asked for but no CUDA GPU is available; use --device cpu or auto")
@@ -31,8 +29,6 @@ def choose_device(device: str = "auto"):
                             f"CUDA device(s)); choose cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
     elif chosen.type == "mps" and not torch.backends.mps.is_available():
         raise UserError(f"device {device!r} asked for but Apple MPS is not available; use --device cpu or auto")
-    elif chosen.type not in ("cpu", "cuda", "mps"):
-        raise UserError(f"device {device!r} is not supported; use auto, cpu, cuda, cuda:N or mps")
     return chosen, None
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..folds import as_fold
 
 DEFAULT_CHECKPOINT = "checkpoint_final.pth"
 _FOLD_DIR = re.compile(r"^fold_(\d+|all)$")
@@ -102,7 +103,7 @@ def select_folds(folder: ModelFolder, folds=None) -> list:
         folds = [folds]
     chosen = []
     for fold in folds:
-        fold = "all" if str(fold) == "all" else _as_int_fold(fold)
+        fold = as_fold(fold)
         if fold not in folder.available_folds:
             raise UserError(f"fold {fold} does not exist in {folder.path} (it has folds "
                             f"{', '.join(map(str, folder.available_folds))}); choose among those")
@@ -111,13 +112,6 @@ def select_folds(folder: ModelFolder, folds=None) -> list:
     if not chosen:
         raise UserError("no fold chosen; give at least one fold or leave folds out to use all of them")
     return chosen
-
-
-def _as_int_fold(fold) -> int:
-    try:
-        return int(fold)
-    except (TypeError, ValueError):
-        raise UserError(f"fold {fold!r} is not a fold number; give integers such as 0 1 2 or 'all'") from None
 
 
 def load_checkpoint(path: Path) -> dict:

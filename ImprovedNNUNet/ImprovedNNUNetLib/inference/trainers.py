@@ -1,6 +1,7 @@
 """Finding the trainer class named in a checkpoint: every trainer nnU-Net itself can find.
 
-Order: the project's registry (every ImprovedNNUNet variant and stock ``nnUNetTrainer``), then
+Order: the project's variants (imported from the modules its torch-free variant table names, as
+nnU-Net imports its own trainers by name; stock ``nnUNetTrainer`` among them), then
 nnU-Net's own trainers under ``nnunetv2.training.nnUNetTrainer`` (``nnUNetTrainerNoMirroring`` of
 TotalSegmentator's models, ``nnUNetTrainer_250epochs``, ``nnUNetTrainerDA5`` ...), then the folders
 listed in ``nnUNet_extTrainer`` (third-party trainers), the order of nnU-Net's
@@ -23,12 +24,12 @@ from ..errors import UserError
 NNUNET_TRAINER_PACKAGE = "nnunetv2.training.nnUNetTrainer"
 
 
-def _stock_trainer(name: str):
-    if name != "nnUNetTrainer":
-        return None
-    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+def _project_trainer(name: str):
+    """The ImprovedNNUNet variant (or stock nnUNetTrainer) whose class is called ``name``, else None."""
+    from ImprovedNNUNetTrainingLib.constants import TRAINER_MODULES, TRAINER_NAMES
 
-    return nnUNetTrainer
+    variant = next((v for v, class_name in TRAINER_NAMES.items() if class_name == name), None)
+    return None if variant is None else getattr(importlib.import_module(TRAINER_MODULES[variant]), name)
 
 
 def _nnunet_trainer(name: str):
@@ -72,9 +73,7 @@ def resolve_trainer_class(name: str) -> type:
     """The trainer class called ``name``; a ``UserError`` saying how to provide it when unknown."""
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-    from ImprovedNNUNetTrainingLib.registry import trainer_class_by_name
-
-    for finder in (trainer_class_by_name, _stock_trainer, _nnunet_trainer, _external_trainer):
+    for finder in (_project_trainer, _nnunet_trainer, _external_trainer):
         found = finder(name)
         if found is not None:
             if not issubclass(found, nnUNetTrainer):

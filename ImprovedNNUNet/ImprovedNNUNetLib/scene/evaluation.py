@@ -80,7 +80,7 @@ def tolerances(labels: dict[str, int], tau_mm: float, tau_per_label: Mapping[str
 
 def evaluate_nodes(prediction_node, reference_node, tau_mm: float = 1.0,
                    tau_per_label: Mapping[str, float] | None = None) -> SceneEvaluation:
-    """Metrics of every prediction label that the reference has (SPEC metrics, mm, ml).
+    """Metrics of every prediction label that the reference has (the evaluation metrics, mm, ml).
 
     ``tau_mm``: NSD tolerance in mm; ``tau_per_label``: ``{label name: τ}`` for labels
     that need another one.

@@ -1,6 +1,6 @@
 """Per-label metrics -> a vtkMRMLTableNode (one row per label) and its CSV export.
 
-Columns are the SPEC metric keys with their units in the headers; the table node also
+Columns are the evaluation's metric keys with their units in the headers; the table node also
 carries each unit as the column's unit label.
 """
 from __future__ import annotations

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import UserError
+from ..evaluation.names import normalise_name
 from ..imageio import Image
 from .labelmaps import SegmentInfo, export_label_image, segment_infos
-from .names import normalise_name
 from .volumes import image_from_volume
 
 

@@ -6,7 +6,7 @@ name and code for a segment whose model label has one of these names.
 """
 from __future__ import annotations
 
-from .names import normalise_name
+from ..evaluation.names import normalise_name
 
 _CONTEXT = "Segmentation category and type - 3D Slicer General Anatomy list"
 _ANATOMIC_CONTEXT = "Anatomic codes - DICOM master list"

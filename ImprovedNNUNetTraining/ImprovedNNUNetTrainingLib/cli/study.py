@@ -32,7 +32,7 @@ def add_parser(sub):
     run.add_argument("--epochs", type=int)
     run.add_argument("--iters-per-epoch", type=int)
     run.add_argument("--val-iters-per-epoch", type=int)
-    run.add_argument("--device", choices=("auto", "cuda", "cpu"), help="default auto")
+    run.add_argument("--device", choices=("auto", "cuda", "cpu", "mps"), help="default auto")
     run.add_argument("--executor", choices=("local", "slurm"), default="local")
     run.add_argument("--gpus", help="local: GPU ids to use, one training per GPU, e.g. 0,1")
     run.add_argument("--parallel", type=int, default=1, help="local without --gpus: trainings at once on the CPU")
@@ -73,9 +73,9 @@ def study_from_args(args):
     if "dataset" not in data:
         raise UserError("give DATASET (or a --file with a dataset)")
     if args.folds:
-        from .train import fold_list
+        from ImprovedNNUNetLib.folds import required_folds
 
-        data["folds"] = [f if f == "all" else int(f) for f in fold_list(args.folds)]
+        data["folds"] = required_folds(args.folds)
     for key in ("name", "configuration", "plans", "npz", "epochs", "iters_per_epoch", "val_iters_per_epoch", "device"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)

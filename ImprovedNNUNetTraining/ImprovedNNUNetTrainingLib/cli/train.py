@@ -1,13 +1,20 @@
 """`improved-nnunet train`: train a variant on a prepared dataset, one or more folds."""
+import argparse
+
+from ImprovedNNUNetLib.devices import device_name, gpu_index
 from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.folds import required_folds
 
 from ..constants import CONFIGURATIONS, DEFAULT_CHECKPOINT_EVERY, DEFAULT_PLANS, VARIANT_NAMES
 from ..progress import report_user_errors, reporter_for
 
 
-def fold_list(text: str) -> list:
-    """"0", "1,2" or "all" -> the folds to train, in order."""
-    return ["all"] if text == "all" else [part.strip() for part in text.split(",") if part.strip()]
+def fold_argument(text: str) -> list:
+    """``--fold``: the folds in order (argparse reports a bad one as an argument error)."""
+    try:
+        return required_folds(text)
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_parser(sub):
@@ -25,7 +32,7 @@ def add_parser(sub):
     p.add_argument("--plans", "-p", default=DEFAULT_PLANS, metavar="PLANS",
                    help=f"plans identifier, e.g. nnUNetResEncUNetMPlans after `prepare --planner ResEncM` "
                         f"(default {DEFAULT_PLANS})")
-    p.add_argument("--fold", "-f", default="0", type=fold_list, help="0..4, a comma list such as 1,2, or all (default 0)")
+    p.add_argument("--fold", "-f", default="0", type=fold_argument, help="0..4, a comma list such as 1,2, or all (default 0)")
     p.add_argument("--epochs", type=int, help="number of epochs (default: nnU-Net's 1000)")
     p.add_argument("--iters-per-epoch", type=int, help="training iterations per epoch (default: nnU-Net's 250)")
     p.add_argument("--val-iters-per-epoch", type=int,
@@ -76,12 +83,10 @@ def select_gpu(device: str) -> str:
     """``cuda:N`` -> "cuda" with ``CUDA_VISIBLE_DEVICES`` narrowed to GPU N of those visible (nnU-Net's trainer
     always uses the first visible GPU); other names unchanged. Runs before CUDA is initialised."""
     import os
-    import re
 
-    match = re.match(r"^cuda:(\d+)$", device)
-    if not match:
-        return device
-    index = int(match.group(1))
+    index = gpu_index(device)
+    if index is None:
+        return device_name(device)
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None and visible.strip():
         ids = [v.strip() for v in visible.split(",") if v.strip()]

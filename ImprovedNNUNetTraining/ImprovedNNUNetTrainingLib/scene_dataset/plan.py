@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ImprovedNNUNetLib.evaluation.names import normalise_name
 from ImprovedNNUNetLib.scene.labelmaps import segment_infos
-from ImprovedNNUNetLib.scene.names import normalise_name
 
 from .cases import SceneCase, unique_names
 from .geometry import geometry_problems

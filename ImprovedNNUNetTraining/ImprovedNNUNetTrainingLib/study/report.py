@@ -1,5 +1,5 @@
 """The study report: per arm and label, Dice, HD95 and NSD as mean ± sd over all validation cases of all
-folds (the seed papers' table), paired Wilcoxon signed-rank tests of each arm against the baseline arm
+folds (the papers' table), paired Wilcoxon signed-rank tests of each arm against the baseline arm
 per label with Holm's correction over the labels, box plots per label and training curves per arm.
 
 Validation predictions (``fold_k/validation/<case>``, written by nnU-Net's final validation) are

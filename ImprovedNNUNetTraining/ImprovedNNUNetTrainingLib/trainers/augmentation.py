@@ -1,4 +1,4 @@
-"""`augment` variant: stronger rotation, Gaussian noise and low-resolution simulation (seed 000 §3.2).
+"""`augment` variant: stronger rotation, Gaussian noise and low-resolution simulation (Wu, §3.2).
 
 The stock pipeline is built by nnU-Net and only the three transforms' probabilities and
 ranges are changed, so every other transform stays exactly as nnU-Net configures it.
@@ -8,6 +8,8 @@ from batchgeneratorsv2.transforms.spatial.low_resolution import SimulateLowResol
 from batchgeneratorsv2.transforms.spatial.spatial import SpatialTransform
 from batchgeneratorsv2.transforms.utils.random import RandomTransform
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+from ..constants import VARIANT_DEFAULTS
 
 
 def iter_transforms(compose):
@@ -22,11 +24,11 @@ def iter_transforms(compose):
 class nnUNetTrainerAugment(nnUNetTrainer):
     """Stock nnU-Net with the stronger augmentation of the improved nnU-Net."""
 
-    rotation_probability = 0.3
-    noise_probability = 0.15
-    noise_variance = (0.0, 0.2)
-    low_resolution_probability = 0.3
-    low_resolution_scale = (0.7, 1.0)
+    rotation_probability = VARIANT_DEFAULTS["augment"]["rotation_probability"]
+    noise_probability = VARIANT_DEFAULTS["augment"]["noise_probability"]
+    noise_variance = tuple(VARIANT_DEFAULTS["augment"]["noise_variance"])
+    low_resolution_probability = VARIANT_DEFAULTS["augment"]["low_resolution_probability"]
+    low_resolution_scale = tuple(VARIANT_DEFAULTS["augment"]["low_resolution_scale"])
 
     @classmethod
     def get_training_transforms(cls, *args, **kwargs):

@@ -1,8 +1,9 @@
-"""`deepsup` variant: deep-supervision weights that favour the high-resolution outputs (seed 000 §3.3)."""
+"""`deepsup` variant: deep-supervision weights that favour the high-resolution outputs (Wu, §3.3)."""
 import numpy as np
 from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
+from ..constants import VARIANT_DEFAULTS
 from .network_utils import segmentation_loss
 
 
@@ -18,7 +19,7 @@ def deep_supervision_weights(num_outputs: int, decay: float, lowest_weight: floa
 class nnUNetTrainerDeepSup(nnUNetTrainer):
     """Stock nnU-Net with deep-supervision weights ∝ 4^-i instead of 2^-i."""
 
-    deep_supervision_decay = 4.0
+    deep_supervision_decay = VARIANT_DEFAULTS["deepsup"]["deep_supervision_decay"]
 
     def _build_loss(self):
         loss = super()._build_loss()

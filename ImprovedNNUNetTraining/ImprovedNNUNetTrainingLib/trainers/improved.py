@@ -1,4 +1,4 @@
-"""`improved` variant: the improved nnU-Net of seed 000 = `loss` + `deepsup` + `augment`."""
+"""`improved` variant: Wu's improved nnU-Net = `loss` + `deepsup` + `augment`."""
 from .augmentation import nnUNetTrainerAugment
 from .deep_supervision import nnUNetTrainerDeepSup
 from .loss_weights import nnUNetTrainerLoss

@@ -1,14 +1,15 @@
-"""`loss` variant: Dice+CE compound loss with Dice weighted 1.5 and CE 0.5 (seed 000 §3.1)."""
+"""`loss` variant: Dice+CE compound loss with Dice weighted 1.5 and CE 0.5 (Wu, §3.1)."""
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
+from ..constants import VARIANT_DEFAULTS
 from .network_utils import compound_loss
 
 
 class nnUNetTrainerLoss(nnUNetTrainer):
     """Stock nnU-Net with re-weighted Dice and cross-entropy terms."""
 
-    dice_weight = 1.5
-    ce_weight = 0.5
+    dice_weight = VARIANT_DEFAULTS["loss"]["dice_weight"]
+    ce_weight = VARIANT_DEFAULTS["loss"]["ce_weight"]
 
     def _build_loss(self):
         loss = super()._build_loss()

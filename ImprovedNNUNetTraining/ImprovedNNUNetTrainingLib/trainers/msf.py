@@ -1,4 +1,4 @@
-"""`msf` variant: two-stage training with the mis-segmentation-focus loss (seed 002).
+"""`msf` variant: two-stage training with the mis-segmentation-focus loss (He et al.).
 
 Stage 1 (the first ``msf_stage1_fraction`` of the epochs) trains with the global loss only.
 Stage 2 adds λ·L_MSF: the same Dice+CE restricted to the MSF region, the union over labels of
@@ -15,6 +15,7 @@ from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from torch import nn
 
+from ..constants import VARIANT_DEFAULTS
 from .network_utils import compound_loss
 
 
@@ -74,9 +75,9 @@ class MisSegFocusLoss(nn.Module):
 class nnUNetTrainerMSF(nnUNetTrainer):
     """Stock nnU-Net trained in two stages, the second with the mis-segmentation-focus loss."""
 
-    msf_weight = 1.0
-    msf_dilation_radius = 2
-    msf_stage1_fraction = 0.5
+    msf_weight = VARIANT_DEFAULTS["msf"]["msf_weight"]
+    msf_dilation_radius = VARIANT_DEFAULTS["msf"]["msf_dilation_radius"]
+    msf_stage1_fraction = VARIANT_DEFAULTS["msf"]["msf_stage1_fraction"]
 
     @property
     def msf_stage2_start_epoch(self) -> int:

@@ -1,4 +1,4 @@
-"""`msf_deep` variant: `msf` with a deeper and wider encoder (seed 002 §3.2)."""
+"""`msf_deep` variant: `msf` with a deeper and wider encoder (He et al., §3.2)."""
 from copy import deepcopy
 
 from nnunetv2.utilities.get_network_from_plans import get_network_from_plans

@@ -1,4 +1,4 @@
-"""`sdm` variant: signed-distance-map regression head on the full-resolution decoder (seed 001).
+"""`sdm` variant: signed-distance-map regression head on the full-resolution decoder (Wang and Zhang).
 
 The head (1×1(×1) convolution + tanh, one channel per foreground label) lives in the network
 as the sub-module ``sdm_head`` and reads the input of the last segmentation layer (the last
@@ -21,6 +21,7 @@ from batchgeneratorsv2.transforms.base.basic_transform import BasicTransform
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from torch import nn
 
+from ..constants import VARIANT_DEFAULTS
 from .signed_distance import label_distance_maps, signed_distance_targets
 from .signed_distance_torch import signed_distance_targets as torch_distance_targets
 
@@ -133,7 +134,7 @@ class nnUNetTrainerSDM(nnUNetTrainer):
     per-epoch validation loss is the segmentation loss alone).
     """
 
-    sdm_weight = 1.0
+    sdm_weight = VARIANT_DEFAULTS["sdm"]["sdm_weight"]
 
     @classmethod
     def build_network_architecture(cls, plans_manager, configuration_manager, num_input_channels,

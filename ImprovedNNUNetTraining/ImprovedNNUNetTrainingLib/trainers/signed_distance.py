@@ -1,5 +1,5 @@
-"""Normalised signed distance maps (the regression target of Ma et al.'s distance-map head), computed
-with the spacing, on the CPU.
+"""Normalised signed distance maps (the regression target of Wang and Zhang's distance-map head, after
+Ma's SegWithDistMap), computed with the spacing, on the CPU.
 
 The Euclidean distance transforms come from ``edt`` (exact, anisotropic, multi-label): one
 multi-label pass gives every label's inside distances at once (the distance of a voxel to the

@@ -1,6 +1,6 @@
 """The normalised signed distance maps of ``signed_distance.py``, computed with torch on the training device.
 
-Same definition (Ma et al., distance maps as a regression target): exact Euclidean distances in
+Same definition (Wang and Zhang, after Ma's SegWithDistMap): exact Euclidean distances in
 the units of the spacing, inside and outside each divided by its maximum, 0 on the 6-connected
 boundary, all zeros for an empty mask and -1 everywhere for a full one. The distance transform is
 the separable exact one (squared distances, one axis after the other: along the first axis the
