@@ -64,3 +64,25 @@ def test_training_accepts_every_name_segmentation_does():
 
     for name in (*DEVICE_CHOICES, "cuda:0", "cuda:3"):
         check_device_name(name)
+
+
+@pytest.mark.parametrize("name", ["Dataset001_A", "Dataset500_Chest.CT", "Dataset999_x_y", "Dataset1234_B",
+                                  "Dataset12_C", "dataset001_A", "Dataset001"])
+def test_dataset_names_are_read_as_nnunet_reads_them(name, monkeypatch):
+    """One rule for every place that reads a DatasetNNN_Name (training, the scene export, the model store):
+    a name is a dataset exactly when nnU-Net's own conversion reads its id correctly."""
+    for variable in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        monkeypatch.setenv(variable, "/nonexistent")
+    from nnunetv2.utilities.dataset_name_id_conversion import convert_dataset_name_to_id
+
+    from ImprovedNNUNetLib.dataset_names import dataset_id
+
+    try:
+        theirs = convert_dataset_name_to_id(name)
+    except (AssertionError, ValueError):
+        theirs = None
+    ours = dataset_id(name)
+    if ours is not None:
+        assert ours == theirs
+    else:  # nnU-Net refuses it or misreads it (Dataset1234_B -> 123)
+        assert theirs is None or f"Dataset{theirs:03d}_" != name[:11]

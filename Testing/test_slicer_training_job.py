@@ -9,8 +9,9 @@ import pytest
 
 from ImprovedNNUNetTrainingLib.compare import compare_runs
 from ImprovedNNUNetTrainingLib.progress import read_events
+from ImprovedNNUNetTrainingLib.run_plan import fold_status as fold_state
 from ImprovedNNUNetTrainingLib.training_job import TrainingJob
-from ImprovedNNUNetTrainingLib.training_request import TrainingRequest, fold_state
+from ImprovedNNUNetTrainingLib.training_request import TrainingRequest
 
 SCHEDULE = dict(iterations_per_epoch=2, validation_iterations_per_epoch=1, device="cpu")
 JOB_TIMEOUT_S = 300

@@ -14,7 +14,7 @@ import pytest
 
 from ImprovedNNUNetLib.folder_lock import FoldLock, lock_path
 from ImprovedNNUNetTrainingLib.progress import parse_event, read_events
-from ImprovedNNUNetTrainingLib.training_request import fold_state
+from ImprovedNNUNetTrainingLib.run_plan import fold_status as fold_state
 
 DATASET = "Dataset987_TinyChest"
 SCHEDULE = ("--iters-per-epoch", "2", "--val-iters-per-epoch", "1", "--device", "cpu", "--no-validation")

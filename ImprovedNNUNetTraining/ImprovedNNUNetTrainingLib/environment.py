@@ -6,14 +6,13 @@ imported, because nnU-Net reads ``nnUNet_def_n_proc`` once at import time.
 from __future__ import annotations
 
 import os
-import re
 from contextlib import contextmanager
 from pathlib import Path
 
+from ImprovedNNUNetLib.dataset_names import DATASET_NAME
 from ImprovedNNUNetLib.errors import UserError
 from ImprovedNNUNetLib.process import cores_present  # noqa: F401  (re-exported for the runner)
 
-DATASET_NAME = re.compile(r"^Dataset(\d{3})_[A-Za-z0-9_.\-]+$")
 FOLDER_VARIABLES = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")
 
 

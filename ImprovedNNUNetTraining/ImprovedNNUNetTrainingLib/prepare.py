@@ -7,12 +7,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
+from ImprovedNNUNetLib.dataset_names import DATASET_NAME
 from ImprovedNNUNetLib.errors import UserError, full_disk_error
 from ImprovedNNUNetLib.image_integrity import check_all_complete
 from ImprovedNNUNetLib.imageio import is_image_file
 
 from .constants import PLANNER_ALIASES, PLANNERS
-from .environment import DATASET_NAME, dataset_name, folder_variable, size_worker_pools
+from .environment import dataset_name, folder_variable, size_worker_pools
 from .progress import ProgressReporter, nnunet_prints_to, one_line
 
 DEFAULT_CONFIGURATIONS = ("2d", "3d_fullres", "3d_lowres")

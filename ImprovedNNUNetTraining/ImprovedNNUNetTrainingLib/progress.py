@@ -14,6 +14,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from ImprovedNNUNetLib.durations import duration_text
 from ImprovedNNUNetLib.errors import UserError
 
 EVENT_KEYS = ("stage", "epoch", "num_epochs", "iteration", "num_iterations", "train_loss", "val_loss",
@@ -62,18 +63,6 @@ class ProgressReporter:
                 f.write(line + "\n")
         self.show(event, line)
         return event
-
-
-def duration_text(seconds: float | None) -> str:
-    """``42 s``, ``3 min 5 s``, ``2 h 10 min``."""
-    if seconds is None:
-        return "?"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 def epoch_summary(event: dict) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 from ImprovedNNUNetLib.devices import device_name
@@ -121,6 +122,25 @@ def load_plans(preprocessed: Path, options: TrainOptions) -> tuple[dict, dict]:
 
 def has_content(folder: Path) -> bool:
     return folder.is_dir() and any(folder.iterdir())
+
+
+class FoldStatus(str, Enum):
+    """What a fold folder holds, read from its files alone (the Training panel, studies and ``--continue`` all
+    decide from this). The values are the strings the panel's messages and job records use."""
+
+    NEW = "new"  # nothing there yet
+    STOPPED = "stopped"  # a run that ended before its first checkpoint: nothing to resume, start it again
+    RESUMABLE = "partial"  # a checkpoint (latest or best) to resume from
+    DONE = "done"  # the final checkpoint is written
+
+
+def fold_status(folder: Path) -> FoldStatus:
+    """The :class:`FoldStatus` of a fold folder."""
+    folder = Path(folder)
+    checkpoint = resume_checkpoint(folder)
+    if checkpoint is not None:
+        return FoldStatus.DONE if checkpoint.name == "checkpoint_final.pth" else FoldStatus.RESUMABLE
+    return FoldStatus.STOPPED if has_content(folder) else FoldStatus.NEW
 
 
 def resume_checkpoint(folder: Path) -> Path | None:

@@ -16,12 +16,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ImprovedNNUNetLib.durations import duration_text
 from ImprovedNNUNetLib.errors import UserError
 from ImprovedNNUNetLib.process import ChildProcess, cli_command
 
 from .progress import read_events
+from .run_plan import FoldStatus, fold_status
 from .training_curves import TrainingCurves, is_epoch_end
-from .training_request import TrainingRequest, fold_state
+from .training_request import TrainingRequest
 
 POLL_INTERVAL_S = 0.5
 
@@ -50,7 +52,7 @@ class JobStatus:
         if self.iteration is not None and self.num_iterations:
             details.append(f"iteration {self.iteration}/{self.num_iterations}")
         if self.eta_s is not None:
-            details.append(f"ETA {format_duration(self.eta_s)}")
+            details.append(f"ETA {duration_text(self.eta_s)}")
         head = self.step or self.state
         return f"{head}: {', '.join(details)}" if details else head
 
@@ -66,15 +68,6 @@ class JobUpdate:
 
 
 CANCELLED_MESSAGE = "cancelled; press Resume to continue from the last checkpoint"
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 5400:
-        return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 class TrainingJob:
@@ -259,4 +252,4 @@ class TrainingJob:
         return self.request.model_folder()
 
     def finished_folds(self) -> list[str]:
-        return [str(f) for f in self.request.folds if fold_state(self.request.fold_folder(f)) == "done"]
+        return [str(f) for f in self.request.folds if fold_status(self.request.fold_folder(f)) is FoldStatus.DONE]

@@ -17,9 +17,8 @@ from ImprovedNNUNetLib.folds import required_folds
 
 from .constants import PLANNERS, TRAINER_NAMES, VARIANT_DEFAULTS, VARIANT_NAMES
 from .environment import dataset_name, folder_variable
-
-FINAL_CHECKPOINT = "checkpoint_final.pth"
-RESUMABLE_CHECKPOINTS = ("checkpoint_latest.pth", "checkpoint_best.pth")
+from .run_plan import FoldStatus, fold_status
+from .train_command import TrainCommand
 
 
 @dataclass
@@ -33,18 +32,6 @@ class Step:
     @property
     def title(self) -> str:
         return "prepare" if self.kind == "prepare" else f"train fold {self.fold}"
-
-
-def fold_state(folder: Path) -> str:
-    """"done" (final checkpoint written), "partial" (a run with a checkpoint to resume), "stopped" (a run
-    that ended before its first checkpoint: nothing to resume) or "new"."""
-    if (folder / FINAL_CHECKPOINT).is_file():
-        return "done"
-    if any((folder / name).is_file() for name in RESUMABLE_CHECKPOINTS):
-        return "partial"
-    if folder.is_dir() and any(folder.iterdir()):
-        return "stopped"
-    return "new"
 
 
 def parse_folds(text: str) -> list:
@@ -131,17 +118,9 @@ class TrainingRequest:
 
     def train_arguments(self, fold, mode: str) -> list[str]:
         """``train`` arguments for one fold; ``mode`` is "new", "continue" or "overwrite"."""
-        arguments = ["train", self.dataset_name, "--variant", self.variant, "--config", self.configuration,
-                     "--plans", self.plans, "--fold", str(fold), "--device", self.device, "--json"]
-        if self.epochs is not None:
-            arguments += ["--epochs", str(self.epochs)]
-        if self.iterations_per_epoch is not None:
-            arguments += ["--iters-per-epoch", str(self.iterations_per_epoch)]
-        if self.validation_iterations_per_epoch is not None:
-            arguments += ["--val-iters-per-epoch", str(self.validation_iterations_per_epoch)]
-        for name, value in self.hyperparameters.items():
-            arguments += ["--set", f"{name}={json.dumps(value)}"]
-        return arguments + {"new": [], "continue": ["--continue"], "overwrite": ["--overwrite"]}[mode]
+        return TrainCommand(self.dataset_name, self.variant, fold, self.configuration, self.plans, self.device,
+                            self.epochs, self.iterations_per_epoch, self.validation_iterations_per_epoch,
+                            dict(self.hyperparameters), json_events=True, mode=mode).arguments()
 
     def steps(self, resume: bool) -> list[Step]:
         """The child processes still to run.
@@ -152,16 +131,17 @@ class TrainingRequest:
         self.check()
         steps = [Step("prepare", self.prepare_arguments())] if self.needs_prepare() else []
         for fold in self.folds:
-            state = fold_state(self.fold_folder(fold))
+            state = fold_status(self.fold_folder(fold))
             if resume:
-                if state == "stopped" and not self.overwrite:
+                if state is FoldStatus.STOPPED and not self.overwrite:
                     raise UserError(f"fold {fold} of {self.variant} stopped before its first checkpoint, so there is "
                                     "nothing to resume; tick Overwrite to train it again")
-                if state != "done":
-                    mode = {"partial": "continue", "stopped": "overwrite", "new": "new"}[state]
+                if state is not FoldStatus.DONE:
+                    mode = {FoldStatus.RESUMABLE: "continue", FoldStatus.STOPPED: "overwrite",
+                            FoldStatus.NEW: "new"}[state]
                     steps.append(Step("train", self.train_arguments(fold, mode), str(fold)))
-            elif state == "new" or self.overwrite:
-                steps.append(Step("train", self.train_arguments(fold, "overwrite" if state != "new" else "new"),
+            elif state is FoldStatus.NEW or self.overwrite:
+                steps.append(Step("train", self.train_arguments(fold, "new" if state is FoldStatus.NEW else "overwrite"),
                                   str(fold)))
             else:
                 raise UserError(f"fold {fold} of {self.variant} already holds a run ({self.fold_folder(fold)}); "

@@ -15,12 +15,12 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from ..dataset_names import is_dataset_name
 from ..errors import UserError, full_disk_error
 from .safe_zip import archive_members, safe_extract
 
 ENV_VAR = "IMPROVED_NNUNET_MODELS"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_DATASET_DIR = re.compile(r"^Dataset\d+_")
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def zip_model_folders(archive: Path) -> list[PurePosixPath]:
 def default_name(model_folder: Path | PurePosixPath) -> str:
     """``DatasetNNN_X__Trainer__Plans__config`` inside an nnU-Net results tree, else the folder name."""
     parent = model_folder.parent.name
-    return f"{parent}__{model_folder.name}" if _DATASET_DIR.match(parent) else model_folder.name
+    return f"{parent}__{model_folder.name}" if is_dataset_name(parent) else model_folder.name
 
 
 def _check_name(name: str) -> str:

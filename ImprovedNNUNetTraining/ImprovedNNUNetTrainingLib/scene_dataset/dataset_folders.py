@@ -7,11 +7,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ImprovedNNUNetLib.dataset_names import DATASET_NAME
 from ImprovedNNUNetLib.errors import UserError
 
 from ..environment import FOLDER_VARIABLES
 
-DATASET_FOLDER = re.compile(r"^Dataset(\d{3,})_(.+)$")
 FIRST_NEW_ID = 500  # new datasets start here, clear of the ids public dataset collections use
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 
@@ -23,7 +23,7 @@ def used_dataset_ids(extra_folders=()) -> set[int]:
     for root in roots:
         if root.is_dir():
             for child in root.iterdir():
-                match = DATASET_FOLDER.match(child.name.lstrip("."))
+                match = DATASET_NAME.match(child.name.lstrip("."))
                 if match and child.is_dir():
                     ids.add(int(match.group(1)))
     return ids
@@ -65,7 +65,7 @@ class RawDataset:
 def open_raw_dataset(folder: str | Path) -> RawDataset:
     """Read an existing ``DatasetXXX_Name`` raw folder; clear errors for anything nnU-Net would reject."""
     folder = Path(folder)
-    match = DATASET_FOLDER.match(folder.name)
+    match = DATASET_NAME.match(folder.name)
     if not folder.is_dir() or not match:
         raise UserError(f"{folder} is not an nnU-Net raw dataset folder; pick a folder named DatasetXXX_Name")
     json_path = folder / "dataset.json"

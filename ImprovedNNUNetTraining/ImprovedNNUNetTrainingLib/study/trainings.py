@@ -2,8 +2,10 @@
 
 The state comes from files only, so it is the same whoever asks (the local executor, a SLURM job,
 ``study status``): ``done`` once ``study_done.json`` is written (after the training and its final
-validation ended with status 0), ``running`` while a process holds the fold's lock, ``stopped`` for a
-run that can be resumed from a checkpoint, ``failed`` when its last event is an error, ``new`` otherwise.
+validation ended with status 0), ``running`` while a process holds the fold's lock, ``failed`` when its
+last event is an error; otherwise from the fold folder's :class:`~..run_plan.FoldStatus` (the one the
+Training panel and ``--continue`` use): ``stopped`` for a run that can be resumed from a checkpoint,
+``failed`` for one that ended before its first checkpoint, ``new`` for an empty folder.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from ImprovedNNUNetLib.folder_lock import holder_if_locked
 from ImprovedNNUNetLib.safe_write import write_text_verified
 
 from ..progress import read_events
-from ..run_plan import resume_checkpoint
+from ..run_plan import FoldStatus, fold_status
+from ..train_command import TrainCommand
 from .spec import Arm, Study
 
 DONE_MARKER = "study_done.json"
@@ -54,11 +57,10 @@ class Training:
         events = self.events()
         if events and events[-1]["stage"] == "error":
             return "failed"
-        if resume_checkpoint(self.folder) is not None:
+        status = fold_status(self.folder)
+        if status in (FoldStatus.RESUMABLE, FoldStatus.DONE):  # DONE without the marker: its validation is left
             return "stopped"
-        if self.folder.is_dir() and any(self.folder.iterdir()):
-            return "failed"
-        return "new"
+        return "failed" if status is FoldStatus.STOPPED else "new"
 
     def progress_text(self) -> str:
         """``epoch k/N`` of the newest event, or the state."""
@@ -69,23 +71,16 @@ class Training:
     def arguments(self) -> list[str]:
         """``improved-nnunet`` arguments that start, resume or restart this training."""
         s = self.study
-        arguments = ["train", s.dataset, "--variant", self.arm.variant, "--config", s.configuration,
-                     "--plans", s.plans, "--fold", str(self.fold), "--device", s.device]
-        for option, value in (("--epochs", s.epochs), ("--iters-per-epoch", s.iters_per_epoch),
-                              ("--val-iters-per-epoch", s.val_iters_per_epoch)):
-            if value is not None:
-                arguments += [option, str(value)]
-        for name, value in self.arm.settings.items():
-            arguments += ["--set", f"{name}={json.dumps(value)}"]
-        if s.npz:
-            arguments.append("--npz")
         if self.state() == "validate":
-            return arguments + ["--val"]
-        if resume_checkpoint(self.folder) is not None:
-            arguments.append("--continue")
-        elif self.folder.is_dir() and any(self.folder.iterdir()):
-            arguments.append("--overwrite")  # stopped before its first checkpoint: nothing to resume
-        return arguments
+            mode = "validate"
+        else:
+            status = fold_status(self.folder)
+            mode = ("continue" if status in (FoldStatus.RESUMABLE, FoldStatus.DONE)
+                    else "overwrite" if status is FoldStatus.STOPPED  # ended before its first checkpoint
+                    else "new")
+        return TrainCommand(s.dataset, self.arm.variant, self.fold, s.configuration, s.plans, s.device, s.epochs,
+                            s.iters_per_epoch, s.val_iters_per_epoch, dict(self.arm.settings), npz=s.npz,
+                            mode=mode).arguments()
 
     def environment(self) -> dict:
         """Variables of the training's process: the arm's results root."""
