@@ -9,7 +9,6 @@ processes and turns their progress events into table and plot chart nodes, and t
 thread of this process).
 """
 import importlib
-import os
 from typing import Annotated
 
 import qt
@@ -28,11 +27,10 @@ from slicer.util import VTKObservationMixin
 
 from ImprovedNNUNetLib.devices import DEVICE_CHOICES
 from ImprovedNNUNetLib.panel_paths import PathFields, drop_lib_modules, path_is_set
+from ImprovedNNUNetTrainingLib.panel_logic import TrainingPanelLogic
 
 LIB_PACKAGES = ("ImprovedNNUNetTrainingLib", "ImprovedNNUNetLib")
 POLL_INTERVAL_MS = 500
-FOLDER_PARAMETERS = {"rawFolder": "nnUNet_raw", "preprocessedFolder": "nnUNet_preprocessed",
-                     "resultsFolder": "nnUNet_results"}
 # Path parameters -> their ctkPathLineEdit: plain text that the widget keeps in step itself
 # (Slicer's Path connector shows an unset Path() as "." and rewrites the field while typing).
 PATH_FIELDS = {"rawFolder": "rawFolderPathLineEdit", "preprocessedFolder": "preprocessedFolderPathLineEdit",
@@ -237,7 +235,6 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
         try:
             with slicer.util.WaitCursor(show=waitCursor):
                 self._storePathFields()
-                self.logic.applyFolders(self._parameterNode)
                 return action()
         except Exception as exc:  # UserError and anything unexpected reach the user in one dialog
             slicer.util.errorDisplay(_("{what} failed: {error}").format(what=what, error=exc))
@@ -290,7 +287,8 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
         def export():
             plan = self._plan()
             self._log(plan.describe())
-            return self.logic.exportSceneDataset(plan, self._parameterNode.datasetName)
+            return self.logic.exportSceneDataset(plan, self._parameterNode.datasetName,
+                                                 folders=self.logic.folderSettings(self._parameterNode))
 
         result = self._guarded(export, _("Export"))
         if result is not None:
@@ -298,9 +296,12 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
             self._parameterNode.dataset = result.dataset_name
 
     def onUseRawDataset(self):
-        dataset = self._guarded(lambda: self.logic.useRawDataset(self._parameterNode.existingRawDataset),
+        folders = self.logic.folderSettings(self._parameterNode)
+        dataset = self._guarded(lambda: self.logic.useRawDataset(self._parameterNode.existingRawDataset, folders),
                                 _("Opening the raw dataset"))
         if dataset is not None:
+            if not path_is_set(self._parameterNode.rawFolder):
+                self._parameterNode.rawFolder = str(dataset.folder.resolve().parent)  # where nnU-Net finds it
             self._log(_("Using {name}: {cases} cases, labels {labels}").format(
                 name=dataset.full_name, cases=dataset.num_training, labels=", ".join(dataset.labels)))
             self._parameterNode.dataset = dataset.full_name
@@ -396,7 +397,9 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
         """Evaluate the trained runs in an `improved-nnunet compare` child process; the table is filled when it
         ends (the poll timer reads its output)."""
         dataset = self._parameterNode.dataset
-        self._comparison = self._guarded(lambda: self.logic.startComparison(dataset), _("Comparing runs"))
+        folders = self.logic.folderSettings(self._parameterNode)
+        self._comparison = self._guarded(lambda: self.logic.startComparison(dataset, folders=folders),
+                                         _("Comparing runs"))
         if self._comparison is None:
             return
         self._comparisonDataset = dataset
@@ -422,144 +425,12 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
             self._log(text)
 
 
-class ImprovedNNUNetTrainingLogic(ScriptedLoadableModuleLogic):
-    """Scripting entry point; delegates to ``ImprovedNNUNetTrainingLib`` and works on nodes of
-    ``slicer.mrmlScene`` (or the scene the nodes belong to)."""
+class ImprovedNNUNetTrainingLogic(TrainingPanelLogic, ScriptedLoadableModuleLogic):
+    """Scripting entry point: the methods of ``ImprovedNNUNetTrainingLib.panel_logic.TrainingPanelLogic``
+    (nodes of ``slicer.mrmlScene`` or the scene given), plus this module's parameter node."""
 
     def getParameterNode(self):
         return ImprovedNNUNetTrainingParameterNode(super().getParameterNode())
-
-    @staticmethod
-    def applyFolders(parameters):
-        """Export the panel's nnU-Net folders as nnUNet_raw/_preprocessed/_results (children inherit them)."""
-        if parameters is None:
-            return
-        for name, variable in FOLDER_PARAMETERS.items():
-            folder = getattr(parameters, name)
-            if path_is_set(folder):
-                os.environ[variable] = str(folder)
-
-    # --- dataset ------------------------------------------------------------------------------------
-    @staticmethod
-    def planSceneDataset(pairs=(), folderItems=(), channelNames="CT", scene=None):
-        """Check cases made of ``(volume or [volumes], segmentation)`` pairs and subject-hierarchy
-        folder items: returns a ``DatasetPlan`` (labels, problems, warnings); writes nothing."""
-        from ImprovedNNUNetTrainingLib.scene_dataset import cases_from_folders, cases_from_pairs, plan_dataset
-
-        cases = cases_from_pairs(list(pairs)) if pairs else []
-        if folderItems:
-            cases += cases_from_folders(scene or slicer.mrmlScene, list(folderItems))
-        if not cases:
-            from ImprovedNNUNetLib.errors import UserError
-
-            raise UserError("no cases chosen; add (volume, segmentation) pairs or case folders")
-        channels = channelNames if isinstance(channelNames, (list, tuple)) else channelNames.split(",")
-        return plan_dataset(cases, [c.strip() for c in channels])
-
-    @staticmethod
-    def exportSceneDataset(plan, name, rawFolder=None, datasetId=None):
-        """Write a checked plan as a new nnU-Net raw dataset; returns an ``ExportResult``."""
-        from ImprovedNNUNetTrainingLib.scene_dataset import export_dataset
-
-        return export_dataset(plan, name, rawFolder, datasetId)
-
-    @staticmethod
-    def useRawDataset(folder):
-        """Check an existing raw dataset folder and make it trainable (nnUNet_raw becomes its parent
-        when unset); returns a ``RawDataset``."""
-        from ImprovedNNUNetTrainingLib.scene_dataset import use_raw_dataset
-
-        return use_raw_dataset(folder)
-
-    # --- training -----------------------------------------------------------------------------------
-    @staticmethod
-    def hyperparametersText(variant):
-        """The variant's hyper-parameters with their defaults as ``name = value`` lines."""
-        from ImprovedNNUNetTrainingLib.hyperparameters import format_hyperparameters
-        from ImprovedNNUNetTrainingLib.training_request import variant_defaults
-
-        return format_hyperparameters(variant_defaults(variant))
-
-    @staticmethod
-    def requestFromParameters(parameters, hyperparametersText=""):
-        """A ``TrainingRequest`` from the panel's parameters and its Advanced hyper-parameter text
-        (only values that differ from the variant's defaults are passed on)."""
-        from ImprovedNNUNetTrainingLib.hyperparameters import parse_hyperparameters
-        from ImprovedNNUNetTrainingLib.training_request import TrainingRequest, parse_folds, variant_defaults
-
-        ImprovedNNUNetTrainingLogic.applyFolders(parameters)
-        return TrainingRequest(
-            dataset=str(parameters.dataset).strip(), variant=parameters.variant,
-            configuration=parameters.configuration, folds=parse_folds(parameters.folds), device=parameters.device,
-            epochs=parameters.epochs, iterations_per_epoch=parameters.iterationsPerEpoch,
-            validation_iterations_per_epoch=parameters.validationIterationsPerEpoch,
-            hyperparameters=parse_hyperparameters(hyperparametersText or "", variant_defaults(parameters.variant)),
-            overwrite=parameters.overwrite, planner=parameters.planner)
-
-    @staticmethod
-    def startTraining(request, resume=False, scene=None):
-        """Start a ``TrainingJob`` (prepare when needed, then each fold) and return it running: poll it
-        from a timer or call ``wait()``. Its curves are table and plot chart nodes of ``scene``."""
-        from ImprovedNNUNetTrainingLib.training_job import TrainingJob
-
-        job = TrainingJob(request, scene or slicer.mrmlScene)
-        return job.resume() if resume else job.start()
-
-    @staticmethod
-    def useModel(modelFolder):
-        """Hand a trained model folder to the ImprovedNNUNet module: its parameter node's
-        ``modelFolder`` is set, which its panel shows and segments with. Returns the folder."""
-        from ImprovedNNUNetLib.inference import open_model_folder
-
-        folder = open_model_folder(modelFolder).path
-        inference = importlib.import_module("ImprovedNNUNet")
-        parameters = inference.ImprovedNNUNetLogic().getParameterNode()
-        parameters.modelFolder = str(folder)
-        return folder
-
-    # --- comparison ---------------------------------------------------------------------------------
-    @staticmethod
-    def compareRuns(dataset, tableNode=None, tau=1.0, scene=None):
-        """Evaluate every trained variant and fold of ``dataset`` on its validation outputs; returns
-        (table node with one row per run, fold and label, the printed seed-style table)."""
-        from ImprovedNNUNetTrainingLib.compare import compare_runs
-
-        return ImprovedNNUNetTrainingLogic.comparisonTable(compare_runs(str(dataset), tau), dataset, tableNode, scene)
-
-    @staticmethod
-    def startComparison(dataset, tau=1.0):
-        """`compareRuns`'s evaluation as an `improved-nnunet compare --json` child process (returned running):
-        ``poll()`` it until ``finished``, then pass `comparisonResult(process)` to `comparisonTable`."""
-        from ImprovedNNUNetLib.dependencies import require
-        from ImprovedNNUNetTrainingLib.compare import start_comparison
-
-        require()
-        return start_comparison(str(dataset), tau)
-
-    @staticmethod
-    def comparisonResult(process):
-        """The run summaries a finished comparison process printed; `UserError` with its last error line when
-        it failed."""
-        from ImprovedNNUNetTrainingLib.compare import comparison_result
-
-        return comparison_result(process)
-
-    @staticmethod
-    def comparisonTable(summaries, dataset, tableNode=None, scene=None):
-        """(table node of the compared runs, the printed seed-style table)."""
-        from ImprovedNNUNetTrainingLib.compare import format_table
-        from ImprovedNNUNetTrainingLib.compare_table import fill_comparison_table
-
-        if tableNode is None:
-            tableNode = (scene or slicer.mrmlScene).AddNewNodeByClass("vtkMRMLTableNode", f"{dataset} comparison")
-        fill_comparison_table(tableNode, summaries)
-        return tableNode, format_table(summaries)
-
-    @staticmethod
-    def dependencyStatus():
-        from ImprovedNNUNetLib.dependencies import status_text
-
-        return status_text()
 
 
 class ImprovedNNUNetTrainingTest(ScriptedLoadableModuleTest):

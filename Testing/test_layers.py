@@ -27,7 +27,7 @@ LAYERS = {
              "ImprovedNNUNetLib.image_integrity", "ImprovedNNUNetLib.safe_write", "ImprovedNNUNetLib.process",
              "ImprovedNNUNetLib.workers", "ImprovedNNUNetLib.folder_lock", "ImprovedNNUNetLib.manifest",
              "ImprovedNNUNetLib.dependencies", "ImprovedNNUNetLib.folds", "ImprovedNNUNetLib.devices",
-             "ImprovedNNUNetLib.dataset_names", "ImprovedNNUNetLib.durations",
+             "ImprovedNNUNetLib.dataset_names", "ImprovedNNUNetLib.durations", "ImprovedNNUNetLib.events",
              "ImprovedNNUNetTrainingLib.constants"],
     "evaluation": ["ImprovedNNUNetLib.evaluation"],
     "inference": ["ImprovedNNUNetLib.inference", "ImprovedNNUNetLib.models"],
@@ -44,9 +44,11 @@ LAYERS = {
                  "ImprovedNNUNetTrainingLib.study"],
     "faces": ["ImprovedNNUNetLib.cli", "ImprovedNNUNetLib.__main__", "ImprovedNNUNetLib.scene",
               "ImprovedNNUNetLib.segment_job", "ImprovedNNUNetLib.segment_options", "ImprovedNNUNetLib.segment_worker",
-              "ImprovedNNUNetLib.panel_paths", "ImprovedNNUNetTrainingLib.cli", "ImprovedNNUNetTrainingLib.training_job",
+              "ImprovedNNUNetLib.panel_paths", "ImprovedNNUNetLib.panel_logic", "ImprovedNNUNetTrainingLib.cli",
+              "ImprovedNNUNetTrainingLib.training_job",
               "ImprovedNNUNetTrainingLib.training_request", "ImprovedNNUNetTrainingLib.training_curves",
-              "ImprovedNNUNetTrainingLib.compare_table", "ImprovedNNUNetTrainingLib.scene_dataset"],
+              "ImprovedNNUNetTrainingLib.compare_table", "ImprovedNNUNetTrainingLib.scene_dataset",
+              "ImprovedNNUNetTrainingLib.panel_logic"],
 }
 
 

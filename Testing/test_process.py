@@ -8,7 +8,8 @@ import psutil
 import pytest
 
 from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.process import ChildProcess, cli_command, parse_event
+from ImprovedNNUNetLib.events import json_object as parse_event
+from ImprovedNNUNetLib.process import ChildProcess, cli_command
 
 # The child program; its first argument picks a behaviour.
 CHILD = textwrap.dedent(

@@ -44,17 +44,24 @@ def test_scene_cases_export_through_the_logic(logic, chest_scene, empty_nnunet_f
         logic.planSceneDataset([], [], "CT")
 
 
-def test_raw_dataset_and_folders_reach_the_environment(logic, validation_layout, monkeypatch, tmp_path):
+def test_panel_folders_reach_actions_and_children_but_never_the_environment(logic, validation_layout, monkeypatch,
+                                                                           tmp_path):
+    """The panel's nnU-Net folders are passed explicitly (over the environment, which stays as it was)."""
     raw, _ = validation_layout
     assert logic.useRawDataset(raw).full_name == raw.name
     monkeypatch.setenv("nnUNet_raw", str(tmp_path))
     with pytest.raises(UserError, match="is not inside nnUNet_raw"):
         logic.useRawDataset(raw)
+    environment = dict(os.environ)
     parameters = logic.getParameterNode()
     parameters.rawFolder = str(raw.parent)
-    logic.applyFolders(parameters)
-    assert os.environ["nnUNet_raw"] == str(raw.parent)
-    assert logic.useRawDataset(raw).dataset_id == 987
+    folders = logic.folderSettings(parameters)
+    assert folders == {"nnUNet_raw": str(raw.parent)}
+    assert logic.useRawDataset(raw, folders).dataset_id == 987  # the panel's raw folder wins over the environment
+    parameters.dataset = raw.name
+    request = logic.requestFromParameters(parameters)
+    assert request.folders == folders and request.dataset_name == raw.name
+    assert dict(os.environ) == environment
 
 
 def test_request_from_panel_parameters(logic, empty_nnunet_folders):

@@ -21,7 +21,6 @@ descendant that did not start a session of its own).
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import queue
 import shutil
@@ -35,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .errors import UserError
+from .events import json_object
 
 DEFAULT_GRACE_S = 5.0
 LOG_LINES_KEPT = 5000
@@ -122,18 +122,6 @@ def platform_options() -> dict:
     startupinfo.wShowWindow = 0  # SW_HIDE
     return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW,
             "startupinfo": startupinfo}
-
-
-def parse_event(line: str) -> dict | None:
-    """The JSON object on ``line``, or None when the line is not one (a log line)."""
-    text = line.strip()
-    if not (text.startswith("{") and text.endswith("}")):
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 @dataclass
@@ -278,7 +266,7 @@ class ChildProcess:
             if stream == "note":  # already in ``log``
                 output.log.append(line)
                 continue
-            event = parse_event(line)
+            event = json_object(line)
             if event is not None:
                 output.events.append(event)
                 continue

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UserError, describe_os_error
+from .events import END_STAGES
 from .imageio import read_image, write_image
 from .inference.model_folder import open_model_folder
 from .process import ChildProcess, ProcessOutput, python_executable
@@ -105,7 +106,7 @@ class SegmentJob:
         output = self.process.poll()
         for event in output.events:
             self._apply(event)
-        if output.finished and self.stage not in ("done", "error", "cancelled"):
+        if output.finished and self.stage not in END_STAGES:
             self.stage = "cancelled" if self.process.cancelled else "error"
             if self.stage == "error" and self._error is None:
                 self._error = self.process.last_error_line or f"exit status {output.returncode}"

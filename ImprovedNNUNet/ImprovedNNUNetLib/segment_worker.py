@@ -16,13 +16,14 @@ import sys
 from pathlib import Path
 
 from .errors import UserError, describe_os_error
+from .events import event_line
 from .imageio import read_image, write_image
 
 SEGMENTATION_FILE = "segmentation.nii.gz"
 
 
-def emit(**event) -> None:
-    print(json.dumps(event), flush=True)
+def emit(stage: str, **values) -> None:
+    print(event_line(stage, **values), flush=True)
 
 
 def distance_map_file(index: int) -> str:

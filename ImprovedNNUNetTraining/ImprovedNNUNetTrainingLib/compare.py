@@ -24,7 +24,7 @@ from ImprovedNNUNetLib.evaluation.results import STATUS_BOTH_EMPTY, CaseMetrics
 from ImprovedNNUNetLib.manifest import Outputs
 from ImprovedNNUNetLib.safe_write import readable_whole, write_text_verified
 
-from .environment import dataset_name, folder_variable
+from .environment import dataset_name, folder_values, folder_variable
 
 RUN_FOLDER = re.compile(r"^(?P<trainer>.+?)__(?P<plans>.+?)__(?P<configuration>.+)$")
 FOLD_FOLDER = re.compile(r"^fold_(?P<fold>\d+|all)$")
@@ -183,12 +183,12 @@ def summarise_labels(cases: list[CaseMetrics], labels: dict[str, int]) -> list[L
     return summaries
 
 
-def compare_runs(dataset: str, tau_mm: float = 1.0) -> list[RunSummary]:
+def compare_runs(dataset: str, tau_mm: float = 1.0, folders=None) -> list[RunSummary]:
     """Summaries of every trained fold of ``dataset`` (id or name), plus all folds pooled per run
     where a run has more than one fold."""
-    name = dataset_name(dataset)
-    results = folder_variable("nnUNet_results") / name
-    raw = folder_variable("nnUNet_raw") / name
+    name = dataset_name(dataset, folders)
+    results = folder_variable("nnUNet_results", folders) / name
+    raw = folder_variable("nnUNet_raw", folders) / name
     if not results.is_dir():
         raise UserError(f"{results}: no trained runs of {name}; train a variant first (improved-nnunet train)")
     info_path = raw / "dataset.json"
@@ -285,12 +285,13 @@ def summaries_from_json(items: list[dict]) -> list[RunSummary]:
     return runs
 
 
-def start_comparison(dataset: str, tau_mm: float = 1.0):
+def start_comparison(dataset: str, tau_mm: float = 1.0, folders=None):
     """`improved-nnunet compare DATASET --tau T --json` as a child process (a GUI polls it; the evaluation
     never runs on a thread of the GUI process). Its CSV goes where the command writes it by default."""
-    from ImprovedNNUNetLib.process import ChildProcess, cli_command
+    from ImprovedNNUNetLib.process import ChildProcess, child_environment, cli_command
 
-    return ChildProcess.start(cli_command("compare", str(dataset), "--tau", repr(float(tau_mm)), "--json"))
+    return ChildProcess.start(cli_command("compare", str(dataset), "--tau", repr(float(tau_mm)), "--json"),
+                              env=child_environment(folder_values(folders)))
 
 
 def comparison_result(process) -> list[RunSummary]:

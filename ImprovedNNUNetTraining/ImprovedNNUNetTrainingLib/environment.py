@@ -25,9 +25,17 @@ def size_worker_pools() -> int:
     return cores
 
 
-def folder_variable(name: str) -> Path:
-    """The folder an nnU-Net variable names; UserError when it is unset."""
-    value = os.environ.get(name)
+def folder_values(folders=None) -> dict:
+    """nnU-Net's folder variables that are set: ``folders`` (e.g. the Training panel's fields) over this
+    process's environment, which is never changed here."""
+    given = {name: str(value) for name, value in (folders or {}).items() if value}
+    return {name: given.get(name) or os.environ.get(name) for name in FOLDER_VARIABLES
+            if given.get(name) or os.environ.get(name)}
+
+
+def folder_variable(name: str, folders=None) -> Path:
+    """The folder an nnU-Net variable names (``folders`` first, then the environment); UserError when unset."""
+    value = folder_values(folders).get(name)
     if not value:
         raise UserError(f"{name} is not set; export {name}=/path/to/folder (nnU-Net's {name} folder)")
     return Path(value)
@@ -48,7 +56,7 @@ def results_root(folder: str | Path):
             os.environ["nnUNet_results"] = before
 
 
-def dataset_name(dataset: str) -> str:
+def dataset_name(dataset: str, folders=None) -> str:
     """``DatasetNNN_Name`` of a dataset id ("1", "001") or name, looked up in the nnU-Net folders."""
     if DATASET_NAME.match(dataset):
         return dataset
@@ -56,8 +64,8 @@ def dataset_name(dataset: str) -> str:
         raise UserError(f"dataset {dataset!r} is neither an id (e.g. 1) nor a name like Dataset001_Name; "
                         "pass one of those")
     prefix = f"Dataset{int(dataset):03d}_"
-    names = sorted({p.name for var in FOLDER_VARIABLES if os.environ.get(var)
-                    for p in Path(os.environ[var]).glob(prefix + "*") if p.is_dir()})
+    names = sorted({p.name for value in folder_values(folders).values()
+                    for p in Path(value).glob(prefix + "*") if p.is_dir()})
     if not names:
         raise UserError(f"no dataset with id {dataset} in {', '.join(FOLDER_VARIABLES)}; "
                         "check the id or the nnU-Net folder variables")

@@ -14,12 +14,14 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from ImprovedNNUNetLib import events
 from ImprovedNNUNetLib.durations import duration_text
 from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.events import END_STAGES, TRAINING_STAGES
 
 EVENT_KEYS = ("stage", "epoch", "num_epochs", "iteration", "num_iterations", "train_loss", "val_loss",
               "pseudo_dice", "lr", "epoch_time_s", "eta_s", "time", "message")
-STAGES = ("planning", "preprocessing", "training", "validation", "done", "cancelled", "error")
+STAGES = TRAINING_STAGES + END_STAGES  # what a training or preparation reports
 
 
 def _json_value(value):
@@ -136,15 +138,8 @@ def one_line(exc: BaseException) -> str:
 
 
 def parse_event(line: str) -> dict | None:
-    """The event on a line of output, None for any other line."""
-    line = line.strip()
-    if not line.startswith("{"):
-        return None
-    try:
-        event = json.loads(line)
-    except ValueError:
-        return None
-    return event if isinstance(event, dict) and event.get("stage") in STAGES else None
+    """The training event on a line of output, None for any other line."""
+    return events.parse_event(line, STAGES)
 
 
 def read_events(path: Path) -> list[dict]:

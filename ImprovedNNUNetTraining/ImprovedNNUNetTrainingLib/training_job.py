@@ -18,8 +18,9 @@ from pathlib import Path
 
 from ImprovedNNUNetLib.durations import duration_text
 from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.process import ChildProcess, cli_command
+from ImprovedNNUNetLib.process import ChildProcess, child_environment, cli_command
 
+from .environment import folder_values
 from .progress import read_events
 from .run_plan import FoldStatus, fold_status
 from .training_curves import TrainingCurves, is_epoch_end
@@ -137,7 +138,8 @@ class TrainingJob:
         self.status.epoch = self.status.iteration = self.status.eta_s = None
         self.log.append(f"--- {step.title}: improved-nnunet {' '.join(step.arguments)}")
         try:
-            self.process = ChildProcess.start(cli_command(*step.arguments))
+            self.process = ChildProcess.start(cli_command(*step.arguments),
+                                              env=child_environment(folder_values(self.request.folders)))
         except Exception as exc:
             self._finish("failed", f"{step.title} could not start: {exc}")
             raise

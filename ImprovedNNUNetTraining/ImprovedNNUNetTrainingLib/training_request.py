@@ -69,6 +69,7 @@ class TrainingRequest:
     hyperparameters: dict = field(default_factory=dict)
     overwrite: bool = False
     planner: str = "ExperimentPlanner"  # nnU-Net's planner; its plans identifier names the model folder
+    folders: dict = field(default_factory=dict)  # nnU-Net's folder variables chosen in the panel, over the environment
 
     @property
     def plans(self) -> str:
@@ -78,7 +79,7 @@ class TrainingRequest:
 
     @property
     def dataset_name(self) -> str:
-        return dataset_name(str(self.dataset))
+        return dataset_name(str(self.dataset), self.folders)
 
     def trainer_name(self) -> str:
         if self.variant not in TRAINER_NAMES:
@@ -87,7 +88,7 @@ class TrainingRequest:
 
     def model_folder(self) -> Path:
         """``<nnUNet_results>/<dataset>/<trainer>__<plans>__<configuration>``: what inference loads."""
-        return (folder_variable("nnUNet_results") / self.dataset_name
+        return (folder_variable("nnUNet_results", self.folders) / self.dataset_name
                 / f"{self.trainer_name()}__{self.plans}__{self.configuration}")
 
     def fold_folder(self, fold) -> Path:
@@ -95,7 +96,7 @@ class TrainingRequest:
 
     def needs_prepare(self) -> bool:
         """True until the dataset has nnU-Net plans and preprocessed data for the configuration."""
-        preprocessed = folder_variable("nnUNet_preprocessed") / self.dataset_name
+        preprocessed = folder_variable("nnUNet_preprocessed", self.folders) / self.dataset_name
         plans = preprocessed / f"{self.plans}.json"
         if not plans.is_file():
             return True

@@ -16,7 +16,8 @@ import subprocess
 import sys
 import time
 
-from ImprovedNNUNetLib.process import ChildProcess, parse_event
+from ImprovedNNUNetLib.events import json_object as parse_event
+from ImprovedNNUNetLib.process import ChildProcess
 
 LINES = 200_000
 REPEATS = 3

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,15 +9,16 @@ from pathlib import Path
 from ImprovedNNUNetLib.dataset_names import DATASET_NAME
 from ImprovedNNUNetLib.errors import UserError
 
-from ..environment import FOLDER_VARIABLES
+from ..environment import folder_values
 
 FIRST_NEW_ID = 500  # new datasets start here, clear of the ids public dataset collections use
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 
 
-def used_dataset_ids(extra_folders=()) -> set[int]:
-    """Ids of every ``DatasetXXX_*`` folder under the nnU-Net folders that are set, plus ``extra_folders``."""
-    roots = [Path(os.environ[v]) for v in FOLDER_VARIABLES if os.environ.get(v)] + [Path(f) for f in extra_folders]
+def used_dataset_ids(extra_folders=(), folders=None) -> set[int]:
+    """Ids of every ``DatasetXXX_*`` folder under the nnU-Net folders that are set (``folders`` over the
+    environment), plus ``extra_folders``."""
+    roots = [Path(v) for v in folder_values(folders).values()] + [Path(f) for f in extra_folders]
     ids = set()
     for root in roots:
         if root.is_dir():
@@ -29,9 +29,9 @@ def used_dataset_ids(extra_folders=()) -> set[int]:
     return ids
 
 
-def next_free_dataset_id(extra_folders=()) -> int:
+def next_free_dataset_id(extra_folders=(), folders=None) -> int:
     """The lowest id from 500 upward that no dataset folder uses (checked in raw, preprocessed and results)."""
-    used = used_dataset_ids(extra_folders)
+    used = used_dataset_ids(extra_folders, folders)
     candidate = FIRST_NEW_ID
     while candidate in used:
         candidate += 1
@@ -80,15 +80,14 @@ def open_raw_dataset(folder: str | Path) -> RawDataset:
         raise UserError(f"{json_path} is not a valid nnU-Net dataset.json ({exc}); fix or regenerate it") from exc
 
 
-def use_raw_dataset(folder: str | Path) -> RawDataset:
-    """Open a raw dataset folder for training: ``nnUNet_raw`` becomes its parent when unset, and
-    must be its parent otherwise (nnU-Net finds datasets only there)."""
+def use_raw_dataset(folder: str | Path, folders=None) -> RawDataset:
+    """Open a raw dataset folder for training. When ``nnUNet_raw`` is set (``folders`` over the environment)
+    it must be the dataset's parent (nnU-Net finds datasets only there); when unset, the caller makes the
+    parent its raw folder (``RawDataset.folder.parent``). Nothing here changes the environment."""
     dataset = open_raw_dataset(folder)
     parent = dataset.folder.resolve().parent
-    current = os.environ.get("nnUNet_raw")
-    if not current:
-        os.environ["nnUNet_raw"] = str(parent)
-    elif Path(current).resolve() != parent:
+    current = folder_values(folders).get("nnUNet_raw")
+    if current and Path(current).resolve() != parent:
         raise UserError(f"{dataset.folder} is not inside nnUNet_raw ({current}); set the raw folder to {parent} "
                         "or move the dataset into nnUNet_raw")
     return dataset

@@ -52,20 +52,20 @@ def write_dataset_json(plan: DatasetPlan, path: Path, dataset_name: str) -> None
 
 
 def export_dataset(plan: DatasetPlan, name: str, raw_folder: str | Path | None = None,
-                   dataset_id: int | None = None) -> ExportResult:
+                   dataset_id: int | None = None, folders=None) -> ExportResult:
     """Write the plan's cases as ``<raw>/DatasetXXX_<name>``; never replaces anything.
 
-    The id defaults to the lowest free one from 500 (raw, preprocessed and results folders are
-    checked). The dataset is written to a hidden folder first and renamed when complete, so a
-    failed export leaves nothing nnU-Net would pick up.
+    The id defaults to the lowest free one from 500 (raw, preprocessed and results folders are checked;
+    ``folders``: nnU-Net's folders over the environment). The dataset is written to a hidden folder first
+    and renamed when complete, so a failed export leaves nothing nnU-Net would pick up.
     """
     if not plan.ok:
         raise UserError("the cases cannot be exported: " + "; ".join(plan.problems))
     check_dataset_name(name)
-    raw = Path(raw_folder) if raw_folder else folder_variable("nnUNet_raw")
+    raw = Path(raw_folder) if raw_folder else folder_variable("nnUNet_raw", folders)
     if dataset_id is None:
-        dataset_id = next_free_dataset_id([raw])
-    elif dataset_id in used_dataset_ids([raw]):
+        dataset_id = next_free_dataset_id([raw], folders)
+    elif dataset_id in used_dataset_ids([raw], folders):
         raise UserError(f"dataset id {dataset_id} is already used; pick another id or leave it empty for a free one")
     final = raw / f"Dataset{dataset_id:03d}_{name}"
     partial = raw / f".{final.name}.partial"
