@@ -24,7 +24,8 @@ LIBS = {"ImprovedNNUNetLib": ROOT / "ImprovedNNUNet" / "ImprovedNNUNetLib",
 HEIGHT = {"core": 0, "evaluation": 1, "inference": 2, "training": 2, "analysis": 3, "faces": 4}
 LAYERS = {
     "core": ["ImprovedNNUNetLib", "ImprovedNNUNetLib.errors", "ImprovedNNUNetLib.imageio",
-             "ImprovedNNUNetLib.image_integrity", "ImprovedNNUNetLib.safe_write", "ImprovedNNUNetLib.process",
+             "ImprovedNNUNetLib.image_integrity", "ImprovedNNUNetLib.text_header_images",
+             "ImprovedNNUNetLib.safe_write", "ImprovedNNUNetLib.process", "ImprovedNNUNetLib.process_tree",
              "ImprovedNNUNetLib.workers", "ImprovedNNUNetLib.folder_lock", "ImprovedNNUNetLib.manifest",
              "ImprovedNNUNetLib.dependencies", "ImprovedNNUNetLib.folds", "ImprovedNNUNetLib.devices",
              "ImprovedNNUNetLib.dataset_names", "ImprovedNNUNetLib.durations", "ImprovedNNUNetLib.events",

@@ -10,7 +10,6 @@ data it also checks that the compressed stream reaches its end marker. Formats i
 from __future__ import annotations
 
 import math
-import re
 import struct
 import threading
 import zlib
@@ -23,9 +22,6 @@ CHUNK = 1 << 22
 
 NIFTI_BYTES = {2: 1, 4: 2, 8: 4, 16: 4, 32: 8, 64: 8, 128: 3, 256: 1, 512: 2, 768: 4, 1024: 8, 1280: 8,
                1536: 16, 1792: 16, 2048: 32, 2304: 4}
-META_BYTES = {"MET_CHAR": 1, "MET_UCHAR": 1, "MET_SHORT": 2, "MET_USHORT": 2, "MET_INT": 4, "MET_UINT": 4,
-              "MET_LONG": 4, "MET_ULONG": 4, "MET_LONG_LONG": 8, "MET_ULONG_LONG": 8, "MET_FLOAT": 4,
-              "MET_DOUBLE": 8}
 
 
 class Truncated(Exception):
@@ -75,9 +71,13 @@ def check_complete(path: str | Path) -> None:
         elif name.endswith(".nii"):
             _check_nifti(path)
         elif name.endswith((".nrrd", ".nhdr")):
-            _check_nrrd(path)
+            from .text_header_images import check_nrrd
+
+            check_nrrd(path)
         elif name.endswith((".mha", ".mhd")):
-            _check_meta(path)
+            from .text_header_images import check_meta
+
+            check_meta(path)
     except Truncated as exc:
         raise truncated_error(path, str(exc)) from None
     _remember(path, nonfinite)
@@ -289,119 +289,3 @@ class _NonfiniteCounter:
         self.rest = data[whole:]
         values = np.frombuffer(data, dtype=self.dtype, count=whole // self.dtype.itemsize)
         self.count += int(values.size - np.count_nonzero(np.isfinite(values)))
-
-
-# -- NRRD -----------------------------------------------------------------------------------------------
-def _nrrd_type_bytes(name: str) -> int | None:
-    name = name.strip().lower()
-    if "char" in name or "int8" in name:
-        return 1
-    if "short" in name or "int16" in name:
-        return 2
-    if "long" in name or "int64" in name or name == "double":
-        return 8
-    if name == "float" or "int" in name:
-        return 4
-    return None
-
-
-def _read_text_header(f, limit: int = 1 << 20) -> tuple[list[str], int]:
-    """Lines up to the first empty line (NRRD) and the byte offset after it."""
-    lines, offset = [], 0
-    while offset < limit:
-        raw = f.readline()
-        if not raw:
-            break
-        offset += len(raw)
-        line = raw.decode("latin-1").rstrip("\r\n")
-        if not line:
-            return lines, offset
-        lines.append(line)
-    return lines, offset
-
-
-def _check_nrrd(path: Path) -> None:
-    with open(path, "rb") as f:
-        lines, offset = _read_text_header(f)
-        if not lines or not lines[0].startswith("NRRD"):
-            return
-        fields = {}
-        for line in lines[1:]:
-            key, sep, value = line.partition(":")
-            if sep and not line.startswith("#"):
-                fields[key.strip().lower()] = value.strip().lstrip("=").strip()
-        sizes = [int(v) for v in fields.get("sizes", "").split() if v.lstrip("-").isdigit()]
-        element = _nrrd_type_bytes(fields.get("type", ""))
-        encoding = fields.get("encoding", "raw").lower()
-        if not sizes or element is None:
-            return
-        needed = math.prod(sizes) * element
-        data_file = fields.get("data file") or fields.get("datafile")
-        if data_file:
-            if data_file.split()[0].upper() == "LIST" or "%" in data_file:
-                return  # several data files: left to the reader
-            target = (path.parent / data_file).resolve()
-            if not target.is_file():
-                raise Truncated(f"its data file {data_file} is missing")
-            with open(target, "rb") as data:
-                _check_payload(data, encoding, needed, target.stat().st_size)
-        else:
-            _check_payload(f, encoding, needed, path.stat().st_size - offset)
-
-
-def _check_payload(handle, encoding: str, needed: int, available: int) -> None:
-    if encoding == "raw":
-        if available < needed:
-            raise Truncated(f"{available} of {needed} bytes of voxel data")
-    elif encoding in ("gzip", "gz"):
-        produced = _inflate(handle, 31)
-        if produced < needed:
-            raise Truncated(f"{produced} of {needed} bytes of voxel data after decompression")
-
-
-# -- MetaImage ------------------------------------------------------------------------------------------
-def _check_meta(path: Path) -> None:
-    with open(path, "rb") as f:
-        fields, offset = {}, 0
-        while offset < 1 << 20:
-            raw = f.readline()
-            if not raw:
-                return
-            offset += len(raw)
-            key, sep, value = raw.decode("latin-1").partition("=")
-            if not sep:
-                return
-            fields[key.strip()] = value.strip()
-            if key.strip() == "ElementDataFile":
-                break
-        sizes = [int(v) for v in fields.get("DimSize", "").split() if v.isdigit()]
-        element = META_BYTES.get(fields.get("ElementType", ""))
-        if not sizes or element is None:
-            return
-        needed = math.prod(sizes) * element * int(fields.get("ElementNumberOfChannels", "1") or 1)
-        compressed = fields.get("CompressedData", "False").lower() == "true"
-        data_file = fields.get("ElementDataFile", "LOCAL")
-        if data_file.upper() == "LOCAL":
-            handle, available = f, path.stat().st_size - offset
-            _check_meta_payload(handle, compressed, needed, available, fields)
-            return
-        if re.match(r"^(LIST|.*%)", data_file):
-            return
-        target = path.parent / data_file
-        if not target.is_file():
-            raise Truncated(f"its data file {data_file} is missing")
-        with open(target, "rb") as handle:
-            _check_meta_payload(handle, compressed, needed, target.stat().st_size, fields)
-
-
-def _check_meta_payload(handle, compressed: bool, needed: int, available: int, fields: dict) -> None:
-    if not compressed:
-        if available < needed:
-            raise Truncated(f"{available} of {needed} bytes of voxel data")
-        return
-    declared = fields.get("CompressedDataSize", "")
-    if declared.isdigit() and available < int(declared):
-        raise Truncated(f"{available} of {declared} bytes of compressed voxel data")
-    produced = _inflate(handle, 47)
-    if produced < needed:
-        raise Truncated(f"{produced} of {needed} bytes of voxel data after decompression")

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from .errors import UserError
 from .events import json_object
+from .process_tree import ProcessId, is_alive, psutil_module
 
 DEFAULT_GRACE_S = 5.0
 LOG_LINES_KEPT = 5000
@@ -299,7 +300,7 @@ class ChildProcess:
     def _descendants(self) -> list:
         """Every process the child started (recursively) that still exists (psutil processes; empty
         without psutil, where the process group stands for them)."""
-        psutil = _psutil()
+        psutil = psutil_module()
         if psutil is None:
             return []
         try:
@@ -333,10 +334,10 @@ class ChildProcess:
         """
         deadline = time.monotonic() + timeout
         while True:
-            alive = [p for p in descendants if _is_alive(p)]
+            alive = [p for p in descendants if is_alive(p)]
             root_alive = self._popen.poll() is None
             if (not alive and not root_alive) or time.monotonic() >= deadline:
-                return alive + ([_ProcessId(self.pid)] if root_alive else [])
+                return alive + ([ProcessId(self.pid)] if root_alive else [])
             time.sleep(0.05)
 
     def cancel(self, grace_s: float = DEFAULT_GRACE_S) -> CancelReport:
@@ -380,7 +381,7 @@ class ChildProcess:
         self._cancel_processes.update({p.pid: p for p in self._descendants()})
         self._cancel_tree |= set(self._cancel_processes)
         root_alive = self._popen.poll() is None
-        alive = [p for p in self._cancel_processes.values() if _is_alive(p)]
+        alive = [p for p in self._cancel_processes.values() if is_alive(p)]
         report = CancelReport()
         if root_alive or alive:
             if time.monotonic() < self._kill_deadline:
@@ -394,28 +395,3 @@ class ChildProcess:
         self.cancel_report = report
         self.log.append(report.summary())
         self._lines.put(("note", report.summary()))  # reaches the next poll() as a log line too
-
-
-def _psutil():
-    """The psutil module, or None where it is not installed (a fresh Slicer)."""
-    try:
-        import psutil
-    except ModuleNotFoundError:
-        return None
-    return psutil
-
-
-@dataclass(frozen=True)
-class _ProcessId:
-    """The child itself in a report (reaped through its Popen, not through psutil)."""
-
-    pid: int
-
-
-def _is_alive(proc) -> bool:
-    """True while ``proc`` runs; a zombie (ended, not yet reaped by its parent) counts as ended."""
-    psutil = _psutil()
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
