@@ -131,3 +131,20 @@ def test_models_cli(store, trained_model, capsys):
     assert main(["models", "remove", "chest"]) == 0
     assert main(["models", "remove", "chest"]) == 2
     assert "no imported model named 'chest'" in capsys.readouterr().err
+
+
+def test_the_store_lists_channels_in_the_order_the_model_reads_them(store):
+    """Eleven channels: "10" comes after "9" in the store's listing as in the model folder (it sorted the keys
+    as text before, giving 0, 1, 10, 2, ...)."""
+    import json
+
+    from ImprovedNNUNetLib.inference.model_folder import open_model_folder
+
+    folder = store / "multi"
+    (folder / "fold_0").mkdir(parents=True)
+    (folder / "fold_0" / "checkpoint_final.pth").write_bytes(b"stand-in")
+    (folder / "plans.json").write_text("{}")
+    channels = {str(i): f"channel {i}" for i in range(11)}
+    (folder / "dataset.json").write_text(json.dumps({"channel_names": channels, "labels": {"background": 0, "a": 1}}))
+    listed = next(model for model in list_models() if model.name == "multi")
+    assert list(listed.channel_names) == open_model_folder(folder).channel_names == [f"channel {i}" for i in range(11)]

@@ -20,6 +20,13 @@ _FOLD_DIR = re.compile(r"^fold_(\d+|all)$")
 _CHECKPOINT_KEYS = ("network_weights", "trainer_name", "init_args")
 
 
+def channel_names(dataset_json: dict) -> list[str]:
+    """The input channels of a dataset.json in channel order ("0", "1", ..., "10": by number, as nnU-Net
+    reads them; ``modality`` is nnU-Net v1's name for the same)."""
+    names = dataset_json.get("channel_names") or dataset_json.get("modality") or {}
+    return [str(names[k]) for k in sorted(names, key=int)]
+
+
 @dataclass(frozen=True)
 class ModelFolder:
     """The readable metadata of a model folder (no checkpoint loaded)."""
@@ -32,8 +39,7 @@ class ModelFolder:
 
     @property
     def channel_names(self) -> list[str]:
-        names = self.dataset_json.get("channel_names") or self.dataset_json.get("modality") or {}
-        return [str(names[k]) for k in sorted(names, key=int)]
+        return channel_names(self.dataset_json)
 
     @property
     def labels(self) -> dict:

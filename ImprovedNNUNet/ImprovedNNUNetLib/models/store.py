@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from ..dataset_names import is_dataset_name
 from ..errors import UserError, full_disk_error
+from ..inference.model_folder import channel_names
 from .safe_zip import archive_members, safe_extract
 
 ENV_VAR = "IMPROVED_NNUNET_MODELS"
@@ -78,11 +79,10 @@ def _describe(name: str, path: Path) -> StoredModel:
         dataset = json.loads((path / "dataset.json").read_text())
     except (OSError, json.JSONDecodeError):
         dataset = {}
-    channels = dataset.get("channel_names") or dataset.get("modality") or {}
     folds = sorted((child.name[len("fold_"):] for child in path.iterdir()
                     if child.is_dir() and child.name.startswith("fold_") and any(child.glob("*.pth"))),
                    key=lambda f: (not f.isdigit(), int(f) if f.isdigit() else 0, f))
-    return StoredModel(name, path, tuple(folds), tuple(str(channels[k]) for k in sorted(channels, key=str)),
+    return StoredModel(name, path, tuple(folds), tuple(channel_names(dataset)),
                        dict(dataset.get("labels", {})))
 
 
