@@ -202,3 +202,19 @@ def test_cli_command_runs_the_project_entry_point():
     process = ChildProcess.start(cli_command("--help"))
     assert process.wait(timeout=120) == 0
     assert any("improved-nnunet" in line for line in process.log)
+
+
+def test_output_to_a_log_file_and_pinned_cores(tmp_path):
+    """The study's trainings start through the same class: output appended to their log, pinned to a slot's
+    cores (Linux)."""
+    log = tmp_path / "training.log"
+    log.write_text("--- header written by the caller\n")
+    script = "import os, sys; print('cores', sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') " \
+             "else 'n/a'); print('to stderr', file=sys.stderr)"
+    child = ChildProcess.start([sys.executable, "-c", script], log_path=log, cpu_cores=[0])
+    assert child.wait(60) == 0
+    output = child.poll()
+    assert output.finished and output.events == [] and output.log == []
+    lines = log.read_text().splitlines()
+    assert lines[0] == "--- header written by the caller" and "to stderr" in lines
+    assert any(line in ("cores [0]", "cores n/a") for line in lines)

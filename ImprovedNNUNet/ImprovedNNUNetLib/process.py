@@ -31,11 +31,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 from .errors import UserError
 from .events import json_object
-from .process_tree import ProcessId, is_alive, psutil_module
+from .process_tree import CancelReport, ProcessId, ProcessOutput, is_alive, psutil_module
 
 DEFAULT_GRACE_S = 5.0
 LOG_LINES_KEPT = 5000
@@ -125,33 +124,6 @@ def platform_options() -> dict:
             "startupinfo": startupinfo}
 
 
-@dataclass
-class ProcessOutput:
-    """What :meth:`ChildProcess.poll` collected since the previous call."""
-
-    events: list[dict] = field(default_factory=list)
-    log: list[str] = field(default_factory=list)
-    finished: bool = False  # the process has ended and all its output has been read
-    returncode: int | None = None
-
-
-@dataclass
-class CancelReport:
-    """Which processes of the tree :meth:`ChildProcess.cancel` ended, and how."""
-
-    terminated: list[int] = field(default_factory=list)  # ended after SIGTERM
-    killed: list[int] = field(default_factory=list)  # needed SIGKILL after the grace period
-    survivors: list[int] = field(default_factory=list)  # still running after SIGKILL (should stay empty)
-
-    def summary(self) -> str:
-        text = f"cancelled: {len(self.terminated) + len(self.killed)} process(es) ended"
-        if self.killed:
-            text += f", {len(self.killed)} of them killed after ignoring SIGTERM"
-        if self.survivors:
-            text += f"; still running: {', '.join(map(str, self.survivors))}"
-        return text
-
-
 class ChildProcess:
     """A command running in its own process group, its output read on background threads.
 
@@ -164,10 +136,8 @@ class ChildProcess:
     def __init__(self, popen: subprocess.Popen):
         self._popen = popen
         self._lines: queue.Queue[tuple[str, str]] = queue.Queue()
-        self._readers = [
-            threading.Thread(target=self._read, args=(popen.stdout, "stdout"), daemon=True),
-            threading.Thread(target=self._read, args=(popen.stderr, "stderr"), daemon=True),
-        ]
+        self._readers = [threading.Thread(target=self._read, args=(stream, name), daemon=True)
+                         for stream, name in ((popen.stdout, "stdout"), (popen.stderr, "stderr")) if stream is not None]
         for reader in self._readers:
             reader.start()
         self.events: deque[dict] = deque(maxlen=EVENTS_KEPT)
@@ -186,35 +156,35 @@ class ChildProcess:
         command: Sequence[str],
         env: Mapping[str, str] | None = None,
         cwd: str | os.PathLike | None = None,
+        log_path: str | os.PathLike | None = None,
+        cpu_cores: Sequence[int] | None = None,
     ) -> "ChildProcess":
         """Start ``command`` (a list of arguments, no shell).
 
         ``env`` is the child's whole environment (default: :func:`child_environment`);
         ``PYTHONUNBUFFERED=1`` and UTF-8 streams are always added so that lines arrive as
-        they are printed and decode the same everywhere.
+        they are printed and decode the same everywhere. ``log_path``: append the child's whole output
+        to this file instead of reading it (``poll`` then reports only its end). ``cpu_cores``: run it on
+        these cores only (Linux).
         """
         if not command:
             raise UserError("no command given to run; pass the program and its arguments as a list")
         child_env = dict(child_environment() if env is None else env)
         child_env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8", PYTHONUTF8="1")
+        pin = (lambda: os.sched_setaffinity(0, cpu_cores)) if cpu_cores and hasattr(os, "sched_setaffinity") else None
+        log = open(log_path, "a", encoding="utf-8") if log_path is not None else None
         try:
             popen = subprocess.Popen(
-                [str(part) for part in command],
-                env=child_env,
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-                bufsize=1,
-                **platform_options(),
-            )
+                [str(part) for part in command], env=child_env, cwd=cwd, stdin=subprocess.DEVNULL,
+                stdout=log or subprocess.PIPE, stderr=subprocess.STDOUT if log else subprocess.PIPE,
+                text=True, encoding="utf-8", errors="replace", bufsize=1, preexec_fn=pin, **platform_options())
         except FileNotFoundError as exc:
             raise UserError(f"{command[0]}: program not found; check the path or install it") from exc
         except NotADirectoryError as exc:
             raise UserError(f"{cwd}: working folder does not exist; create it or choose another") from exc
+        finally:
+            if log is not None:
+                log.close()  # the child holds its own copy
         return cls(popen)
 
     @property

@@ -3,17 +3,17 @@ N CPU slots, each training a child process (``improved-nnunet train``) writing t
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 
 from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.process import child_environment, cli_command, platform_options
+from ImprovedNNUNetLib.process import ChildProcess, child_environment, cli_command
 
 from .trainings import Training
 
 POLL_S = 1.0
+STOP_GRACE_S = 300.0  # a training stopping writes its checkpoint first; killed only when it hangs
 
 
 @dataclass
@@ -44,18 +44,16 @@ def slots(gpus: list[str] | None, parallel: int) -> list[Slot]:
     return result
 
 
-def start(training: Training, slot: Slot) -> subprocess.Popen:
+def start(training: Training, slot: Slot) -> ChildProcess:
+    """The training as a child process of the project's one kind (its output appended to its log, pinned to
+    the slot's cores)."""
     training.log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(training.log_path, "a", encoding="utf-8")
-    log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} on {slot.name}: improved-nnunet "
-              f"{' '.join(training.arguments())}\n")
-    log.flush()
-    environment = child_environment({**training.environment(), **slot.environment})
-    pin = (lambda: os.sched_setaffinity(0, slot.cores)) if slot.cores and hasattr(os, "sched_setaffinity") else None
-    process = subprocess.Popen(cli_command(*training.arguments()), stdout=log, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, env=environment, preexec_fn=pin, **platform_options())
-    log.close()
-    return process
+    with open(training.log_path, "a", encoding="utf-8") as log:
+        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} on {slot.name}: improved-nnunet "
+                  f"{' '.join(training.arguments())}\n")
+    return ChildProcess.start(cli_command(*training.arguments()),
+                              env=child_environment({**training.environment(), **slot.environment}),
+                              log_path=training.log_path, cpu_cores=slot.cores)
 
 
 def _interrupt(signum, frame):
@@ -83,7 +81,7 @@ def _run_queue(pending: list[Training], gpus, parallel: int, out) -> dict:
 
     free = slots(gpus, parallel)
     queue = list(pending)
-    running: dict[str, tuple[Training, Slot, subprocess.Popen]] = {}
+    running: dict[str, tuple[Training, Slot, ChildProcess]] = {}
     results = {}
     with tqdm(total=len(queue), desc="study", unit="training", file=out, disable=None) as bar:
         try:
@@ -93,7 +91,7 @@ def _run_queue(pending: list[Training], gpus, parallel: int, out) -> dict:
                     running[training.key] = (training, slot, start(training, slot))
                     bar.write(f"started {training.key} on {slot.name} (log: {training.log_path})", file=out)
                 for key, (training, slot, process) in list(running.items()):
-                    if process.poll() is None:
+                    if not process.poll().finished:
                         continue
                     del running[key]
                     free.append(slot)
@@ -114,21 +112,12 @@ def _run_queue(pending: list[Training], gpus, parallel: int, out) -> dict:
 
 
 def stop(running, results: dict) -> None:
-    """Ctrl-C or SIGTERM of the study: each training (its own process group) gets SIGINT, writes its
-    checkpoint and ends; the next run of the study resumes it."""
-    import signal
-
+    """Ctrl-C or SIGTERM of the study: each training's process tree is cancelled the project's one way
+    (SIGTERM, on which a training writes its checkpoint and ends; SIGKILL only after ``STOP_GRACE_S``); the
+    next run of the study resumes it."""
     running = list(running)
     for _, _, process in running:
-        try:
-            os.killpg(process.pid, signal.SIGINT) if hasattr(os, "killpg") else process.send_signal(signal.SIGINT)
-        except OSError:
-            pass
+        process.cancel_in_background(STOP_GRACE_S)
     for training, _, process in running:
-        try:
-            process.wait(timeout=300)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        process.cancel(STOP_GRACE_S)
         results[training.key] = process.returncode
-
