@@ -34,7 +34,7 @@ LAYERS = {
     "inference": ["ImprovedNNUNetLib.inference", "ImprovedNNUNetLib.models"],
     "training": ["ImprovedNNUNetTrainingLib", "ImprovedNNUNetTrainingLib.trainers", "ImprovedNNUNetTrainingLib.runner",
                  "ImprovedNNUNetTrainingLib.loop", "ImprovedNNUNetTrainingLib.run_plan",
-                 "ImprovedNNUNetTrainingLib.run_options", "ImprovedNNUNetTrainingLib.settings",
+                 "ImprovedNNUNetTrainingLib.run_record",
                  "ImprovedNNUNetTrainingLib.hyperparameters", "ImprovedNNUNetTrainingLib.cancel",
                  "ImprovedNNUNetTrainingLib.progress", "ImprovedNNUNetTrainingLib.prepare",
                  "ImprovedNNUNetTrainingLib.splits", "ImprovedNNUNetTrainingLib.pretrained",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ImprovedNNUNetTrainingLib.registry import VARIANTS
-from ImprovedNNUNetTrainingLib.settings import describe_transforms
+from ImprovedNNUNetTrainingLib.run_record import describe_transforms
 
 CHANGED = {
     "SpatialTransform": {"p_rotation": (0.2, 0.3)},

@@ -18,7 +18,7 @@ ARCHITECTURE_ATTRIBUTES = ("max_features", "encoder_convs_per_stage")
 
 def settable_hyperparameters(trainer_class: type) -> dict:
     """Name -> default value of every hyper-parameter ``--set`` accepts for this trainer class."""
-    from .settings import variant_hyperparameters
+    from .run_record import variant_hyperparameters
 
     return {k: v for k, v in variant_hyperparameters(trainer_class).items() if k not in ARCHITECTURE_ATTRIBUTES}
 

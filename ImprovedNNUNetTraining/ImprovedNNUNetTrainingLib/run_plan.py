@@ -16,7 +16,7 @@ from ImprovedNNUNetLib.folder_lock import check_free
 
 from .constants import CONFIGURATIONS, DEFAULT_PLANS, PLANNERS, TRAINER_NAMES
 from .environment import dataset_name, folder_variable
-from .run_options import resume_options
+from .run_record import resume_options
 from .splits import check_cross_validation, number_of_splits
 
 

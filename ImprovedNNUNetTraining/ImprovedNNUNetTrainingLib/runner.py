@@ -26,9 +26,8 @@ from .environment import cores_present, folder_variable, size_worker_pools
 from .hyperparameters import with_hyperparameters
 from .progress import ProgressReporter, nnunet_prints_to, one_line, read_events
 from .registry import get_variant
-from .run_options import write_run_options
 from .run_plan import PlannedRun, TrainOptions, has_content, load_plans, plan_run
-from .settings import variant_settings, write_settings
+from .run_record import variant_settings, write_run_options, write_settings
 from .splits import write_small_dataset_splits
 
 
