@@ -50,7 +50,7 @@ def test_device_names_are_read_once(name, normal):
 @pytest.mark.parametrize("bad", ["gpu", "cuda:x", "cuda1", "tpu"])
 def test_a_bad_device_is_one_line_for_training_and_segmentation_alike(bad):
     from ImprovedNNUNetLib.inference.device import choose_device
-    from ImprovedNNUNetTrainingLib.run_plan import check_device_name
+    from ImprovedNNUNetTrainingLib.run_checks import check_device_name
 
     for check in (check_device_name, choose_device):
         with pytest.raises(UserError, match=f"unknown device '{bad}'; use auto, cpu, cuda, cuda:N"):
@@ -60,7 +60,7 @@ def test_a_bad_device_is_one_line_for_training_and_segmentation_alike(bad):
 def test_training_accepts_every_name_segmentation_does():
     """Before, training refused mps and the Training panel offered no mps; both faces offer the same choices."""
     from ImprovedNNUNetLib.devices import DEVICE_CHOICES
-    from ImprovedNNUNetTrainingLib.run_plan import check_device_name
+    from ImprovedNNUNetTrainingLib.run_checks import check_device_name
 
     for name in (*DEVICE_CHOICES, "cuda:0", "cuda:3"):
         check_device_name(name)

@@ -33,7 +33,7 @@ LAYERS = {
     "evaluation": ["ImprovedNNUNetLib.evaluation"],
     "inference": ["ImprovedNNUNetLib.inference", "ImprovedNNUNetLib.models"],
     "training": ["ImprovedNNUNetTrainingLib", "ImprovedNNUNetTrainingLib.trainers", "ImprovedNNUNetTrainingLib.runner",
-                 "ImprovedNNUNetTrainingLib.loop", "ImprovedNNUNetTrainingLib.run_plan",
+                 "ImprovedNNUNetTrainingLib.loop", "ImprovedNNUNetTrainingLib.run_checks",
                  "ImprovedNNUNetTrainingLib.run_record",
                  "ImprovedNNUNetTrainingLib.hyperparameters", "ImprovedNNUNetTrainingLib.cancel",
                  "ImprovedNNUNetTrainingLib.progress", "ImprovedNNUNetTrainingLib.prepare",

@@ -9,7 +9,7 @@ import pytest
 
 from ImprovedNNUNetTrainingLib.compare import compare_runs
 from ImprovedNNUNetTrainingLib.progress import read_events
-from ImprovedNNUNetTrainingLib.run_plan import fold_status as fold_state
+from ImprovedNNUNetTrainingLib.run_checks import fold_status as fold_state
 from ImprovedNNUNetTrainingLib.training_job import TrainingJob
 from ImprovedNNUNetTrainingLib.training_request import TrainingRequest
 

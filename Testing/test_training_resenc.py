@@ -36,14 +36,14 @@ def test_planning_the_same_preset_again_needs_overwrite(tiny_dataset, resenc_pla
 
 
 def test_unprepared_plans_name_the_planner_to_run(tiny_dataset, resenc_plans, monkeypatch):
-    from ImprovedNNUNetTrainingLib.run_plan import TrainOptions, plan_run
+    from ImprovedNNUNetTrainingLib.run_checks import TrainOptions, check_run
 
     monkeypatch.setenv("nnUNet_preprocessed", str(tiny_dataset.preprocessed.parent))
     monkeypatch.setenv("nnUNet_results", str(tiny_dataset.results.parent))
     with pytest.raises(UserError, match=r"nnUNetResEncUNetLPlans.json not found \(it has nnUNetPlans, "
                                         r"nnUNetResEncUNetMPlans\); run `improved-nnunet prepare --planner "
                                         r"nnUNetPlannerResEncL`"):
-        plan_run(TrainOptions(tiny_dataset.name, "baseline", plans="nnUNetResEncUNetLPlans"))
+        check_run(TrainOptions(tiny_dataset.name, "baseline", plans="nnUNetResEncUNetLPlans"))
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

@@ -26,7 +26,7 @@ from .environment import cores_present, folder_variable, size_worker_pools
 from .hyperparameters import with_hyperparameters
 from .progress import ProgressReporter, nnunet_prints_to, one_line, read_events
 from .registry import get_variant
-from .run_plan import PlannedRun, TrainOptions, has_content, load_plans, plan_run
+from .run_checks import CheckedRun, TrainOptions, check_run, has_content, load_plans
 from .run_record import variant_settings, write_run_options, write_settings
 from .splits import write_small_dataset_splits
 
@@ -69,14 +69,14 @@ def empty_fold_folder(folder: Path) -> None:
         shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
 
 
-def build_trainer(plan: PlannedRun, device):
-    """The variant's trainer for a planned run, constructed directly from the registry."""
-    options = plan.options
+def build_trainer(run: CheckedRun, device):
+    """The variant's trainer for a checked run, constructed directly from the registry."""
+    options = run.options
     trainer_class = with_hyperparameters(get_variant(options.variant), options.hyperparameters)
-    preprocessed = folder_variable("nnUNet_preprocessed") / plan.dataset
+    preprocessed = folder_variable("nnUNet_preprocessed") / run.dataset
     plans, dataset_json = load_plans(preprocessed, options)
     plans["continue_training"] = options.continue_training
-    trainer = trainer_class(plans=plans, configuration=options.configuration, fold=plan.fold,
+    trainer = trainer_class(plans=plans, configuration=options.configuration, fold=run.fold,
                             dataset_json=dataset_json, device=device)
     if options.epochs is not None:
         trainer.num_epochs = options.epochs
@@ -87,8 +87,8 @@ def build_trainer(plan: PlannedRun, device):
     trainer.save_every = options.checkpoint_every or DEFAULT_CHECKPOINT_EVERY
     if options.disable_checkpointing:
         trainer.disable_checkpointing = True
-    if Path(trainer.output_folder).resolve() != plan.folder.resolve():
-        raise RuntimeError(f"nnU-Net's fold folder {trainer.output_folder} is not the planned {plan.folder}")
+    if Path(trainer.output_folder).resolve() != run.folder.resolve():
+        raise RuntimeError(f"nnU-Net's fold folder {trainer.output_folder} is not the expected {run.folder}")
     write_checkpoints_atomically(trainer)
     return trainer
 
@@ -166,12 +166,12 @@ def epochs_lost(folder: Path, resumed_epoch: int) -> int:
     return max(0, max(finished, default=-1) + 1 - resumed_epoch)
 
 
-def load_resume_checkpoint(trainer, plan: PlannedRun, reporter, folder: Path) -> str:
+def load_resume_checkpoint(trainer, run: CheckedRun, reporter, folder: Path) -> str:
     """Load the checkpoint --continue resumes from. A damaged one (empty, cut short, not a checkpoint) is not the
     end of the run when another is beside it: the next of checkpoint_latest/checkpoint_best that loads is used and
     the returned note says so; with none left, a UserError names the file and the way out."""
-    candidates = [plan.checkpoint] + [folder / name for name in ("checkpoint_latest.pth", "checkpoint_best.pth")
-                                      if (folder / name) != plan.checkpoint and (folder / name).is_file()]
+    candidates = [run.checkpoint] + [folder / name for name in ("checkpoint_latest.pth", "checkpoint_best.pth")
+                                      if (folder / name) != run.checkpoint and (folder / name).is_file()]
     problems = []
     for candidate in candidates:
         try:
@@ -180,23 +180,23 @@ def load_resume_checkpoint(trainer, plan: PlannedRun, reporter, folder: Path) ->
         except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a damaged file
             problems.append(f"{candidate.name} is damaged ({type(exc).__name__})")
             continue
-        plan.checkpoint = candidate
+        run.checkpoint = candidate
         return f"{'; '.join(problems)}: " if problems else ""
     raise UserError(f"{'; '.join(problems)} in {folder}; no checkpoint to resume from is left: start the fold "
                     "again with --overwrite")
 
 
-def resume_note(plan: PlannedRun, trainer) -> str:
+def resume_note(run: CheckedRun, trainer) -> str:
     """The first event's message: where the run starts, in the 1-based epoch numbers of the epoch lines
     (``epoch 3/14: …``), for a fresh and a resumed run alike."""
     where = f"epoch {trainer.current_epoch + 1} of {trainer.num_epochs}"
-    if plan.checkpoint is None:
+    if run.checkpoint is None:
         return f"starting at {where}"
-    lost = epochs_lost(plan.folder, trainer.current_epoch)
+    lost = epochs_lost(run.folder, trainer.current_epoch)
     lost_text = (f" ({lost} epoch(s) the interrupted run finished after that checkpoint are trained again)"
                  if lost else "")
-    changed = "".join(f"; {flag} changed from {before} to {given}" for flag, before, given in plan.changes)
-    return f"resumed from {plan.checkpoint.name} at {where}{lost_text}{changed}"
+    changed = "".join(f"; {flag} changed from {before} to {given}" for flag, before, given in run.changes)
+    return f"resumed from {run.checkpoint.name} at {where}{lost_text}{changed}"
 
 
 def remove_partial_checkpoints(folder: Path) -> None:
@@ -208,61 +208,61 @@ def remove_partial_checkpoints(folder: Path) -> None:
 def train(options: TrainOptions, reporter: ProgressReporter | None = None) -> RunResult:
     """Train one fold of one variant; returns where and how it ended.
 
-    The run is checked first (:func:`plan_run`), then the fold folder is locked for this process
+    The run is checked first (:func:`check_run`), then the fold folder is locked for this process
     (:class:`FoldLock`). Events go to ``reporter`` (stdout by default) and to ``progress.jsonl``
     in the fold folder. SIGTERM/SIGINT end the run after the current iteration with
     checkpoint_latest.pth written and a ``cancelled`` event; other errors report an ``error``
     event and propagate.
     """
-    folder = plan_run(options).folder  # quick errors before anything is imported or locked
+    folder = check_run(options).folder  # quick errors before anything is imported or locked
     reporter = reporter or ProgressReporter()
     size_worker_pools()
     with FoldLock(folder, command=f"train {options.variant}") as lock:
-        plan = plan_run(options, check_lock=False)  # again under the lock: the folder may have changed
+        run = check_run(options, check_lock=False)  # again under the lock: the folder may have changed
         for note in lock.notes:
             print(f"note: {note}", file=sys.stderr, flush=True)
-        if options.overwrite and has_content(plan.folder):
-            empty_fold_folder(plan.folder)
-        fresh = not has_content(plan.folder)
-        plan.folder.mkdir(parents=True, exist_ok=True)
-        remove_partial_checkpoints(plan.folder)
+        if options.overwrite and has_content(run.folder):
+            empty_fold_folder(run.folder)
+        fresh = not has_content(run.folder)
+        run.folder.mkdir(parents=True, exist_ok=True)
+        remove_partial_checkpoints(run.folder)
         device, note = pick_device(options.device)
         configure_threads(device)
-        with nnunet_prints_to(reporter, plan.folder):
-            trainer = build_trainer(plan, device)
+        with nnunet_prints_to(reporter, run.folder):
+            trainer = build_trainer(run, device)
         if not reporter.machine_readable:
             keep_log_off_console(trainer)
         if options.pretrained_weights and not options.validation_only:
-            note = f"{start_from_pretrained(trainer, plan, reporter, fresh)}; {note}"
+            note = f"{start_from_pretrained(trainer, run, reporter, fresh)}; {note}"
         split_note = write_small_dataset_splits(Path(trainer.preprocessed_dataset_folder_base),
                                                 Path(trainer.preprocessed_dataset_folder))
         if split_note:
             note = f"{split_note}; {note}"
         bind_workers_to_this_process()
         if options.validation_only:
-            return validate_only(trainer, plan, reporter)
-        return run_trainer(trainer, plan, note, reporter)
+            return validate_only(trainer, run, reporter)
+        return run_trainer(trainer, run, note, reporter)
 
 
-def start_from_pretrained(trainer, plan: PlannedRun, reporter: ProgressReporter, fresh: bool) -> str:
+def start_from_pretrained(trainer, run: CheckedRun, reporter: ProgressReporter, fresh: bool) -> str:
     """Initialise the network and copy the pretrained weights into it, before the run writes anything; a
     checkpoint that does not fit leaves a new fold folder as empty as it was. Returns the note."""
     from .pretrained import load_pretrained_weights
 
     try:
-        with nnunet_prints_to(reporter, plan.folder):
+        with nnunet_prints_to(reporter, run.folder):
             trainer.initialize()
-        copied = load_pretrained_weights(trainer.network, plan.options.pretrained_weights)
+        copied = load_pretrained_weights(trainer.network, run.options.pretrained_weights)
     except UserError:
         if fresh:
-            empty_fold_folder(plan.folder)
+            empty_fold_folder(run.folder)
         raise
-    return f"fine-tuning from {plan.options.pretrained_weights} ({copied} tensors)"
+    return f"fine-tuning from {run.options.pretrained_weights} ({copied} tensors)"
 
 
-def final_validation(trainer, plan: PlannedRun, reporter: ProgressReporter, folder: Path) -> dict | None:
+def final_validation(trainer, run: CheckedRun, reporter: ProgressReporter, folder: Path) -> dict | None:
     """nnU-Net's validation of the fold's validation cases (with checkpoint_best.pth for --val-best)."""
-    if plan.options.val_best:
+    if run.options.val_best:
         best = folder / "checkpoint_best.pth"
         if not best.is_file():
             raise UserError(f"--val-best: {best} was never written (the run is shorter than nnU-Net's first "
@@ -270,25 +270,25 @@ def final_validation(trainer, plan: PlannedRun, reporter: ProgressReporter, fold
         with nnunet_prints_to(reporter, folder):
             trainer.load_checkpoint(str(best))
     reporter.emit("validation", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs,
-                  message="predicting the validation cases" + (" with checkpoint_best.pth" if plan.options.val_best
+                  message="predicting the validation cases" + (" with checkpoint_best.pth" if run.options.val_best
                                                                   else ""))
     import warnings
 
     with nnunet_prints_to(reporter, folder), warnings.catch_warnings():
         # nnU-Net's np.nanmean over a label empty in every case warns "Mean of empty slice"; done_message says it
         warnings.filterwarnings("ignore", message="Mean of empty slice", category=RuntimeWarning)
-        trainer.perform_actual_validation(save_probabilities=plan.options.save_probabilities)
+        trainer.perform_actual_validation(save_probabilities=run.options.save_probabilities)
     return validation_summary(folder)
 
 
-def validate_only(trainer, plan: PlannedRun, reporter: ProgressReporter) -> RunResult:
+def validate_only(trainer, run: CheckedRun, reporter: ProgressReporter) -> RunResult:
     """--val: load the finished run's checkpoint and run only nnU-Net's final validation."""
     folder = Path(trainer.output_folder)
     reporter.log_path = folder / "progress.jsonl"
-    if not plan.options.val_best:  # --val-best loads checkpoint_best.pth in final_validation
+    if not run.options.val_best:  # --val-best loads checkpoint_best.pth in final_validation
         with nnunet_prints_to(reporter, folder):
-            trainer.load_checkpoint(str(plan.checkpoint))
-    summary = final_validation(trainer, plan, reporter, folder)
+            trainer.load_checkpoint(str(run.checkpoint))
+    summary = final_validation(trainer, run, reporter, folder)
     reporter.emit("done", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs, message=done_message(summary))
     return RunResult(folder, "done")
 
@@ -310,25 +310,25 @@ def done_message(summary: dict | None) -> str:
             f"prediction and the reference of every validation case (Dice 0/0, as nnU-Net leaves it){rest}")
 
 
-def run_trainer(trainer, plan: PlannedRun, note: str, reporter: ProgressReporter) -> RunResult:
+def run_trainer(trainer, run: CheckedRun, note: str, reporter: ProgressReporter) -> RunResult:
     folder = Path(trainer.output_folder)
     reporter.log_path = folder / "progress.jsonl"
     started = finished = False
     with CancelGuard() as guard:
         try:
-            damaged = load_resume_checkpoint(trainer, plan, reporter, folder) if plan.checkpoint is not None else ""
-            resumed = damaged + resume_note(plan, trainer)
+            damaged = load_resume_checkpoint(trainer, run, reporter, folder) if run.checkpoint is not None else ""
+            resumed = damaged + resume_note(run, trainer)
             with nnunet_prints_to(reporter, folder):
                 trainer.on_train_start()
             started = True
             settings = variant_settings(trainer)
             write_settings(settings, folder)
-            write_run_options(folder, trainer, plan.options.hyperparameters, plan.changes)
+            write_run_options(folder, trainer, run.options.hyperparameters, run.changes)
             if reporter.machine_readable:
                 print("variant settings (variant_settings.json):\n" + json.dumps(settings, indent=2), flush=True)
             else:
-                print(f"{plan.options.variant} on {plan.dataset} {plan.options.configuration} ({plan.options.plans}), "
-                      f"fold {plan.fold}: settings in {folder / 'variant_settings.json'}, log in {folder}",
+                print(f"{run.options.variant} on {run.dataset} {run.options.configuration} ({run.options.plans}), "
+                      f"fold {run.fold}: settings in {folder / 'variant_settings.json'}, log in {folder}",
                       flush=True)
             from .loop import EpochLoop
 
@@ -338,7 +338,7 @@ def run_trainer(trainer, plan: PlannedRun, note: str, reporter: ProgressReporter
             with guard.protected(), nnunet_prints_to(reporter, folder):
                 trainer.on_train_end()  # checkpoint_final.pth, stops the data loaders
             finished = True
-            summary = final_validation(trainer, plan, reporter, folder) if plan.options.final_validation else None
+            summary = final_validation(trainer, run, reporter, folder) if run.options.final_validation else None
             reporter.emit("done", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs,
                           message=done_message(summary))
             return RunResult(folder, "done")

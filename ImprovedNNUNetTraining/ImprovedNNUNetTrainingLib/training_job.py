@@ -22,7 +22,7 @@ from ImprovedNNUNetLib.process import ChildProcess, child_environment, cli_comma
 
 from .environment import folder_values
 from .progress import read_events
-from .run_plan import FoldStatus, fold_status
+from .run_checks import FoldStatus, fold_status
 from .training_curves import TrainingCurves, is_epoch_end
 from .training_request import TrainingRequest
 

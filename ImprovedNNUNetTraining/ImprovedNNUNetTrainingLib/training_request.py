@@ -17,7 +17,7 @@ from ImprovedNNUNetLib.folds import required_folds
 
 from .constants import PLANNERS, TRAINER_NAMES, VARIANT_DEFAULTS, VARIANT_NAMES
 from .environment import dataset_name, folder_variable
-from .run_plan import FoldStatus, fold_status
+from .run_checks import FoldStatus, fold_status
 from .train_command import TrainCommand
 
 

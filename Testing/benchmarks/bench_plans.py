@@ -53,10 +53,10 @@ def started_trainer(dataset: str, variant: str, plans: str, device: str):
 
     import torch
 
-    from ImprovedNNUNetTrainingLib.run_plan import TrainOptions, plan_run
+    from ImprovedNNUNetTrainingLib.run_checks import TrainOptions, check_run
     from ImprovedNNUNetTrainingLib.runner import build_trainer
 
-    plan = plan_run(TrainOptions(dataset, variant, plans=plans, epochs=1, iters_per_epoch=1, device=device,
+    plan = check_run(TrainOptions(dataset, variant, plans=plans, epochs=1, iters_per_epoch=1, device=device,
                                  overwrite=True))
     with redirect_stdout(io.StringIO()):
         trainer = build_trainer(plan, torch.device(device))

@@ -86,13 +86,13 @@ def check_trainings(study) -> None:
     """Every training's arguments are valid before anything starts (folds, dataset, plans); each arm is
     checked against its own results root."""
     from ..environment import results_root
-    from ..run_plan import TrainOptions, plan_run
+    from ..run_checks import TrainOptions, check_run
 
     roots = {arm.name: study.arm_root(arm) for arm in study.arms}  # before the variable changes
     for arm in study.arms:
         with results_root(roots[arm.name]):
             for fold in study.folds:
-                plan_run(TrainOptions(dataset=study.dataset, variant=arm.variant, configuration=study.configuration,
+                check_run(TrainOptions(dataset=study.dataset, variant=arm.variant, configuration=study.configuration,
                                       plans=study.plans, fold=fold, epochs=study.epochs,
                                       iters_per_epoch=study.iters_per_epoch,
                                       val_iters_per_epoch=study.val_iters_per_epoch, overwrite=True),

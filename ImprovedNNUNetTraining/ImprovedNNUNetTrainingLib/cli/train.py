@@ -103,14 +103,14 @@ def run(args) -> int:
     import sys
 
     from ..hyperparameters import parse_assignment
-    from ..run_plan import TrainOptions, plan_run
+    from ..run_checks import TrainOptions, check_run
 
     reporter = reporter_for(args.json_events)
     with report_user_errors(reporter):
         if args.allow_change and not args.continue_training:
             raise UserError("--change only applies to --continue (it allows changing a resumed run's options)")
         hyperparameters = dict(parse_assignment(text) for text in args.hyperparameters)
-        from ..run_plan import check_device_name
+        from ..run_checks import check_device_name
 
         check_device_name(args.device)
         args.device = select_gpu(args.device)
@@ -125,7 +125,7 @@ def run(args) -> int:
             disable_checkpointing=args.disable_checkpointing, validation_only=args.validation_only,
             val_best=args.val_best) for fold in args.fold]
         for options in runs:  # every fold is checked before the first one trains
-            plan_run(options)
+            check_run(options)
         from ..hyperparameters import with_hyperparameters
         from ..registry import get_variant
 

@@ -3,7 +3,7 @@
 The state comes from files only, so it is the same whoever asks (the local executor, a SLURM job,
 ``study status``): ``done`` once ``study_done.json`` is written (after the training and its final
 validation ended with status 0), ``running`` while a process holds the fold's lock, ``failed`` when its
-last event is an error; otherwise from the fold folder's :class:`~..run_plan.FoldStatus` (the one the
+last event is an error; otherwise from the fold folder's :class:`~..run_checks.FoldStatus` (the one the
 Training panel and ``--continue`` use): ``stopped`` for a run that can be resumed from a checkpoint,
 ``failed`` for one that ended before its first checkpoint, ``new`` for an empty folder.
 """
@@ -18,7 +18,7 @@ from ImprovedNNUNetLib.folder_lock import holder_if_locked
 from ImprovedNNUNetLib.safe_write import write_text_verified
 
 from ..progress import read_events
-from ..run_plan import FoldStatus, fold_status
+from ..run_checks import FoldStatus, fold_status
 from ..train_command import TrainCommand
 from .spec import Arm, Study
 

@@ -152,7 +152,7 @@ def resume_checkpoint(folder: Path) -> Path | None:
 
 
 @dataclass
-class PlannedRun:
+class CheckedRun:
     """A checked run: options with a resumed run's stored values filled in, and where it writes."""
 
     options: TrainOptions
@@ -163,7 +163,7 @@ class PlannedRun:
     changes: list = field(default_factory=list)  # (flag, stored, given) allowed with --change
 
 
-def plan_run(options: TrainOptions, check_lock: bool = True) -> PlannedRun:
+def check_run(options: TrainOptions, check_lock: bool = True) -> CheckedRun:
     """Check a run before any work starts (no torch, no nnU-Net import): variant, configuration,
     numbers, dataset, plans, fold, the fold folder's state, and on ``--continue`` the stored options."""
     if options.variant not in TRAINER_NAMES:
@@ -192,21 +192,21 @@ def plan_run(options: TrainOptions, check_lock: bool = True) -> PlannedRun:
               / f"fold_{fold}")
     if check_lock:
         check_free(folder)
-    plan = PlannedRun(options, name, fold, folder)
+    run = CheckedRun(options, name, fold, folder)
     if options.validation_only:
-        plan.checkpoint = folder / ("checkpoint_best.pth" if options.val_best else "checkpoint_final.pth")
-        if not plan.checkpoint.is_file():
-            raise UserError(f"--val: {plan.checkpoint} not found; the run must be finished first (train without --val)")
-        return plan
+        run.checkpoint = folder / ("checkpoint_best.pth" if options.val_best else "checkpoint_final.pth")
+        if not run.checkpoint.is_file():
+            raise UserError(f"--val: {run.checkpoint} not found; the run must be finished first (train without --val)")
+        return run
     if options.continue_training:
-        plan.checkpoint = resume_checkpoint(folder)
-        if plan.checkpoint is None:
+        run.checkpoint = resume_checkpoint(folder)
+        if run.checkpoint is None:
             if has_content(folder):
                 raise UserError(f"{folder} has no checkpoint to resume: the run stopped before its first checkpoint "
                                 "(written every --checkpoint-every epochs); start it again with --overwrite")
             raise UserError(f"--continue: there is no run to resume in {folder}; leave out --continue to start one")
-        plan.options, plan.changes = resume_options(options, folder, options.allow_change)
+        run.options, run.changes = resume_options(options, folder, options.allow_change)
     elif has_content(folder) and not options.overwrite:
         raise UserError(f"{folder} already holds a training run; pass --continue to resume it or "
                         "--overwrite to delete it and start again")
-    return plan
+    return run
