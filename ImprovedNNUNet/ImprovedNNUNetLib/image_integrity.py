@@ -44,8 +44,7 @@ def _scan_key(path: Path) -> tuple | None:
     return str(path.resolve()), stat.st_mtime_ns, stat.st_size
 
 
-def _remember(path: Path, nonfinite: int | None) -> None:
-    key = _scan_key(path)
+def _remember(key: tuple | None, nonfinite: int | None) -> None:
     if key is not None:
         with _SCANNED_LOCK:
             if len(_SCANNED) >= _SCANNED_KEPT:
@@ -62,7 +61,8 @@ def check_complete(path: str | Path) -> None:
     """UserError when an image file holds less voxel data than its header says; silent otherwise."""
     path = Path(path)
     name = path.name.lower()
-    if _scan_key(path) in _SCANNED:
+    key = _scan_key(path)
+    if key in _SCANNED:
         return
     nonfinite = None
     try:
@@ -80,7 +80,7 @@ def check_complete(path: str | Path) -> None:
             check_meta(path)
     except Truncated as exc:
         raise truncated_error(path, str(exc)) from None
-    _remember(path, nonfinite)
+    _remember(key, nonfinite)
 
 
 def check_all_complete(paths, workers: int = 8) -> None:
@@ -157,9 +157,8 @@ def nifti_header(header: bytes) -> NiftiHeader | None:
     return None
 
 
-def _nifti_needed(header: bytes) -> int | None:
-    """Bytes the file must hold (header, extensions and voxel data) from the first 540 header bytes."""
-    fields = nifti_header(header)
+def _nifti_needed(fields: NiftiHeader | None) -> int | None:
+    """Bytes the file must hold (header, extensions and voxel data) by its header fields."""
     if fields is None:
         return None
     ndim = fields.dims[0]
@@ -169,7 +168,12 @@ def _nifti_needed(header: bytes) -> int | None:
     bytes_per_voxel = NIFTI_BYTES.get(fields.datatype, fields.bitpix // 8 if fields.bitpix > 0 else 0)
     if not bytes_per_voxel:
         return None
-    return max(fields.offset, 352 if fields.size == 348 else 544) + voxels * bytes_per_voxel
+    return _data_offset(fields) + voxels * bytes_per_voxel
+
+
+def _data_offset(fields: NiftiHeader) -> int:
+    """Where the voxel data starts: ``vox_offset``, but never inside the header."""
+    return max(fields.offset, 352 if fields.size == 348 else 544)
 
 
 def _open_nifti(path: Path):
@@ -219,7 +223,7 @@ def nifti_nonfinite(path: str | Path) -> int:
             fields = nifti_header(f.read(544))
             if fields is None or fields.datatype not in NIFTI_FLOATS:
                 return 0
-            f.seek(max(fields.offset, 352 if fields.size == 348 else 544))
+            f.seek(_data_offset(fields))
             data = np.frombuffer(f.read(), dtype=np.dtype(NIFTI_FLOATS[fields.datatype]).newbyteorder(fields.endian))
     except (OSError, EOFError, zlib.error, ValueError):
         return 0
@@ -238,7 +242,7 @@ def check_spacing(path: str | Path) -> None:
 def _check_nifti(path: Path) -> None:
     with open(path, "rb") as f:
         header = f.read(544)
-    needed = _nifti_needed(header) if len(header) >= 348 else None
+    needed = _nifti_needed(nifti_header(header))
     if len(header) < 348:
         raise Truncated(f"{len(header)} bytes, shorter than a NIfTI header")
     size = path.stat().st_size
@@ -254,12 +258,11 @@ def _check_nifti_gz(path: Path) -> int | None:
             header = decompressor.decompress(f.read(CHUNK), 544)
         except zlib.error as exc:
             raise Truncated(f"damaged compressed data: {exc}") from None
-        needed = _nifti_needed(header) if len(header) >= 348 else None
-        fields = nifti_header(header) if len(header) >= 348 else None
+        fields = nifti_header(header)
+        needed = _nifti_needed(fields)
         counter = None
         if fields is not None and fields.datatype in NIFTI_FLOATS:
-            counter = _NonfiniteCounter(max(fields.offset, 352 if fields.size == 348 else 544),
-                                        NIFTI_FLOATS[fields.datatype], fields.endian)
+            counter = _NonfiniteCounter(_data_offset(fields), NIFTI_FLOATS[fields.datatype], fields.endian)
         f.seek(0)
         produced = _inflate(f, 31, counter)
     if produced < 348:

@@ -23,6 +23,15 @@ TRAINER_MODULES = {"baseline": "nnunetv2.training.nnUNetTrainer.nnUNetTrainer", 
                    "improved": _TRAINERS + "improved", "sdm": _TRAINERS + "sdm", "msf": _TRAINERS + "msf",
                    "msf_deep": _TRAINERS + "msf_deep"}
 
+
+def trainer_class_named(class_name: str) -> type | None:
+    """The project's trainer class (or stock nnUNetTrainer) called ``class_name``, imported from the module the
+    table names; None for any other name. The registry and the inference loader both find classes here."""
+    import importlib
+
+    variant = next((v for v, name in TRAINER_NAMES.items() if name == class_name), None)
+    return None if variant is None else getattr(importlib.import_module(TRAINER_MODULES[variant]), class_name)
+
 _AUGMENT = {"rotation_probability": 0.3, "noise_probability": 0.15, "noise_variance": [0.0, 0.2],
             "low_resolution_probability": 0.3, "low_resolution_scale": [0.7, 1.0]}
 _LOSS = {"dice_weight": 1.5, "ce_weight": 0.5}

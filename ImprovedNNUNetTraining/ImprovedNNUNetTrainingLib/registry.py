@@ -5,15 +5,12 @@ every trainer module nnU-Net ships and can fail on a broken torchvision).
 """
 from __future__ import annotations
 
-import importlib
-
 from ImprovedNNUNetLib.errors import UserError
 
-from .constants import TRAINER_MODULES, TRAINER_NAMES, VARIANT_NAMES
+from .constants import TRAINER_NAMES, VARIANT_NAMES, trainer_class_named
 
 # Short name -> class, in the table's order; each class imported from the module the table names.
-VARIANTS: dict[str, type] = {name: getattr(importlib.import_module(TRAINER_MODULES[name]), TRAINER_NAMES[name])
-                             for name in VARIANT_NAMES}
+VARIANTS: dict[str, type] = {name: trainer_class_named(TRAINER_NAMES[name]) for name in VARIANT_NAMES}
 
 
 def get_variant(name: str) -> type:

@@ -13,6 +13,7 @@ from pathlib import Path
 from ImprovedNNUNetLib.devices import device_name
 from ImprovedNNUNetLib.errors import UserError
 from ImprovedNNUNetLib.folder_lock import check_free
+from ImprovedNNUNetLib.folds import as_fold
 
 from .constants import CONFIGURATIONS, DEFAULT_PLANS, PLANNERS, TRAINER_NAMES
 from .environment import dataset_name, folder_variable
@@ -69,13 +70,10 @@ def check_flag_combinations(options: TrainOptions) -> None:
 
 def parse_fold(fold: int | str, num_splits: int) -> int | str:
     """A fold index within ``num_splits`` or "all"; UserError otherwise."""
-    if str(fold) == "all":
-        return "all"
-    try:
-        index = int(fold)
-    except ValueError:
-        raise UserError(f"fold {fold!r} is not a number; use 0..{num_splits - 1} or all") from None
-    if not 0 <= index < num_splits:
+    index = as_fold(fold)
+    if index == "all":
+        return index
+    if not index < num_splits:
         raise UserError(f"fold {index} is out of range: this dataset has {num_splits} folds (0..{num_splits - 1}) "
                         "or use all")
     return index
@@ -132,6 +130,12 @@ class FoldStatus(str, Enum):
     STOPPED = "stopped"  # a run that ended before its first checkpoint: nothing to resume, start it again
     RESUMABLE = "partial"  # a checkpoint (latest or best) to resume from
     DONE = "done"  # the final checkpoint is written
+
+    @property
+    def resume_mode(self) -> str:
+        """How ``train`` takes the fold up again (a ``TrainCommand`` mode): ``--continue`` from a checkpoint
+        (a finished run then only validates what is left), ``--overwrite`` of a run with nothing to resume."""
+        return {FoldStatus.NEW: "new", FoldStatus.STOPPED: "overwrite"}.get(self, "continue")
 
 
 def fold_status(folder: Path) -> FoldStatus:

@@ -138,9 +138,7 @@ class TrainingRequest:
                     raise UserError(f"fold {fold} of {self.variant} stopped before its first checkpoint, so there is "
                                     "nothing to resume; tick Overwrite to train it again")
                 if state is not FoldStatus.DONE:
-                    mode = {FoldStatus.RESUMABLE: "continue", FoldStatus.STOPPED: "overwrite",
-                            FoldStatus.NEW: "new"}[state]
-                    steps.append(Step("train", self.train_arguments(fold, mode), str(fold)))
+                    steps.append(Step("train", self.train_arguments(fold, state.resume_mode), str(fold)))
             elif state is FoldStatus.NEW or self.overwrite:
                 steps.append(Step("train", self.train_arguments(fold, "new" if state is FoldStatus.NEW else "overwrite"),
                                   str(fold)))

@@ -24,14 +24,6 @@ from ..errors import UserError
 NNUNET_TRAINER_PACKAGE = "nnunetv2.training.nnUNetTrainer"
 
 
-def _project_trainer(name: str):
-    """The ImprovedNNUNet variant (or stock nnUNetTrainer) whose class is called ``name``, else None."""
-    from ImprovedNNUNetTrainingLib.constants import TRAINER_MODULES, TRAINER_NAMES
-
-    variant = next((v for v, class_name in TRAINER_NAMES.items() if class_name == name), None)
-    return None if variant is None else getattr(importlib.import_module(TRAINER_MODULES[variant]), name)
-
-
 def _nnunet_trainer(name: str):
     """nnU-Net's own trainer called ``name``, or None when nnU-Net ships none."""
     package = importlib.import_module(NNUNET_TRAINER_PACKAGE)
@@ -73,7 +65,9 @@ def resolve_trainer_class(name: str) -> type:
     """The trainer class called ``name``; a ``UserError`` saying how to provide it when unknown."""
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-    for finder in (_project_trainer, _nnunet_trainer, _external_trainer):
+    from ImprovedNNUNetTrainingLib.constants import trainer_class_named
+
+    for finder in (trainer_class_named, _nnunet_trainer, _external_trainer):
         found = finder(name)
         if found is not None:
             if not issubclass(found, nnUNetTrainer):

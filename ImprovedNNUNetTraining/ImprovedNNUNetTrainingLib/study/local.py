@@ -47,11 +47,11 @@ def slots(gpus: list[str] | None, parallel: int) -> list[Slot]:
 def start(training: Training, slot: Slot) -> ChildProcess:
     """The training as a child process of the project's one kind (its output appended to its log, pinned to
     the slot's cores)."""
+    arguments = training.arguments()
     training.log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(training.log_path, "a", encoding="utf-8") as log:
-        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} on {slot.name}: improved-nnunet "
-                  f"{' '.join(training.arguments())}\n")
-    return ChildProcess.start(cli_command(*training.arguments()),
+        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} on {slot.name}: improved-nnunet {' '.join(arguments)}\n")
+    return ChildProcess.start(cli_command(*arguments),
                               env=child_environment({**training.environment(), **slot.environment}),
                               log_path=training.log_path, cpu_cores=slot.cores)
 

@@ -47,11 +47,13 @@ class Training:
         progress = self.folder / "progress.jsonl"
         return read_events(progress) if progress.is_file() else []
 
+    def _validates_again(self) -> bool:
+        """Finished before the study kept probabilities: validated again with --npz."""
+        return self.study.npz and not any((self.folder / "validation").glob("*.npz"))
+
     def state(self) -> str:
         if (self.folder / DONE_MARKER).is_file():
-            if self.study.npz and not any((self.folder / "validation").glob("*.npz")):
-                return "validate"  # finished before the study kept probabilities: validated again with --npz
-            return "done"
+            return "validate" if self._validates_again() else "done"
         if fold_is_locked(self.folder):
             return "running"
         events = self.events()
@@ -71,13 +73,10 @@ class Training:
     def arguments(self) -> list[str]:
         """``improved-nnunet`` arguments that start, resume or restart this training."""
         s = self.study
-        if self.state() == "validate":
+        if (self.folder / DONE_MARKER).is_file() and self._validates_again():
             mode = "validate"
         else:
-            status = fold_status(self.folder)
-            mode = ("continue" if status in (FoldStatus.RESUMABLE, FoldStatus.DONE)
-                    else "overwrite" if status is FoldStatus.STOPPED  # ended before its first checkpoint
-                    else "new")
+            mode = fold_status(self.folder).resume_mode
         return TrainCommand(s.dataset, self.arm.variant, self.fold, s.configuration, s.plans, s.device, s.epochs,
                             s.iters_per_epoch, s.val_iters_per_epoch, dict(self.arm.settings), npz=s.npz,
                             mode=mode).arguments()

@@ -54,7 +54,6 @@ class DistanceHead(nn.Module):
     def __init__(self, conv_op: type, in_channels: int, num_labels: int):
         super().__init__()
         self.conv = conv_op(in_channels, num_labels, kernel_size=1)
-        self.num_labels = num_labels
         self.always_on = False
 
     def forward(self, features):

@@ -21,12 +21,14 @@ def _transform(array: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
                    black_border=False, parallel=1)
 
 
-def _normalised(mask: np.ndarray, inside: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
-    """The signed map of one mask from its inside distances (valid on the mask's voxels)."""
+def _normalised(mask: np.ndarray, inside: np.ndarray | None, spacing: Sequence[float]) -> np.ndarray:
+    """The signed map of one mask from its inside distances (valid on the mask's voxels; None: computed here)."""
     if not mask.any():
         return np.zeros(mask.shape, dtype=np.float32)
     if mask.all():
         return np.full(mask.shape, -1.0, dtype=np.float32)
+    if inside is None:
+        inside = _transform(mask.view(np.uint8), spacing)
     inside = np.where(mask, inside, 0.0)
     outside = _transform((~mask).view(np.uint8), spacing)
     sdm = outside / outside.max() - inside / inside.max()
@@ -43,20 +45,15 @@ def signed_distance_map(mask: np.ndarray, spacing: Sequence[float]) -> np.ndarra
     erosion; the array edge does not count as background. An empty mask gives all zeros, a
     mask that fills the array gives -1 everywhere (it has no boundary).
     """
-    mask = np.asarray(mask, dtype=bool)
-    return _normalised(mask, _transform(mask.view(np.uint8), spacing), spacing)
+    return _normalised(np.asarray(mask, dtype=bool), None, spacing)
 
 
 def label_distance_maps(label_map: np.ndarray, labels: Sequence[int], spacing: Sequence[float]) -> np.ndarray:
     """The signed distance map of each label of one label map: (len(labels), *spatial) float32."""
     label_map = np.asarray(label_map)
-    inside = _transform(label_map.astype(np.uint32, copy=False), spacing) if label_map.min() >= 0 else None
-    maps = []
-    for label in labels:
-        mask = label_map == label
-        maps.append(_normalised(mask, inside if inside is not None and label > 0
-                                else _transform(mask.view(np.uint8), spacing), spacing))
-    return np.stack(maps)
+    shared = label_map.min() >= 0  # one multi-label pass: every positive label's inside distances
+    inside = _transform(label_map.astype(np.uint32, copy=False), spacing) if shared else None
+    return np.stack([_normalised(label_map == label, inside if label > 0 else None, spacing) for label in labels])
 
 
 def signed_distance_targets(segmentation: np.ndarray, labels: Sequence[int],
