@@ -29,9 +29,9 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from ImprovedNNUNetLib.devices import DEVICE_CHOICES
-from ImprovedNNUNetLib.panel_logic import MAX_CHANNELS, SegmentPanelLogic
-from ImprovedNNUNetLib.panel_paths import PathFields, drop_lib_modules, path_is_set
+from ImprovedNNUNetLib.core.devices import DEVICE_CHOICES
+from ImprovedNNUNetLib.panels.logic import MAX_CHANNELS, SegmentPanelLogic
+from ImprovedNNUNetLib.panels.plumbing import PathFields, drop_lib_modules, path_is_set
 
 LIB_PACKAGE = "ImprovedNNUNetLib"
 POLL_INTERVAL_MS = 200
@@ -317,7 +317,7 @@ class ImprovedNNUNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """Ask once, then install PyTorch (PyTorch extension) and the missing packages; errors in one dialog
         (none of ours when Slicer's pip_install showed its own, Slicer 5.12+), ``log(line)`` for notes. The
         Training module's button calls this too."""
-        from ImprovedNNUNetLib.dependencies import InstallFailureShown
+        from ImprovedNNUNetLib.core.dependencies import InstallFailureShown
 
         logic = ImprovedNNUNetLogic()
         missing = logic.missingDependencies()
@@ -339,7 +339,7 @@ class ImprovedNNUNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
 
 class ImprovedNNUNetLogic(SegmentPanelLogic, ScriptedLoadableModuleLogic):
-    """Scripting entry point: the methods of ``ImprovedNNUNetLib.panel_logic.SegmentPanelLogic`` (models,
+    """Scripting entry point: the methods of ``ImprovedNNUNetLib.panels.logic.SegmentPanelLogic`` (models,
     segmentation, evaluation, dependency status), plus what needs the application (showing a table,
     installing packages) and this module's parameter node."""
 
@@ -357,14 +357,14 @@ class ImprovedNNUNetLogic(SegmentPanelLogic, ScriptedLoadableModuleLogic):
         """Install torch through the PyTorch extension, then the missing packages (ranges that accept
         copies other extensions installed); True when a restart is needed. Asks nothing: the
         caller asked once."""
-        from ImprovedNNUNetLib.dependencies import (
+        from ImprovedNNUNetLib.core.dependencies import (
             TORCH_REQUIREMENT,
             install_failure,
             pip_requirements,
             restart_needed,
             torch_ready,
         )
-        from ImprovedNNUNetLib.errors import UserError
+        from ImprovedNNUNetLib.core.errors import UserError
 
         try:
             import PyTorchUtils
@@ -406,7 +406,7 @@ class ImprovedNNUNetTest(ScriptedLoadableModuleTest):
         self.assertIsNone(parameters.inputVolume0)
 
     def test_MissingModelIsReported(self):
-        from ImprovedNNUNetLib.errors import UserError
+        from ImprovedNNUNetLib.core.errors import UserError
 
         volume = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode")
         with self.assertRaises(UserError):
@@ -416,9 +416,9 @@ class ImprovedNNUNetTest(ScriptedLoadableModuleTest):
         """A synthetic CT-like volume and a 3-segment reference made here (no download; numpy and Slicer only)."""
         import numpy as np
 
-        from ImprovedNNUNetLib.imageio import Image
-        from ImprovedNNUNetLib.scene.segmentation import add_prediction_segmentation
-        from ImprovedNNUNetLib.scene.volumes import add_volume_from_image
+        from ImprovedNNUNetLib.core.imageio import Image
+        from ImprovedNNUNetLib.panels.scene.segmentation import add_prediction_segmentation
+        from ImprovedNNUNetLib.panels.scene.volumes import add_volume_from_image
 
         z, y, x = np.mgrid[:24, :48, :48]
         labels = np.zeros((24, 48, 48), dtype=np.uint8)
@@ -437,16 +437,16 @@ class ImprovedNNUNetTest(ScriptedLoadableModuleTest):
         Skipped, with the reason shown, before "Install dependencies" (NSD needs surface-distance)."""
         import numpy as np
 
-        from ImprovedNNUNetLib.dependencies import EVALUATION_PACKAGES, missing_text
+        from ImprovedNNUNetLib.core.dependencies import EVALUATION_PACKAGES, missing_text
 
         missing = missing_text(EVALUATION_PACKAGES)
         if missing:
             self.delayDisplay(f"Skipped: metrics need {missing}; press Install dependencies")
             return
 
-        from ImprovedNNUNetLib.scene.labelmaps import export_label_image, segment_infos
-        from ImprovedNNUNetLib.scene.reference import reference_labels
-        from ImprovedNNUNetLib.scene.segmentation import add_prediction_segmentation
+        from ImprovedNNUNetLib.panels.scene.labelmaps import export_label_image, segment_infos
+        from ImprovedNNUNetLib.panels.scene.reference import reference_labels
+        from ImprovedNNUNetLib.panels.scene.segmentation import add_prediction_segmentation
 
         self.delayDisplay("Making a synthetic volume and its segmentation")
         volume, reference, truth = self._sampleScene()

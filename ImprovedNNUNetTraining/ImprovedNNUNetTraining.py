@@ -25,9 +25,9 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from ImprovedNNUNetLib.devices import DEVICE_CHOICES
-from ImprovedNNUNetLib.panel_paths import PathFields, drop_lib_modules, path_is_set
-from ImprovedNNUNetTrainingLib.panel_logic import TrainingPanelLogic
+from ImprovedNNUNetLib.core.devices import DEVICE_CHOICES
+from ImprovedNNUNetLib.panels.plumbing import PathFields, drop_lib_modules, path_is_set
+from ImprovedNNUNetTrainingLib.panels.logic import TrainingPanelLogic
 
 LIB_PACKAGES = ("ImprovedNNUNetTrainingLib", "ImprovedNNUNetLib")
 POLL_INTERVAL_MS = 500
@@ -332,7 +332,7 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
 
     def _startJob(self, resume):
         def start():
-            from ImprovedNNUNetLib.dependencies import require
+            from ImprovedNNUNetLib.core.dependencies import require
 
             request = self.logic.requestFromParameters(self._parameterNode, self.ui.hyperparametersTextEdit.plainText)
             require()  # torch and nnU-Net are needed by the child processes, checked before anything starts
@@ -426,7 +426,7 @@ class ImprovedNNUNetTrainingWidget(ScriptedLoadableModuleWidget, VTKObservationM
 
 
 class ImprovedNNUNetTrainingLogic(TrainingPanelLogic, ScriptedLoadableModuleLogic):
-    """Scripting entry point: the methods of ``ImprovedNNUNetTrainingLib.panel_logic.TrainingPanelLogic``
+    """Scripting entry point: the methods of ``ImprovedNNUNetTrainingLib.panels.logic.TrainingPanelLogic``
     (nodes of ``slicer.mrmlScene`` or the scene given), plus this module's parameter node."""
 
     def getParameterNode(self):
@@ -451,8 +451,8 @@ class ImprovedNNUNetTrainingTest(ScriptedLoadableModuleTest):
         """A 24×32×32 volume with a bright box; segments 'organ' (left half) and 'lesion' (right half)."""
         import numpy as np
 
-        from ImprovedNNUNetLib.scene.segmentation import add_prediction_segmentation
-        from ImprovedNNUNetLib.scene.volumes import image_from_volume
+        from ImprovedNNUNetLib.panels.scene.segmentation import add_prediction_segmentation
+        from ImprovedNNUNetLib.panels.scene.volumes import image_from_volume
 
         volume = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", f"{name} image")
         array = np.zeros((24, 32, 32), dtype=np.int16)
@@ -485,7 +485,7 @@ class ImprovedNNUNetTrainingTest(ScriptedLoadableModuleTest):
                              ["first_image.nii.gz", "second_image.nii.gz"])
 
     def test_CurvesFromEvents(self):
-        from ImprovedNNUNetTrainingLib.training_curves import TrainingCurves
+        from ImprovedNNUNetTrainingLib.panels.training_curves import TrainingCurves
 
         curves = TrainingCurves(slicer.mrmlScene, "self-test")
         for epoch in range(3):
@@ -495,7 +495,7 @@ class ImprovedNNUNetTrainingTest(ScriptedLoadableModuleTest):
         self.assertEqual(curves.charts["loss"].GetNumberOfPlotSeriesNodes(), 2)
 
     def test_BadRequestsAreReported(self):
-        from ImprovedNNUNetLib.errors import UserError
+        from ImprovedNNUNetLib.core.errors import UserError
 
         logic = ImprovedNNUNetTrainingLogic()
         parameters = logic.getParameterNode()

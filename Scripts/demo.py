@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from demo_folder import claim_output, record_outputs
-from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.core.errors import UserError
 
 
 @dataclass
@@ -109,7 +109,7 @@ STEPS = [
 def brain_settings(args):
     """The brain step's settings from the command line, checked before anything is written."""
     from demo_brain import DemoSettings
-    from ImprovedNNUNetTrainingLib.registry import get_variant
+    from ImprovedNNUNetTrainingLib.engine.registry import get_variant
 
     for variant in args.variants:
         get_variant(variant)  # UserError naming the valid variants

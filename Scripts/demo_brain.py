@@ -64,7 +64,7 @@ class DemoFolders:
     def environment(self) -> dict[str, str]:
         """This process's environment with nnU-Net's folders inside the output folder and worker
         pools sized to the cores present (unless the user sized them)."""
-        from ImprovedNNUNetTrainingLib.environment import size_worker_pools
+        from ImprovedNNUNetTrainingLib.engine.environment import size_worker_pools
 
         size_worker_pools()
         return {**os.environ, "nnUNet_raw": str(self.raw), "nnUNet_preprocessed": str(self.preprocessed),
@@ -122,7 +122,7 @@ def train_step(folders: DemoFolders, settings: DemoSettings, variant: str) -> No
 
 def model_folder(folders: DemoFolders, settings: DemoSettings, variant: str) -> Path:
     """Where `improved-nnunet train` put the variant's model (nnU-Net's TRAINER__PLANS__CONFIG naming)."""
-    from ImprovedNNUNetTrainingLib.registry import get_variant
+    from ImprovedNNUNetTrainingLib.engine.registry import get_variant
 
     return folders.results / DATASET / f"{get_variant(variant).__name__}__nnUNetPlans__{settings.configuration}"
 
@@ -147,8 +147,8 @@ def evaluate_step(folders: DemoFolders, settings: DemoSettings, dataset: BrainDa
 
 
 def overlay_step(folders: DemoFolders, dataset: BrainDataset, runs: list[VariantRun]) -> None:
+    from ImprovedNNUNetLib.core.imageio import read_image
     from ImprovedNNUNetLib.evaluation import error_maps
-    from ImprovedNNUNetLib.imageio import read_image
 
     with tqdm(total=len(dataset.test_cases) * len(runs), desc="FP/FN pictures", unit="png") as bar:
         for case in dataset.test_cases:
@@ -166,7 +166,7 @@ def overlay_step(folders: DemoFolders, dataset: BrainDataset, runs: list[Variant
 
 def run_brain_demo(out: Path, settings: DemoSettings = DemoSettings()) -> Path:
     """Run every step into the folder ``out`` (made by the caller); returns the path of ``report.md``."""
-    from ImprovedNNUNetTrainingLib.environment import cores_present
+    from ImprovedNNUNetTrainingLib.engine.environment import cores_present
 
     folders = DemoFolders(out)
     timer = Timer()

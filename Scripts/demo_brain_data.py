@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.imageio import Image, write_image
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.imageio import Image, write_image
 
 LABELS = {"background": 0, "grey_matter": 1, "white_matter": 2}
 FILE_ENDING = ".nii.gz"

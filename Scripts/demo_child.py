@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.process import ChildProcess, cli_command
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.process import ChildProcess, cli_command
 
 POLL_S = 0.2
 

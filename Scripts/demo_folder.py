@@ -1,15 +1,15 @@
 """The demo's output folder: replaced only when asked, and then only what an earlier demo run wrote.
 
 Every file the demo writes is recorded in the folder's output manifest
-(``ImprovedNNUNetLib.manifest``); ``--overwrite`` deletes exactly those files (unchanged since),
+(``ImprovedNNUNetLib.core.manifest``); ``--overwrite`` deletes exactly those files (unchanged since),
 so anything a user put into the folder stays.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.manifest import FILE_NAME, Outputs
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.manifest import FILE_NAME, Outputs
 
 COMMAND = "demo"
 

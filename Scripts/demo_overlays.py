@@ -14,9 +14,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from ImprovedNNUNetLib.core.imageio import Image
 from ImprovedNNUNetLib.evaluation import ErrorMaps
-from ImprovedNNUNetLib.imageio import Image
-from ImprovedNNUNetLib.scene.error_segmentation import FN_COLOR, FP_COLOR
+from ImprovedNNUNetLib.panels.scene.error_segmentation import FN_COLOR, FP_COLOR
 
 LABEL_COLORS = {1: (0.20, 0.80, 0.30), 2: (0.95, 0.45, 0.10)}  # grey matter green, white matter orange
 LABEL_ALPHA = 0.45  # predicted labels: the T1 shows through

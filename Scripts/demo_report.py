@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.core.errors import UserError
 
 TABLE_METRICS = (("Dice", "Dice", 3), ("HD95", "HD95 (mm)", 2), ("NSD", "NSD", 3))
 

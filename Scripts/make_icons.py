@@ -25,7 +25,7 @@ TRAINING_ICON = REPO / "ImprovedNNUNetTraining" / "Resources" / "Icons" / "Impro
 
 def segmentation_icon(path: Path) -> None:
     from ImprovedNNUNetLib.evaluation import error_maps
-    from ImprovedNNUNetLib.scene.error_segmentation import FN_COLOR, FP_COLOR
+    from ImprovedNNUNetLib.panels.scene.error_segmentation import FN_COLOR, FP_COLOR
 
     ct, reference, segments = sample_data()
     shown = {name: value for value, (name, _) in segments.items() if name != "tissue"}
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--overwrite", action="store_true", help="replace existing icons")
     args = parser.parse_args(argv)
-    from ImprovedNNUNetLib.errors import UserError
+    from ImprovedNNUNetLib.core.errors import UserError
 
     targets = [*SEGMENTATION_ICONS, TRAINING_ICON]
     existing = [p for p in targets if p.exists()]
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from ImprovedNNUNetLib.errors import UserError
+    from ImprovedNNUNetLib.core.errors import UserError
 
     try:
         sys.exit(main())

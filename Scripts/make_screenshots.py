@@ -28,7 +28,7 @@ def sample_data():
     """(CT Image, reference label Image, {label: (name, rgb)}) from slicerio's bundled files."""
     import slicerio
 
-    from ImprovedNNUNetLib.imageio import read_image
+    from ImprovedNNUNetLib.core.imageio import read_image
 
     folder = Path(slicerio.__file__).parent / "data"
     segmentation = slicerio.read_segmentation(str(folder / "Segmentation.seg.nrrd"), skip_voxels=True)
@@ -135,9 +135,9 @@ def main(argv=None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace existing screenshots")
     args = parser.parse_args(argv)
 
-    from ImprovedNNUNetLib.errors import UserError
+    from ImprovedNNUNetLib.core.errors import UserError
     from ImprovedNNUNetLib.evaluation import error_maps
-    from ImprovedNNUNetLib.scene.error_segmentation import FN_COLOR, FP_COLOR
+    from ImprovedNNUNetLib.panels.scene.error_segmentation import FN_COLOR, FP_COLOR
 
     ct, reference, segments = sample_data()
     prediction = reference.with_array(shifted(reference.array))
@@ -168,7 +168,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from ImprovedNNUNetLib.errors import UserError
+    from ImprovedNNUNetLib.core.errors import UserError
 
     try:
         sys.exit(main())

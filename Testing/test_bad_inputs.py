@@ -59,7 +59,7 @@ def zip_bomb(archive: Path) -> Path:
 @pytest.fixture(scope="module")
 def workspace(tiny_dataset, trained_model, tmp_path_factory) -> Workspace:
     """A user's folder: references, predictions, images, a model, archives, and faults made from them."""
-    from ImprovedNNUNetLib.imageio import read_image, write_image
+    from ImprovedNNUNetLib.core.imageio import read_image, write_image
 
     root = tmp_path_factory.mktemp("user")
     labels = sorted((tiny_dataset.raw / "labelsTr").iterdir())[:3]

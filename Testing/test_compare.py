@@ -13,10 +13,10 @@ import SimpleITK as sitk
 
 from fixtures.training import DATASET_NAME, LABELS
 from ImprovedNNUNetLib.cli.main import main
-from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.imageio import read_image
 from ImprovedNNUNetLib.evaluation import compute_metrics
-from ImprovedNNUNetLib.imageio import read_image
-from ImprovedNNUNetTrainingLib.compare import ALL_FOLDS, compare_runs, format_table
+from ImprovedNNUNetTrainingLib.analysis.compare import ALL_FOLDS, compare_runs, format_table
 
 LEFT_LUNG = LABELS["left lung"]
 

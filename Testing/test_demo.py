@@ -30,8 +30,8 @@ from demo_brain_data import (  # noqa: E402
     tissue_labels,
 )
 from demo_report import VariantRun, comparison_table, format_number  # noqa: E402
-from ImprovedNNUNetLib.errors import UserError  # noqa: E402
-from ImprovedNNUNetLib.imageio import read_image  # noqa: E402
+from ImprovedNNUNetLib.core.errors import UserError  # noqa: E402
+from ImprovedNNUNetLib.core.imageio import read_image  # noqa: E402
 
 TINY_DATA = BrainDataConfig(num_slabs=6, held_out=(3,))
 TINY = demo_brain.DemoSettings(data=TINY_DATA, variants=("improved",), epochs=1, iterations=1, val_iterations=1)

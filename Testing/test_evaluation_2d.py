@@ -86,8 +86,8 @@ def test_2d_files_are_read_and_evaluated_in_2d(tmp_path, suffix, capsys):
 
 
 def test_a_colour_png_is_refused_with_the_fix(tmp_path):
-    from ImprovedNNUNetLib.errors import UserError
-    from ImprovedNNUNetLib.imageio import read_image
+    from ImprovedNNUNetLib.core.errors import UserError
+    from ImprovedNNUNetLib.core.imageio import read_image
 
     rgb = sitk.GetImageFromArray(np.zeros((8, 9, 3), np.uint8), isVector=True)
     sitk.WriteImage(rgb, str(tmp_path / "colour.png"))

@@ -11,7 +11,7 @@ import pytest
 import SimpleITK as sitk
 
 from ImprovedNNUNetLib.cli.main import main
-from ImprovedNNUNetLib.imageio import read_image
+from ImprovedNNUNetLib.core.imageio import read_image
 
 CHEST_SEGMENTS = [
     "ribs", "cervical vertebral column", "thoracic vertebral column", "lumbar vertebral column",
@@ -191,7 +191,7 @@ def test_overlapping_segments_are_an_error(chest_segmentation, tmp_path, capsys)
 def test_a_seg_nrrd_prediction_names_the_labels_of_a_plain_labelmap_reference(chest_segmentation, chest_eroded,
                                                                               tmp_path):
     """Segment names come from whichever side is a .seg.nrrd: here the prediction, against a NIfTI reference."""
-    from ImprovedNNUNetLib.imageio import read_image, write_image
+    from ImprovedNNUNetLib.core.imageio import read_image, write_image
 
     reference = tmp_path / "reference.nii.gz"
     write_image(read_image(chest_segmentation), reference)

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.imageio import Image
 from ImprovedNNUNetLib.evaluation import error_maps, error_maps_arrays
-from ImprovedNNUNetLib.imageio import Image
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.imageio import Image
 from ImprovedNNUNetLib.evaluation import compute_metrics, error_maps
-from ImprovedNNUNetLib.imageio import Image
 
 ORIGIN = (-20.0, 10.0, 5.0)
 

@@ -9,9 +9,9 @@ import pytest
 
 from fixtures.evaluation import BLOB_SPACING, perturbed, random_blobs
 from ImprovedNNUNetLib.cli.main import main
-from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.imageio import Image, write_image
 from ImprovedNNUNetLib.evaluation.runner import evaluate
-from ImprovedNNUNetLib.imageio import Image, write_image
 
 CASES = [f"case_{i:02d}" for i in (3, 1, 7, 0, 5, 2)]
 

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.core.errors import UserError
 from ImprovedNNUNetLib.evaluation import compute_metrics_arrays, labels_from_dataset_json
 from ImprovedNNUNetLib.evaluation.labelfiles import remap_values
 from ImprovedNNUNetLib.evaluation.labels import as_label_array, resolve_labels, resolve_tau

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ImprovedNNUNetLib.cli.main import main
+from ImprovedNNUNetLib.core.imageio import Image, read_image, write_image
 from ImprovedNNUNetLib.evaluation.geometry import align_to_reference
-from ImprovedNNUNetLib.imageio import Image, read_image, write_image
 
 
 def test_resampling_note_names_what_differs(slicerio_data):

@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
+from ImprovedNNUNetLib.core.imageio import Image
 from ImprovedNNUNetLib.evaluation import compute_metrics, compute_metrics_arrays
-from ImprovedNNUNetLib.imageio import Image
 
 SPHERE_SPACING = (1.6, 0.8, 0.8)  # (z, y, x) mm
 

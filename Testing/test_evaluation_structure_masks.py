@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from ImprovedNNUNetLib.cli.main import main
-from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.imageio import write_image
 from ImprovedNNUNetLib.evaluation.labelfiles import read_label_image
 from ImprovedNNUNetLib.evaluation.runner import evaluate
-from ImprovedNNUNetLib.imageio import write_image
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ImprovedNNUNetLib.events import END_STAGES, SEGMENTATION_STAGES, STAGES, event_line, json_object, parse_event
+from ImprovedNNUNetLib.core.events import END_STAGES, SEGMENTATION_STAGES, STAGES, event_line, json_object, parse_event
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,7 +21,7 @@ def test_an_event_line_reads_back_and_unknown_stages_are_refused():
 
 
 def test_training_events_are_the_training_and_end_stages():
-    from ImprovedNNUNetTrainingLib import progress
+    from ImprovedNNUNetTrainingLib.engine import progress
 
     assert set(progress.STAGES) | set(SEGMENTATION_STAGES) == set(STAGES)
     assert set(END_STAGES) <= set(progress.STAGES)
@@ -30,7 +30,7 @@ def test_training_events_are_the_training_and_end_stages():
 
 
 def test_the_segment_worker_emits_only_stages_of_the_vocabulary():
-    tree = ast.parse((ROOT / "ImprovedNNUNet" / "ImprovedNNUNetLib" / "segment_worker.py").read_text())
+    tree = ast.parse((ROOT / "ImprovedNNUNet" / "ImprovedNNUNetLib" / "panels" / "segment_worker.py").read_text())
     emitted = {keyword.value.value for node in ast.walk(tree) if isinstance(node, ast.Call)
                for keyword in node.keywords if keyword.arg == "stage" and isinstance(keyword.value, ast.Constant)}
     emitted |= {node.values[0].value for node in ast.walk(tree) if isinstance(node, ast.Dict) and node.keys

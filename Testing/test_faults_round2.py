@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ImprovedNNUNetLib.imageio import write_image
-from ImprovedNNUNetLib.safe_write import PARTIAL_PREFIX, readable_whole
+from ImprovedNNUNetLib.core.imageio import write_image
+from ImprovedNNUNetLib.core.safe_write import PARTIAL_PREFIX, readable_whole
 
 
 def cli(*args, env=None, timeout=600) -> subprocess.CompletedProcess:
@@ -95,9 +95,9 @@ def test_predict_onto_a_disk_that_fills_partway_then_continue(trained_model, ct_
 def test_the_writer_rule_catches_a_writer_that_reports_success_for_a_cut_file(tmp_path):
     """SimpleITK's NIfTI writer raises nothing on ENOSPC: a writer that 'succeeds' with a cut file must not
     leave it under the final name."""
-    from ImprovedNNUNetLib.errors import UserError
-    from ImprovedNNUNetLib.image_integrity import check_complete
-    from ImprovedNNUNetLib.safe_write import write_verified
+    from ImprovedNNUNetLib.core.errors import UserError
+    from ImprovedNNUNetLib.core.image_integrity import check_complete
+    from ImprovedNNUNetLib.core.safe_write import write_verified
 
     good = tmp_path / "good.nii.gz"
     write_image(write_image.__globals__["Image"](np.ones((4, 5, 6), np.uint8), (1, 1, 1), (0, 0, 0),
@@ -140,7 +140,7 @@ def test_ensemble_onto_a_filling_disk_and_a_cut_npz(two_probability_folders, tmp
 # 3 -----------------------------------------------------------------------------------------------------------
 def test_broken_symbolic_links_are_named_not_dropped(chest_segmentation, chest_eroded, ct_cases, trained_model,
                                                      tmp_path):
-    from ImprovedNNUNetLib.imageio import read_image
+    from ImprovedNNUNetLib.core.imageio import read_image
 
     ref, pred = tmp_path / "ref", tmp_path / "pred"
     for folder in (ref, pred):
@@ -192,8 +192,8 @@ def test_nonfinite_voxels_and_impossible_spacing_are_refused(chest_volume, train
 
 # 7 and 12 ----------------------------------------------------------------------------------------------------
 def test_a_study_rerun_with_another_schedule_is_refused(tiny_dataset, tmp_path, monkeypatch):
-    from ImprovedNNUNetLib.errors import UserError
-    from ImprovedNNUNetTrainingLib.study.spec import Arm, Study
+    from ImprovedNNUNetLib.core.errors import UserError
+    from ImprovedNNUNetTrainingLib.analysis.study.spec import Arm, Study
 
     monkeypatch.setenv("nnUNet_results", str(tmp_path / "results"))
     first = Study(dataset=tiny_dataset.name, arms=[Arm("baseline", "baseline")], folds=[0], epochs=1)
@@ -259,7 +259,7 @@ def test_continue_with_a_damaged_latest_checkpoint_uses_the_best_one(trained_mod
 
 # 11 ----------------------------------------------------------------------------------------------------------
 def test_evaluate_onto_a_filling_disk_leaves_no_empty_results(chest_segmentation, chest_eroded, tmp_path):
-    from ImprovedNNUNetLib.imageio import read_image
+    from ImprovedNNUNetLib.core.imageio import read_image
 
     pred, ref = tmp_path / "pred", tmp_path / "ref"
     for index in range(4):
@@ -310,8 +310,8 @@ def test_two_evaluations_into_one_output_folder_at_once(chest_segmentation, ches
     manifest and outputs stay whole."""
     import json
 
+    from ImprovedNNUNetLib.core.folder_lock import FolderLock
     from ImprovedNNUNetLib.evaluation.runner import OUTPUT_LOCK
-    from ImprovedNNUNetLib.folder_lock import FolderLock
 
     out = tmp_path / "evaluation"
     out.mkdir()

@@ -8,7 +8,7 @@ import pytest
 
 from fixtures.training import train_tiny
 from ImprovedNNUNetLib.cli.main import main
-from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.core.errors import UserError
 
 FOLDS = (0, 1)
 
@@ -59,7 +59,7 @@ def test_find_best_says_what_is_missing(tiny_dataset, validated, monkeypatch, ca
     assert main(["find-best", tiny_dataset.name, "--variants", "baseline", "-f", "0", "1", "2"]) == 2
     err = capsys.readouterr().err
     assert "fold 2 of nnUNetTrainer__nnUNetPlans__3d_fullres is not trained" in err and len(err.splitlines()) == 1
-    from ImprovedNNUNetTrainingLib.find_best import find_best
+    from ImprovedNNUNetTrainingLib.analysis.find_best import find_best
 
     with pytest.raises(UserError, match="none of the models is trained"):
         find_best(tiny_dataset.name, ["msf"], folds=FOLDS)

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.folds import as_fold, parse_folds, required_folds
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.folds import as_fold, parse_folds, required_folds
 
 
 @pytest.mark.parametrize("text, folds", [("", None), ("  ", None), ("0", [0]), ("0, 2", [0, 2]), ("0,2", [0, 2]),
@@ -28,8 +28,8 @@ def test_training_needs_a_fold_and_single_values_read_alike():
 
 
 def test_every_face_reads_folds_through_the_one_function():
-    from ImprovedNNUNetLib import segment_options
-    from ImprovedNNUNetTrainingLib import training_request
+    from ImprovedNNUNetLib.panels import segment_options
+    from ImprovedNNUNetTrainingLib.panels import training_request
 
     assert segment_options.parse_folds is parse_folds
     assert training_request.parse_folds("0, 1") == [0, 1]
@@ -41,7 +41,7 @@ def test_every_face_reads_folds_through_the_one_function():
 @pytest.mark.parametrize("name, normal", [("", "auto"), (" CUDA ", "cuda"), ("cuda:1", "cuda:1"), ("mps", "mps"),
                                           ("cpu", "cpu")])
 def test_device_names_are_read_once(name, normal):
-    from ImprovedNNUNetLib.devices import device_name, gpu_index
+    from ImprovedNNUNetLib.core.devices import device_name, gpu_index
 
     assert device_name(name) == normal
     assert gpu_index(name) == (1 if normal == "cuda:1" else None)
@@ -50,7 +50,7 @@ def test_device_names_are_read_once(name, normal):
 @pytest.mark.parametrize("bad", ["gpu", "cuda:x", "cuda1", "tpu"])
 def test_a_bad_device_is_one_line_for_training_and_segmentation_alike(bad):
     from ImprovedNNUNetLib.inference.device import choose_device
-    from ImprovedNNUNetTrainingLib.run_checks import check_device_name
+    from ImprovedNNUNetTrainingLib.engine.run_checks import check_device_name
 
     for check in (check_device_name, choose_device):
         with pytest.raises(UserError, match=f"unknown device '{bad}'; use auto, cpu, cuda, cuda:N"):
@@ -59,8 +59,8 @@ def test_a_bad_device_is_one_line_for_training_and_segmentation_alike(bad):
 
 def test_training_accepts_every_name_segmentation_does():
     """Before, training refused mps and the Training panel offered no mps; both faces offer the same choices."""
-    from ImprovedNNUNetLib.devices import DEVICE_CHOICES
-    from ImprovedNNUNetTrainingLib.run_checks import check_device_name
+    from ImprovedNNUNetLib.core.devices import DEVICE_CHOICES
+    from ImprovedNNUNetTrainingLib.engine.run_checks import check_device_name
 
     for name in (*DEVICE_CHOICES, "cuda:0", "cuda:3"):
         check_device_name(name)
@@ -75,7 +75,7 @@ def test_dataset_names_are_read_as_nnunet_reads_them(name, monkeypatch):
         monkeypatch.setenv(variable, "/nonexistent")
     from nnunetv2.utilities.dataset_name_id_conversion import convert_dataset_name_to_id
 
-    from ImprovedNNUNetLib.dataset_names import dataset_id
+    from ImprovedNNUNetLib.core.dataset_names import dataset_id
 
     try:
         theirs = convert_dataset_name_to_id(name)

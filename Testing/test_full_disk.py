@@ -65,7 +65,7 @@ def test_training_onto_a_full_disk_keeps_the_last_good_checkpoint(tiny_dataset, 
     an error event, and checkpoint_latest.pth is whole (checkpoints are written and then renamed)."""
     import torch
 
-    from ImprovedNNUNetTrainingLib.progress import read_events
+    from ImprovedNNUNetTrainingLib.engine.progress import read_events
 
     with small_disk(tmp_path / "results", "4m") as results:
         env = {**os.environ, "nnUNet_results": str(results), "nnUNet_n_proc_DA": "0",
@@ -86,8 +86,8 @@ def test_slicer_segmentation_with_its_work_folder_on_a_full_disk(full_disk, trai
     """The Slicer module writes the scene's volumes for its worker first; on a full disk that is refused
     with the cause and the fix (the panel shows it in its error dialog) and no worker starts."""
     from fixtures.slicer_scene import CTScene
-    from ImprovedNNUNetLib.errors import UserError
-    from ImprovedNNUNetLib.segment_job import SegmentJob
+    from ImprovedNNUNetLib.core.errors import UserError
+    from ImprovedNNUNetLib.panels.segment_job import SegmentJob
 
     scene = CTScene(slicerio_data)
     with pytest.raises(UserError, match="could not be written to .*work: no space left on the device.*; free disk space"):

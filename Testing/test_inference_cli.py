@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ImprovedNNUNetLib.cli.main import main
-from ImprovedNNUNetLib.imageio import read_image, write_image
+from ImprovedNNUNetLib.core.imageio import read_image, write_image
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def test_channel_naming_errors(trained_model, case_folder, tmp_path, capsys):
 
 
 def test_multi_channel_cases_are_grouped_by_suffix(tmp_path, chest_volume):
-    from ImprovedNNUNetLib.errors import UserError
+    from ImprovedNNUNetLib.core.errors import UserError
     from ImprovedNNUNetLib.inference.cases import gather_cases
 
     for name in ("b_0001.nrrd", "a_0000.nrrd", "a_0001.nrrd", "b_0000.nrrd"):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.core.errors import UserError
 from ImprovedNNUNetLib.inference import load_model
 from ImprovedNNUNetLib.inference.channels import stack_channels
 from ImprovedNNUNetLib.inference.device import choose_device

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from ImprovedNNUNetLib.cli.main import main
-from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.imageio import read_image, write_image
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.imageio import read_image, write_image
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from ImprovedNNUNetLib.cli.main import main
-from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.models import ENV_VAR, import_model, list_models, models_root, remove_model, resolve_model
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.inference.models import ENV_VAR, import_model, list_models, models_root, remove_model, resolve_model
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from ImprovedNNUNetLib.cli.main import main
-from ImprovedNNUNetLib.manifest import Outputs
+from ImprovedNNUNetLib.core.manifest import Outputs
 
 
 @pytest.fixture

@@ -165,7 +165,7 @@ def test_screenshot_script_renders_the_error_overlay(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from ImprovedNNUNetLib.scene.error_segmentation import FN_COLOR, FP_COLOR
+    from ImprovedNNUNetLib.panels.scene.error_segmentation import FN_COLOR, FP_COLOR
 
     script = REPO / "Scripts" / "make_screenshots.py"
     run = subprocess.run([sys.executable, str(script), "--out", str(tmp_path), "--width", "400"],

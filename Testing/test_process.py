@@ -7,9 +7,9 @@ import time
 import psutil
 import pytest
 
-from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.events import json_object as parse_event
-from ImprovedNNUNetLib.process import ChildProcess, cli_command
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.events import json_object as parse_event
+from ImprovedNNUNetLib.core.process import ChildProcess, cli_command
 
 # The child program; its first argument picks a behaviour.
 CHILD = textwrap.dedent(

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from ImprovedNNUNetLib import image_integrity
-from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.core import image_integrity
+from ImprovedNNUNetLib.core.errors import UserError
 
 
 def float_volume(path, nan_at=()):
@@ -60,7 +60,7 @@ def test_the_scan_counts_nonfinite_voxels_across_pieces_and_reading_reuses_it(tm
 
     monkeypatch.setattr(image_integrity, "_open_nifti", lambda p: Counting(real_open(p)))
     assert image_integrity.nifti_nonfinite(path) == 3 and opened == []  # taken from the scan
-    from ImprovedNNUNetLib.imageio import read_image
+    from ImprovedNNUNetLib.core.imageio import read_image
 
     with pytest.raises(UserError, match="3 of 1280000 voxels are NaN or infinite"):
         read_image(path)
@@ -72,7 +72,7 @@ def test_the_scan_counts_nonfinite_voxels_across_pieces_and_reading_reuses_it(tm
 
 
 def test_a_clean_float_file_and_an_integer_file_read_as_before(tmp_path):
-    from ImprovedNNUNetLib.imageio import read_image
+    from ImprovedNNUNetLib.core.imageio import read_image
 
     clean = float_volume(tmp_path / "clean.nii.gz")
     labels = tmp_path / "labels.nii.gz"
@@ -92,7 +92,7 @@ def test_predict_reads_the_first_cases_before_the_model_loads(tmp_path, monkeypa
     files = [float_volume(tmp_path / f"case{i}_0000.nii.gz") for i in range(3)]
     cases = [Case(f"case{i}", (path,)) for i, path in enumerate(files)]
     started = threading.Event()
-    import ImprovedNNUNetLib.imageio as imageio
+    import ImprovedNNUNetLib.core.imageio as imageio
 
     real_read = imageio.read_image
     monkeypatch.setattr(imageio, "read_image", lambda p: started.set() or real_read(p))

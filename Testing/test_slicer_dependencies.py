@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ImprovedNNUNetLib import dependencies
-from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.core import dependencies
+from ImprovedNNUNetLib.core.errors import UserError
 
 REPO = Path(__file__).resolve().parent.parent
 LIBS = (REPO / "ImprovedNNUNet" / "ImprovedNNUNetLib", REPO / "ImprovedNNUNetTraining" / "ImprovedNNUNetTrainingLib")

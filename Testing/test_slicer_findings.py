@@ -79,7 +79,7 @@ def test_2_the_training_panel_binds_every_widget(training_panel):
 
 
 def test_2_the_combo_choices_are_the_libs_names():
-    from ImprovedNNUNetTrainingLib.constants import CONFIGURATIONS, PLANNERS, VARIANT_NAMES
+    from ImprovedNNUNetLib.core.variants import CONFIGURATIONS, PLANNERS, VARIANT_NAMES
 
     training = slicer_shim.load_module(TRAINING)
     assert sorted(training.VARIANTS) == sorted(VARIANT_NAMES)
@@ -122,7 +122,7 @@ def test_4_closing_the_scene_while_segmenting_cancels_the_run(segmenting, slot_e
 def test_4_an_input_volume_removed_meanwhile_is_a_clear_error(segmenting):
     import slicer
 
-    from ImprovedNNUNetLib.errors import UserError
+    from ImprovedNNUNetLib.core.errors import UserError
 
     _, widget = segmenting
     job = widget._job
@@ -156,7 +156,7 @@ def test_7_children_import_the_module_folders_that_slicer_has_on_sys_path_only(t
     result = _python(f"""
         import sys
         sys.path[:0] = [{str(tmp_path / 'ImprovedNNUNet')!r}, {str(tmp_path / 'ImprovedNNUNetTraining')!r}]
-        from ImprovedNNUNetLib.process import ChildProcess, python_executable
+        from ImprovedNNUNetLib.core.process import ChildProcess, python_executable
         child = ChildProcess.start([python_executable(), "-c",
             "import ImprovedNNUNetLib, ImprovedNNUNetTrainingLib; "
             "print(ImprovedNNUNetLib.__file__); print(ImprovedNNUNetTrainingLib.__file__)"])
@@ -168,8 +168,9 @@ def test_7_children_import_the_module_folders_that_slicer_has_on_sys_path_only(t
 
 
 def test_7_the_training_job_and_the_worker_use_the_one_builder():
-    from ImprovedNNUNetLib import process, segment_job
-    from ImprovedNNUNetTrainingLib import training_job
+    from ImprovedNNUNetLib.core import process
+    from ImprovedNNUNetLib.panels import segment_job
+    from ImprovedNNUNetTrainingLib.panels import training_job
 
     assert process.cli_command("--help")[0] == process.python_executable()
     for module in (segment_job, training_job):
@@ -181,7 +182,7 @@ def test_7_the_training_job_and_the_worker_use_the_one_builder():
 
 # 8 ------------------------------------------------------------------------------------------------
 def test_8_children_on_windows_get_no_console_window(monkeypatch):
-    from ImprovedNNUNetLib import process
+    from ImprovedNNUNetLib.core import process
 
     class StartupInfo:  # the fields of subprocess.STARTUPINFO that matter
         dwFlags, wShowWindow = 0, 1
@@ -196,7 +197,7 @@ def test_8_children_on_windows_get_no_console_window(monkeypatch):
 
 
 def test_8_children_write_utf8_whatever_the_locale():
-    from ImprovedNNUNetLib.process import ChildProcess, child_environment
+    from ImprovedNNUNetLib.core.process import ChildProcess, child_environment
 
     env = child_environment({"LC_ALL": "C", "LANG": "C"})
     child = ChildProcess.start([sys.executable, "-c", "print('Dice ≥ 0.9 at 0.7 µm, Zürich')"], env=env)
@@ -227,7 +228,7 @@ def test_9_the_panels_keep_torch_out_of_the_gui_process():
 
 
 def test_9_missing_dependencies_show_in_the_panel_and_stop_train(training_panel, monkeypatch, caplog):
-    from ImprovedNNUNetLib import dependencies
+    from ImprovedNNUNetLib.core import dependencies
 
     module, widget = training_panel
     import slicer
@@ -280,13 +281,13 @@ def test_12_developer_reload_keeps_one_error_class():
         import slicer_shim
         inference = slicer_shim.load_module("ImprovedNNUNet/ImprovedNNUNet.py")
         training = slicer_shim.load_module("ImprovedNNUNetTraining/ImprovedNNUNetTraining.py")
-        import ImprovedNNUNetLib.segment_job, ImprovedNNUNetTrainingLib.training_request
+        import ImprovedNNUNetLib.panels.segment_job, ImprovedNNUNetTrainingLib.panels.training_request
         for module in (inference, training):
             panel = getattr(module, module.__name__ + "Widget")()
             panel.setup()
             panel.onReload()
-        from ImprovedNNUNetLib.errors import UserError
-        import ImprovedNNUNetLib.segment_job as job, ImprovedNNUNetTrainingLib.training_request as request
+        from ImprovedNNUNetLib.core.errors import UserError
+        import ImprovedNNUNetLib.panels.segment_job as job, ImprovedNNUNetTrainingLib.panels.training_request as request
         print(job.UserError is UserError and request.UserError is UserError)
         try:
             request.parse_folds("zero")
@@ -302,7 +303,7 @@ def test_13_install_asks_once_and_keeps_a_torch_in_range(inference_panel, monkey
 
     import slicer
 
-    from ImprovedNNUNetLib import dependencies
+    from ImprovedNNUNetLib.core import dependencies
 
     calls = []
 

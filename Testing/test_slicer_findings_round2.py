@@ -77,7 +77,7 @@ def test_case_list_follows_node_removal_and_scene_close(training_panel, slot_err
 
 # 7 ------------------------------------------------------------------------------------------------
 def _sleeping_child():
-    from ImprovedNNUNetLib.process import ChildProcess
+    from ImprovedNNUNetLib.core.process import ChildProcess
 
     return ChildProcess.start([sys.executable, "-c", "import time; time.sleep(600)"])
 
@@ -86,7 +86,7 @@ def test_application_exit_ends_a_running_training_on_the_main_thread(training_pa
     """cleanup() at exit: a thread started there never runs, so the stop must be signalled synchronously."""
     import psutil
 
-    from ImprovedNNUNetTrainingLib.training_job import JobStatus, TrainingJob
+    from ImprovedNNUNetTrainingLib.panels.training_job import JobStatus, TrainingJob
 
     _, widget = training_panel
     job = TrainingJob.__new__(TrainingJob)
@@ -115,7 +115,7 @@ def test_cancel_without_a_thread_escalates_from_poll():
     comes from a later poll() once the grace period is over; no thread is involved."""
     import time
 
-    from ImprovedNNUNetLib.process import ChildProcess
+    from ImprovedNNUNetLib.core.process import ChildProcess
 
     child = ChildProcess.start([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
                                 "signal.SIG_IGN); print('ready', flush=True); time.sleep(600)"])
@@ -166,7 +166,7 @@ def test_a_failed_pip_install_shows_one_dialog(inference_panel, monkeypatch, sli
     import slicer
     import slicer.util
 
-    from ImprovedNNUNetLib import dependencies
+    from ImprovedNNUNetLib.core import dependencies
 
     dialogs = []
     monkeypatch.setattr(slicer.app, "testingEnabled", lambda: False)
@@ -218,8 +218,8 @@ def test_training_log_is_capped_like_the_segment_panels(training_panel):
 def test_a_second_job_replaces_the_curve_nodes_and_a_closed_scene_gets_none(training_panel, tiny_dataset):
     import slicer
 
-    from ImprovedNNUNetTrainingLib.training_job import TrainingJob
-    from ImprovedNNUNetTrainingLib.training_request import TrainingRequest
+    from ImprovedNNUNetTrainingLib.panels.training_job import TrainingJob
+    from ImprovedNNUNetTrainingLib.panels.training_request import TrainingRequest
 
     request = TrainingRequest(dataset=tiny_dataset.name, variant="baseline", folds=["0"], device="cpu")
     event = {"stage": "training", "epoch": 0, "epoch_time_s": 1.0, "train_loss": 1.0, "val_loss": 1.0}

@@ -11,10 +11,10 @@ import pytest
 
 import slicer_shim
 from fixtures.slicer_scene import ct_block, load_segmentation, load_volume, run_poll_timer_until_done
-from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.scene.labelmaps import export_label_image, segment_infos
-from ImprovedNNUNetLib.scene.metrics_table import table_columns
-from ImprovedNNUNetLib.scene.volumes import add_volume_from_image
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.panels.scene.labelmaps import export_label_image, segment_infos
+from ImprovedNNUNetLib.panels.scene.metrics_table import table_columns
+from ImprovedNNUNetLib.panels.scene.volumes import add_volume_from_image
 
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 300
@@ -62,7 +62,7 @@ def test_channel_selectors_follow_the_models_channels(panel, trained_model):
 
 
 def test_imported_models_are_listed(panel, trained_model, tmp_path, monkeypatch):
-    from ImprovedNNUNetLib.models import ENV_VAR, import_model
+    from ImprovedNNUNetLib.inference.models import ENV_VAR, import_model
 
     monkeypatch.setenv(ENV_VAR, str(tmp_path / "models"))
     import_model(trained_model("baseline", (0,)), name="tiny-chest")
@@ -114,8 +114,8 @@ def test_apply_turns_into_cancel_which_ends_the_run(panel, small_ct, trained_mod
 
 def test_compute_metrics_show_errors_and_export_csv(panel, tmp_path):
     module, widget, ct, reference = panel
-    from ImprovedNNUNetLib.scene.reference import reference_labels
-    from ImprovedNNUNetLib.scene.segmentation import add_prediction_segmentation
+    from ImprovedNNUNetLib.panels.scene.reference import reference_labels
+    from ImprovedNNUNetLib.panels.scene.segmentation import add_prediction_segmentation
 
     labels = {"background": 0, "right lung": 1, "left lung": 2}
     image = reference_labels(reference, labels).image

@@ -12,13 +12,13 @@ import pytest
 
 from fixtures.slicer_scene import assert_errors_match_engine, assert_table_matches_engine, slicerio_reference
 from ImprovedNNUNetLib import evaluation
-from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.imageio import Image
-from ImprovedNNUNetLib.scene.evaluation import evaluate_nodes, metrics_table, show_errors
-from ImprovedNNUNetLib.scene.labelmaps import LABEL_VALUE_TAG, export_label_image, segment_infos, segment_tag
-from ImprovedNNUNetLib.scene.metrics_table import table_columns, write_table_csv
-from ImprovedNNUNetLib.scene.segmentation import add_prediction_segmentation
-from ImprovedNNUNetLib.scene.volumes import image_from_volume
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.imageio import Image
+from ImprovedNNUNetLib.panels.scene.evaluation import evaluate_nodes, metrics_table, show_errors
+from ImprovedNNUNetLib.panels.scene.labelmaps import LABEL_VALUE_TAG, export_label_image, segment_infos, segment_tag
+from ImprovedNNUNetLib.panels.scene.metrics_table import table_columns, write_table_csv
+from ImprovedNNUNetLib.panels.scene.segmentation import add_prediction_segmentation
+from ImprovedNNUNetLib.panels.scene.volumes import image_from_volume
 
 LABELS = {"background": 0, "ribs": 1, "right lung": 2, "left lung": 3, "tissue": 4, "spleen": 5}
 TERMINOLOGY_TAG = "TerminologyEntry"

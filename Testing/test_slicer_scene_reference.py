@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.scene.reference import reference_labels
-from ImprovedNNUNetLib.scene.volumes import add_volume_from_image, image_from_volume
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.panels.scene.reference import reference_labels
+from ImprovedNNUNetLib.panels.scene.volumes import add_volume_from_image, image_from_volume
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ import pytest
 import SimpleITK as sitk
 
 from fixtures.slicer_scene import load_volume
-from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.imageio import Image, read_image, write_image
-from ImprovedNNUNetLib.scene.volumes import add_volume_from_image, channel_images, ijk_to_ras, image_from_volume
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.imageio import Image, read_image, write_image
+from ImprovedNNUNetLib.panels.scene.volumes import add_volume_from_image, channel_images, ijk_to_ras, image_from_volume
 
 
 def _oblique_image() -> Image:
@@ -83,10 +83,10 @@ def test_a_slicer_core_scene_gets_the_default_colours_so_label_maps_do_not_warn(
 
     code = textwrap.dedent("""
         import numpy as np, slicer
-        from ImprovedNNUNetLib.imageio import Image
-        from ImprovedNNUNetLib.scene.labelmaps import export_label_image, segment_infos
-        from ImprovedNNUNetLib.scene.segmentation import add_prediction_segmentation
-        from ImprovedNNUNetLib.scene.volumes import add_volume_from_image
+        from ImprovedNNUNetLib.core.imageio import Image
+        from ImprovedNNUNetLib.panels.scene.labelmaps import export_label_image, segment_infos
+        from ImprovedNNUNetLib.panels.scene.segmentation import add_prediction_segmentation
+        from ImprovedNNUNetLib.panels.scene.volumes import add_volume_from_image
         scene = slicer.vtkMRMLScene()
         labels = np.zeros((6, 8, 8), np.uint8); labels[2:4, 2:6, 2:6] = 1
         image = Image(labels, (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))

@@ -14,13 +14,13 @@ from fixtures.slicer_scene import (
     slicerio_reference,
 )
 from ImprovedNNUNetLib import evaluation
-from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.imageio import read_image
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.imageio import read_image
 from ImprovedNNUNetLib.inference import open_model_folder
-from ImprovedNNUNetLib.scene.evaluation import evaluate_nodes, metrics_table, show_errors
-from ImprovedNNUNetLib.scene.labelmaps import export_label_image, segment_infos
-from ImprovedNNUNetLib.scene.volumes import add_volume_from_image, image_from_volume
-from ImprovedNNUNetLib.segment_job import SegmentJob
+from ImprovedNNUNetLib.panels.scene.evaluation import evaluate_nodes, metrics_table, show_errors
+from ImprovedNNUNetLib.panels.scene.labelmaps import export_label_image, segment_infos
+from ImprovedNNUNetLib.panels.scene.volumes import add_volume_from_image, image_from_volume
+from ImprovedNNUNetLib.panels.segment_job import SegmentJob
 
 TIMEOUT_S = 300
 

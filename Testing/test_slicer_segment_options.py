@@ -1,8 +1,8 @@
 """The panel's text choices turned into segmentation arguments."""
 import pytest
 
-from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.segment_options import model_choice, parse_folds, parse_mirroring
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.panels.segment_options import model_choice, parse_folds, parse_mirroring
 
 
 @pytest.mark.parametrize("text, folds", [("", None), ("  ", None), ("0", [0]), ("0, 2", [0, 2]),
@@ -23,7 +23,7 @@ def test_mirroring():
 
 
 def test_model_folder_wins_and_empty_fields_count_as_unset(tmp_path, monkeypatch):
-    from ImprovedNNUNetLib.models import ENV_VAR
+    from ImprovedNNUNetLib.inference.models import ENV_VAR
 
     monkeypatch.setenv(ENV_VAR, str(tmp_path / "models"))
     assert model_choice("ignored", tmp_path) == tmp_path

@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetTrainingLib.training_curves import TrainingCurves
-from ImprovedNNUNetTrainingLib.training_request import TrainingRequest, variant_defaults
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetTrainingLib.panels.training_curves import TrainingCurves
+from ImprovedNNUNetTrainingLib.panels.training_request import TrainingRequest, variant_defaults
 
 
 def epoch_event(epoch, train_loss, val_loss=None, pseudo_dice=None):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetTrainingLib.scene_dataset import (
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetTrainingLib.panels.scene_dataset import (
     cases_from_folders,
     cases_from_pairs,
     export_dataset,

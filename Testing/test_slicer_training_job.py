@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from ImprovedNNUNetTrainingLib.compare import compare_runs
-from ImprovedNNUNetTrainingLib.progress import read_events
-from ImprovedNNUNetTrainingLib.run_checks import fold_status as fold_state
-from ImprovedNNUNetTrainingLib.training_job import TrainingJob
-from ImprovedNNUNetTrainingLib.training_request import TrainingRequest
+from ImprovedNNUNetTrainingLib.analysis.compare import compare_runs
+from ImprovedNNUNetTrainingLib.engine.progress import read_events
+from ImprovedNNUNetTrainingLib.engine.run_checks import fold_status as fold_state
+from ImprovedNNUNetTrainingLib.panels.training_job import TrainingJob
+from ImprovedNNUNetTrainingLib.panels.training_request import TrainingRequest
 
 SCHEDULE = dict(iterations_per_epoch=2, validation_iterations_per_epoch=1, device="cpu")
 JOB_TIMEOUT_S = 300

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import slicer_shim
-from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.core.errors import UserError
 
 REPO = Path(__file__).resolve().parent.parent
 

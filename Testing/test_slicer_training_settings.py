@@ -1,15 +1,15 @@
 """Hyper-parameter overrides (`train --set`, the panel's Advanced section) on the real trainer classes."""
 import pytest
 
-from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetTrainingLib.hyperparameters import (
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetTrainingLib.engine.hyperparameters import (
     format_hyperparameters,
     parse_assignment,
     parse_hyperparameters,
     with_hyperparameters,
 )
-from ImprovedNNUNetTrainingLib.registry import get_variant, trainer_class_by_name, variant_name
-from ImprovedNNUNetTrainingLib.training_request import variant_defaults
+from ImprovedNNUNetTrainingLib.engine.registry import get_variant, trainer_class_by_name, variant_name
+from ImprovedNNUNetTrainingLib.panels.training_request import variant_defaults
 
 
 def test_overrides_make_a_same_named_subclass_the_registry_recognises():
@@ -61,9 +61,9 @@ def test_advanced_text_round_trip_keeps_only_changed_values():
 def test_the_torch_free_defaults_table_equals_the_trainer_classes():
     """The trainer classes take their defaults from VARIANT_DEFAULTS (what the panel shows without torch), and
     `--set` discovers exactly those attributes on each class."""
-    from ImprovedNNUNetTrainingLib.constants import VARIANT_DEFAULTS, VARIANT_NAMES
-    from ImprovedNNUNetTrainingLib.hyperparameters import settable_hyperparameters
-    from ImprovedNNUNetTrainingLib.registry import get_variant
+    from ImprovedNNUNetLib.core.variants import VARIANT_DEFAULTS, VARIANT_NAMES
+    from ImprovedNNUNetTrainingLib.engine.hyperparameters import settable_hyperparameters
+    from ImprovedNNUNetTrainingLib.engine.registry import get_variant
 
     assert set(VARIANT_DEFAULTS) == set(VARIANT_NAMES)
     for variant in VARIANT_NAMES:

@@ -112,7 +112,7 @@ def test_a_killed_training_is_resumed_by_the_next_run(tiny_dataset, tmp_path):
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     assert not (fold / "study_done.json").exists()
-    from ImprovedNNUNetTrainingLib.study.trainings import fold_is_locked
+    from ImprovedNNUNetTrainingLib.analysis.study.trainings import fold_is_locked
 
     deadline = time.monotonic() + 20  # the killed processes release the fold's lock as the kernel reaps them
     while fold_is_locked(fold) and time.monotonic() < deadline:
@@ -145,7 +145,7 @@ def test_ctrl_c_stops_the_trainings_with_a_checkpoint(tiny_dataset, tmp_path):
     _, stderr = first.communicate(timeout=300)
     assert first.returncode == 130, stderr[-2000:]
     assert "interrupted; the trainings stopped with a checkpoint" in stderr
-    from ImprovedNNUNetTrainingLib.progress import read_events
+    from ImprovedNNUNetTrainingLib.engine.progress import read_events
 
     assert read_events(fold / "progress.jsonl")[-1]["stage"] == "cancelled"
     assert (fold / "checkpoint_latest.pth").is_file()

@@ -2,7 +2,7 @@
 and the Training panel's jobs and the studies' trainings both start their children with it."""
 import pytest
 
-from ImprovedNNUNetTrainingLib.train_command import MODES, TrainCommand
+from ImprovedNNUNetTrainingLib.engine.train_command import MODES, TrainCommand
 
 
 def parsed(command: TrainCommand) -> list[TrainCommand]:
@@ -27,8 +27,8 @@ def test_parse_of_build_is_the_same_command(command, mode):
 def test_panel_jobs_and_studies_build_through_it(monkeypatch):
     import inspect
 
-    from ImprovedNNUNetTrainingLib.study import trainings
-    from ImprovedNNUNetTrainingLib.training_request import TrainingRequest
+    from ImprovedNNUNetTrainingLib.analysis.study import trainings
+    from ImprovedNNUNetTrainingLib.panels.training_request import TrainingRequest
 
     for source in (inspect.getsource(TrainingRequest.train_arguments), inspect.getsource(trainings.Training.arguments)):
         assert "TrainCommand(" in source and '"--variant"' not in source

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from ImprovedNNUNetTrainingLib.registry import VARIANTS
-from ImprovedNNUNetTrainingLib.run_record import describe_transforms
+from ImprovedNNUNetTrainingLib.engine.registry import VARIANTS
+from ImprovedNNUNetTrainingLib.engine.run_record import describe_transforms
 
 CHANGED = {
     "SpatialTransform": {"p_rotation": (0.2, 0.3)},

@@ -10,7 +10,7 @@ import psutil
 import pytest
 import torch
 
-from ImprovedNNUNetTrainingLib.progress import parse_event, read_events
+from ImprovedNNUNetTrainingLib.engine.progress import parse_event, read_events
 
 
 def start_training(tmp_path, *extra, workers="2"):
@@ -85,7 +85,7 @@ def test_cancel_and_resume(tiny_dataset, tmp_path):
 
 def test_continue_picks_the_newest_checkpoint(tmp_path):
     """After kill -9 the newer of checkpoint_latest/checkpoint_best is resumed; a final one wins."""
-    from ImprovedNNUNetTrainingLib.run_checks import resume_checkpoint
+    from ImprovedNNUNetTrainingLib.engine.run_checks import resume_checkpoint
 
     assert resume_checkpoint(tmp_path) is None
     latest, best, final = (tmp_path / f"checkpoint_{n}.pth" for n in ("latest", "best", "final"))

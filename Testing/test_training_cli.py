@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from ImprovedNNUNetLib.cli.main import main
-from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetTrainingLib.progress import parse_event
-from ImprovedNNUNetTrainingLib.registry import VARIANTS, get_variant, trainer_class_by_name
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetTrainingLib.engine.progress import parse_event
+from ImprovedNNUNetTrainingLib.engine.registry import VARIANTS, get_variant, trainer_class_by_name
 
 
 def run_cli(capsys, *argv):
@@ -104,7 +104,7 @@ def test_existing_results_are_never_overwritten(capsys, trained_model):
 def test_device_cuda_needs_a_gpu():
     import torch
 
-    from ImprovedNNUNetTrainingLib.runner import pick_device
+    from ImprovedNNUNetTrainingLib.engine.runner import pick_device
 
     if torch.cuda.is_available():
         assert pick_device("cuda")[0].type == "cuda"
@@ -125,7 +125,7 @@ FIND_WITH_NNUNET = """
 import json, sys
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.find_class_by_name import recursive_find_python_class
-from ImprovedNNUNetTrainingLib.registry import VARIANTS
+from ImprovedNNUNetTrainingLib.engine.registry import VARIANTS
 folder = sys.argv[1]
 found = {}
 for cls in VARIANTS.values():
@@ -151,7 +151,7 @@ def test_ext_trainer_folder_is_searchable_by_nnunet():
 
 def test_device_cuda_n_selects_the_visible_gpu(monkeypatch, capsys):
     from ImprovedNNUNetTrainingLib.cli.train import select_gpu
-    from ImprovedNNUNetTrainingLib.runner import pick_device
+    from ImprovedNNUNetTrainingLib.engine.runner import pick_device
 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     assert select_gpu("cuda:1") == "cuda" and os.environ["CUDA_VISIBLE_DEVICES"] == "1"

@@ -8,9 +8,9 @@ import io
 import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-from ImprovedNNUNetTrainingLib.cancel import CancelGuard
-from ImprovedNNUNetTrainingLib.loop import EpochLoop
-from ImprovedNNUNetTrainingLib.progress import ProgressReporter
+from ImprovedNNUNetTrainingLib.engine.cancel import CancelGuard
+from ImprovedNNUNetTrainingLib.engine.loop import EpochLoop
+from ImprovedNNUNetTrainingLib.engine.progress import ProgressReporter
 
 HOOKS = ("on_train_start", "on_epoch_start", "on_train_epoch_start", "train_step", "on_train_epoch_end",
          "on_validation_epoch_start", "validation_step", "on_validation_epoch_end", "on_epoch_end", "on_train_end")

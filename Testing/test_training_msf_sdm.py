@@ -190,7 +190,7 @@ def test_sdm_network_compiles_whole_with_the_head(make_trainer):
 def test_sdm_batches_carry_distance_targets_made_by_the_data_loader(make_trainer, monkeypatch):
     """nnU-Net's real training pipeline of the sdm trainer ends with the distance targets of each
     sample (computed in the data-loading workers); the loss uses them as it would compute them."""
-    from ImprovedNNUNetTrainingLib.runner import stop_data_loaders
+    from ImprovedNNUNetTrainingLib.engine.runner import stop_data_loaders
     from ImprovedNNUNetTrainingLib.trainers.sdm import DistanceTargetTransform
 
     monkeypatch.setenv("nnUNet_n_proc_DA", "0")
@@ -228,7 +228,7 @@ def test_sdm_checkpoint_gives_distance_maps(trained_model, chest_volume):
 
 
 def test_distance_maps_refuse_models_without_head(trained_model, chest_volume):
-    from ImprovedNNUNetLib.errors import UserError
+    from ImprovedNNUNetLib.core.errors import UserError
     from ImprovedNNUNetLib.inference import load_model
 
     with pytest.raises(UserError, match="sdm variant"):

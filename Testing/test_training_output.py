@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from ImprovedNNUNetTrainingLib.progress import HumanReporter, ProgressReporter, parse_event, read_events
+from ImprovedNNUNetTrainingLib.engine.progress import HumanReporter, ProgressReporter, parse_event, read_events
 
 
 class Terminal(io.StringIO):
@@ -78,7 +78,7 @@ def test_train_prints_for_people_by_default_and_json_on_request(tiny_dataset, tm
 def test_an_undefined_validation_dice_is_explained():
     """nnU-Net's foreground mean is np.mean over the labels: one label empty on both sides of every validation
     case makes it NaN. The done line says so, names the label and gives the mean of the others."""
-    from ImprovedNNUNetTrainingLib.runner import done_message
+    from ImprovedNNUNetTrainingLib.engine.runner import done_message
 
     summary = {"foreground_mean": {"Dice": float("nan")},
                "mean": {"1": {"Dice": 0.5}, "2": {"Dice": float("nan")}, "3": {"Dice": 0.7}}}

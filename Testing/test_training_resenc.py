@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from fixtures.training import train_tiny
-from ImprovedNNUNetLib.errors import UserError
+from ImprovedNNUNetLib.core.errors import UserError
 from ImprovedNNUNetLib.inference import load_model
-from ImprovedNNUNetTrainingLib.registry import VARIANTS
+from ImprovedNNUNetTrainingLib.engine.registry import VARIANTS
 
 RESIDUAL_ENCODER = "dynamic_network_architectures.architectures.unet.ResidualEncoderUNet"
 
@@ -26,7 +26,7 @@ def test_resenc_plans_sit_beside_the_default_plans(tiny_dataset, resenc_plans):
 
 
 def test_planning_the_same_preset_again_needs_overwrite(tiny_dataset, resenc_plans, monkeypatch):
-    from ImprovedNNUNetTrainingLib.prepare import prepare_dataset
+    from ImprovedNNUNetTrainingLib.engine.prepare import prepare_dataset
 
     monkeypatch.setenv("nnUNet_preprocessed", str(tiny_dataset.preprocessed.parent))
     with pytest.raises(UserError, match=f"already has {resenc_plans}.json; pass --overwrite"):
@@ -36,7 +36,7 @@ def test_planning_the_same_preset_again_needs_overwrite(tiny_dataset, resenc_pla
 
 
 def test_unprepared_plans_name_the_planner_to_run(tiny_dataset, resenc_plans, monkeypatch):
-    from ImprovedNNUNetTrainingLib.run_checks import TrainOptions, check_run
+    from ImprovedNNUNetTrainingLib.engine.run_checks import TrainOptions, check_run
 
     monkeypatch.setenv("nnUNet_preprocessed", str(tiny_dataset.preprocessed.parent))
     monkeypatch.setenv("nnUNet_results", str(tiny_dataset.results.parent))

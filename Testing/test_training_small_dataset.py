@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 
-from ImprovedNNUNetTrainingLib.progress import parse_event
+from ImprovedNNUNetTrainingLib.engine.progress import parse_event
 
 NAME = "Dataset985_Three"
 
@@ -64,8 +64,8 @@ def test_one_case_needs_fold_all(tiny_dataset, tmp_path):
 
 def test_study_and_find_best_default_to_the_folds_of_the_split(tiny_dataset, tmp_path, monkeypatch):
     """A 3-case dataset has folds 0-2: `study run` and `find-best` default to those, not to 0-4."""
-    from ImprovedNNUNetTrainingLib.splits import default_folds
-    from ImprovedNNUNetTrainingLib.study.spec import Arm, Study
+    from ImprovedNNUNetTrainingLib.analysis.study.spec import Arm, Study
+    from ImprovedNNUNetTrainingLib.engine.splits import default_folds
 
     small_copy(tiny_dataset, tmp_path, 3)
     monkeypatch.setenv("nnUNet_preprocessed", str(tmp_path / "preprocessed"))

@@ -12,9 +12,9 @@ import time
 import psutil
 import pytest
 
-from ImprovedNNUNetLib.folder_lock import FoldLock, lock_path
-from ImprovedNNUNetTrainingLib.progress import parse_event, read_events
-from ImprovedNNUNetTrainingLib.run_checks import fold_status as fold_state
+from ImprovedNNUNetLib.core.folder_lock import FoldLock, lock_path
+from ImprovedNNUNetTrainingLib.engine.progress import parse_event, read_events
+from ImprovedNNUNetTrainingLib.engine.run_checks import fold_status as fold_state
 
 DATASET = "Dataset987_TinyChest"
 SCHEDULE = ("--iters-per-epoch", "2", "--val-iters-per-epoch", "1", "--device", "cpu", "--no-validation")
@@ -189,7 +189,7 @@ def test_leftovers_holding_a_fold_are_ended_and_reported(tmp_path):
 
 
 def test_a_fold_that_stopped_before_its_first_checkpoint_is_not_resumable(tmp_path):
-    from ImprovedNNUNetTrainingLib.run_checks import CheckedRun  # noqa: F401  (the CLI's error is tested above)
+    from ImprovedNNUNetTrainingLib.engine.run_checks import CheckedRun  # noqa: F401  (the CLI's error is tested above)
 
     folder = tmp_path / "fold_0"
     folder.mkdir()

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from ImprovedNNUNetLib.cli.main import main
-from ImprovedNNUNetLib.imageio import read_image, write_image
+from ImprovedNNUNetLib.core.imageio import read_image, write_image
 from ImprovedNNUNetLib.inference import load_model
-from ImprovedNNUNetTrainingLib.progress import read_events
-from ImprovedNNUNetTrainingLib.registry import VARIANTS
+from ImprovedNNUNetTrainingLib.engine.progress import read_events
+from ImprovedNNUNetTrainingLib.engine.registry import VARIANTS
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

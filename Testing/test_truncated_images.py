@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.image_integrity import check_complete
-from ImprovedNNUNetLib.imageio import read_image
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.image_integrity import check_complete
+from ImprovedNNUNetLib.core.imageio import read_image
 
 # (suffix, compressed): every format and encoding the project reads
 FORMATS = [(".nii.gz", True), (".nii", False), (".nrrd", True), (".nrrd", False), (".mha", True),
@@ -82,8 +82,8 @@ def test_evaluate_refuses_a_truncated_reference_before_evaluating(chest_segmenta
 
 
 def test_prepare_refuses_a_truncated_label_before_nnunet_reads_it(tiny_dataset, tmp_path, monkeypatch):
-    from ImprovedNNUNetTrainingLib.prepare import prepare_dataset
-    from ImprovedNNUNetTrainingLib.progress import ProgressReporter
+    from ImprovedNNUNetTrainingLib.engine.prepare import prepare_dataset
+    from ImprovedNNUNetTrainingLib.engine.progress import ProgressReporter
 
     raw = tmp_path / "raw" / "Dataset988_Cut"
     shutil.copytree(tiny_dataset.raw, raw)
@@ -97,9 +97,9 @@ def test_prepare_refuses_a_truncated_label_before_nnunet_reads_it(tiny_dataset, 
 def test_prepare_names_the_file_nnunets_integrity_check_objects_to(tiny_dataset, tmp_path, monkeypatch):
     """nnU-Net prints the details from worker processes and says "check text output above"; the message
     names the file and what is wrong instead."""
-    from ImprovedNNUNetLib.imageio import read_image, write_image
-    from ImprovedNNUNetTrainingLib.prepare import prepare_dataset
-    from ImprovedNNUNetTrainingLib.progress import ProgressReporter
+    from ImprovedNNUNetLib.core.imageio import read_image, write_image
+    from ImprovedNNUNetTrainingLib.engine.prepare import prepare_dataset
+    from ImprovedNNUNetTrainingLib.engine.progress import ProgressReporter
 
     # nnU-Net reads its folder variables once, at import: the dataset goes into the session's folders
     raw = tiny_dataset.raw.parent / "Dataset989_BadLabel"

@@ -77,9 +77,9 @@ def main():
     from nnunetv2.evaluation.evaluate_predictions import compute_metrics
     from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
 
+    from ImprovedNNUNetLib.core.imageio import read_image
     from ImprovedNNUNetLib.evaluation import compute_metrics as our_metrics
-    from ImprovedNNUNetLib.imageio import read_image
-    from ImprovedNNUNetTrainingLib.compare import compare_runs
+    from ImprovedNNUNetTrainingLib.analysis.compare import compare_runs
 
     with tempfile.TemporaryDirectory() as tmp:
         name, raw, pairs = build_layout(Path(tmp))

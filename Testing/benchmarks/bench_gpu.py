@@ -97,8 +97,8 @@ def write_image(array, path: Path) -> None:
 
 
 def make_dataset(root: Path, size: str) -> Path:
-    from ImprovedNNUNetTrainingLib.prepare import prepare_dataset
-    from ImprovedNNUNetTrainingLib.progress import ProgressReporter
+    from ImprovedNNUNetTrainingLib.engine.prepare import prepare_dataset
+    from ImprovedNNUNetTrainingLib.engine.progress import ProgressReporter
 
     cases, shape, _ = SIZES[size]
     for var in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
@@ -119,7 +119,7 @@ def make_dataset(root: Path, size: str) -> Path:
 
 
 def started_trainer(variant: str, preprocessed: Path, device):
-    from ImprovedNNUNetTrainingLib.registry import get_variant
+    from ImprovedNNUNetTrainingLib.engine.registry import get_variant
 
     plans = json.loads((preprocessed / "nnUNetPlans.json").read_text())
     plans["continue_training"] = False  # nnU-Net 2.8 reads (and removes) this flag from the plans
@@ -187,7 +187,7 @@ def loading_cpu_seconds(preprocessed: Path, variant: str, batches: int) -> float
     """CPU seconds per batch of the variant's CPU training pipeline, made in this process (no workers)."""
     import torch
 
-    from ImprovedNNUNetTrainingLib.runner import stop_data_loaders
+    from ImprovedNNUNetTrainingLib.engine.runner import stop_data_loaders
 
     before = os.environ.get("nnUNet_n_proc_DA")
     os.environ["nnUNet_n_proc_DA"] = "0"
@@ -245,7 +245,7 @@ def sdm_targets(preprocessed: Path, device, report: Report) -> None:
 def trained_baseline(preprocessed: Path, device, steps: int = 10) -> Path:
     """A baseline model folder (nnU-Net's layout, read by nnU-Net and by the project) after a few training
     steps, without compiling (the weights are what matters here)."""
-    from ImprovedNNUNetTrainingLib.runner import stop_data_loaders
+    from ImprovedNNUNetTrainingLib.engine.runner import stop_data_loaders
 
     before = os.environ.get("nnUNet_compile")
     os.environ["nnUNet_compile"] = "f"
@@ -313,7 +313,7 @@ def predict_comparison(model: Path, root: Path, size: str, device, repeats: int,
 STAGES_SCRIPT = r"""
 import json, sys, time
 start = time.perf_counter()
-from ImprovedNNUNetLib.imageio import read_image, write_image
+from ImprovedNNUNetLib.core.imageio import read_image, write_image
 from ImprovedNNUNetLib.inference import load_model
 stages = {"imports": time.perf_counter() - start}
 def lap(name, t):
@@ -349,7 +349,7 @@ import torch
 torch_s = time.perf_counter() - start
 import nnunetv2.inference.predict_from_raw_data
 nnunet_s = time.perf_counter() - start - torch_s
-import ImprovedNNUNetLib.inference, ImprovedNNUNetLib.imageio
+import ImprovedNNUNetLib.inference, ImprovedNNUNetLib.core.imageio
 print(json.dumps({"torch_s": torch_s, "nnunet_predictor_s": nnunet_s,
                   "project_s": time.perf_counter() - start - torch_s - nnunet_s}))
 """
@@ -388,8 +388,8 @@ def main() -> int:
 
     import torch
 
-    from ImprovedNNUNetTrainingLib.registry import VARIANTS
-    from ImprovedNNUNetTrainingLib.runner import stop_data_loaders
+    from ImprovedNNUNetTrainingLib.engine.registry import VARIANTS
+    from ImprovedNNUNetTrainingLib.engine.runner import stop_data_loaders
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     os.environ["nnUNet_n_proc_DA"] = str(args.workers)

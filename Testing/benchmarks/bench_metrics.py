@@ -162,7 +162,7 @@ def folder_case(root) -> tuple:
     """Write FOLDER_CASES (prediction, reference) pairs as .nii.gz into root/pred and root/ref."""
     from scipy import ndimage
 
-    from ImprovedNNUNetLib.imageio import Image, write_image
+    from ImprovedNNUNetLib.core.imageio import Image, write_image
 
     scale = np.array(FOLDER_SHAPE) / np.array(SHAPE)
     for index in range(FOLDER_CASES):

@@ -39,8 +39,8 @@ def prepare(root: Path) -> str:
     raw = write_tiny_chest_dataset(root / "nnUNet_raw", Path(slicerio.__file__).parent / "data")
     from contextlib import redirect_stdout
 
-    from ImprovedNNUNetTrainingLib.prepare import prepare_dataset
-    from ImprovedNNUNetTrainingLib.progress import ProgressReporter
+    from ImprovedNNUNetTrainingLib.engine.prepare import prepare_dataset
+    from ImprovedNNUNetTrainingLib.engine.progress import ProgressReporter
 
     for planner, _ in PLANS.values():
         with redirect_stdout(io.StringIO()):
@@ -53,8 +53,8 @@ def started_trainer(dataset: str, variant: str, plans: str, device: str):
 
     import torch
 
-    from ImprovedNNUNetTrainingLib.run_checks import TrainOptions, check_run
-    from ImprovedNNUNetTrainingLib.runner import build_trainer
+    from ImprovedNNUNetTrainingLib.engine.run_checks import TrainOptions, check_run
+    from ImprovedNNUNetTrainingLib.engine.runner import build_trainer
 
     plan = check_run(TrainOptions(dataset, variant, plans=plans, epochs=1, iters_per_epoch=1, device=device,
                                  overwrite=True))
@@ -74,7 +74,7 @@ def main() -> int:
     args = parser.parse_args()
     import torch
 
-    from ImprovedNNUNetTrainingLib.environment import cores_present
+    from ImprovedNNUNetTrainingLib.engine.environment import cores_present
 
     if args.device == "cpu":
         torch.set_num_threads(cores_present())

@@ -31,7 +31,7 @@ REPEATS = 5
 def ct_volume():
     import slicerio
 
-    from ImprovedNNUNetLib.imageio import read_image
+    from ImprovedNNUNetLib.core.imageio import read_image
 
     return read_image(Path(slicerio.__file__).parent / "data" / "CTChest4.nrrd")
 
@@ -42,9 +42,9 @@ def train_tiny_model(root: Path) -> Path:
     import slicerio
 
     from fixtures.training import SCHEDULE, shrink_plans, write_tiny_chest_dataset
-    from ImprovedNNUNetTrainingLib.prepare import prepare_dataset
-    from ImprovedNNUNetTrainingLib.progress import ProgressReporter
-    from ImprovedNNUNetTrainingLib.runner import TrainOptions, train
+    from ImprovedNNUNetTrainingLib.engine.prepare import prepare_dataset
+    from ImprovedNNUNetTrainingLib.engine.progress import ProgressReporter
+    from ImprovedNNUNetTrainingLib.engine.runner import TrainOptions, train
 
     for var in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
         os.environ[var] = str(root / var)

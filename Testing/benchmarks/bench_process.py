@@ -16,8 +16,8 @@ import subprocess
 import sys
 import time
 
-from ImprovedNNUNetLib.events import json_object as parse_event
-from ImprovedNNUNetLib.process import ChildProcess
+from ImprovedNNUNetLib.core.events import json_object as parse_event
+from ImprovedNNUNetLib.core.process import ChildProcess
 
 LINES = 200_000
 REPEATS = 3

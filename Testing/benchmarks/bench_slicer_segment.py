@@ -40,8 +40,8 @@ def ours(model_folder: Path, device: str, ct_path: Path):
     """Child-process prediction into a scene; returns (label array, wall s, longest block s)."""
     import slicer
 
-    from ImprovedNNUNetLib.scene.labelmaps import export_label_image, segment_infos
-    from ImprovedNNUNetLib.segment_job import SegmentJob
+    from ImprovedNNUNetLib.panels.scene.labelmaps import export_label_image, segment_infos
+    from ImprovedNNUNetLib.panels.segment_job import SegmentJob
 
     scene = slicer.vtkMRMLScene()
     volume = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "CT")
@@ -74,7 +74,7 @@ def main() -> int:
     import numpy as np
     import slicerio
 
-    from ImprovedNNUNetLib.imageio import read_image
+    from ImprovedNNUNetLib.core.imageio import read_image
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_predict import train_tiny_model

@@ -39,8 +39,8 @@ def prepare(root: Path) -> None:
         (root / var).mkdir()
         os.environ[var] = str(root / var)
     raw = write_tiny_chest_dataset(root / "nnUNet_raw", Path(slicerio.__file__).parent / "data")
-    from ImprovedNNUNetTrainingLib.prepare import prepare_dataset
-    from ImprovedNNUNetTrainingLib.progress import ProgressReporter
+    from ImprovedNNUNetTrainingLib.engine.prepare import prepare_dataset
+    from ImprovedNNUNetTrainingLib.engine.progress import ProgressReporter
 
     preprocessed = prepare_dataset(str(raw), ["3d_fullres"], reporter=ProgressReporter(stream=io.StringIO()))
     shrink_plans(preprocessed / "nnUNetPlans.json")

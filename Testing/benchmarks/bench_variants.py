@@ -43,8 +43,8 @@ def prepare(root: Path) -> Path:
     import slicerio
 
     from fixtures.training import write_tiny_chest_dataset
-    from ImprovedNNUNetTrainingLib.prepare import prepare_dataset
-    from ImprovedNNUNetTrainingLib.progress import ProgressReporter
+    from ImprovedNNUNetTrainingLib.engine.prepare import prepare_dataset
+    from ImprovedNNUNetTrainingLib.engine.progress import ProgressReporter
 
     for var in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
         os.environ[var] = str(root / var)
@@ -53,7 +53,7 @@ def prepare(root: Path) -> Path:
 
 
 def started_trainer(variant: str, preprocessed: Path, device):
-    from ImprovedNNUNetTrainingLib.registry import get_variant
+    from ImprovedNNUNetTrainingLib.engine.registry import get_variant
 
     plans = json.loads((preprocessed / "nnUNetPlans.json").read_text())
     plans["continue_training"] = False
@@ -87,7 +87,7 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from ImprovedNNUNetTrainingLib.registry import VARIANTS
+    from ImprovedNNUNetTrainingLib.engine.registry import VARIANTS
     from ImprovedNNUNetTrainingLib.trainers.sdm import DistanceTargetTransform, device_targets
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -7,7 +7,7 @@ default (``_enableGILScope = false``, src/PythonQt.cpp). So a Python thread star
 while Python code runs on the main thread, and one started while the application exits never runs at all.
 Threads that wait in a blocking read release the GIL there and get their lines across (Slicer's own
 ``slicer.util._startAsyncProcessHandling`` reads a child process's output that way); those are the child-
-process readers of ``ImprovedNNUNetLib.process``, which this double lets run.
+process readers of ``ImprovedNNUNetLib.core.process``, which this double lets run.
 
 ``main_thread_holds_gil()`` models the worst case in a test: inside it, a started thread other than a
 child-process reader is recorded in ``STARVED`` and never runs.

@@ -21,8 +21,8 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from ..errors import UserError
-    from ..inference.ensemble import ensemble_folders
+    from ImprovedNNUNetLib.core.errors import UserError
+    from ImprovedNNUNetLib.inference.ensemble import ensemble_folders
 
     if args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: give at least 1")

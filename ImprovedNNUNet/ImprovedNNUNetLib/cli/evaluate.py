@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import UserError
+from ImprovedNNUNetLib.core.errors import UserError
 
 SHOWN_KEYS = ("Dice", "IoU", "HD95", "ASSD", "NSD")
 
@@ -56,7 +56,7 @@ def parse_labels(text: str | None):
     """None, ``{name: value}`` from a dataset.json, or a list of values from ``1,2,3``."""
     if text is None:
         return None
-    from ..evaluation import labels_from_dataset_json
+    from ImprovedNNUNetLib.evaluation import labels_from_dataset_json
 
     if text.lower().endswith(".json") or Path(text).is_file():
         return labels_from_dataset_json(text)
@@ -117,7 +117,7 @@ def tolerance_text(summary: dict) -> str:
 
 def format_table(cases) -> str:
     """Mean per label over the cases, as aligned text."""
-    from ..evaluation.summary import summarize
+    from ImprovedNNUNetLib.evaluation.summary import summarize
 
     summary = summarize(cases)
     if not summary["mean"]:
@@ -135,7 +135,7 @@ def format_table(cases) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation.runner import evaluate
+    from ImprovedNNUNetLib.evaluation.runner import evaluate
 
     if args.jobs is not None and args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: give 1 or more worker processes")

@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from ..errors import UserError, describe_os_error
+from ImprovedNNUNetLib.core.errors import UserError, describe_os_error
 
 COMMANDS = {
     "evaluate": "ImprovedNNUNetLib.cli.evaluate",

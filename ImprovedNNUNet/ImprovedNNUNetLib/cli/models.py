@@ -1,7 +1,7 @@
 """`improved-nnunet models import|list|remove`: the user's folder of trained models."""
 from __future__ import annotations
 
-from ..models.store import ENV_VAR
+from ImprovedNNUNetLib.inference.models.store import ENV_VAR
 
 
 def add_parser(sub):
@@ -29,7 +29,7 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from ..models.store import import_model, list_models, models_root, remove_model
+    from ImprovedNNUNetLib.inference.models.store import import_model, list_models, models_root, remove_model
 
     if args.action == "import":
         for model in import_model(args.source, name=args.name, force=args.force):

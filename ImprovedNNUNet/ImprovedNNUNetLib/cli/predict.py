@@ -5,9 +5,9 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import UserError
-from ..imageio import IMAGE_SUFFIXES
-from ..safe_write import PARTIAL_PREFIX, write_text_verified, write_verified
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.imageio import IMAGE_SUFFIXES
+from ImprovedNNUNetLib.core.safe_write import PARTIAL_PREFIX, write_text_verified, write_verified
 
 
 def add_parser(sub):
@@ -115,7 +115,7 @@ def check_output(output: Path, cases) -> None:
 
 def model_path_of(args) -> Path:
     """The model folder from -m, or from nnU-Net's -d/-c/-tr|--variant/-p addressing."""
-    from ..models.store import resolve_model
+    from ImprovedNNUNetLib.inference.models.store import resolve_model
 
     if args.model and args.dataset:
         raise UserError("give the model either with -m or with -d/-c/-tr, not both")
@@ -125,8 +125,8 @@ def model_path_of(args) -> Path:
         raise UserError("no model given: pass -m MODEL_FOLDER|NAME, or -d DATASET [-c CONFIG] [-tr TRAINER|--variant V]")
     if args.trainer and args.variant:
         raise UserError("give -tr or --variant, not both")
-    from ImprovedNNUNetTrainingLib.constants import TRAINER_NAMES
-    from ImprovedNNUNetTrainingLib.environment import dataset_name, folder_variable
+    from ImprovedNNUNetLib.core.variants import TRAINER_NAMES
+    from ImprovedNNUNetTrainingLib.engine.environment import dataset_name, folder_variable
 
     if args.variant and args.variant not in TRAINER_NAMES:
         raise UserError(f"unknown variant {args.variant!r}; choose one of {', '.join(TRAINER_NAMES)}")
@@ -143,8 +143,8 @@ def this_part(cases: list, num_parts: int, part_id: int) -> list:
 
 
 def run(args) -> int:
-    from ..inference.cases import gather_cases
-    from ..inference.model_folder import open_model_folder
+    from ImprovedNNUNetLib.inference.cases import gather_cases
+    from ImprovedNNUNetLib.inference.model_folder import open_model_folder
 
     # Everything that can be checked without torch is checked first, before the model loads.
     model_path = model_path_of(args)
@@ -155,7 +155,7 @@ def run(args) -> int:
     check_output(output, all_cases)
     single = len(all_cases) == 1
     if args.continue_prediction:
-        from ..safe_write import readable_whole
+        from ImprovedNNUNetLib.core.safe_write import readable_whole
 
         existing = {case.case_id: path for case in cases
                     if (path := output_files(case, output, single, None, False, False)["segmentation"]).exists()}
@@ -173,19 +173,19 @@ def run(args) -> int:
     segmentations = [output_files(case, output, single, None, False, False) for case in cases]
     if not args.overwrite:
         _check_free(segmentations)
-    from ..image_integrity import check_all_complete
+    from ImprovedNNUNetLib.core.image_integrity import check_all_complete
 
     check_all_complete(path for case in cases for path in case.files)
 
     if args.read_workers < 1 or args.write_workers < 1:
         raise UserError("-npp/-nps: give at least 1 worker")
     if args.npz:
-        from ..inference.npz import check_npz_supported
+        from ImprovedNNUNetLib.inference.npz import check_npz_supported
 
         check_npz_supported(folder.plans)
         model_files = model_json_files(model_path, _output_base(cases[0], output, single)[0].parent, args.overwrite)
     with ReadAhead(cases, args.read_workers) as reads:  # the first cases are read while torch and the model load
-        from ..inference import load_model
+        from ImprovedNNUNetLib.inference import load_model
 
         model = load_model(model_path, folds=args.folds, device=args.device, checkpoint_name=args.checkpoint)
         if args.sdm and not model.has_distance_head:
@@ -219,7 +219,7 @@ class ReadAhead:
             self._submit(index)
 
     def _submit(self, index: int) -> None:
-        from ..imageio import read_image
+        from ImprovedNNUNetLib.core.imageio import read_image
 
         if index < len(self.cases):
             self.pending[index] = self.pool.submit(lambda c=self.cases[index]: [read_image(p) for p in c.files])
@@ -267,8 +267,8 @@ def remove_partial_files(planned: list[dict]) -> None:
 def write_outputs(model, result, files: dict) -> None:
     """Every output of a case, the segmentation last: a case whose segmentation exists is complete, which
     is what --continue relies on."""
-    from ..imageio import write_image
-    from ..inference.npz import write_probabilities, write_properties
+    from ImprovedNNUNetLib.core.imageio import write_image
+    from ImprovedNNUNetLib.inference.npz import write_probabilities, write_properties
 
     for index, image in enumerate((result.probabilities or {}).values()):  # only when --probabilities
         write_image(image, files[f"prob_{index}"], overwrite=True)  # temporary name, checked, renamed

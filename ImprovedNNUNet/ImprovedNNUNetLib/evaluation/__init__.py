@@ -2,7 +2,7 @@
 
 Public API:
 
-* :func:`compute_metrics` (two :class:`~ImprovedNNUNetLib.imageio.Image`) and
+* :func:`compute_metrics` (two :class:`~ImprovedNNUNetLib.core.imageio.Image`) and
   :func:`compute_metrics_arrays` (two arrays + spacing) → :class:`CaseMetrics`
   of :class:`LabelMetrics`;
 * :func:`error_maps` / :func:`error_maps_arrays` → :class:`ErrorMaps`
@@ -10,11 +10,11 @@ Public API:
 * :func:`summarize` and :func:`write_summary` → ``summary.json`` and ``metrics.csv``;
 * :func:`match_cases` pairs prediction and reference files by case id.
 """
-from .errormaps import ErrorMaps, error_maps, error_maps_arrays
-from .labelfiles import segment_names
-from .labels import labels_from_dataset_json
-from .metrics import compute_metrics, compute_metrics_arrays
-from .results import METRIC_KEYS, CaseMetrics, LabelMetrics
+from ImprovedNNUNetLib.evaluation.errormaps import ErrorMaps, error_maps, error_maps_arrays
+from ImprovedNNUNetLib.evaluation.labelfiles import segment_names
+from ImprovedNNUNetLib.evaluation.labels import labels_from_dataset_json
+from ImprovedNNUNetLib.evaluation.metrics import compute_metrics, compute_metrics_arrays
+from ImprovedNNUNetLib.evaluation.results import METRIC_KEYS, CaseMetrics, LabelMetrics
 
 __all__ = [
     "compute_metrics",

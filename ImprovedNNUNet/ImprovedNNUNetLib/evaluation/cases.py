@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UserError
-from ..imageio import is_image_file, strip_suffix
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.imageio import is_image_file, strip_suffix
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@
 """
 from __future__ import annotations
 
-from .overlap import Counts
-from .results import STATUS_BOTH_EMPTY, STATUS_OK, STATUS_PRED_EMPTY, STATUS_REF_EMPTY
+from ImprovedNNUNetLib.evaluation.overlap import Counts
+from ImprovedNNUNetLib.evaluation.results import STATUS_BOTH_EMPTY, STATUS_OK, STATUS_PRED_EMPTY, STATUS_REF_EMPTY
 
 
 def status_of(counts: Counts) -> str:

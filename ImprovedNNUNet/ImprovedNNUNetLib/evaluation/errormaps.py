@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ..errors import UserError
-from ..imageio import Image
-from .crops import foreground_box, present_labels
-from .geometry import align_to_reference
-from .labels import isin_labels, label_pair, resolve_labels
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.imageio import Image
+from ImprovedNNUNetLib.evaluation.crops import foreground_box, present_labels
+from ImprovedNNUNetLib.evaluation.geometry import align_to_reference
+from ImprovedNNUNetLib.evaluation.labels import isin_labels, label_pair, resolve_labels
 
 DEFAULT_MSF_RADIUS = 2
 

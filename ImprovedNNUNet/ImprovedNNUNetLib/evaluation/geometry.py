@@ -5,8 +5,8 @@ import itertools
 
 import numpy as np
 
-from ..errors import UserError
-from ..imageio import Image
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.imageio import Image
 
 
 def _index_to_physical(image: Image) -> tuple[np.ndarray, np.ndarray]:

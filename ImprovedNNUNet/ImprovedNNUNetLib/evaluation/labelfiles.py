@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
-from ..imageio import Image, read_image
-from .labels import as_label_array
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.imageio import Image, read_image
+from ImprovedNNUNetLib.evaluation.labels import as_label_array
 
 
 @dataclass

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ImprovedNNUNetLib.core.errors import UserError
 
 INTENSITY_LIKE_VALUES = 255  # more distinct values than an 8-bit label image can hold: an intensity image
 

@@ -10,14 +10,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..errors import UserError
-from ..imageio import Image
-from . import distances, overlap, surfaces
-from .crops import label_boxes, padded_mask, union_box
-from .empty import status_of, surface_metrics_when_empty
-from .geometry import align_to_reference
-from .labels import label_pair, resolve_labels, resolve_tau
-from .results import STATUS_OK, CaseMetrics, LabelMetrics
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.imageio import Image
+from ImprovedNNUNetLib.evaluation import distances, overlap, surfaces
+from ImprovedNNUNetLib.evaluation.crops import label_boxes, padded_mask, union_box
+from ImprovedNNUNetLib.evaluation.empty import status_of, surface_metrics_when_empty
+from ImprovedNNUNetLib.evaluation.geometry import align_to_reference
+from ImprovedNNUNetLib.evaluation.labels import label_pair, resolve_labels, resolve_tau
+from ImprovedNNUNetLib.evaluation.results import STATUS_OK, CaseMetrics, LabelMetrics
 
 
 def compute_metrics(pred: Image, ref: Image, labels=None, tau_mm: float | Mapping = 1.0) -> CaseMetrics:

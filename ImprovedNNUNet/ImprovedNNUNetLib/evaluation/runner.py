@@ -8,19 +8,19 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..errors import UserError
-from ..folder_lock import FolderLock
-from ..image_integrity import check_all_complete
-from ..imageio import write_image
-from ..manifest import Outputs
-from ..process import cores_present
-from .cases import CasePair, match_cases
-from .distances import set_query_workers
-from .errormaps import error_maps
-from .labelfiles import LabelImage, match_segment_values, read_label_image
-from .metrics import compute_metrics
-from .structure_masks import mask_files, read_structure_masks
-from .summary import EvaluatedCase, check_outputs_free, write_summary
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.folder_lock import FolderLock
+from ImprovedNNUNetLib.core.image_integrity import check_all_complete
+from ImprovedNNUNetLib.core.imageio import write_image
+from ImprovedNNUNetLib.core.manifest import Outputs
+from ImprovedNNUNetLib.core.process import cores_present
+from ImprovedNNUNetLib.evaluation.cases import CasePair, match_cases
+from ImprovedNNUNetLib.evaluation.distances import set_query_workers
+from ImprovedNNUNetLib.evaluation.errormaps import error_maps
+from ImprovedNNUNetLib.evaluation.labelfiles import LabelImage, match_segment_values, read_label_image
+from ImprovedNNUNetLib.evaluation.metrics import compute_metrics
+from ImprovedNNUNetLib.evaluation.structure_masks import mask_files, read_structure_masks
+from ImprovedNNUNetLib.evaluation.summary import EvaluatedCase, check_outputs_free, write_summary
 
 MAP_SUFFIX = ".nii.gz"
 
@@ -77,7 +77,7 @@ def _pool_context():
 def _start_worker(parent_pid: int) -> None:
     """Each evaluation worker: one query thread, and it ends when the command does (SIGTERM or SIGKILL to
     evaluate must not leave workers holding the caller's output pipe open)."""
-    from ..workers import end_with_parent
+    from ImprovedNNUNetLib.core.workers import end_with_parent
 
     set_query_workers(1)
     end_with_parent(parent_pid)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
-from ..imageio import is_image_file, read_image, strip_suffix
-from .labels import as_label_array
-from .names import normalise_name
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.imageio import is_image_file, read_image, strip_suffix
+from ImprovedNNUNetLib.evaluation.labels import as_label_array
+from ImprovedNNUNetLib.evaluation.names import normalise_name
 
 
 def mask_files(folder: Path) -> list[Path]:

@@ -15,9 +15,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UserError
-from ..safe_write import write_text_verified
-from .results import METRIC_KEYS, STATUS_BOTH_EMPTY, STATUS_OK, CaseMetrics, json_number
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.safe_write import write_text_verified
+from ImprovedNNUNetLib.evaluation.results import METRIC_KEYS, STATUS_BOTH_EMPTY, STATUS_OK, CaseMetrics, json_number
 
 NUMERIC_KEYS = tuple(k for k in METRIC_KEYS if k != "status")
 CSV_COLUMNS = ("case_id", "reference_file", "prediction_file", "label", "name", "tau_mm", *METRIC_KEYS)

@@ -6,7 +6,7 @@
 torch and nnU-Net are imported on first use of ``load_model``/``LoadedModel``, so reading a
 model folder's metadata (``open_model_folder``) stays light.
 """
-from .model_folder import DEFAULT_CHECKPOINT, ModelFolder, open_model_folder
+from ImprovedNNUNetLib.inference.model_folder import DEFAULT_CHECKPOINT, ModelFolder, open_model_folder
 
 __all__ = ["DEFAULT_CHECKPOINT", "LoadedModel", "ModelFolder", "PredictionResult", "load_model",
            "open_model_folder"]

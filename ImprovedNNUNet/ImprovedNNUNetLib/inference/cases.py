@@ -5,8 +5,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UserError
-from ..imageio import IMAGE_SUFFIXES, is_image_file, strip_suffix
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.imageio import IMAGE_SUFFIXES, is_image_file, strip_suffix
 
 _CHANNEL = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
 

@@ -1,8 +1,8 @@
 """Choosing the compute device for inference."""
 from __future__ import annotations
 
-from ..devices import device_name
-from ..errors import UserError
+from ImprovedNNUNetLib.core.devices import device_name
+from ImprovedNNUNetLib.core.errors import UserError
 
 CPU_NOTE = "no CUDA GPU available: running on the CPU, which is much slower; test-time mirroring is off by default"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
-from .npz import check_probability_file, image_of, read_probabilities, read_properties, write_npz
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.inference.npz import check_probability_file, image_of, read_probabilities, read_properties, write_npz
 
 
 def folder_cases(folders: list[Path]) -> list[str]:
@@ -48,8 +48,8 @@ def model_files(folders: list[Path], dataset_json: Path | None, plans_json: Path
 
 
 def merge_case(files: list[Path], output_base: Path, file_ending: str, label_manager, save_npz: bool) -> Path:
-    from ..imageio import write_image
-    from .outputs import segmentation_dtype
+    from ImprovedNNUNetLib.core.imageio import write_image
+    from ImprovedNNUNetLib.inference.outputs import segmentation_dtype
 
     properties = read_properties(files[0])
     mean = None
@@ -91,7 +91,7 @@ def ensemble_folders(folders, output, save_npz: bool = False, jobs: int = 1, ove
     for folder in folders:  # a cut .npz or an empty .pkl is named before anything is written
         for case in cases:
             check_probability_file(folder / f"{case}.npz")
-    from ..safe_write import write_text_verified
+    from ImprovedNNUNetLib.core.safe_write import write_text_verified
 
     output.mkdir(parents=True, exist_ok=True)
     write_text_verified(output / "dataset.json", json.dumps(dataset, indent=2))
@@ -102,7 +102,7 @@ def ensemble_folders(folders, output, save_npz: bool = False, jobs: int = 1, ove
         return [merge_case(*a) for a in arguments]
     import os
 
-    from ..workers import end_with_parent
+    from ImprovedNNUNetLib.core.workers import end_with_parent
 
     with ProcessPoolExecutor(min(jobs, len(cases)), initializer=end_with_parent, initargs=(os.getpid(),)) as pool:
         return list(pool.map(merge_case, *zip(*arguments)))

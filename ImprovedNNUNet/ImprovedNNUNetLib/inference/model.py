@@ -7,16 +7,22 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
-from ..imageio import Image
-from .channels import stack_channels
-from .device import choose_device, default_mirroring
-from .distance import DISTANCE_FILL, SegmentationWithDistance, distance_head
-from .model_folder import DEFAULT_CHECKPOINT, ModelFolder, load_checkpoint, open_model_folder, select_folds
-from .npz import case_properties
-from .outputs import PredictionResult, foreground_names, maps_to_input_grid, named_images, output_names
-from .predictor import TrackingPredictor
-from .trainers import resolve_trainer_class
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.imageio import Image
+from ImprovedNNUNetLib.inference.channels import stack_channels
+from ImprovedNNUNetLib.inference.device import choose_device, default_mirroring
+from ImprovedNNUNetLib.inference.distance import DISTANCE_FILL, SegmentationWithDistance, distance_head
+from ImprovedNNUNetLib.inference.model_folder import (
+    DEFAULT_CHECKPOINT,
+    ModelFolder,
+    load_checkpoint,
+    open_model_folder,
+    select_folds,
+)
+from ImprovedNNUNetLib.inference.npz import case_properties
+from ImprovedNNUNetLib.inference.outputs import PredictionResult, foreground_names, maps_to_input_grid, named_images, output_names
+from ImprovedNNUNetLib.inference.predictor import TrackingPredictor
+from ImprovedNNUNetLib.inference.trainers import resolve_trainer_class
 
 
 class LoadedModel:

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UserError
-from ..folds import as_fold
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.folds import as_fold
 
 DEFAULT_CHECKPOINT = "checkpoint_final.pth"
 _FOLD_DIR = re.compile(r"^fold_(\d+|all)$")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
-from ..imageio import Image
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.imageio import Image
 
 SITK_READERS = ("SimpleITKIO",)
 
@@ -50,7 +50,7 @@ def write_properties(path: Path, properties: dict) -> None:
 
 def write_npz(base: Path, probabilities: np.ndarray, properties: dict) -> tuple[Path, Path]:
     """``base.npz`` and ``base.pkl`` (each to a temporary name, checked, renamed); returns both paths."""
-    from ..safe_write import write_verified
+    from ImprovedNNUNetLib.core.safe_write import write_verified
 
     npz, pkl = base.with_name(base.name + ".npz"), base.with_name(base.name + ".pkl")
     write_verified(pkl, lambda temporary: write_properties(temporary, properties))

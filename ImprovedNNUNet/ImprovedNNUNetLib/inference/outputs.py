@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from acvl_utils.cropping_and_padding.bounding_boxes import insert_crop_into_image
 
-from ..imageio import Image
+from ImprovedNNUNetLib.core.imageio import Image
 
 
 @dataclass

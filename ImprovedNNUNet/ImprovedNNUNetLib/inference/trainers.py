@@ -19,7 +19,7 @@ import os
 import re
 from pathlib import Path
 
-from ..errors import UserError
+from ImprovedNNUNetLib.core.errors import UserError
 
 NNUNET_TRAINER_PACKAGE = "nnunetv2.training.nnUNetTrainer"
 
@@ -65,7 +65,7 @@ def resolve_trainer_class(name: str) -> type:
     """The trainer class called ``name``; a ``UserError`` saying how to provide it when unknown."""
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-    from ImprovedNNUNetTrainingLib.constants import trainer_class_named
+    from ImprovedNNUNetLib.core.variants import trainer_class_named
 
     for finder in (trainer_class_named, _nnunet_trainer, _external_trainer):
         found = finder(name)

@@ -23,8 +23,8 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from ..compare import check_csv_free, compare_runs, format_table, write_csv
-    from ..environment import dataset_name, folder_variable
+    from ImprovedNNUNetTrainingLib.analysis.compare import check_csv_free, compare_runs, format_table, write_csv
+    from ImprovedNNUNetTrainingLib.engine.environment import dataset_name, folder_variable
 
     csv_path = args.csv or folder_variable("nnUNet_results") / dataset_name(args.dataset) / "comparison.csv"
     check_csv_free(csv_path, args.overwrite)
@@ -35,7 +35,7 @@ def run(args) -> int:
     if args.json:
         import json
 
-        from ..compare import summaries_to_json
+        from ImprovedNNUNetTrainingLib.analysis.compare import summaries_to_json
 
         print(json.dumps({"stage": "done", "csv": str(written), "summaries": summaries_to_json(summaries)}),
               flush=True)

@@ -1,5 +1,5 @@
 """`improved-nnunet find-best`: the best variant/configuration (or ensemble) on the cross-validation."""
-from ..constants import DEFAULT_PLANS, VARIANT_NAMES
+from ImprovedNNUNetLib.core.variants import DEFAULT_PLANS, VARIANT_NAMES
 
 
 def add_parser(sub):
@@ -30,7 +30,7 @@ def add_parser(sub):
 def run(args) -> int:
     import json
 
-    from ..find_best import find_best, report_lines
+    from ImprovedNNUNetTrainingLib.analysis.find_best import find_best, report_lines
 
     result = find_best(args.dataset, [*args.variants, *args.trainers], args.plans, args.configurations, args.folds,
                        ensembling=args.ensembling, jobs=args.jobs)

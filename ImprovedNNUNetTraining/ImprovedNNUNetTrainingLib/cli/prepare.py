@@ -1,7 +1,7 @@
 """`improved-nnunet prepare`: fingerprint, integrity check, planning and preprocessing of a raw dataset."""
-from ..constants import PLANNER_ALIASES, PLANNERS
-from ..prepare import DEFAULT_CONFIGURATIONS
-from ..progress import report_user_errors, reporter_for
+from ImprovedNNUNetLib.core.variants import PLANNER_ALIASES, PLANNERS
+from ImprovedNNUNetTrainingLib.engine.prepare import DEFAULT_CONFIGURATIONS
+from ImprovedNNUNetTrainingLib.engine.progress import report_user_errors, reporter_for
 
 
 def add_parser(sub):
@@ -33,7 +33,7 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from ..prepare import prepare_dataset
+    from ImprovedNNUNetTrainingLib.engine.prepare import prepare_dataset
 
     reporter = reporter_for(args.json_events)
     with report_user_errors(reporter):

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import sys
 
-from ImprovedNNUNetLib.errors import UserError
-
-from ..constants import CONFIGURATIONS
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.variants import CONFIGURATIONS
 
 
 def add_parser(sub):
@@ -63,7 +62,7 @@ def add_parser(sub):
 
 
 def study_from_args(args):
-    from ..study.spec import Study, load_study_file, parse_arm
+    from ImprovedNNUNetTrainingLib.analysis.study.spec import Study, load_study_file, parse_arm
 
     data = load_study_file(args.file) if args.file else {}
     if args.dataset:
@@ -73,7 +72,7 @@ def study_from_args(args):
     if "dataset" not in data:
         raise UserError("give DATASET (or a --file with a dataset)")
     if args.folds:
-        from ImprovedNNUNetLib.folds import required_folds
+        from ImprovedNNUNetLib.core.folds import required_folds
 
         data["folds"] = required_folds(args.folds)
     for key in ("name", "configuration", "plans", "npz", "epochs", "iters_per_epoch", "val_iters_per_epoch", "device"):
@@ -85,8 +84,8 @@ def study_from_args(args):
 def check_trainings(study) -> None:
     """Every training's arguments are valid before anything starts (folds, dataset, plans); each arm is
     checked against its own results root."""
-    from ..environment import results_root
-    from ..run_checks import TrainOptions, check_run
+    from ImprovedNNUNetTrainingLib.engine.environment import results_root
+    from ImprovedNNUNetTrainingLib.engine.run_checks import TrainOptions, check_run
 
     roots = {arm.name: study.arm_root(arm) for arm in study.arms}  # before the variable changes
     for arm in study.arms:
@@ -100,16 +99,16 @@ def check_trainings(study) -> None:
 
 
 def run(args) -> int:
-    from ..study.report import build_report, write_report
-    from ..study.spec import load_study
-    from ..study.status import format_status
+    from ImprovedNNUNetTrainingLib.analysis.study.report import build_report, write_report
+    from ImprovedNNUNetTrainingLib.analysis.study.spec import load_study
+    from ImprovedNNUNetTrainingLib.analysis.study.status import format_status
 
     if args.action == "status":
         print(format_status(load_study(args.dataset, args.name)))
         return 0
     if args.action == "find-best":
-        from ..find_best import report_lines
-        from ..study.choose import study_find_best
+        from ImprovedNNUNetTrainingLib.analysis.find_best import report_lines
+        from ImprovedNNUNetTrainingLib.analysis.study.choose import study_find_best
 
         study = load_study(args.dataset, args.name)
         result = study_find_best(study, args.ensembling, args.jobs)
@@ -119,11 +118,11 @@ def run(args) -> int:
         study = load_study(args.dataset, args.name)
         print(f"wrote {write_report(study, build_report(study, args.baseline, args.tau))}")
         return 0
-    from ..study.run import all_done, run_study
-    from ..study.slurm import SlurmOptions
+    from ImprovedNNUNetTrainingLib.analysis.study.run import all_done, run_study
+    from ImprovedNNUNetTrainingLib.analysis.study.slurm import SlurmOptions
 
     if args.executor == "slurm":
-        from ImprovedNNUNetLib.dependencies import require_command_line_package
+        from ImprovedNNUNetLib.core.dependencies import require_command_line_package
 
         require_command_line_package("submitit", "the SLURM executor (--executor slurm)")
     study = study_from_args(args)

@@ -1,12 +1,11 @@
 """`improved-nnunet train`: train a variant on a prepared dataset, one or more folds."""
 import argparse
 
-from ImprovedNNUNetLib.devices import device_name, gpu_index
-from ImprovedNNUNetLib.errors import UserError
-from ImprovedNNUNetLib.folds import required_folds
-
-from ..constants import CONFIGURATIONS, DEFAULT_CHECKPOINT_EVERY, DEFAULT_PLANS, VARIANT_NAMES
-from ..progress import report_user_errors, reporter_for
+from ImprovedNNUNetLib.core.devices import device_name, gpu_index
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.folds import required_folds
+from ImprovedNNUNetLib.core.variants import CONFIGURATIONS, DEFAULT_CHECKPOINT_EVERY, DEFAULT_PLANS, VARIANT_NAMES
+from ImprovedNNUNetTrainingLib.engine.progress import report_user_errors, reporter_for
 
 
 def fold_argument(text: str) -> list:
@@ -102,15 +101,15 @@ def select_gpu(device: str) -> str:
 def run(args) -> int:
     import sys
 
-    from ..hyperparameters import parse_assignment
-    from ..run_checks import TrainOptions, check_run
+    from ImprovedNNUNetTrainingLib.engine.hyperparameters import parse_assignment
+    from ImprovedNNUNetTrainingLib.engine.run_checks import TrainOptions, check_run
 
     reporter = reporter_for(args.json_events)
     with report_user_errors(reporter):
         if args.allow_change and not args.continue_training:
             raise UserError("--change only applies to --continue (it allows changing a resumed run's options)")
         hyperparameters = dict(parse_assignment(text) for text in args.hyperparameters)
-        from ..run_checks import check_device_name
+        from ImprovedNNUNetTrainingLib.engine.run_checks import check_device_name
 
         check_device_name(args.device)
         args.device = select_gpu(args.device)
@@ -126,11 +125,11 @@ def run(args) -> int:
             val_best=args.val_best) for fold in args.fold]
         for options in runs:  # every fold is checked before the first one trains
             check_run(options)
-        from ..hyperparameters import with_hyperparameters
-        from ..registry import get_variant
+        from ImprovedNNUNetTrainingLib.engine.hyperparameters import with_hyperparameters
+        from ImprovedNNUNetTrainingLib.engine.registry import get_variant
 
         with_hyperparameters(get_variant(args.variant), hyperparameters)  # --set names and values
-        from ..runner import train
+        from ImprovedNNUNetTrainingLib.engine.runner import train
 
         for options in runs:
             result = train(options, reporter)

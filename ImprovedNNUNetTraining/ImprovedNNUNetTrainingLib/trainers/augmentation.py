@@ -9,7 +9,7 @@ from batchgeneratorsv2.transforms.spatial.spatial import SpatialTransform
 from batchgeneratorsv2.transforms.utils.random import RandomTransform
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-from ..constants import VARIANT_DEFAULTS
+from ImprovedNNUNetLib.core.variants import VARIANT_DEFAULTS
 
 
 def iter_transforms(compose):

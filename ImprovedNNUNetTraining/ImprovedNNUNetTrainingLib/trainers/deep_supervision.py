@@ -3,8 +3,8 @@ import numpy as np
 from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-from ..constants import VARIANT_DEFAULTS
-from .network_utils import segmentation_loss
+from ImprovedNNUNetLib.core.variants import VARIANT_DEFAULTS
+from ImprovedNNUNetTrainingLib.trainers.network_utils import segmentation_loss
 
 
 def deep_supervision_weights(num_outputs: int, decay: float, lowest_weight: float = 0.0) -> np.ndarray:

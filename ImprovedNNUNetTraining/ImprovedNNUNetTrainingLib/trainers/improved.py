@@ -1,7 +1,7 @@
 """`improved` variant: Wu's improved nnU-Net = `loss` + `deepsup` + `augment`."""
-from .augmentation import nnUNetTrainerAugment
-from .deep_supervision import nnUNetTrainerDeepSup
-from .loss_weights import nnUNetTrainerLoss
+from ImprovedNNUNetTrainingLib.trainers.augmentation import nnUNetTrainerAugment
+from ImprovedNNUNetTrainingLib.trainers.deep_supervision import nnUNetTrainerDeepSup
+from ImprovedNNUNetTrainingLib.trainers.loss_weights import nnUNetTrainerLoss
 
 
 class nnUNetTrainerImproved(nnUNetTrainerLoss, nnUNetTrainerDeepSup, nnUNetTrainerAugment):

@@ -1,8 +1,8 @@
 """`loss` variant: Dice+CE compound loss with Dice weighted 1.5 and CE 0.5 (Wu, §3.1)."""
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-from ..constants import VARIANT_DEFAULTS
-from .network_utils import compound_loss
+from ImprovedNNUNetLib.core.variants import VARIANT_DEFAULTS
+from ImprovedNNUNetTrainingLib.trainers.network_utils import compound_loss
 
 
 class nnUNetTrainerLoss(nnUNetTrainer):

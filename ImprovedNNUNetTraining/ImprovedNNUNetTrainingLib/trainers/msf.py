@@ -15,8 +15,8 @@ from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from torch import nn
 
-from ..constants import VARIANT_DEFAULTS
-from .network_utils import compound_loss
+from ImprovedNNUNetLib.core.variants import VARIANT_DEFAULTS
+from ImprovedNNUNetTrainingLib.trainers.network_utils import compound_loss
 
 
 def ball(radius: int, ndim: int) -> torch.Tensor:

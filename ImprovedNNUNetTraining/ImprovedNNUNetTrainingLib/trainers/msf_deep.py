@@ -3,7 +3,7 @@ from copy import deepcopy
 
 from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 
-from .msf import nnUNetTrainerMSF
+from ImprovedNNUNetTrainingLib.trainers.msf import nnUNetTrainerMSF
 
 
 class nnUNetTrainerMSFDeep(nnUNetTrainerMSF):

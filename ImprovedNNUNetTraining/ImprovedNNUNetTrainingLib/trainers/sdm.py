@@ -21,9 +21,9 @@ from batchgeneratorsv2.transforms.base.basic_transform import BasicTransform
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from torch import nn
 
-from ..constants import VARIANT_DEFAULTS
-from .signed_distance import label_distance_maps, signed_distance_targets
-from .signed_distance_torch import signed_distance_targets as torch_distance_targets
+from ImprovedNNUNetLib.core.variants import VARIANT_DEFAULTS
+from ImprovedNNUNetTrainingLib.trainers.signed_distance import label_distance_maps, signed_distance_targets
+from ImprovedNNUNetTrainingLib.trainers.signed_distance_torch import signed_distance_targets as torch_distance_targets
 
 
 class DistanceTargetTransform(BasicTransform):

@@ -1,0 +1,289 @@
+"""The study report: per arm and label, Dice, HD95 and NSD as mean ± sd over all validation cases of all
+folds (the papers' table), paired Wilcoxon signed-rank tests of each arm against the baseline arm
+per label with Holm's correction over the labels, box plots per label and training curves per arm.
+
+Validation predictions (``fold_k/validation/<case>``, written by nnU-Net's final validation) are
+evaluated against the raw ``labelsTr`` with this project's metrics; cases are paired across arms by
+case id (the folds' validation cases are the same for every arm: one ``splits_final.json``).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.safe_write import write_text_verified
+from ImprovedNNUNetLib.evaluation import labels_from_dataset_json
+from ImprovedNNUNetLib.evaluation.results import STATUS_BOTH_EMPTY
+from ImprovedNNUNetTrainingLib.analysis.compare import Stat, validation_metrics
+from ImprovedNNUNetTrainingLib.analysis.study.spec import Arm, Study
+from ImprovedNNUNetTrainingLib.analysis.study.trainings import trainings
+from ImprovedNNUNetTrainingLib.engine.environment import folder_variable
+
+METRICS = (("Dice", "dice", 100.0, "%"), ("HD95", "hd95", 1.0, "mm"), ("NSD", "nsd", 100.0, "%"))
+ALPHA = 0.05
+
+
+@dataclass
+class Comparison:
+    arm: str
+    label: str
+    metric: str
+    n: int
+    median_difference: float  # in the table's unit (Dice and NSD in %, HD95 in mm)
+    p: float
+    p_holm: float = math.nan
+
+    @property
+    def significant(self) -> bool:
+        return self.p_holm < ALPHA
+
+
+def case_metrics(study: Study, arm: Arm, labels: dict, file_ending: str, tau_mm: float) -> dict:
+    """{case id: CaseMetrics} over the validation cases of every fold of the arm that has them."""
+    raw = folder_variable("nnUNet_raw") / study.dataset / "labelsTr"
+    results = {}
+    for training in trainings(study):
+        if training.arm.name == arm.name:
+            results.update(validation_metrics(training.folder / "validation", raw, labels, file_ending, tau_mm))
+    return results
+
+
+def values(cases: dict, label: int, attribute: str) -> dict:
+    """{case: value} of one metric, leaving out cases where the label is empty on both sides and
+    infinite distances (one side empty)."""
+    out = {}
+    for case, metrics in cases.items():
+        m = metrics.labels.get(label)
+        if m is None or m.status == STATUS_BOTH_EMPTY:
+            continue
+        value = getattr(m, attribute)
+        if math.isfinite(value):
+            out[case] = value
+    return out
+
+
+def mean_sd(numbers, scale: float, cases: int | None = None) -> str:
+    """``mean ± sd``; ``(n=K)`` added when the cell rests on fewer cases than its row (HD95 leaves out one-sided
+    empty cases); one case has no spread, so it shows its value and ``(n=1)`` only."""
+    stat = statistics(numbers, scale)
+    if stat.count == 0:
+        return "-"
+    text = f"{stat.mean:.1f}" if stat.count == 1 else f"{stat.mean:.1f} ± {stat.sd:.1f}"
+    return text + (f" (n={stat.count})" if stat.count == 1 or (cases is not None and stat.count != cases) else "")
+
+
+def statistics(numbers, scale: float) -> Stat:
+    """Mean, population sd and count in the table's unit (compare's :class:`Stat`; NaN for no numbers)."""
+    return Stat.of(np.asarray(list(numbers), dtype=float) * scale)
+
+
+def wilcoxon(differences: np.ndarray) -> float:
+    from scipy.stats import wilcoxon as test
+
+    if differences.size == 0:
+        return math.nan
+    if not np.any(differences):
+        return 1.0
+    return float(test(differences).pvalue)
+
+
+def holm(comparisons: list[Comparison]) -> None:
+    """Holm's step-down correction over the labels of one arm and metric (in place)."""
+    ranked = sorted((c for c in comparisons if not math.isnan(c.p)), key=lambda c: c.p)
+    m, running = len(ranked), 0.0
+    for index, c in enumerate(ranked):
+        running = max(running, min(1.0, (m - index) * c.p))
+        c.p_holm = running
+
+
+def build_report(study: Study, baseline: str | None = None, tau_mm: float = 1.0) -> dict:
+    """Everything the report shows, as plain data."""
+    info = folder_variable("nnUNet_raw") / study.dataset / "dataset.json"
+    if not info.is_file():
+        raise UserError(f"{info} not found; the report compares with the raw labelsTr (check nnUNet_raw)")
+    labels = labels_from_dataset_json(info)
+    file_ending = json.loads(info.read_text()).get("file_ending", ".nii.gz")
+    per_arm = {arm.name: case_metrics(study, arm, labels, file_ending, tau_mm) for arm in study.arms}
+    evaluated = [name for name, cases in per_arm.items() if cases]
+    if not evaluated:
+        raise UserError(f"no arm of study {study.name} has validation predictions yet; run the study to the end of "
+                        "at least one training")
+    base = baseline or next((a.name for a in study.arms if a.variant == "baseline" and not a.settings),
+                            study.arms[0].name)
+    if base not in per_arm:
+        raise UserError(f"baseline arm {base!r} is not in the study ({', '.join(per_arm)})")
+    comparisons = []
+    for arm in study.arms:
+        if arm.name == base or not per_arm[arm.name] or not per_arm[base]:
+            continue
+        for metric, attribute, scale, _ in METRICS:
+            group = []
+            for name, value in labels.items():
+                ours, theirs = values(per_arm[arm.name], value, attribute), values(per_arm[base], value, attribute)
+                shared = sorted(set(ours) & set(theirs))
+                differences = np.array([ours[c] - theirs[c] for c in shared]) * scale
+                group.append(Comparison(arm.name, name, metric, len(shared),
+                                        float(np.median(differences)) if shared else math.nan, wilcoxon(differences)))
+            holm(group)
+            comparisons.extend(group)
+    return {"labels": labels, "per_arm": per_arm, "baseline": base, "comparisons": comparisons,
+            "folds": {arm.name: sorted({str(t.fold) for t in trainings(study) if t.arm.name == arm.name
+                                        and (t.folder / "validation").is_dir()}) for arm in study.arms}}
+
+
+def table_rows(report: dict) -> list[dict]:
+    """The report's table: one row per arm and metric, a ``mean ± sd`` text cell per label."""
+    rows = []
+    for arm, cases in report["per_arm"].items():
+        for metric, attribute, scale, unit in METRICS:
+            row = {"arm": arm, "metric": f"{metric} ({unit})", "cases": len(cases)}
+            per_label = []
+            for name, value in report["labels"].items():
+                numbers = values(cases, value, attribute)
+                row[name] = mean_sd(numbers.values(), scale, len(cases))
+                per_label.append(list(numbers.values()))
+            means = [np.mean(v) for v in per_label if v]
+            row["mean"] = mean_sd(means, scale) if means else "-"
+            rows.append(row)
+    return rows
+
+
+TABLE_COLUMNS = ("arm", "metric", "unit", "label", "cases", "mean", "sd")
+
+
+def table_records(report: dict) -> list[dict]:
+    """table.csv: the same numbers as columns (one row per arm, metric and label, then ``mean of labels``):
+    ``cases`` is how many cases that cell rests on."""
+    records = []
+    for arm, cases in report["per_arm"].items():
+        for metric, attribute, scale, unit in METRICS:
+            label_means = []
+            for name, value in report["labels"].items():
+                numbers = list(values(cases, value, attribute).values())
+                stat = statistics(numbers, scale)
+                records.append({"arm": arm, "metric": metric, "unit": unit, "label": name, "cases": stat.count,
+                                "mean": stat.mean, "sd": stat.sd})
+                if numbers:
+                    label_means.append(float(np.mean(numbers)))
+            stat = statistics(label_means, scale)
+            records.append({"arm": arm, "metric": metric, "unit": unit, "label": "mean of labels",
+                            "cases": stat.count, "mean": stat.mean, "sd": stat.sd})
+    return records
+
+
+def write_report(study: Study, report: dict, folder: Path | None = None) -> Path:
+    """report.md, table.csv, tests.csv, box_<label>.png and curves_<arm>.png in the study's report folder."""
+    folder = folder or study.folder / "report"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = table_rows(report)
+    names = list(report["labels"])
+    handle = io.StringIO(newline="")
+    writer = csv.DictWriter(handle, fieldnames=list(TABLE_COLUMNS))
+    writer.writeheader()
+    writer.writerows(table_records(report))
+    write_text_verified(folder / "table.csv", handle.getvalue())
+    units = {metric: unit for metric, _, _, unit in METRICS}
+    handle = io.StringIO(newline="")
+    writer = csv.writer(handle)
+    writer.writerow(["arm", "baseline", "label", "metric", "unit", "n_cases", "median_difference", "p_wilcoxon",
+                     "p_holm", "significant"])
+    for c in report["comparisons"]:
+        writer.writerow([c.arm, report["baseline"], c.label, c.metric, units[c.metric], c.n, c.median_difference,
+                         c.p, c.p_holm, c.significant])
+    write_text_verified(folder / "tests.csv", handle.getvalue())
+    pictures = plot_boxes(report, folder) + plot_curves(study, folder)
+    arms = ", ".join(f"`{a.name}` ({a.variant}" + (f", {a.settings}" if a.settings else "") + ")" for a in study.arms)
+    lines = [f"# Study {study.name}: {study.dataset}, {study.configuration}, {study.plans}", "",
+             f"Arms: {arms}; "
+             f"folds with validation results: {', '.join(f'{k}: {v}' for k, v in report['folds'].items())}.", "",
+             "Mean ± sd over all validation cases of all folds (cases where a label is empty on both sides are left "
+             "out; HD95 also leaves out one-sided empty cases). `cases` is the arm's number of validation cases; a "
+             "cell resting on fewer shows its own `(n=K)`, and a cell of one case shows that case's value alone. "
+             "Dice and NSD in %, HD95 in mm, here, in the tests and in the plots.", "",
+             "| arm | metric | cases | " + " | ".join(names) + " | mean |",
+             "|---|---|---|" + "---|" * (len(names) + 1)]
+    lines += ["| " + " | ".join(str(row[k]) for k in ["arm", "metric", "cases", *names, "mean"]) + " |" for row in rows]
+    lines += ["", f"Paired Wilcoxon signed-rank test of each arm against `{report['baseline']}`, per label over the "
+              f"cases both have; p corrected with Holm's method over the {len(names)} labels; * marks p_Holm < {ALPHA}.",
+              "", "| arm | metric | label | n | median difference | p | p (Holm) |", "|---|---|---|---|---|---|---|"]
+    for c in report["comparisons"]:
+        mark = " *" if c.significant else ""
+        lines.append(f"| {c.arm} | {c.metric} ({units[c.metric]}) | {c.label} | {c.n} | {c.median_difference:.3g} | "
+                     f"{c.p:.3g} | {c.p_holm:.3g}{mark} |")
+    lines += [""] + [f"![{Path(p).stem}]({Path(p).name})" for p in pictures]
+    write_text_verified(folder / "report.md", "\n".join(lines) + "\n")
+    return folder / "report.md"
+
+
+def pyplot():
+    """matplotlib's pyplot drawing into files (no display needed)."""
+    from ImprovedNNUNetLib.core.dependencies import require_command_line_package
+
+    require_command_line_package("matplotlib", "the study report's plots")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def plot_boxes(report: dict, folder: Path) -> list[Path]:
+    """One figure per label: a box plot per metric (Dice and NSD in %, HD95 in mm), one box per arm."""
+    plt = pyplot()
+    written = []
+    arms = list(report["per_arm"])
+    for name, value in report["labels"].items():
+        panels = [(metric, unit, [[v * scale for v in values(cases, value, attribute).values()]
+                                  for cases in report["per_arm"].values()])
+                  for metric, attribute, scale, unit in METRICS]
+        if not any(any(data) for _, _, data in panels):
+            continue
+        fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels) + 0.9 * len(arms), 3.2))
+        for ax, (metric, unit, data) in zip(axes, panels):
+            ax.boxplot([d if d else [math.nan] for d in data], tick_labels=arms)
+            ax.set_title(f"{metric}: {name}")
+            ax.set_ylabel(f"{metric} per validation case ({unit})")
+        written.append(save_figure(fig, folder / f"box_{name.replace(' ', '_')}.png"))
+        plt.close(fig)
+    return written
+
+
+def plot_curves(study: Study, folder: Path) -> list[Path]:
+    plt = pyplot()
+    written = []
+    for arm in study.arms:
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        drawn = False
+        for training in (t for t in trainings(study) if t.arm.name == arm.name):
+            ends = [e for e in training.events() if e["stage"] == "training" and e["epoch_time_s"] is not None]
+            if ends:  # markers too: a run of one epoch is one point, which a line alone does not draw
+                epochs = [e["epoch"] + 1 for e in ends]  # counted from 1, as the epoch lines of `train`
+                ax.plot(epochs, [e["train_loss"] for e in ends], "o-", markersize=3,
+                        label=f"fold {training.fold} train")
+                ax.plot(epochs, [e["val_loss"] for e in ends], "s--", markersize=3,
+                        label=f"fold {training.fold} validation")
+                drawn = True
+        if drawn:
+            from matplotlib.ticker import MaxNLocator
+
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+            ax.set_title(f"{arm.name}: loss per epoch")
+            ax.set_xlabel("epoch")
+            ax.legend(fontsize=7)
+            written.append(save_figure(fig, folder / f"curves_{arm.name}.png"))
+        plt.close(fig)
+    return written

@@ -1,0 +1,200 @@
+"""What a study is: a dataset, a configuration, arms (a variant with optional settings), folds and a
+training schedule; where it lives on disk.
+
+Layout (``<nnUNet_results>/<dataset>/studies/<name>/``):
+
+* ``study.json``: the study as given;
+* ``arms/<arm>/``: the arm's own nnU-Net results root (``arm.json`` records its variant and settings;
+  trainings write ``<dataset>/<Trainer>__<plans>__<configuration>/fold_k`` under it), so two arms of one
+  variant with different settings never share a folder;
+* ``logs/<arm>_fold<k>.log``: each training's output;
+* ``report/``: the report.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.core.safe_write import write_text_verified
+from ImprovedNNUNetLib.core.variants import CONFIGURATIONS, DEFAULT_PLANS, TRAINER_NAMES, VARIANT_DEFAULTS
+from ImprovedNNUNetTrainingLib.engine.environment import dataset_name, folder_variable
+from ImprovedNNUNetTrainingLib.engine.hyperparameters import parse_assignment
+
+ARM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass
+class Arm:
+    """A variant with optional hyper-parameter settings (``train --set``), under a name of its own."""
+
+    name: str
+    variant: str
+    settings: dict = field(default_factory=dict)
+
+    def check(self) -> "Arm":
+        if not ARM_NAME.match(self.name):
+            raise UserError(f"arm name {self.name!r}: use letters, digits, '.', '_' and '-'")
+        if self.variant not in TRAINER_NAMES:
+            raise UserError(f"arm {self.name!r}: unknown variant {self.variant!r}; choose one of "
+                            f"{', '.join(TRAINER_NAMES)}")
+        unknown = sorted(set(self.settings) - set(VARIANT_DEFAULTS[self.variant]))
+        if unknown:
+            valid = ", ".join(VARIANT_DEFAULTS[self.variant]) or "none"
+            raise UserError(f"arm {self.name!r}: {self.variant} has no setting {', '.join(unknown)}; valid: {valid}")
+        return self
+
+
+def parse_arm(text: str) -> Arm:
+    """``msf``, ``msf_d5=msf`` or ``msf_d5=msf:msf_dilation_radius=5,msf_weight=2`` -> Arm."""
+    name, sep, rest = text.partition("=")
+    if not sep:
+        return Arm(name.strip(), name.strip()).check()
+    variant, _, settings = rest.partition(":")
+    values = dict(parse_assignment(item) for item in settings.split(",") if item.strip()) if settings else {}
+    return Arm(name.strip(), variant.strip(), values).check()
+
+
+@dataclass
+class Study:
+    """Every (arm, fold) training of one dataset, configuration and plans with one schedule."""
+
+    dataset: str
+    arms: list[Arm]
+    folds: list | None = None  # None: the dataset's split (0-4, or one fold per case for 2-4 cases)
+    configuration: str = "3d_fullres"
+    name: str | None = None
+    plans: str = DEFAULT_PLANS
+    npz: bool = False  # keep the validation probabilities (train --npz), which `study find-best` ensembles
+    epochs: int | None = None
+    iters_per_epoch: int | None = None
+    val_iters_per_epoch: int | None = None
+    device: str = "auto"
+
+    def __post_init__(self):
+        self.dataset = dataset_name(str(self.dataset))
+        if not self.arms:
+            raise UserError("a study needs at least one arm (--arm VARIANT or --arm NAME=VARIANT:SETTING=VALUE)")
+        names = [arm.name for arm in self.arms]
+        if len(set(names)) != len(names):
+            raise UserError(f"arm names must differ: {', '.join(names)}")
+        if self.configuration not in CONFIGURATIONS:
+            raise UserError(f"unknown configuration {self.configuration!r}; use one of {', '.join(CONFIGURATIONS)}")
+        if self.folds is None:
+            from ImprovedNNUNetTrainingLib.engine.splits import default_folds
+
+            self.folds = default_folds(self.dataset)
+        if not self.folds:
+            raise UserError("a study needs at least one fold")
+        self.name = self.name or "-vs-".join(names)
+        if not ARM_NAME.match(self.name):
+            raise UserError(f"study name {self.name!r}: use letters, digits, '.', '_' and '-'")
+
+    @property
+    def folder(self) -> Path:
+        return folder_variable("nnUNet_results") / self.dataset / "studies" / self.name
+
+    def arm_root(self, arm: Arm) -> Path:
+        """The nnU-Net results root of an arm."""
+        return self.folder / "arms" / arm.name
+
+    def fold_folder(self, arm: Arm, fold) -> Path:
+        return (self.arm_root(arm) / self.dataset / f"{TRAINER_NAMES[arm.variant]}__{self.plans}__{self.configuration}"
+                / f"fold_{fold}")
+
+    def log_path(self, arm: Arm, fold) -> Path:
+        return self.folder / "logs" / f"{arm.name}_fold{fold}.log"
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["arms"] = [asdict(arm) for arm in self.arms]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Study":
+        data = dict(data)
+        data["arms"] = [Arm(**arm).check() for arm in data.get("arms", [])]
+        return cls(**data)
+
+    def check_against_record(self) -> list[str]:
+        """Compare with the study.json of an earlier run of this study: a schedule, configuration or plans that
+        differ are refused (its finished trainings would count as done although trained otherwise, and
+        study.json would claim the new values for them); arms added or dropped are allowed and returned as
+        notes for the user."""
+        path = self.folder / "study.json"
+        if not path.is_file():
+            return []
+        try:
+            recorded = json.loads(path.read_text())
+        except ValueError:
+            return [f"{path} was unreadable and is written anew"]
+        for key in ("configuration", "plans", "epochs", "iters_per_epoch", "val_iters_per_epoch"):
+            if key in recorded and getattr(self, key) is None:  # not given this time: the study's own value
+                setattr(self, key, recorded[key])
+            if key in recorded and recorded[key] != getattr(self, key):
+                flag = {"configuration": "--configuration", "plans": "--plans"}.get(key, "--" + key.replace("_", "-"))
+                raise UserError(f"study {self.name} was run with {flag} {recorded[key]} ({path}), this run asks for "
+                                f"{getattr(self, key)}; leave {flag} out to continue the study, or give --name for a "
+                                "new study")
+        before = {arm["name"] for arm in recorded.get("arms", [])}
+        now = {arm.name for arm in self.arms}
+        notes = []
+        if now - before:
+            notes.append(f"study {self.name}: arm(s) added: {', '.join(sorted(now - before))}")
+        if before - now:
+            notes.append(f"study {self.name}: arm(s) left out of this run (their trainings stay in {self.folder / 'arms'}, "
+                         f"the report covers this run's arms): {', '.join(sorted(before - now))}")
+        return notes
+
+    def save(self) -> None:
+        """Write study.json and each arm's arm.json; refuse an arm whose folder holds other settings."""
+        for arm in self.arms:
+            record = self.arm_root(arm) / "arm.json"
+            wanted = {"variant": arm.variant, "settings": arm.settings}
+            if record.is_file():
+                existing = json.loads(record.read_text())
+                if existing != json.loads(json.dumps(wanted)):
+                    raise UserError(f"arm {arm.name!r} of study {self.name} was trained as {existing['variant']} "
+                                    f"with {existing['settings'] or 'default settings'}; give the new arm another "
+                                    "name (an arm's folder is never reused for other settings)")
+            record.parent.mkdir(parents=True, exist_ok=True)
+            write_text_verified(record, json.dumps(wanted, indent=2))
+        write_text_verified(self.folder / "study.json", json.dumps(self.to_dict(), indent=2))
+
+
+def load_study_file(path: str | Path) -> dict:
+    """A study file (JSON, or YAML when PyYAML is installed) as a dict for :class:`Study`; arms may be
+    strings (``"msf_d5=msf:msf_dilation_radius=5"``) or objects ``{name, variant, settings}``."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such study file")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError:
+                raise UserError(f"{path}: reading YAML needs PyYAML (pip install pyyaml); or write the study as "
+                                "JSON") from None
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except ValueError as exc:
+        raise UserError(f"{path}: not valid {'YAML' if path.suffix in ('.yaml', '.yml') else 'JSON'} ({exc})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a study file holds an object with dataset, arms, folds, ...")
+    data["arms"] = [parse_arm(a) if isinstance(a, str) else Arm(**a).check() for a in data.get("arms", [])]
+    return data
+
+
+def load_study(dataset: str, name: str) -> Study:
+    """The study ``name`` of ``dataset`` from its study.json."""
+    folder = folder_variable("nnUNet_results") / dataset_name(str(dataset)) / "studies" / name
+    path = folder / "study.json"
+    if not path.is_file():
+        known = sorted(p.name for p in folder.parent.glob("*") if (p / "study.json").is_file()) if folder.parent.is_dir() else []
+        raise UserError(f"no study {name!r} in {folder.parent} (studies: {', '.join(known) or 'none'}); "
+                        "run improved-nnunet study run first")
+    return Study.from_dict(json.loads(path.read_text()))
