@@ -5,8 +5,8 @@ full slicerio chest CT segmentation (128×128×34, 7 labels, 3.05×3.05×10 mm) 
 as prediction, that segmentation shifted by 1-3 voxels, some with a structure removed.
 ``compare_runs`` (Dice, HD95 and NSD per label, summaries) is timed against nnU-Net's
 ``compute_metrics`` on every case (Dice and IoU only, files read the same way), both in
-this process and sequential. Prints wall times (best of two), the ratio ours/nnU-Net, and
-the largest Dice difference between the two on the same case and label.
+this process and sequential (``jobs=1``); then ours with its default worker processes. Prints wall
+times (best of two), the ratio ours/nnU-Net, and the largest Dice difference between the two on the same case and label.
 
 Run: ``.venv/bin/python Testing/benchmarks/bench_compare.py``
 """
@@ -84,7 +84,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         name, raw, pairs = build_layout(Path(tmp))
         labels = list(range(1, 8))
-        ours_s, summaries = best_of(lambda: compare_runs(name))
+        ours_s, summaries = best_of(lambda: compare_runs(name, jobs=1))
+        parallel_s, _ = best_of(lambda: compare_runs(name))
         peer_s, peer = best_of(lambda: [compute_metrics(str(r), str(p), SimpleITKIO(), labels) for r, p in pairs])
         largest = 0.0
         for (reference, prediction), theirs in zip(pairs, peer):
@@ -98,6 +99,8 @@ def main():
     print(f"  ours   compare_runs (Dice, HD95, NSD, summaries): {ours_s:.2f} s")
     print(f"  nnU-Net compute_metrics per case (Dice, IoU):     {peer_s:.2f} s")
     print(f"  ratio ours / nnU-Net: {ours_s / peer_s:.2f}")
+    print(f"  ours   compare_runs, {os.cpu_count()} cores' worker processes (the default): {parallel_s:.2f} s, "
+          f"ratio to nnU-Net sequential {parallel_s / peer_s:.2f}")
     print(f"  largest Dice difference on the same case and label: {largest:.2e}")
 
 

@@ -134,11 +134,18 @@ def format_table(cases) -> str:
     return "\n".join(lines)
 
 
+def checked_jobs(jobs: int | None) -> int | None:
+    """``--jobs`` as given (None: the default, the cores available), or the one-line error for a number below
+    one (``evaluate``, ``compare`` and ``study report`` share it)."""
+    if jobs is not None and jobs < 1:
+        raise UserError(f"--jobs {jobs}: give 1 or more worker processes")
+    return jobs
+
+
 def run(args: argparse.Namespace) -> int:
     from ImprovedNNUNetLib.evaluation.runner import evaluate
 
-    if args.jobs is not None and args.jobs < 1:
-        raise UserError(f"--jobs {args.jobs}: give 1 or more worker processes")
+    checked_jobs(args.jobs)
     if args.plans_file is not None:
         check_plans_file(args.plans_file, args.labels)
     if args.msf is not None and not args.maps:

@@ -166,6 +166,15 @@ def evaluate(
 OUTPUT_LOCK = ".improved-nnunet-evaluate.lock"
 
 
+def evaluate_pairs(pairs: list[CasePair], labels=None, tau_mm: float | Mapping = 1.0, jobs: int | None = None,
+                   progress: bool = False) -> list[EvaluatedCase]:
+    """Evaluate cases already paired (``compare`` and the study report pair nnU-Net's validation outputs with
+    the raw labels this way): the integrity pre-check of every input, ``jobs`` worker processes, ``.seg.nrrd``
+    names and structure-mask folders, as :func:`evaluate`; nothing is written. Results keep the order of
+    ``pairs``."""
+    return _evaluate_pairs(pairs, None, labels, tau_mm, False, None, False, progress, jobs)
+
+
 def _evaluate_pairs(pairs, out_dir, labels, tau_mm, maps, msf_radius, overwrite, progress, jobs):
     outputs = None
     if out_dir is not None:
@@ -175,7 +184,7 @@ def _evaluate_pairs(pairs, out_dir, labels, tau_mm, maps, msf_radius, overwrite,
     if outputs is not None and overwrite:
         outputs.remove_previous()
     maps_dir = out_dir / "maps" if maps else None
-    jobs = min(max(1, jobs if jobs is not None else cores_present()), len(pairs))
+    jobs = min(max(1, jobs if jobs is not None else cores_present()), max(1, len(pairs)))
     try:
         evaluate_one = partial(evaluate_case, labels=labels, tau_mm=tau_mm, maps_dir=maps_dir,
                                msf_radius=msf_radius, overwrite=overwrite)

@@ -1,7 +1,7 @@
 """summary.json (shaped like nnU-Net's) and metrics.csv from evaluated cases.
 
-Means per label leave out cases where the label is empty on both sides (counted as
-``n_both_empty``); means of distance metrics also leave out one-sided empty cases,
+Means per label follow :mod:`.aggregate`: cases where the label is empty on both sides are left out
+(counted as ``n_both_empty``); means of distance metrics also leave out one-sided empty cases,
 whose distances are infinite (counted as ``n_one_side_empty``). ``foreground_mean`` is
 the mean over labels of those per-label means; ``mean_IoU`` is its IoU (mean IoU over classes) and
 ``pixel_accuracy`` the mean over cases of the fraction of voxels whose values agree.
@@ -17,9 +17,9 @@ from pathlib import Path
 
 from ImprovedNNUNetLib.core.errors import UserError
 from ImprovedNNUNetLib.core.safe_write import write_text_verified
-from ImprovedNNUNetLib.evaluation.results import METRIC_KEYS, STATUS_BOTH_EMPTY, STATUS_OK, CaseMetrics, json_number
+from ImprovedNNUNetLib.evaluation.aggregate import NUMERIC_KEYS, LabelAggregate, Stat, aggregate_label, mean_of_labels
+from ImprovedNNUNetLib.evaluation.results import METRIC_KEYS, CaseMetrics, json_number
 
-NUMERIC_KEYS = tuple(k for k in METRIC_KEYS if k != "status")
 CSV_COLUMNS = ("case_id", "reference_file", "prediction_file", "label", "name", "tau_mm", *METRIC_KEYS)
 
 
@@ -33,24 +33,17 @@ class EvaluatedCase:
     metrics: CaseMetrics
 
 
-def _mean(values) -> float | None:
-    values = [v for v in values if not math.isnan(v) and not math.isinf(v)]
-    return sum(values) / len(values) if values else None
+def _or_none(stat: Stat) -> float | None:
+    return stat.mean if stat.count else None
 
 
-def label_means(cases: list[EvaluatedCase], label: int) -> dict:
-    """Mean of each metric of one label over the cases, with the counts of left-out cases.
-
-    A case without this label in its metrics had it on neither side (labels were taken
-    from the images), so it counts as both empty.
-    """
-    per_case = [c.metrics.labels[label] for c in cases if label in c.metrics.labels]
-    counted = [m for m in per_case if m.status != STATUS_BOTH_EMPTY]
-    rows = [m.to_dict() for m in counted]
-    means = {key: _mean([r[key] for r in rows]) for key in NUMERIC_KEYS}
-    means["n_cases"] = len(cases)
-    means["n_both_empty"] = len(cases) - len(counted)
-    means["n_one_side_empty"] = sum(m.status != STATUS_OK for m in counted)
+def label_means(aggregate: LabelAggregate) -> dict:
+    """summary.json's ``mean`` entry of one label: each metric's mean (None where no case counts) and the
+    counts of left-out cases (the rule of :mod:`.aggregate`)."""
+    means = {key: _or_none(stat) for key, stat in aggregate.stats.items()}
+    means["n_cases"] = aggregate.n_cases
+    means["n_both_empty"] = aggregate.n_both_empty
+    means["n_one_side_empty"] = aggregate.n_one_side_empty
     return means
 
 
@@ -62,8 +55,9 @@ def summarize(cases: list[EvaluatedCase]) -> dict:
         for value, m in case.metrics.labels.items():
             labels.setdefault(value, m.name)
             taus.setdefault(value, m.tau_mm)
-    means = {value: label_means(cases, value) for value in sorted(labels)}
-    foreground = {key: _mean([m[key] for m in means.values() if m[key] is not None]) for key in NUMERIC_KEYS}
+    aggregates = {value: aggregate_label((c.metrics for c in cases), value) for value in sorted(labels)}
+    means = {value: label_means(a) for value, a in aggregates.items()}
+    foreground = {key: _or_none(mean_of_labels(aggregates.values(), key)) for key in NUMERIC_KEYS}
     distinct_taus = set(taus.values())
     return {
         "metric_per_case": [
@@ -83,7 +77,7 @@ def summarize(cases: list[EvaluatedCase]) -> dict:
         "mean": {str(v): m for v, m in means.items()},
         "foreground_mean": foreground,
         "mean_IoU": foreground["IoU"],
-        "pixel_accuracy": _mean([c.metrics.pixel_accuracy for c in cases]),
+        "pixel_accuracy": _or_none(Stat.of(v for v in (c.metrics.pixel_accuracy for c in cases) if math.isfinite(v))),
         "tau_mm": distinct_taus.pop() if len(distinct_taus) == 1 else {str(v): t for v, t in taus.items()},
         "labels": {str(v): name for v, name in labels.items()},
         "mean_policy": (

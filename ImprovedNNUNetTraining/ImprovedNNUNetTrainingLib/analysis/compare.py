@@ -1,28 +1,28 @@
 """Comparing trained runs of a dataset on nnU-Net's validation outputs.
 
 Every ``<nnUNet_results>/<dataset>/<trainer>__<plans>__<configuration>/fold_<n>/validation``
-folder is evaluated against the raw ``labelsTr`` with the evaluation engine: Dice, HD95 and
-NSD per label, as mean ± standard deviation over the fold's validation cases (and over all
-folds of a run together). Labels empty in both prediction and reference are left out of the
-means; distances of one-sided empty labels (infinite) are skipped and counted.
+folder is evaluated against the raw ``labelsTr`` through the evaluation runner (the integrity pre-check of
+every file, cases in worker processes): Dice, HD95 and NSD per label, as mean ± standard deviation over the
+fold's validation cases (and over all folds of a run together), aggregated by the evaluation's one rule
+(:mod:`ImprovedNNUNetLib.evaluation.aggregate`): labels empty in both prediction and reference are left out;
+distances of one-sided empty labels (infinite) are skipped and counted.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from ImprovedNNUNetLib.core.errors import UserError
 from ImprovedNNUNetLib.core.manifest import Outputs
 from ImprovedNNUNetLib.core.safe_write import readable_whole, write_text_verified
 from ImprovedNNUNetLib.evaluation import labels_from_dataset_json
-from ImprovedNNUNetLib.evaluation.results import STATUS_BOTH_EMPTY, CaseMetrics
+from ImprovedNNUNetLib.evaluation.aggregate import Stat, aggregate_label
+from ImprovedNNUNetLib.evaluation.cases import CasePair
+from ImprovedNNUNetLib.evaluation.results import CaseMetrics
 from ImprovedNNUNetTrainingLib.engine.environment import dataset_name, folder_values, folder_variable
 
 RUN_FOLDER = re.compile(r"^(?P<trainer>.+?)__(?P<plans>.+?)__(?P<configuration>.+)$")
@@ -46,23 +46,6 @@ class TrainedFold:
     @property
     def validation(self) -> Path:
         return self.folder / "validation"
-
-
-@dataclass
-class Stat:
-    mean: float
-    sd: float
-    count: int
-
-    @classmethod
-    def of(cls, values) -> "Stat":
-        values = np.asarray(list(values), dtype=float)
-        if values.size == 0:
-            return cls(math.nan, math.nan, 0)
-        return cls(float(values.mean()), float(values.std()), int(values.size))
-
-    def text(self, scale: float = 1.0, digits: int = 1) -> str:
-        return "-" if self.count == 0 else f"{self.mean * scale:.{digits}f}±{self.sd * scale:.{digits}f}"
 
 
 @dataclass
@@ -140,13 +123,10 @@ def _trained_folds_in(results_dataset: Path) -> list[TrainedFold]:
     return found
 
 
-def validation_metrics(validation: Path, labels_folder: Path, labels: dict[str, int], file_ending: str,
-                       tau_mm: float) -> dict[str, CaseMetrics]:
-    """{case id: metrics} of every prediction in a fold's ``validation`` folder against its raw reference."""
-    from ImprovedNNUNetLib.core.imageio import read_image
-    from ImprovedNNUNetLib.evaluation import compute_metrics
-
-    results = {}
+def validation_pairs(validation: Path, labels_folder: Path, file_ending: str) -> list[CasePair]:
+    """Every prediction of a fold's ``validation`` folder paired with its raw reference (checked: present, and
+    the prediction whole, with the way to write it again)."""
+    pairs = []
     for prediction in sorted(validation.glob(f"*{file_ending}")):
         reference = labels_folder / prediction.name
         if not reference.is_file():
@@ -156,35 +136,40 @@ def validation_metrics(validation: Path, labels_folder: Path, labels: dict[str, 
             raise UserError(f"{prediction} is incomplete (the final validation was interrupted or the disk filled); "
                             f"write the fold's validation again: improved-nnunet train DATASET --variant VARIANT "
                             f"--fold {validation.parent.name.removeprefix('fold_')} --val")
-        results[prediction.name[: -len(file_ending)]] = compute_metrics(read_image(prediction), read_image(reference),
-                                                                        labels, tau_mm)
-    return results
+        pairs.append(CasePair(prediction.name[: -len(file_ending)], prediction, reference))
+    return pairs
 
 
-def evaluate_fold(fold: TrainedFold, labels_folder: Path, labels: dict[str, int], file_ending: str,
-                  tau_mm: float) -> list[CaseMetrics]:
-    """Metrics of every validation prediction of a fold against its raw reference."""
-    results = validation_metrics(fold.validation, labels_folder, labels, file_ending, tau_mm)
-    if not results:
-        raise UserError(f"{fold.validation} holds no {file_ending} predictions; run the fold's validation "
-                        "(train it to the end or with --val) first")
-    return list(results.values())
+def validation_metrics(validations: list[Path], labels_folder: Path, labels: dict[str, int], file_ending: str,
+                       tau_mm: float, jobs: int | None = None, required: bool = False) -> list[dict[str, CaseMetrics]]:
+    """{case id: metrics} of every prediction in each fold's ``validation`` folder against its raw reference,
+    all folds evaluated together through the evaluation runner (``jobs`` worker processes; default: the cores
+    available). ``required``: a folder without predictions is an error (else it gives no cases)."""
+    from ImprovedNNUNetLib.evaluation.runner import evaluate_pairs
+
+    per_folder = [validation_pairs(folder, labels_folder, file_ending) for folder in validations]
+    for folder, pairs in zip(validations, per_folder):
+        if required and not pairs:
+            raise UserError(f"{folder} holds no {file_ending} predictions; run the fold's validation "
+                            "(train it to the end or with --val) first")
+    evaluated = iter(evaluate_pairs([pair for pairs in per_folder for pair in pairs], labels, tau_mm, jobs))
+    return [{pair.case_id: next(evaluated).metrics for pair in pairs} for pairs in per_folder]
 
 
 def summarise_labels(cases: list[CaseMetrics], labels: dict[str, int]) -> list[LabelSummary]:
     summaries = []
     for name, value in labels.items():
-        measured = [c[value] for c in cases if value in c.labels and c[value].status != STATUS_BOTH_EMPTY]
-        hd95 = [m.hd95 for m in measured]
-        finite = [d for d in hd95 if math.isfinite(d)]
-        summaries.append(LabelSummary(value, name, len(measured), Stat.of(m.dice for m in measured),
-                                      Stat.of(finite), Stat.of(m.nsd for m in measured), len(hd95) - len(finite)))
+        aggregate = aggregate_label(cases, value, ("Dice", "HD95", "NSD"))
+        stats = aggregate.stats
+        summaries.append(LabelSummary(value, name, aggregate.n_counted, stats["Dice"], stats["HD95"], stats["NSD"],
+                                      aggregate.skipped("HD95")))
     return summaries
 
 
-def compare_runs(dataset: str, tau_mm: float = 1.0, folders=None) -> list[RunSummary]:
+def compare_runs(dataset: str, tau_mm: float = 1.0, folders=None, jobs: int | None = None) -> list[RunSummary]:
     """Summaries of every trained fold of ``dataset`` (id or name), plus all folds pooled per run
-    where a run has more than one fold."""
+    where a run has more than one fold; ``jobs`` worker processes evaluate the cases (default: the cores
+    available)."""
     name = dataset_name(dataset, folders)
     results = folder_variable("nnUNet_results", folders) / name
     raw = folder_variable("nnUNet_raw", folders) / name
@@ -198,10 +183,12 @@ def compare_runs(dataset: str, tau_mm: float = 1.0, folders=None) -> list[RunSum
     folds = find_trained_folds(results)
     if not folds:
         raise UserError(f"{results}: no fold has validation outputs yet; finish training a fold first")
+    evaluated = validation_metrics([f.validation for f in folds], raw / "labelsTr", labels, file_ending, tau_mm, jobs,
+                                   required=True)
     summaries: list[RunSummary] = []
-    pooled: dict[tuple, list[CaseMetrics]] = {}
-    for fold in folds:
-        cases = evaluate_fold(fold, raw / "labelsTr", labels, file_ending, tau_mm)
+    pooled: dict[tuple, list[list[CaseMetrics]]] = {}
+    for fold, metrics in zip(folds, evaluated):
+        cases = list(metrics.values())
         key = (fold.variant, fold.trainer, fold.plans, fold.configuration)
         pooled.setdefault(key, []).append(cases)
         summaries.append(RunSummary(*key, fold.fold, summarise_labels(cases, labels)))
@@ -254,8 +241,8 @@ def format_table(summaries: list[RunSummary]) -> str:
         for metric, attribute, scale, digits in (("Dice (%)", "dice", 100.0, 1), ("HD95 (mm)", "hd95", 1.0, 2),
                                                  ("NSD (%)", "nsd", 100.0, 1)):
             stats = [getattr(label, attribute) for label in summary.labels]
-            means = [s.mean for s in stats if s.count]
-            mean = f"{np.mean(means) * scale:.{digits}f}" if means else "-"
+            over_labels = Stat.of(s.mean for s in stats if s.count)
+            mean = f"{over_labels.mean * scale:.{digits}f}" if over_labels.count else "-"
             rows.append([summary.variant, summary.configuration, summary.fold, metric,
                          *(s.text(scale, digits) for s in stats), mean])
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]

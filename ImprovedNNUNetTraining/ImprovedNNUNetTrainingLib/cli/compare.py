@@ -17,18 +17,21 @@ def add_parser(sub):
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing CSV file that compare did not write (its own CSV is replaced on every run)")
     parser.add_argument("--tau", type=float, default=1.0, help="NSD tolerance in mm (default 1)")
+    parser.add_argument("--jobs", "-np", type=int, metavar="N",
+                        help="cases evaluated at once in worker processes (default: the cores available), as evaluate")
     parser.add_argument("--json", action="store_true",
                         help="also print the results as one JSON line {\"stage\": \"done\", \"summaries\": [...]} "
                              "(what the Slicer panel reads)")
 
 
 def run(args) -> int:
+    from ImprovedNNUNetLib.cli.evaluate import checked_jobs
     from ImprovedNNUNetTrainingLib.analysis.compare import check_csv_free, compare_runs, format_table, write_csv
     from ImprovedNNUNetTrainingLib.engine.environment import dataset_name, folder_variable
 
     csv_path = args.csv or folder_variable("nnUNet_results") / dataset_name(args.dataset) / "comparison.csv"
     check_csv_free(csv_path, args.overwrite)
-    summaries = compare_runs(args.dataset, args.tau)
+    summaries = compare_runs(args.dataset, args.tau, jobs=checked_jobs(args.jobs))
     written = write_csv(summaries, csv_path, args.overwrite)
     print(format_table(summaries))
     print(f"\nwritten: {written}")

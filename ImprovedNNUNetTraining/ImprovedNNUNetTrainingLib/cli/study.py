@@ -59,6 +59,8 @@ def add_parser(sub):
         if name == "report":
             action.add_argument("--baseline")
             action.add_argument("--tau", type=float, default=1.0, help="NSD tolerance in mm (default 1)")
+            action.add_argument("--jobs", "-np", type=int, metavar="N",
+                                help="cases evaluated at once in worker processes (default: the cores available)")
 
 
 def study_from_args(args):
@@ -115,8 +117,10 @@ def run(args) -> int:
         print("\n".join(report_lines(result, result["model_folders"])))
         return 0
     if args.action == "report":
+        from ImprovedNNUNetLib.cli.evaluate import checked_jobs
+
         study = load_study(args.dataset, args.name)
-        print(f"wrote {write_report(study, build_report(study, args.baseline, args.tau))}")
+        print(f"wrote {write_report(study, build_report(study, args.baseline, args.tau, checked_jobs(args.jobs)))}")
         return 0
     from ImprovedNNUNetTrainingLib.analysis.study.run import all_done, run_study
     from ImprovedNNUNetTrainingLib.analysis.study.slurm import SlurmOptions

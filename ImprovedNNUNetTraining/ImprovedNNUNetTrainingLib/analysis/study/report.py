@@ -20,13 +20,13 @@ import numpy as np
 from ImprovedNNUNetLib.core.errors import UserError
 from ImprovedNNUNetLib.core.safe_write import write_text_verified
 from ImprovedNNUNetLib.evaluation import labels_from_dataset_json
-from ImprovedNNUNetLib.evaluation.results import STATUS_BOTH_EMPTY
-from ImprovedNNUNetTrainingLib.analysis.compare import Stat, validation_metrics
-from ImprovedNNUNetTrainingLib.analysis.study.spec import Arm, Study
+from ImprovedNNUNetLib.evaluation.aggregate import Stat, label_values
+from ImprovedNNUNetTrainingLib.analysis.compare import validation_metrics
+from ImprovedNNUNetTrainingLib.analysis.study.spec import Study
 from ImprovedNNUNetTrainingLib.analysis.study.trainings import trainings
 from ImprovedNNUNetTrainingLib.engine.environment import folder_variable
 
-METRICS = (("Dice", "dice", 100.0, "%"), ("HD95", "hd95", 1.0, "mm"), ("NSD", "nsd", 100.0, "%"))
+METRICS = (("Dice", "Dice", 100.0, "%"), ("HD95", "HD95", 1.0, "mm"), ("NSD", "NSD", 100.0, "%"))
 ALPHA = 0.05
 
 
@@ -45,28 +45,16 @@ class Comparison:
         return self.p_holm < ALPHA
 
 
-def case_metrics(study: Study, arm: Arm, labels: dict, file_ending: str, tau_mm: float) -> dict:
-    """{case id: CaseMetrics} over the validation cases of every fold of the arm that has them."""
+def case_metrics(study: Study, labels: dict, file_ending: str, tau_mm: float, jobs: int | None = None) -> dict:
+    """{arm name: {case id: CaseMetrics}} over the validation cases of every fold of each arm that has them,
+    all evaluated together through the evaluation runner (``jobs`` worker processes)."""
     raw = folder_variable("nnUNet_raw") / study.dataset / "labelsTr"
-    results = {}
-    for training in trainings(study):
-        if training.arm.name == arm.name:
-            results.update(validation_metrics(training.folder / "validation", raw, labels, file_ending, tau_mm))
+    runs = list(trainings(study))
+    evaluated = validation_metrics([t.folder / "validation" for t in runs], raw, labels, file_ending, tau_mm, jobs)
+    results = {arm.name: {} for arm in study.arms}
+    for training, metrics in zip(runs, evaluated):
+        results[training.arm.name].update(metrics)
     return results
-
-
-def values(cases: dict, label: int, attribute: str) -> dict:
-    """{case: value} of one metric, leaving out cases where the label is empty on both sides and
-    infinite distances (one side empty)."""
-    out = {}
-    for case, metrics in cases.items():
-        m = metrics.labels.get(label)
-        if m is None or m.status == STATUS_BOTH_EMPTY:
-            continue
-        value = getattr(m, attribute)
-        if math.isfinite(value):
-            out[case] = value
-    return out
 
 
 def mean_sd(numbers, scale: float, cases: int | None = None) -> str:
@@ -80,7 +68,7 @@ def mean_sd(numbers, scale: float, cases: int | None = None) -> str:
 
 
 def statistics(numbers, scale: float) -> Stat:
-    """Mean, population sd and count in the table's unit (compare's :class:`Stat`; NaN for no numbers)."""
+    """Mean, population sd and count in the table's unit (the evaluation's :class:`Stat`; NaN for no numbers)."""
     return Stat.of(np.asarray(list(numbers), dtype=float) * scale)
 
 
@@ -103,14 +91,14 @@ def holm(comparisons: list[Comparison]) -> None:
         c.p_holm = running
 
 
-def build_report(study: Study, baseline: str | None = None, tau_mm: float = 1.0) -> dict:
-    """Everything the report shows, as plain data."""
+def build_report(study: Study, baseline: str | None = None, tau_mm: float = 1.0, jobs: int | None = None) -> dict:
+    """Everything the report shows, as plain data (``jobs``: worker processes evaluating the cases)."""
     info = folder_variable("nnUNet_raw") / study.dataset / "dataset.json"
     if not info.is_file():
         raise UserError(f"{info} not found; the report compares with the raw labelsTr (check nnUNet_raw)")
     labels = labels_from_dataset_json(info)
     file_ending = json.loads(info.read_text()).get("file_ending", ".nii.gz")
-    per_arm = {arm.name: case_metrics(study, arm, labels, file_ending, tau_mm) for arm in study.arms}
+    per_arm = case_metrics(study, labels, file_ending, tau_mm, jobs)
     evaluated = [name for name, cases in per_arm.items() if cases]
     if not evaluated:
         raise UserError(f"no arm of study {study.name} has validation predictions yet; run the study to the end of "
@@ -123,10 +111,10 @@ def build_report(study: Study, baseline: str | None = None, tau_mm: float = 1.0)
     for arm in study.arms:
         if arm.name == base or not per_arm[arm.name] or not per_arm[base]:
             continue
-        for metric, attribute, scale, _ in METRICS:
+        for metric, key, scale, _ in METRICS:
             group = []
             for name, value in labels.items():
-                ours, theirs = values(per_arm[arm.name], value, attribute), values(per_arm[base], value, attribute)
+                ours, theirs = label_values(per_arm[arm.name], value, key), label_values(per_arm[base], value, key)
                 shared = sorted(set(ours) & set(theirs))
                 differences = np.array([ours[c] - theirs[c] for c in shared]) * scale
                 group.append(Comparison(arm.name, name, metric, len(shared),
@@ -142,11 +130,11 @@ def table_rows(report: dict) -> list[dict]:
     """The report's table: one row per arm and metric, a ``mean ± sd`` text cell per label."""
     rows = []
     for arm, cases in report["per_arm"].items():
-        for metric, attribute, scale, unit in METRICS:
+        for metric, key, scale, unit in METRICS:
             row = {"arm": arm, "metric": f"{metric} ({unit})", "cases": len(cases)}
             per_label = []
             for name, value in report["labels"].items():
-                numbers = values(cases, value, attribute)
+                numbers = label_values(cases, value, key)
                 row[name] = mean_sd(numbers.values(), scale, len(cases))
                 per_label.append(list(numbers.values()))
             means = [np.mean(v) for v in per_label if v]
@@ -163,10 +151,10 @@ def table_records(report: dict) -> list[dict]:
     ``cases`` is how many cases that cell rests on."""
     records = []
     for arm, cases in report["per_arm"].items():
-        for metric, attribute, scale, unit in METRICS:
+        for metric, key, scale, unit in METRICS:
             label_means = []
             for name, value in report["labels"].items():
-                numbers = list(values(cases, value, attribute).values())
+                numbers = list(label_values(cases, value, key).values())
                 stat = statistics(numbers, scale)
                 records.append({"arm": arm, "metric": metric, "unit": unit, "label": name, "cases": stat.count,
                                 "mean": stat.mean, "sd": stat.sd})
@@ -247,9 +235,9 @@ def plot_boxes(report: dict, folder: Path) -> list[Path]:
     written = []
     arms = list(report["per_arm"])
     for name, value in report["labels"].items():
-        panels = [(metric, unit, [[v * scale for v in values(cases, value, attribute).values()]
+        panels = [(metric, unit, [[v * scale for v in label_values(cases, value, key).values()]
                                   for cases in report["per_arm"].values()])
-                  for metric, attribute, scale, unit in METRICS]
+                  for metric, key, scale, unit in METRICS]
         if not any(any(data) for _, _, data in panels):
             continue
         fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels) + 0.9 * len(arms), 3.2))
