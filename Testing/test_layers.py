@@ -99,3 +99,20 @@ def test_no_import_points_up_or_across():
                                           ("ImprovedNNUNetTrainingLib.analysis.study.report", "analysis")])
 def test_the_table_places_modules_by_their_longest_prefix(module, layer):
     assert layer_of(module) == layer
+
+
+MODULE_FILES = [ROOT / "ImprovedNNUNet" / "ImprovedNNUNet.py",
+                ROOT / "ImprovedNNUNetTraining" / "ImprovedNNUNetTraining.py"]
+
+
+@pytest.mark.parametrize("module_file", MODULE_FILES, ids=lambda p: p.name)
+def test_module_files_are_thin_shells(module_file):
+    """A module file holds the Slicer-facing shell (metadata, parameter node, loading the .ui, timers, the Logic
+    class, the self-test entry); the panel's behaviour, logic and self-test live in the Lib's ``panels``."""
+    assert len(module_file.read_text(encoding="utf-8").splitlines()) <= 250
+
+
+def test_no_product_file_is_over_400_lines():
+    large = [f"{path.relative_to(ROOT)}: {n} lines" for _, path in modules()
+             if (n := len(path.read_text(encoding="utf-8").splitlines())) > 400]
+    assert large == []

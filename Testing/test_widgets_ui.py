@@ -16,14 +16,23 @@ REPO = Path(__file__).resolve().parent.parent
 MODULES = ["ImprovedNNUNet", "ImprovedNNUNetTraining"]
 
 
+# The module file and the Lib files that hold the panel's behaviour (they use the module's ui).
+PANEL_FILES = {"ImprovedNNUNet": ["ImprovedNNUNet/ImprovedNNUNetLib/panels/segment_panel.py"],
+               "ImprovedNNUNetTraining": ["ImprovedNNUNetTraining/ImprovedNNUNetTrainingLib/panels/training_panel.py"]}
+PLUMBING = "ImprovedNNUNet/ImprovedNNUNetLib/panels/plumbing.py"
+
+
 def module_files(name):
     return REPO / name / f"{name}.py", REPO / name / "Resources" / "UI" / f"{name}.ui"
 
 
+def python_files(name):
+    return [module_files(name)[0], *(REPO / f for f in PANEL_FILES[name]), REPO / PLUMBING]
+
+
 @pytest.mark.parametrize("name", MODULES)
 def test_widget_matches_its_ui_file(name):
-    py_file, ui_file = module_files(name)
-    assert check_widget_ui(py_file, ui_file) == []
+    assert check_widget_ui(python_files(name), module_files(name)[1]) == []
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -31,10 +40,11 @@ def test_checker_sees_the_widgets_uses(name):
     """Guards against a checker that passes because it finds nothing to check."""
     import ast
 
-    py_file, ui_file = module_files(name)
-    tree = ast.parse(py_file.read_text())
-    assert {"applyButton", "progressBar", "logTextEdit"} <= {r.name for r in ui_references(tree)}
-    assert any(c.widget == "applyButton" and c.signal == "clicked(bool)" for c in signal_connections(tree))
+    _, ui_file = module_files(name)
+    trees = [ast.parse(f.read_text()) for f in python_files(name)]
+    assert {"applyButton", "progressBar", "logTextEdit"} <= {r.name for tree in trees for r in ui_references(tree)}
+    assert any(c.widget == "applyButton" and c.signal == "clicked(bool)" for tree in trees
+               for c in signal_connections(tree))
     assert ui_widgets(ui_file)["applyButton"] == "QPushButton"
 
 

@@ -122,26 +122,30 @@ def _signal_problem(connection: Connection, class_name: str) -> str | None:
     return None
 
 
-def check_widget_ui(py_file: str | Path, ui_file: str | Path) -> list[str]:
-    """Problems found between a module file and its ``.ui`` file, as ``file:line: message`` strings."""
-    py_file = Path(py_file)
-    with tempfile.TemporaryDirectory() as scratch:  # keeps the byte code out of the source tree
-        try:
-            py_compile.compile(str(py_file), cfile=str(Path(scratch) / "module.pyc"), doraise=True)
-        except py_compile.PyCompileError as exc:
-            return [f"{py_file}: does not compile: {exc.msg.strip().splitlines()[-1]}"]
-    tree = ast.parse(py_file.read_text(), str(py_file))
+def check_widget_ui(py_files, ui_file: str | Path) -> list[str]:
+    """Problems found between a module's Python files (its module file, and the Lib files holding the panel's
+    behaviour) and its ``.ui`` file, as ``file:line: message`` strings."""
+    py_files = [Path(py_files)] if isinstance(py_files, (str, Path)) else [Path(f) for f in py_files]
+    trees = {}
+    for py_file in py_files:
+        with tempfile.TemporaryDirectory() as scratch:  # keeps the byte code out of the source tree
+            try:
+                py_compile.compile(str(py_file), cfile=str(Path(scratch) / "module.pyc"), doraise=True)
+            except py_compile.PyCompileError as exc:
+                return [f"{py_file}: does not compile: {exc.msg.strip().splitlines()[-1]}"]
+        trees[py_file] = ast.parse(py_file.read_text(), str(py_file))
     widgets = ui_widgets(ui_file)
     problems = []
-    for ref in ui_references(tree):
-        if ref.name not in widgets:
-            problems.append(f"{py_file}:{ref.line}: ui.{ref.name} is not a widget of {Path(ui_file).name}")
-    for connection in signal_connections(tree):
-        if connection.widget in widgets:
-            problem = _signal_problem(connection, widgets[connection.widget])
-            if problem:
-                problems.append(f"{py_file}:{connection.line}: {problem}")
-    members = parameter_members(tree)
+    for py_file, tree in trees.items():
+        for ref in ui_references(tree):
+            if ref.name not in widgets:
+                problems.append(f"{py_file}:{ref.line}: ui.{ref.name} is not a widget of {Path(ui_file).name}")
+        for connection in signal_connections(tree):
+            if connection.widget in widgets:
+                problem = _signal_problem(connection, widgets[connection.widget])
+                if problem:
+                    problems.append(f"{py_file}:{connection.line}: {problem}")
+    members = next((m for m in map(parameter_members, trees.values()) if m is not None), None)
     for widget, parameter in ui_parameter_names(ui_file).items():
         if members is None or parameter not in members:
             problems.append(f"{ui_file}: widget '{widget}' is bound to '{parameter}', "

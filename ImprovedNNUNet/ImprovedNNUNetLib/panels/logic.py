@@ -1,7 +1,7 @@
 """What the Segment panel and scripts in Slicer's Python console call (the module's Logic class is this plus
-Slicer's ``ScriptedLoadableModuleLogic`` and the parts that need the application: showing a table, installing
-packages). Plain Python: the work is delegated to this Lib; nodes go to the scene they belong to, or to
-``slicer.mrmlScene`` inside Slicer.
+Slicer's ``ScriptedLoadableModuleLogic``, its parameter node and showing a table in the application's layout).
+Plain Python: the work is delegated to this Lib; nodes go to the scene they belong to, or to
+``slicer.mrmlScene`` inside Slicer; installing packages goes through Slicer's ``pip_install``.
 """
 from __future__ import annotations
 
@@ -137,3 +137,39 @@ class SegmentPanelLogic:
         from ImprovedNNUNetLib.core.dependencies import EVALUATION_PACKAGES, require
 
         require(EVALUATION_PACKAGES, "Computing metrics")
+
+    def installDependencies(self):
+        """Install torch through the PyTorch extension (Slicer's PyTorchUtils module), then the missing packages
+        with Slicer's ``pip_install`` (ranges that accept copies other extensions installed); True when a restart
+        is needed. Asks nothing: the caller asked once. Inside Slicer only."""
+        import importlib
+        import subprocess
+
+        import slicer.util
+
+        from ImprovedNNUNetLib.core.dependencies import (
+            TORCH_REQUIREMENT,
+            install_failure,
+            pip_requirements,
+            restart_needed,
+            torch_ready,
+        )
+        from ImprovedNNUNetLib.core.errors import UserError
+
+        try:
+            torch_utils = importlib.import_module("PyTorchUtils")
+        except ModuleNotFoundError:
+            raise UserError("the PyTorch extension is missing; install 'PyTorch' from the Extensions Manager, "
+                            "restart Slicer and try again") from None
+        if not torch_ready():
+            torchLogic = torch_utils.PyTorchUtilsLogic()
+            if torchLogic.installTorch(askConfirmation=False, torchVersionRequirement=TORCH_REQUIREMENT) is None:
+                raise UserError("PyTorch was not installed; install it from the PyTorch Utils module and try again")
+        missing = self.missingDependencies()
+        restart = restart_needed(missing)
+        if missing:
+            try:
+                slicer.util.pip_install(pip_requirements(missing))
+            except subprocess.CalledProcessError as exc:
+                raise install_failure(exc) from None
+        return restart

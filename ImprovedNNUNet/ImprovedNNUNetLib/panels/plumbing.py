@@ -1,6 +1,7 @@
-"""Plumbing both Slicer panels share: path fields kept in step with the parameter node, and reloading the Libs.
+"""Plumbing both Slicer panels share: the parameter node and path fields kept in step with the widgets, entering,
+leaving and reloading, one way of showing errors, and the dependency installer.
 
-Plain Python (no ``qt`` import): it works on the widget objects the panel hands it.
+No ``qt`` import: it works on the widget objects the panel hands it, through ``slicer.util`` and ``vtk``.
 
 The path parameters are plain text that the panel keeps in step itself: Slicer's Path connector shows an unset
 ``Path()`` as "." and rewrites the field on every keystroke. A ``ctkPathLineEdit`` emits
@@ -11,6 +12,15 @@ parameters at once) the fields not written yet still show old values: storing mu
 from __future__ import annotations
 
 import sys
+
+
+def _(text: str) -> str:
+    """Slicer's translation of a message (the text itself outside Slicer)."""
+    try:
+        from slicer.i18n import tr
+    except ImportError:
+        return text
+    return tr(text)
 
 
 def path_is_set(path) -> bool:
@@ -61,3 +71,116 @@ class PathFields:
                     field.currentPath = value if path_is_set(value) else ""
         finally:
             self.writing = False
+
+
+def guarded(action, what: str, waitCursor: bool = True):
+    """Both panels' one way of running a user action: ``action()`` under a wait cursor; any error is shown in one
+    dialog, ``what`` then the error's one line (the traceback under the dialog's details; Slicer's
+    ``errorDisplay`` logs it instead in testing mode), and None is returned; else ``action``'s result."""
+    import traceback
+
+    import slicer.util
+
+    try:
+        with slicer.util.WaitCursor(show=waitCursor):
+            return action()
+    except Exception as exc:  # UserError and anything unexpected reach the user in one dialog
+        slicer.util.errorDisplay(f"{what}\n\n{exc}", detailedText=traceback.format_exc())
+        return None
+
+
+def install_dependencies_interactively(logic, log) -> None:
+    """Ask once, then install PyTorch (PyTorch extension) and the missing packages through ``logic`` (a
+    ``SegmentPanelLogic``); errors in one dialog (none of ours when Slicer's pip_install showed its own, Slicer
+    5.12+), ``log(line)`` for notes. Both panels' "Install dependencies" buttons call this."""
+    import slicer.util
+
+    from ImprovedNNUNetLib.core.dependencies import InstallFailureShown
+
+    missing = logic.missingDependencies()
+    question = _("Install PyTorch (through the PyTorch extension) if missing, then {packages}?").format(
+        packages=", ".join(missing) or _("nothing else"))
+    if not slicer.util.confirmOkCancelDisplay(question):  # the only question asked
+        return
+
+    def install():
+        try:
+            return logic.installDependencies()
+        except InstallFailureShown as failure:  # Slicer's pip_install already showed it with pip's log
+            log(str(failure))
+            return False
+
+    if guarded(install, _("Installing the dependencies failed.")):
+        slicer.util.infoDisplay(_("Installed. Restart Slicer so that the new packages are used."))
+
+
+class PanelPlumbing:
+    """What both module widgets share: the parameter node connected to the ``ui`` (and observed), the path fields
+    kept in step with it, entering and leaving the module, scene close, developer reload, the log and
+    :func:`guarded`. Mixed in before ``ScriptedLoadableModuleWidget`` and ``VTKObservationMixin`` (whose
+    ``addObserver`` it uses); the widget sets ``LIB_PACKAGES`` and ``PATH_FIELDS``, ``self.ui`` and ``self.logic``,
+    and defines ``_updateGUI`` (called whenever the parameters change)."""
+
+    LIB_PACKAGES: tuple = ()
+    PATH_FIELDS: dict = {}
+    _parameterNode = None
+    _parameterNodeGuiTag = None
+    _paths = None
+
+    def connectPlumbing(self) -> None:
+        """Called once from ``setup`` after ``self.ui`` and ``self.logic`` exist."""
+        import slicer
+
+        self._paths = PathFields(self.ui, self.PATH_FIELDS)
+        self._paths.connect(self._storePathFields)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+
+    def enter(self):
+        self.initializeParameterNode()
+
+    def exit(self):
+        self.setParameterNode(None)
+
+    def onSceneStartClose(self, caller, event):
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event):
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def onReload(self):
+        """Developer mode: forget the Lib packages' modules (imported afresh), then reload the module."""
+        drop_lib_modules(self.LIB_PACKAGES)
+        super().onReload()
+
+    def initializeParameterNode(self):
+        self.setParameterNode(self.logic.getParameterNode())
+
+    def setParameterNode(self, parameterNode):
+        import vtk
+
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGUI)
+        self._parameterNode = parameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGUI)
+        self._updateGUI()
+
+    def _storePathFields(self, *args):
+        """The path fields as typed (an emptied field included) into the parameter node."""
+        self._paths.store(self._parameterNode)
+
+    def _log(self, text):
+        self.ui.logTextEdit.appendPlainText(text)
+
+    def _guarded(self, action, what, waitCursor=True):
+        """:func:`guarded`, with the path fields stored first (the action reads the parameter node)."""
+
+        def run():
+            self._storePathFields()
+            return action()
+
+        return guarded(run, what, waitCursor)
