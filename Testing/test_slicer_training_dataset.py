@@ -9,10 +9,10 @@ from ImprovedNNUNetLib.core.errors import UserError
 from ImprovedNNUNetTrainingLib.panels.scene_dataset import (
     cases_from_folders,
     cases_from_pairs,
+    check_dataset,
     export_dataset,
     next_free_dataset_id,
     open_raw_dataset,
-    plan_dataset,
 )
 
 CHEST_LABELS = ["background", "ribs", "cervical vertebral column", "thoracic vertebral column",
@@ -30,12 +30,12 @@ def test_two_case_dataset_passes_nnunet_integrity_check(chest_scene, empty_nnune
     slab = chest_scene.add_slab("upper slab", 17, 34)
     cases = cases_from_pairs([(chest_scene.volume, chest_scene.segmentation),
                               (slab, chest_scene.read_segmentation("slab segmentation"))])
-    plan = plan_dataset(cases, ["CT"])
-    assert plan.ok, plan.problems
-    assert list(plan.labels) == CHEST_LABELS and list(plan.labels.values()) == list(range(8))
-    assert any("cropped" in w for w in plan.warnings)  # the full segmentation reaches beyond the slab
+    checked = check_dataset(cases, ["CT"])
+    assert checked.ok, checked.problems
+    assert list(checked.labels) == CHEST_LABELS and list(checked.labels.values()) == list(range(8))
+    assert any("cropped" in w for w in checked.warnings)  # the full segmentation reaches beyond the slab
 
-    result = export_dataset(plan, "ChestCT")
+    result = export_dataset(checked, "ChestCT")
     raw = empty_nnunet_folders["nnUNet_raw"]
     assert result.folder == raw / "Dataset500_ChestCT" and result.dataset_id == 500
     verify_dataset_integrity(str(result.folder), 2)
@@ -65,14 +65,14 @@ def test_conflicting_names_and_geometry_are_listed_and_nothing_is_written(chest_
     slab = chest_scene.add_slab("slab", 0, 10)
     cases = cases_from_pairs([(chest_scene.volume, chest_scene.segmentation),
                               ([chest_scene.volume, slab], other)])
-    plan = plan_dataset(cases, ["CT", "CT-late"])
-    text = "\n".join(plan.problems)
+    checked = check_dataset(cases, ["CT", "CT-late"])
+    text = "\n".join(checked.problems)
     assert "has 1 channel volumes but the dataset has 2 channels" in text
     assert "'Tissue' conflicts with 'tissue'" in text
     assert "more than one segment is named 'left lung'" in text
     assert "channel 1 ('slab') is not on the grid of channel 0" in text
     with pytest.raises(UserError, match="cannot be exported"):
-        export_dataset(plan, "Broken")
+        export_dataset(checked, "Broken")
     assert list(empty_nnunet_folders["nnUNet_raw"].iterdir()) == []
 
 
@@ -82,27 +82,27 @@ def test_segmentation_elsewhere_in_space_is_a_problem(chest_scene, empty_nnunet_
     transform = slicer.vtkMRMLLinearTransformNode()
     chest_scene.scene.AddNode(transform)
     chest_scene.segmentation.SetAndObserveTransformNodeID(transform.GetID())
-    plan = plan_dataset(cases_from_pairs([(chest_scene.volume, chest_scene.segmentation)]), ["CT"])
-    assert any("under a transform; harden" in p for p in plan.problems)
+    checked = check_dataset(cases_from_pairs([(chest_scene.volume, chest_scene.segmentation)]), ["CT"])
+    assert any("under a transform; harden" in p for p in checked.problems)
     far = chest_scene.add_slab("far", 0, 34)
     far.SetOrigin(5000.0, 5000.0, 5000.0)
     seg = chest_scene.read_segmentation("seg")
-    plan = plan_dataset(cases_from_pairs([(far, seg)]), ["CT"])
-    assert any("does not overlap volume 'far'" in p for p in plan.problems)
+    checked = check_dataset(cases_from_pairs([(far, seg)]), ["CT"])
+    assert any("does not overlap volume 'far'" in p for p in checked.problems)
 
 
 def test_dataset_ids_never_clash_and_nothing_is_overwritten(chest_scene, empty_nnunet_folders):
     (empty_nnunet_folders["nnUNet_results"] / "Dataset500_Other").mkdir()
     (empty_nnunet_folders["nnUNet_preprocessed"] / "Dataset501_Other2").mkdir()
-    plan = plan_dataset(cases_from_pairs([(chest_scene.volume, chest_scene.segmentation)]), ["CT"])
-    assert export_dataset(plan, "Chest").dataset_id == 502
+    checked = check_dataset(cases_from_pairs([(chest_scene.volume, chest_scene.segmentation)]), ["CT"])
+    assert export_dataset(checked, "Chest").dataset_id == 502
     with pytest.raises(UserError, match="dataset id 500 is already used"):
-        export_dataset(plan, "Chest", dataset_id=500)
+        export_dataset(checked, "Chest", dataset_id=500)
     with pytest.raises(UserError, match="not allowed"):
-        export_dataset(plan, "chest ct")
+        export_dataset(checked, "chest ct")
     folder = empty_nnunet_folders["nnUNet_raw"] / "Dataset502_Chest"
     stamp = (folder / "dataset.json").stat().st_mtime_ns
-    assert export_dataset(plan, "Chest").dataset_id == 503
+    assert export_dataset(checked, "Chest").dataset_id == 503
     assert (folder / "dataset.json").stat().st_mtime_ns == stamp
 
 
@@ -120,9 +120,9 @@ def test_cases_from_subject_hierarchy_folders(chest_scene, empty_nnunet_folders)
 
     cases = cases_from_folders(chest_scene.scene, folders + folders[:1])
     assert [c.name for c in cases] == ["patient A", "patient B", "patient A"]
-    plan = plan_dataset(cases, ["CT"])
-    assert [c.name for c in plan.cases] == ["patient_A", "patient_B", "patient_A_2"]  # file-name-safe, unique
-    assert plan.ok and list(plan.labels) == CHEST_LABELS
+    checked = check_dataset(cases, ["CT"])
+    assert [c.name for c in checked.cases] == ["patient_A", "patient_B", "patient_A_2"]  # file-name-safe, unique
+    assert checked.ok and list(checked.labels) == CHEST_LABELS
     with pytest.raises(UserError, match="folder 'empty' holds 0 volumes and 0 segmentations"):
         cases_from_folders(chest_scene.scene, [empty])
 

@@ -35,13 +35,13 @@ def test_scene_cases_export_through_the_logic(logic, chest_scene, empty_nnunet_f
     folder = hierarchy.CreateFolderItem(hierarchy.GetSceneItemID(), "slab case")
     hierarchy.CreateItem(folder, chest_scene.add_slab("slab", 10, 20))
     hierarchy.CreateItem(folder, chest_scene.read_segmentation("slab segmentation"))
-    plan = logic.planSceneDataset([(chest_scene.volume, chest_scene.segmentation)], [folder], "CT", chest_scene.scene)
-    assert [c.name for c in plan.cases] == ["CTChest", "slab_case"] and plan.ok
-    result = logic.exportSceneDataset(plan, "FromLogic")
+    checked = logic.checkSceneDataset([(chest_scene.volume, chest_scene.segmentation)], [folder], "CT", chest_scene.scene)
+    assert [c.name for c in checked.cases] == ["CTChest", "slab_case"] and checked.ok
+    result = logic.exportSceneDataset(checked, "FromLogic")
     assert result.folder.parent == empty_nnunet_folders["nnUNet_raw"]
     assert len(list((result.folder / "labelsTr").iterdir())) == 2
     with pytest.raises(UserError, match="no cases chosen"):
-        logic.planSceneDataset([], [], "CT")
+        logic.checkSceneDataset([], [], "CT")
 
 
 def test_panel_folders_reach_actions_and_children_but_never_the_environment(logic, validation_layout, monkeypatch,

@@ -1,4 +1,6 @@
-"""Names and defaults the command line needs without importing torch or nnU-Net."""
+"""The torch-free table of the training variants: names, trainer class names and modules, defaults. The command
+line, the registry, the trainer classes (their defaults) and the inference loader read it without importing torch
+or nnU-Net."""
 
 VARIANT_NAMES = ("baseline", "loss", "deepsup", "augment", "improved", "sdm", "msf", "msf_deep")
 CONFIGURATIONS = ("3d_fullres", "2d", "3d_lowres")

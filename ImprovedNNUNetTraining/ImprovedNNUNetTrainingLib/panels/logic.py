@@ -34,10 +34,10 @@ class TrainingPanelLogic:
 
     # --- dataset ------------------------------------------------------------------------------------
     @staticmethod
-    def planSceneDataset(pairs=(), folderItems=(), channelNames="CT", scene=None):
+    def checkSceneDataset(pairs=(), folderItems=(), channelNames="CT", scene=None):
         """Check cases made of ``(volume or [volumes], segmentation)`` pairs and subject-hierarchy
-        folder items: returns a ``DatasetPlan`` (labels, problems, warnings); writes nothing."""
-        from ImprovedNNUNetTrainingLib.panels.scene_dataset import cases_from_folders, cases_from_pairs, plan_dataset
+        folder items: returns a ``DatasetCheck`` (labels, problems, warnings); writes nothing."""
+        from ImprovedNNUNetTrainingLib.panels.scene_dataset import cases_from_folders, cases_from_pairs, check_dataset
 
         cases = cases_from_pairs(list(pairs)) if pairs else []
         if folderItems:
@@ -47,15 +47,17 @@ class TrainingPanelLogic:
 
             raise UserError("no cases chosen; add (volume, segmentation) pairs or case folders")
         channels = channelNames if isinstance(channelNames, (list, tuple)) else channelNames.split(",")
-        return plan_dataset(cases, [c.strip() for c in channels])
+        return check_dataset(cases, [c.strip() for c in channels])
+
+    planSceneDataset = checkSceneDataset  # its earlier name, kept for scripts
 
     @staticmethod
-    def exportSceneDataset(plan, name, rawFolder=None, datasetId=None, folders=None):
-        """Write a checked plan as a new nnU-Net raw dataset; returns an ``ExportResult``. ``folders``: nnU-Net's
-        folders (``folderSettings``) over the environment."""
+    def exportSceneDataset(checked, name, rawFolder=None, datasetId=None, folders=None):
+        """Write checked cases (``checkSceneDataset``) as a new nnU-Net raw dataset; returns an ``ExportResult``.
+        ``folders``: nnU-Net's folders (``folderSettings``) over the environment."""
         from ImprovedNNUNetTrainingLib.panels.scene_dataset import export_dataset
 
-        return export_dataset(plan, name, rawFolder, datasetId, folders)
+        return export_dataset(checked, name, rawFolder, datasetId, folders)
 
     @staticmethod
     def useRawDataset(folder, folders=None):

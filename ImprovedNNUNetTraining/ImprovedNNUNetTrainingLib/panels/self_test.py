@@ -54,11 +54,11 @@ class TrainingSelfTest:
         import tempfile
 
         logic = self.Logic()
-        plan = logic.planSceneDataset([self._case("first", 0), self._case("second", 4)], channelNames="CT")
-        self.assertEqual(plan.problems, [])
-        self.assertEqual(plan.labels, {"background": 0, "organ": 1, "lesion": 2})
+        checked = logic.checkSceneDataset([self._case("first", 0), self._case("second", 4)], channelNames="CT")
+        self.assertEqual(checked.problems, [])
+        self.assertEqual(checked.labels, {"background": 0, "organ": 1, "lesion": 2})
         with tempfile.TemporaryDirectory() as raw:
-            result = logic.exportSceneDataset(plan, "SelfTest", rawFolder=raw)
+            result = logic.exportSceneDataset(checked, "SelfTest", rawFolder=raw)
             info = json.loads((result.folder / "dataset.json").read_text())
             self.assertEqual(info["channel_names"], {"0": "CT"})
             self.assertEqual(info["numTraining"], 2)

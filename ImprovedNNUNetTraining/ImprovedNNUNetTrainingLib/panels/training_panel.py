@@ -148,19 +148,19 @@ class TrainingPanel(PanelPlumbing):
             self.ui.casesListWidget.addItem(_("folder {name}").format(name=hierarchy.GetItemName(item)))
         self._updateGUI()
 
-    def _plan(self):
-        return self.logic.planSceneDataset(self._pairs, self._folders, self._parameterNode.channelNames)
+    def _checkCases(self):
+        return self.logic.checkSceneDataset(self._pairs, self._folders, self._parameterNode.channelNames)
 
     def onCheckCases(self):
-        plan = self._guarded(self._plan, _("Checking the cases failed."))
-        if plan is not None:
-            self._log(plan.describe())
+        checked = self._guarded(self._checkCases, _("Checking the cases failed."))
+        if checked is not None:
+            self._log(checked.describe())
 
     def onExport(self):
         def export():
-            plan = self._plan()
-            self._log(plan.describe())
-            return self.logic.exportSceneDataset(plan, self._parameterNode.datasetName,
+            checked = self._checkCases()
+            self._log(checked.describe())
+            return self.logic.exportSceneDataset(checked, self._parameterNode.datasetName,
                                                  folders=self.logic.folderSettings(self._parameterNode))
 
         result = self._guarded(export, _("The export failed."))

@@ -39,7 +39,7 @@ def unique_names(names: list[str]) -> list[str]:
 def cases_from_pairs(pairs, names: list[str] | None = None) -> list[SceneCase]:
     """Cases from ``(volumes, segmentation)`` pairs; ``volumes`` is one node or a list, one per channel.
 
-    Case names default to the first volume's node name (made unique by ``plan_dataset``).
+    Case names default to the first volume's node name (made unique by ``check_dataset``).
     """
     pairs = [([volumes] if not isinstance(volumes, (list, tuple)) else list(volumes), seg) for volumes, seg in pairs]
     if not pairs:

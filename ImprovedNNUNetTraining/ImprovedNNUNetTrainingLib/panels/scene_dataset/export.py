@@ -12,12 +12,12 @@ from ImprovedNNUNetLib.core.safe_write import write_text_verified
 from ImprovedNNUNetLib.panels.scene.labelmaps import SegmentInfo, export_label_image, segment_infos
 from ImprovedNNUNetLib.panels.scene.volumes import image_from_volume
 from ImprovedNNUNetTrainingLib.engine.environment import folder_variable
+from ImprovedNNUNetTrainingLib.panels.scene_dataset.checks import DatasetCheck
 from ImprovedNNUNetTrainingLib.panels.scene_dataset.dataset_folders import (
     check_dataset_name,
     next_free_dataset_id,
     used_dataset_ids,
 )
-from ImprovedNNUNetTrainingLib.panels.scene_dataset.plan import DatasetPlan
 
 FILE_ENDING = ".nii.gz"
 
@@ -42,28 +42,28 @@ def write_case(case, labels: dict[str, int], folder: Path) -> None:
                 folder / "labelsTr" / f"{case.name}{FILE_ENDING}")
 
 
-def write_dataset_json(plan: DatasetPlan, path: Path, dataset_name: str) -> None:
+def write_dataset_json(checked: DatasetCheck, path: Path, dataset_name: str) -> None:
     info = {
         "name": dataset_name,
         "description": "Exported from a 3D Slicer scene by ImprovedNNUNetTraining",
-        "channel_names": {str(i): n for i, n in enumerate(plan.channel_names)},
-        "labels": plan.labels,
-        "numTraining": len(plan.cases),
+        "channel_names": {str(i): n for i, n in enumerate(checked.channel_names)},
+        "labels": checked.labels,
+        "numTraining": len(checked.cases),
         "file_ending": FILE_ENDING,
     }
     write_text_verified(path, json.dumps(info, indent=2))
 
 
-def export_dataset(plan: DatasetPlan, name: str, raw_folder: str | Path | None = None,
+def export_dataset(checked: DatasetCheck, name: str, raw_folder: str | Path | None = None,
                    dataset_id: int | None = None, folders=None) -> ExportResult:
-    """Write the plan's cases as ``<raw>/DatasetXXX_<name>``; never replaces anything.
+    """Write the checked cases as ``<raw>/DatasetXXX_<name>``; never replaces anything.
 
     The id defaults to the lowest free one from 500 (raw, preprocessed and results folders are checked;
     ``folders``: nnU-Net's folders over the environment). The dataset is written to a hidden folder first
     and renamed when complete, so a failed export leaves nothing nnU-Net would pick up.
     """
-    if not plan.ok:
-        raise UserError("the cases cannot be exported: " + "; ".join(plan.problems))
+    if not checked.ok:
+        raise UserError("the cases cannot be exported: " + "; ".join(checked.problems))
     check_dataset_name(name)
     raw = Path(raw_folder) if raw_folder else folder_variable("nnUNet_raw", folders)
     if dataset_id is None:
@@ -75,11 +75,11 @@ def export_dataset(plan: DatasetPlan, name: str, raw_folder: str | Path | None =
     if final.exists() or partial.exists():
         raise UserError(f"{final} (or its unfinished copy {partial.name}) exists; pick another name or id")
     try:
-        for case in plan.cases:
-            write_case(case, plan.labels, partial)
-        write_dataset_json(plan, partial / "dataset.json", final.name)
+        for case in checked.cases:
+            write_case(case, checked.labels, partial)
+        write_dataset_json(checked, partial / "dataset.json", final.name)
         partial.rename(final)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return ExportResult(final, dataset_id, list(plan.warnings))
+    return ExportResult(final, dataset_id, list(checked.warnings))

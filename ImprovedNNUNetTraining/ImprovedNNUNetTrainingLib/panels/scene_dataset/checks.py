@@ -10,7 +10,7 @@ from ImprovedNNUNetTrainingLib.panels.scene_dataset.geometry import geometry_pro
 
 
 @dataclass
-class DatasetPlan:
+class DatasetCheck:
     """What an export would write: channels, labels (name -> value, background 0) and the cases.
 
     ``problems`` block the export (conflicting segment names, mismatched geometry, missing
@@ -55,7 +55,7 @@ def label_union(cases: list[SceneCase], problems: list[str]) -> dict[str, int]:
     return labels
 
 
-def plan_dataset(cases: list[SceneCase], channel_names: list[str]) -> DatasetPlan:
+def check_dataset(cases: list[SceneCase], channel_names: list[str]) -> DatasetCheck:
     """Check the cases and compute the label union; writes nothing. Case names become file-name-safe
     and unique (``_2``, ``_3`` ... appended)."""
     for case, name in zip(cases, unique_names([c.name for c in cases])):
@@ -79,4 +79,4 @@ def plan_dataset(cases: list[SceneCase], channel_names: list[str]) -> DatasetPla
         else:
             geometry_problems(case, problems, warnings)
     labels = label_union([c for c in cases if c.segmentation is not None], problems)
-    return DatasetPlan(list(cases), [n.strip() for n in channel_names], labels, problems, warnings)
+    return DatasetCheck(list(cases), [n.strip() for n in channel_names], labels, problems, warnings)
