@@ -1,8 +1,9 @@
-"""The Improved nnU-Net module's self-test (Slicer's "Reload and Test" and the extension's ctest), on a synthetic
-chest-like volume made here (no download, no trained model).
+"""The modules' self-tests (Slicer's "Reload and Test" and the extension's ctest): ``SceneSelfTest``, what both
+share, and the Improved nnU-Net module's, on a synthetic chest-like volume made here (no download, no trained
+model).
 
-Mixed into the module's ``ScriptedLoadableModuleTest`` (which brings ``unittest.TestCase`` and ``delayDisplay``);
-``Logic`` is the module's Logic class. Uses ``slicer.mrmlScene`` only (MRML, no Qt).
+Each is mixed into its module's ``ScriptedLoadableModuleTest`` (which brings ``unittest.TestCase`` and
+``delayDisplay``); ``Logic`` is the module's Logic class. Uses ``slicer.mrmlScene`` only (MRML, no Qt).
 """
 from __future__ import annotations
 
@@ -16,19 +17,23 @@ def _scene():
     return slicer.mrmlScene
 
 
-class SegmentSelfTest:
+class SceneSelfTest:
+    """Runs ``TESTS`` in order, each on a cleared scene."""
+
     Logic = None  # the module's Logic class
+    TESTS = ()
 
     def setUp(self):
         _scene().Clear()
 
     def runTest(self):
-        self.setUp()
-        self.test_ParameterNodeDefaults()
-        self.setUp()
-        self.test_MissingModelIsReported()
-        self.setUp()
-        self.test_EvaluateSampleAgainstItsReference()
+        for name in self.TESTS:
+            self.setUp()
+            getattr(self, name)()
+
+
+class SegmentSelfTest(SceneSelfTest):
+    TESTS = ("test_ParameterNodeDefaults", "test_MissingModelIsReported", "test_EvaluateSampleAgainstItsReference")
 
     def test_ParameterNodeDefaults(self):
         parameters = self.Logic().getParameterNode()

@@ -2,30 +2,17 @@
 exports a synthetic two-case scene dataset, checks the curves of progress events and the parameter handling;
 training itself is covered by the Python test suite (minutes on a CPU).
 
-Mixed into the module's ``ScriptedLoadableModuleTest`` (which brings ``unittest.TestCase`` and ``delayDisplay``);
-``Logic`` is the module's Logic class. Uses ``slicer.mrmlScene`` only (MRML, no Qt).
+Mixed into the module's ``ScriptedLoadableModuleTest`` as ``ImprovedNNUNetLib.panels.self_test.SceneSelfTest``
+describes.
 """
 from __future__ import annotations
 
-
-def _scene():
-    import slicer
-
-    return slicer.mrmlScene
+from ImprovedNNUNetLib.panels.self_test import SceneSelfTest, _scene
 
 
-class TrainingSelfTest:
-    Logic = None  # the module's Logic class
-
-    def setUp(self):
-        _scene().Clear()
-
-    def runTest(self):
-        self.setUp()
-        self.test_ParameterNodeDefaults()
-        self.test_SceneDatasetExport()
-        self.test_CurvesFromEvents()
-        self.test_BadRequestsAreReported()
+class TrainingSelfTest(SceneSelfTest):
+    TESTS = ("test_ParameterNodeDefaults", "test_SceneDatasetExport", "test_CurvesFromEvents",
+             "test_BadRequestsAreReported")
 
     def _case(self, name, offset):
         """A 24×32×32 volume with a bright box; segments 'organ' (left half) and 'lesion' (right half)."""
