@@ -17,4 +17,5 @@ pytest_plugins = [
     "fixtures.slicer_training",
     "fixtures.training",
     "fixtures.inference",
+    "fixtures.server",
 ]

@@ -29,7 +29,7 @@ LAYERS = {
     "training": ["ImprovedNNUNetTrainingLib", "ImprovedNNUNetTrainingLib.trainers", "ImprovedNNUNetTrainingLib.engine",
                  "ImprovedNNUNetTrainingLib.nnunet_ext"],
     "analysis": ["ImprovedNNUNetTrainingLib.analysis"],
-    "faces": ["ImprovedNNUNetLib.cli", "ImprovedNNUNetLib.__main__", "ImprovedNNUNetLib.panels",
+    "faces": ["ImprovedNNUNetLib.cli", "ImprovedNNUNetLib.__main__", "ImprovedNNUNetLib.panels", "ImprovedNNUNetLib.server",
               "ImprovedNNUNetTrainingLib.cli", "ImprovedNNUNetTrainingLib.panels"],
 }
 

@@ -22,6 +22,8 @@ COMMANDS = {
     "compare": "ImprovedNNUNetTrainingLib.cli.compare",
     "models": "ImprovedNNUNetLib.cli.models",
     "study": "ImprovedNNUNetTrainingLib.cli.study",
+    "serve": "ImprovedNNUNetLib.cli.serve",
+    "jobs": "ImprovedNNUNetLib.cli.remote",
 }
 
 

@@ -69,6 +69,9 @@ def add_parser(sub):
                         help="split the cases into N parts (several GPUs or cluster jobs share a folder)")
     parser.add_argument("--part-id", "-part_id", type=int, default=0, metavar="K",
                         help="with --num-parts: predict part K (0..N-1)")
+    from ImprovedNNUNetLib.cli.remote import add_server_arguments
+
+    add_server_arguments(parser)
 
 
 def _output_base(case, output: Path, single_case: bool) -> tuple[Path, str]:
@@ -143,6 +146,10 @@ def this_part(cases: list, num_parts: int, part_id: int) -> list:
 
 
 def run(args) -> int:
+    if args.server:
+        from ImprovedNNUNetLib.cli.remote import remote_predict
+
+        return remote_predict(args)
     from ImprovedNNUNetLib.inference.cases import gather_cases
     from ImprovedNNUNetLib.inference.model_folder import open_model_folder
 

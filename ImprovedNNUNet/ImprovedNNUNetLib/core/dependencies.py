@@ -36,15 +36,20 @@ PROVIDED = {
     "slicer-core": ("", "slicer", "Slicer"),
     "packaging": ("", "packaging", "Slicer"),
     "pip": ("", "pip", "Slicer"),
+    "requests": ("", "requests", "Slicer"),  # the server client
 }
 # distribution -> (version range, import name): imported only by command-line features the Slicer panels
-# do not offer (studies: SLURM submission, report plots, YAML study files); installed with the package's
-# `study` extra (`pip install improved-nnunet[study]`), never by the panels' installer.
+# do not offer (studies: SLURM submission, report plots, YAML study files; the server: FastAPI and uvicorn);
+# installed with the package's `study` or `server` extra (`pip install improved-nnunet[study]`), never by the
+# panels' installer.
 COMMAND_LINE_ONLY = {
     "submitit": (">=1.5", "submitit"),
     "matplotlib": (">=3.7", "matplotlib"),
     "PyYAML": ("", "yaml"),
+    "fastapi": (">=0.165", "fastapi"),
+    "uvicorn": (">=0.55", "uvicorn"),
 }
+EXTRAS = {"fastapi": "server", "uvicorn": "server"}  # the extra that installs each; the others: study
 TORCH_REQUIREMENT = PROVIDED["torch"][0]  # what the PyTorch extension is asked for (nnU-Net excludes 2.9)
 # What the panels' actions need beyond the packages a fresh Slicer bundles (numpy, scipy, SimpleITK, packaging,
 # requests, pydicom): dataset export and checks need nothing more; Compute metrics needs surface-distance (the
@@ -137,7 +142,8 @@ def require_command_line_package(distribution: str, needed_for: str) -> None:
         importlib.import_module(module)
     except ImportError:
         raise UserError(f"{needed_for} needs {distribution}, which is not installed; pip install "
-                        f"'improved-nnunet[study]' (or pip install '{distribution}{requirement}')") from None
+                        f"'improved-nnunet[{EXTRAS.get(distribution, 'study')}]' (or pip install "
+                        f"'{distribution}{requirement}')") from None
 
 
 def missing_text(distributions) -> str:

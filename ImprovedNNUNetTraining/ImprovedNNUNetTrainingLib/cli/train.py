@@ -70,6 +70,12 @@ def add_parser(sub):
                    help="print progress as JSON event lines (one object per line, for programs) with nnU-Net's log")
     p.add_argument("--no-validation", dest="final_validation", action="store_false",
                    help="skip nnU-Net's final validation (prediction of the fold's validation cases)")
+    from ImprovedNNUNetLib.cli.remote import add_server_arguments
+
+    add_server_arguments(p)
+    p.add_argument("--upload-dataset", metavar="RAW_FOLDER",
+                   help="with --server: send this raw dataset folder (DatasetXXX_Name) to the server first")
+    p.add_argument("--detach", action="store_true", help="with --server: start the training and return")
 
 
 def resume_command(args, fold) -> str:
@@ -99,6 +105,12 @@ def select_gpu(device: str) -> str:
 
 
 def run(args) -> int:
+    if args.server:
+        from ImprovedNNUNetLib.cli.remote import remote_train
+
+        return remote_train(args)
+    if args.upload_dataset or args.detach:
+        raise UserError("--upload-dataset and --detach go with --server URL")
     import sys
 
     from ImprovedNNUNetTrainingLib.engine.hyperparameters import parse_assignment

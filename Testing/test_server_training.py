@@ -1,0 +1,88 @@
+"""The server's promise end to end, through the real client on a real uvicorn server: upload a raw dataset,
+train on the server, lose the server (kill -9) mid-training, restart it, find the job stopped, resume it from its
+checkpoint, follow its curves, and segment with the model it made (result checked on download)."""
+import json
+import shutil
+import time
+
+import numpy as np
+
+from fixtures.server import cli
+from fixtures.training import DATASET_NAME, SCHEDULE
+from ImprovedNNUNetLib.core.imageio import read_image
+from ImprovedNNUNetLib.server.client import ServerClient
+
+EPOCHS = 12  # checkpoints every 5 epochs: the kill comes after the first
+
+
+def wait_for(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def epochs_seen(client, job_id):
+    events, _ = client.events(job_id)
+    return [e["epoch"] for e in events if e["stage"] == "training" and e.get("epoch_time_s") is not None]
+
+
+def test_train_survive_a_server_kill_resume_and_segment(make_server, tiny_dataset, tmp_path):
+    nnunet = {"nnUNet_raw": tmp_path / "raw", "nnUNet_preprocessed": tiny_dataset.preprocessed.parent,
+              "nnUNet_results": tmp_path / "results"}
+    server = make_server(nnunet=nnunet)
+    key = server.add_key("lab")
+    server.start()
+    client = ServerClient(server.url, key)
+
+    assert client.upload_dataset(tiny_dataset.raw) == DATASET_NAME  # the scene export's folder, zipped
+    assert json.loads((tmp_path / "raw" / DATASET_NAME / "dataset.json").read_text())["numTraining"] == 6
+    job = client.train(DATASET_NAME, variant="baseline", folds=[0], epochs=EPOCHS,
+                       iterations_per_epoch=SCHEDULE["iters_per_epoch"], validation_iterations_per_epoch=1)
+    fold = tmp_path / "results" / DATASET_NAME / "nnUNetTrainer__nnUNetPlans__3d_fullres" / "fold_0"
+    wait_for(lambda: (fold / "checkpoint_latest.pth").is_file() and len(epochs_seen(client, job["id"])) >= 6,
+             240, "the first checkpoint")
+
+    server.kill()  # the server dies; its training child is orphaned
+    server.start()  # a restart stops the orphan and records the job as stopped
+    client = ServerClient(server.url, key)
+    stopped = client.job(job["id"])
+    assert stopped["state"] == "interrupted" and "resume" in stopped["message"]
+    before = epochs_seen(client, job["id"])
+
+    client.resume(job["id"])
+    done = client.wait(job["id"], timeout=300, poll_s=0.5)
+    assert done["state"] == "done", done
+    after = epochs_seen(client, job["id"])
+    assert after[-1] == EPOCHS - 1 and len(after) > len(before)
+    resumed = after[len(before):]
+    assert resumed[0] > 0  # the second run started from the checkpoint, not from epoch 0
+    assert (fold / "checkpoint_final.pth").is_file()
+
+    image = tiny_dataset.raw / "imagesTr" / "chest_000_0000.nii.gz"
+    segmentation = client.segment(None, [image], training_job=job["id"], folds=[0])
+    finished = client.wait(segmentation["id"], timeout=300, poll_s=0.5)
+    assert finished["state"] == "done", finished
+    written = client.download(segmentation["id"], tmp_path / "downloaded")
+    assert [p.name for p in written] == ["case.nii.gz"]
+    result, source = read_image(written[0]), read_image(image)
+    assert result.array.shape == source.array.shape and result.spacing == source.spacing
+    assert set(np.unique(result.array)) <= set(range(8))
+    shutil.rmtree(tmp_path / "downloaded")
+
+    # the command line's client: the model installed on the server, a case predicted there into a local folder
+    model_folder = fold.parent
+    imported = cli("models", "import", str(model_folder), "--name", "tiny-chest", env=server.env)
+    assert imported.returncode == 0, imported.stderr
+    remote = ("--server", server.url, "--api-key", key)
+    listed = cli("jobs", "list", *remote, env=server.env)
+    assert f"{job['id']}\ttrain\tdone" in listed.stdout
+    assert "tiny-chest" in cli("jobs", "models", *remote, env=server.env).stdout
+    predicted = cli("predict", "-i", str(image), "-o", str(tmp_path / "remote"), "-m", "tiny-chest", "--folds", "0",
+                    *remote, env=server.env)
+    assert predicted.returncode == 0, predicted.stderr + "".join(server.output[-40:])
+    remote_result = read_image(tmp_path / "remote" / "chest_000.nii.gz")
+    np.testing.assert_array_equal(remote_result.array, result.array)  # same model, same case, same answer
