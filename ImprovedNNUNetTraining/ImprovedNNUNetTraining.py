@@ -34,6 +34,7 @@ VARIANTS = ["improved", "baseline", "loss", "deepsup", "augment", "sdm", "msf", 
 CONFIGURATIONS = ["3d_fullres", "2d", "3d_lowres"]
 PLANNERS = ["ExperimentPlanner", "nnUNetPlannerResEncM", "nnUNetPlannerResEncL", "nnUNetPlannerResEncXL"]
 DEVICES = list(DEVICE_CHOICES)
+RUN_ON = ["this computer", "server"]
 
 
 class ImprovedNNUNetTraining(ScriptedLoadableModule):
@@ -68,6 +69,7 @@ class ImprovedNNUNetTrainingParameterNode:
     folds - "0", "0,1,2" or "all", trained one after another.
     device - auto, cpu or cuda. overwrite - replace folds that already hold a run.
     epochs, iterationsPerEpoch, validationIterationsPerEpoch - the schedule (nnU-Net: 1000, 250, 50).
+    runOn - "this computer" or "server" (the server's address and key are application settings, never the scene's).
     """
 
     rawFolder: str = ""
@@ -86,6 +88,7 @@ class ImprovedNNUNetTrainingParameterNode:
     epochs: Annotated[int, WithinRange(1, 10000)] = 1000
     iterationsPerEpoch: Annotated[int, WithinRange(1, 100000)] = 250
     validationIterationsPerEpoch: Annotated[int, WithinRange(1, 100000)] = 50
+    runOn: Annotated[str, Choice(RUN_ON)] = "this computer"
 
 
 class ImprovedNNUNetTrainingWidget(TrainingPanel, ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -106,6 +109,15 @@ class ImprovedNNUNetTrainingWidget(TrainingPanel, ScriptedLoadableModuleWidget, 
         self._pollTimer = qt.QTimer()
         self._comparePollTimer = qt.QTimer()
         self.connectPanel()
+
+    @staticmethod
+    def settingsValue(name, default=""):
+        """Slicer's application settings (where the server's address and key live; never in a scene)."""
+        return qt.QSettings().value(f"ImprovedNNUNet/{name}", default)
+
+    @staticmethod
+    def setSettingsValue(name, value):
+        qt.QSettings().setValue(f"ImprovedNNUNet/{name}", value)
 
 
 class ImprovedNNUNetTrainingLogic(TrainingPanelLogic, ScriptedLoadableModuleLogic):

@@ -613,6 +613,25 @@ class QTimer(Widget):
         return self.active
 
 
+class QSettings:
+    """The application's settings (Qt's qsettings.h: ``value(key, defaultValue)``, ``setValue(key, value)``,
+    ``remove(key)``). Slicer's ``QSettings()`` is its one settings file per user, so what one module widget
+    writes, a widget made later (a Slicer started again) reads: here one store per test process, which
+    ``SETTINGS.clear()`` empties. PythonQt returns a stored string as ``str`` and the default when unset."""
+
+    def value(self, key: str, defaultValue=None):
+        return SETTINGS.get(key, defaultValue)
+
+    def setValue(self, key: str, value) -> None:
+        SETTINGS[key] = value
+
+    def remove(self, key: str) -> None:
+        SETTINGS.pop(key, None)
+
+
+SETTINGS: dict = {}
+
+
 class QMessageBox:
     """Button and icon constants only: the application double runs in testing mode, where
     ``slicer.util.errorDisplay`` and friends log the message instead of showing a box."""

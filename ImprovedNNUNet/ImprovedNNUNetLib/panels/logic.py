@@ -64,6 +64,16 @@ class SegmentPanelLogic:
         return SegmentJob(volumeNodes, modelFolder, folds=folds, device=device, tta=tta, step=step,
                           distance_maps=distanceMaps, output_node=outputNode, work_dir=workDir)
 
+    @staticmethod
+    def startSegmentationOnServer(volumeNodes, server, model=None, trainingJob=None, folds=None, tta=None,
+                                  outputNode=None):
+        """Segment ``volumeNodes`` on an ``improved-nnunet serve`` server (``server``: a ``ServerClient``) with a
+        model installed there (``model``) or the model a finished training job made (``trainingJob``). Returns a
+        ``RemoteSegmentJob`` (the face of ``startSegmentation``'s job: poll it, or ``wait()`` for the nodes)."""
+        from ImprovedNNUNetLib.panels.remote_segment_job import RemoteSegmentJob
+
+        return RemoteSegmentJob(list(volumeNodes), server, model, trainingJob, folds, tta, outputNode)
+
     def startSegmentationFromParameters(self, parameters):
         """`startSegmentation` with the panel's choices."""
         from ImprovedNNUNetLib.core.errors import UserError

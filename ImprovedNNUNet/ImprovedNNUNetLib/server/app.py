@@ -18,9 +18,9 @@ from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from ImprovedNNUNetLib.core.errors import UserError
-from ImprovedNNUNetLib.core.events import parse_event
+from ImprovedNNUNetLib.core.events import json_object, parse_event
 from ImprovedNNUNetLib.server.files import ServerFolder, safe_name, sha256_of
-from ImprovedNNUNetLib.server.scheduler import LOG, Scheduler
+from ImprovedNNUNetLib.server.scheduler import LOG, STEP_KEY, Scheduler
 from ImprovedNNUNetLib.server.store import ENDED, Store
 
 API_VERSION = 1
@@ -109,7 +109,7 @@ def own_upload(state: Server, upload_id: str, key) -> Path:
     return state.files.upload(upload_id)
 
 
-async def json_object(request: Request) -> dict:
+async def request_object(request: Request) -> dict:
     """The request's JSON object (422 for anything else: a body that is not JSON, or not an object)."""
     try:
         body = await request.json()
@@ -170,12 +170,19 @@ async def upload(name: str, request: Request, key=Depends(caller)):
     return {"upload": upload_id, "name": final.name, "size": size, "sha256": sha256}
 
 
+@api.get("/datasets")
+def datasets(request: Request, key=Depends(caller)):
+    """The raw datasets on the server (names), so a client uploads only what is missing."""
+    raw = Path(server(request).folders["nnUNet_raw"])
+    return sorted(p.name for p in raw.iterdir() if p.is_dir() and (p / "dataset.json").is_file())
+
+
 @api.post("/datasets")
 async def dataset(request: Request, key=Depends(caller)):
     """A raw dataset from an uploaded ZIP of its folder (``DatasetXXX_Name/dataset.json, imagesTr, labelsTr``),
     extracted safely into the server's nnUNet_raw; an existing dataset of that id is never replaced."""
     state = server(request)
-    body = await json_object(request)
+    body = await request_object(request)
     archive = own_upload(state, str(body.get("upload", "")), key)
     return {"dataset": add_raw_dataset(archive, Path(state.folders["nnUNet_raw"]))}
 
@@ -203,10 +210,13 @@ def segment_spec(state: Server, body: dict, key) -> dict:
         if not own_upload(state, upload_id, key).name.endswith(INPUT_SUFFIXES):
             fail(422, "give NIfTI (.nii.gz, .nii), NRRD or MetaImage (.mha) images")
     name, folder = segment_model(state, body, key)
+    from ImprovedNNUNetLib.inference.model_folder import open_model_folder
+
+    labels = open_model_folder(folder).labels  # checked here: a folder that is no model is refused now
     folds = body.get("folds")
     if folds is not None and not (isinstance(folds, list) and all(str(f).isdigit() or f == "all" for f in folds)):
         fail(422, "'folds': a list such as [0, 1] or ['all']")
-    return {"model": name, "_model_path": folder, "inputs": inputs, "folds": folds,
+    return {"model": name, "_model_path": folder, "labels": labels, "inputs": inputs, "folds": folds,
             "tta": body.get("tta"), "sdm": bool(body.get("sdm")), "probabilities": bool(body.get("probabilities"))}
 
 
@@ -241,7 +251,7 @@ def link_inputs(state: Server, job_id: int, inputs: list[str], key) -> None:
 @api.post("/jobs")
 async def submit(request: Request, key=Depends(caller)):
     state = server(request)
-    body = await json_object(request)
+    body = await request_object(request)
     if body.get("kind") not in ("segment", "train"):
         fail(422, "a job is a JSON object with kind 'segment' or 'train'")
     kind = body.pop("kind")
@@ -269,8 +279,21 @@ def events(job_id: int, request: Request, after: int = 0, key=Depends(caller)):
     state = server(request)
     own_job(state, job_id, key)
     log = state.files.job_folder(job_id) / LOG
-    lines = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.is_file() else []
-    found = [event for event in map(parse_event, lines) if event is not None]
+    return events_of(log.read_text(encoding="utf-8", errors="replace").splitlines() if log.is_file() else [], after)
+
+
+def events_of(lines: list[str], after: int = 0) -> dict:
+    """The events among a job's log lines from number ``after`` on, each with the ``fold`` of the step that
+    printed it (from the step markers the scheduler writes)."""
+    found, fold = [], None
+    for line in lines:
+        marker = json_object(line)
+        if marker is not None and STEP_KEY in marker:
+            fold = marker.get("fold")
+            continue
+        event = parse_event(line)
+        if event is not None:
+            found.append({**event, "fold": fold})
     return {"events": found[max(0, after):], "next": len(found)}
 
 

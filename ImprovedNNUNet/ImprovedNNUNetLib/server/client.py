@@ -117,6 +117,10 @@ class ServerClient:
             upload = self.upload(archive)
         return self._call("POST", "/api/datasets", json={"upload": upload}).json()["dataset"]
 
+    def datasets(self) -> list[str]:
+        """The raw datasets on the server."""
+        return self._call("GET", "/api/datasets").json()
+
     # -- jobs ----------------------------------------------------------------------------------------------
     def models(self) -> list[dict]:
         """The models installed on the server (``improved-nnunet models import`` there)."""

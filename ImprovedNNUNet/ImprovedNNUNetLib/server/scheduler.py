@@ -10,6 +10,7 @@ process; it only starts, polls and stops children, so it never holds the server 
 """
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ImprovedNNUNetLib.server.store import Job, Store
 
 POLL_S = 0.3
 LOG = "output.log"
+STEP_KEY = "improved_nnunet_step"  # a JSON line of the log that starts a step (not an event: no stage)
 
 
 def slots_for(gpus: str | None) -> list[str]:
@@ -110,12 +112,14 @@ class Scheduler:
     def _start_step(self, job: Job, steps: list, index: int) -> None:
         folder = self.folder.job_folder(job.id)
         folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / LOG, "a", encoding="utf-8") as log:
-            log.write(f"--- improved-nnunet {' '.join(steps[index])}\n")
+        step = steps[index]
+        with open(folder / LOG, "a", encoding="utf-8") as log:  # the step marker the events route reads
+            log.write(json.dumps({STEP_KEY: index, "title": step["title"], "fold": step["fold"],
+                                  "command": "improved-nnunet " + " ".join(step["arguments"])}) + "\n")
         environment = dict(self.folders)
         if job.slot and job.slot.startswith("cuda:"):
             environment["CUDA_VISIBLE_DEVICES"] = job.slot.split(":", 1)[1]
-        process = ChildProcess.start(cli_command(*steps[index]), env=child_environment(environment), cwd=folder,
+        process = ChildProcess.start(cli_command(*step["arguments"]), env=child_environment(environment), cwd=folder,
                                      log_path=folder / LOG)
         self.store.update(job.id, pid=process.pid)
         self.running[job.id] = (process, steps, index)
@@ -141,8 +145,9 @@ class Scheduler:
     def device(self, slot: str) -> str:
         return "cuda" if slot.startswith("cuda:") else "cpu"
 
-    def steps(self, job: Job, slot: str) -> list[list[str]]:
-        """The ``improved-nnunet`` argument lists of the job, run one after another."""
+    def steps(self, job: Job, slot: str) -> list[dict]:
+        """The job's steps, run one after another: ``{"title", "fold", "arguments"}`` (the arguments after
+        ``improved-nnunet``)."""
         spec = job.spec
         if job.kind == "segment":
             folder = self.folder.job_folder(job.id)
@@ -155,8 +160,9 @@ class Scheduler:
             for flag in ("sdm", "probabilities"):
                 if spec.get(flag):
                     arguments.append(f"--{flag}")
-            return [arguments]
-        return [step.arguments for step in self.training_request(spec, slot).steps(bool(spec.get("resume")))]
+            return [{"title": "segment", "fold": None, "arguments": arguments}]
+        return [{"title": step.title, "fold": step.fold, "arguments": step.arguments}
+                for step in self.training_request(spec, slot).steps(bool(spec.get("resume")))]
 
     def training_request(self, spec: dict, slot: str = "cpu"):
         """The Training panel's request for a training job (its checks, steps and model folder)."""

@@ -1,7 +1,9 @@
 """The server's status page (``GET /``): the jobs a key may see, their state and the training curves.
 
-One static page, no template engine: the key is typed into the page (kept in the tab's ``sessionStorage``,
-never in a URL or cookie) and the page calls the same authenticated API as every client.
+One static page, no template engine: the key is typed into the page, or given once in the address's fragment
+(``http://host:port/#key=KEY``: a fragment never reaches the server or its logs, and the page removes it from
+the address at once); it is kept in the tab's ``sessionStorage`` only (no cookie), and the page calls the same
+authenticated API as every client.
 """
 
 PAGE = """<!doctype html>
@@ -63,7 +65,11 @@ async function show() {
 document.getElementById("login").onsubmit = (event) => {
   event.preventDefault(); sessionStorage.setItem("key", document.getElementById("key").value); show();
 };
+const given = new URLSearchParams(location.hash.slice(1)).get("key");
+if (given) { sessionStorage.setItem("key", given); history.replaceState(null, "", location.pathname); }
 if (sessionStorage.getItem("key")) show();
-setInterval(() => { if (sessionStorage.getItem("key")) show(); }, 5000);
+setInterval(() => { const given = new URLSearchParams(location.hash.slice(1)).get("key");
+if (given) { sessionStorage.setItem("key", given); history.replaceState(null, "", location.pathname); }
+if (sessionStorage.getItem("key")) show(); }, 5000);
 </script></body></html>
 """

@@ -94,13 +94,34 @@ class TrainingPanelLogic:
             folders=TrainingPanelLogic.folderSettings(parameters))
 
     @staticmethod
-    def startTraining(request, resume=False, scene=None):
+    def startTraining(request, resume=False, scene=None, server=None):
         """Start a ``TrainingJob`` (prepare when needed, then each fold) and return it running: poll it
-        from a timer or call ``wait()``. Its curves are table and plot chart nodes of ``scene``."""
+        from a timer or call ``wait()``. Its curves are table and plot chart nodes of ``scene``. With ``server``
+        (``serverClient``) the training runs there (``RemoteTrainingJob``: the raw dataset is sent when the
+        server lacks it; the job goes on when Slicer closes)."""
+        from ImprovedNNUNetTrainingLib.panels.remote_training_job import RemoteTrainingJob
         from ImprovedNNUNetTrainingLib.panels.training_job import TrainingJob
 
-        job = TrainingJob(request, scene or _scene())
+        job = TrainingJob(request, scene or _scene()) if server is None else \
+            RemoteTrainingJob(request, scene or _scene(), server)
         return job.resume() if resume else job.start()
+
+    @staticmethod
+    def serverClient(url, key, timeout=5.0):
+        """A client of an ``improved-nnunet serve`` server (versions checked on first use); a panel's polls
+        wait ``timeout`` seconds at most."""
+        from ImprovedNNUNetLib.server.client import ServerClient
+
+        return ServerClient(str(url).strip(), str(key).strip(), timeout=timeout)
+
+    @staticmethod
+    def attachTraining(server, scene=None):
+        """The newest training of this key on the server that has not finished, followed from its first event
+        (a ``RemoteTrainingJob``), or None: what a panel opened again (Slicer restarted) picks up."""
+        from ImprovedNNUNetTrainingLib.panels.remote_training_job import RemoteTrainingJob
+
+        server.check_version()
+        return RemoteTrainingJob.attach(server, scene or _scene())
 
     @staticmethod
     def useModel(modelFolder):

@@ -58,6 +58,11 @@ class TrainingPanel(PanelPlumbing):
         self.ui.resumeButton.connect("clicked(bool)", self.onResumeButton)
         self.ui.useModelButton.connect("clicked(bool)", self.onUseModel)
         self.ui.compareButton.connect("clicked(bool)", self.onCompare)
+        self.ui.serverUrlLineEdit.text = self.settingsValue("ServerURL", "") or ""
+        self.ui.serverKeyLineEdit.text = self.settingsValue("ServerKey", "") or ""
+        self.ui.serverUrlLineEdit.connect("editingFinished()", self.onServerSettingsEdited)
+        self.ui.serverKeyLineEdit.connect("editingFinished()", self.onServerSettingsEdited)
+        self.ui.serverConnectButton.connect("clicked(bool)", self.onConnectServer)
         self.initializeParameterNode()
         self.onResetHyperparameters()
         self.ui.dependenciesStatusLabel.text = self.logic.dependencyStatus()
@@ -66,13 +71,14 @@ class TrainingPanel(PanelPlumbing):
         """The module is being removed (application exit, developer reload): stop polling and end
         a running training (it can be resumed later) and comparison, now and on this thread, waiting
         for their process trees (SIGKILL after the grace period): a thread started here would not run
-        before the interpreter shuts down, since Slicer's main thread holds the GIL."""
+        before the interpreter shuts down, since Slicer's main thread holds the GIL. A training on a server goes
+        on: the panel only stops following it (Connect follows it again)."""
         self.setParameterNode(None)
         self.removeObservers()
         for timer in (self._pollTimer, self._comparePollTimer):
             if timer is not None:
                 timer.stop()
-        if self._job is not None and self._job.running:
+        if self._job is not None and self._job.running and getattr(self._job, "job_id", None) is None:
             self._job.cancel(wait=True)
         if self._comparison is not None and self._comparison.running:
             self._comparison.cancel()
@@ -203,22 +209,72 @@ class TrainingPanel(PanelPlumbing):
     def onResumeButton(self):
         self._startJob(resume=True)
 
+    def _onServer(self):
+        return self._parameterNode is not None and self._parameterNode.runOn == "server"
+
+    def _server(self):
+        """The client of the server in the panel's fields (UserError naming what is missing)."""
+        from ImprovedNNUNetLib.core.errors import UserError
+
+        url, key = self.ui.serverUrlLineEdit.text.strip(), self.ui.serverKeyLineEdit.text.strip()
+        if not url or not key:
+            raise UserError("Run on: server needs the server's address and your API key (Run on section)")
+        return self.logic.serverClient(url, key)
+
     def _startJob(self, resume):
         def start():
             from ImprovedNNUNetLib.core.dependencies import require
 
+            if self._onServer() and resume and getattr(self._job, "job_id", None) is not None:
+                return self._job.resume()  # the server's own job continues from its checkpoint
             request = self.logic.requestFromParameters(self._parameterNode, self.ui.hyperparametersTextEdit.plainText)
+            if self._onServer():
+                return self.logic.startTraining(request, resume=resume, server=self._server())
             require()  # torch and nnU-Net are needed by the child processes, checked before anything starts
             return self.logic.startTraining(request, resume=resume)
 
         job = self._guarded(start, _("Resuming failed.") if resume else _("Training could not start."))
-        if job is None:
-            return
+        if job is not None:
+            self._follow(job)
+
+    def _follow(self, job):
         self._job = job
         self.ui.progressBar.value = 0
         self._showCurves()
         self._pollTimer.start(POLL_INTERVAL_MS)
         self._updateGUI()
+
+    def onServerSettingsEdited(self):
+        """The server's address and key go to Slicer's settings (never into the scene)."""
+        self.setSettingsValue("ServerURL", self.ui.serverUrlLineEdit.text.strip())
+        self.setSettingsValue("ServerKey", self.ui.serverKeyLineEdit.text.strip())
+
+    def onConnectServer(self):
+        """Check the server and key, then follow the newest training there that has not finished."""
+        if self._running():
+            return
+        self.onServerSettingsEdited()
+        found = self._guarded(lambda: [self.logic.attachTraining(self._server())], _("Connecting to the server failed."))
+        if found is None:  # the dialog said why
+            return
+        job = found[0]
+        if job is None:
+            self._log(_("Connected; no training of yours is running on the server."))
+            return
+        self._showRequest(job.request)
+        self._log(_("Following training job {job} on the server").format(job=job.job_id))
+        self._follow(job)
+
+    def _showRequest(self, request):
+        """The panel's fields as the followed server training was started (a panel opened again shows what runs)."""
+        parameters = self._parameterNode
+        parameters.runOn = "server"
+        parameters.dataset, parameters.variant = request.dataset_name, request.variant
+        parameters.configuration, parameters.folds = request.configuration, ",".join(map(str, request.folds))
+        for name, value in (("epochs", request.epochs), ("iterationsPerEpoch", request.iterations_per_epoch),
+                            ("validationIterationsPerEpoch", request.validation_iterations_per_epoch)):
+            if value is not None:
+                setattr(parameters, name, value)
 
     def _showCurves(self, switchLayout=True):
         """Show the current fold's loss chart: at the start of a job in a layout with a plot view (the layout

@@ -1,0 +1,107 @@
+"""The Training panel with Run on: server, on the Qt double with real scenes, against a real server: start a
+training there (the raw dataset is sent because the server lacks it), close the panel (Slicer closing) while it
+runs, open a new panel, connect and find the training with its curves continuing, cancel it, resume it, and
+segment a scene volume with the model it made through the Segment panel's logic."""
+import time
+
+import numpy as np
+
+from fixtures.slicer_panels import TRAINING, open_panel
+from fixtures.training import DATASET_NAME
+from ImprovedNNUNetLib.server.client import ServerClient
+
+EPOCHS = 12
+
+
+def poll_until(widget, condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        if widget._pollTimer.isActive():
+            widget._pollTimer.emit("timeout()")
+        time.sleep(0.3)
+
+
+def epochs_in_table(widget):
+    curves = widget._job.curves.get("0")
+    return 0 if curves is None else curves.table.GetNumberOfRows()
+
+
+def open_training_panel():
+    import slicer_shim
+    from fixtures.slicer_panels import INFERENCE
+
+    slicer_shim.load_module(INFERENCE)
+    return open_panel(TRAINING, "ImprovedNNUNetTrainingWidget")
+
+
+def test_train_on_a_server_leave_come_back_cancel_resume_and_segment(make_server, tiny_dataset, tmp_path, slot_errors,
+                                                                    monkeypatch):
+    import slicer
+
+    from slicer_shim import qt
+
+    nnunet = {"nnUNet_raw": tmp_path / "server-raw", "nnUNet_preprocessed": tiny_dataset.preprocessed.parent,
+              "nnUNet_results": tmp_path / "server-results"}
+    server = make_server(nnunet=nnunet)
+    key = server.add_key("laptop")
+    server.start()
+    qt.SETTINGS.clear()
+    monkeypatch.setenv("nnUNet_raw", str(tiny_dataset.raw.parent))  # the laptop's own raw folder
+
+    panel = open_training_panel()
+    module, widget = next(panel)
+    widget.ui.serverUrlLineEdit.user_type(server.url)
+    widget.ui.serverKeyLineEdit.user_type(key)
+    parameters = widget._parameterNode
+    parameters.runOn = "server"
+    parameters.dataset = DATASET_NAME
+    parameters.variant = "baseline"
+    parameters.folds = "0"
+    parameters.epochs, parameters.iterationsPerEpoch, parameters.validationIterationsPerEpoch = EPOCHS, 2, 1
+    widget.ui.applyButton.click()
+    assert slot_errors == [] and widget._job is not None and widget._job.job_id is not None
+    job_id = widget._job.job_id
+    poll_until(widget, lambda: epochs_in_table(widget) >= 6, 240, "six epochs on the server")
+    assert (tmp_path / "server-raw" / DATASET_NAME / "dataset.json").is_file()  # sent, as the server lacked it
+
+    next(panel, None)  # Slicer closes: the panel is cleaned up; the training goes on on the server
+    client = ServerClient(server.url, key)
+    assert client.job(job_id)["state"] == "running"
+
+    panel = open_training_panel()  # Slicer started again: address and key come from the settings
+    module, widget = next(panel)
+    assert widget.ui.serverUrlLineEdit.text == server.url and widget.ui.serverKeyLineEdit.text == key
+    assert key not in slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScriptedModuleNode").GetParameterNames() and \
+        all(key not in widget._parameterNode.parameterNode.GetParameter(name)
+            for name in widget._parameterNode.parameterNode.GetParameterNames())  # never in the scene
+    widget.ui.serverConnectButton.click()
+    assert widget._job is not None and widget._job.job_id == job_id
+    seen = epochs_in_table(widget)
+    poll_until(widget, lambda: epochs_in_table(widget) > max(seen, 7), 240, "more epochs after re-attaching")
+    assert epochs_in_table(widget) >= 8  # the curves hold the epochs from before the panel closed, and go on
+
+    widget.ui.applyButton.click()  # Cancel
+    poll_until(widget, lambda: not widget._job.running, 120, "the cancel")
+    assert widget._job.status.state == "cancelled" and client.job(job_id)["state"] == "cancelled"
+    widget.ui.resumeButton.click()
+    assert widget._job.job_id == job_id  # the same server job continues
+    poll_until(widget, lambda: not widget._job.running, 300, "the resumed training")
+    assert widget._job.status.state == "done", widget.ui.logTextEdit.plainText[-3000:]
+    assert epochs_in_table(widget) >= EPOCHS
+
+    import slicer_shim
+    from fixtures.slicer_panels import INFERENCE
+    from ImprovedNNUNetLib.core.imageio import read_image
+    from ImprovedNNUNetLib.panels.scene.labelmaps import export_label_image, segment_infos
+    from ImprovedNNUNetLib.panels.scene.volumes import add_volume_from_image
+
+    segment = slicer_shim.load_module(INFERENCE)
+    image = read_image(tiny_dataset.raw / "imagesTr" / "chest_000_0000.nii.gz")
+    volume = add_volume_from_image(slicer.mrmlScene, image, "CT crop")
+    job = segment.ImprovedNNUNetLogic().startSegmentationOnServer([volume], client, trainingJob=job_id, folds=[0])
+    result = job.wait(timeout=300)
+    labels = export_label_image(result.segmentation, segment_infos(result.segmentation)).array
+    assert labels.shape == image.array.shape and set(np.unique(labels)) <= set(range(8))
+    assert set(result.labels) >= {"ribs", "left lung"}
+    next(panel, None)
