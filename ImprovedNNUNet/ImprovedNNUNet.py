@@ -34,6 +34,7 @@ from ImprovedNNUNetLib.panels.self_test import SegmentSelfTest
 
 DEVICES = list(DEVICE_CHOICES)
 MIRRORING = ["auto", "on", "off"]
+RUN_ON = ["this computer", "server"]
 
 
 class ImprovedNNUNet(ScriptedLoadableModule):
@@ -69,6 +70,7 @@ class ImprovedNNUNetParameterNode:
     outputSegmentation - segmentation to fill; None creates a new one.
     reference - segmentation or labelmap to evaluate against; tau - NSD tolerance (mm).
     metricsTable - table to fill; None creates a new one. metricsCsv - CSV export file.
+    runOn - "this computer" or "server" (the server's address and key are application settings, never the scene's).
     """
 
     inputVolume0: vtkMRMLScalarVolumeNode
@@ -87,6 +89,7 @@ class ImprovedNNUNetParameterNode:
     tau: Annotated[float, WithinRange(0.0, 100.0)] = 1.0
     metricsTable: vtkMRMLTableNode
     metricsCsv: str = ""
+    runOn: Annotated[str, Choice(RUN_ON)] = "this computer"
 
 
 class ImprovedNNUNetWidget(SegmentPanel, ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -109,6 +112,7 @@ class ImprovedNNUNetWidget(SegmentPanel, ScriptedLoadableModuleWidget, VTKObserv
         self.logic = ImprovedNNUNetLogic()
 
         self._pollTimer = qt.QTimer()
+        self.settings = qt.QSettings()  # Slicer's application settings: the server's address and key
         self.connectPanel()
 
 

@@ -108,16 +108,8 @@ class ImprovedNNUNetTrainingWidget(TrainingPanel, ScriptedLoadableModuleWidget, 
         self.logic = ImprovedNNUNetTrainingLogic()
         self._pollTimer = qt.QTimer()
         self._comparePollTimer = qt.QTimer()
+        self.settings = qt.QSettings()  # Slicer's application settings: the server's address and key
         self.connectPanel()
-
-    @staticmethod
-    def settingsValue(name, default=""):
-        """Slicer's application settings (where the server's address and key live; never in a scene)."""
-        return qt.QSettings().value(f"ImprovedNNUNet/{name}", default)
-
-    @staticmethod
-    def setSettingsValue(name, value):
-        qt.QSettings().setValue(f"ImprovedNNUNet/{name}", value)
 
 
 class ImprovedNNUNetTrainingLogic(TrainingPanelLogic, ScriptedLoadableModuleLogic):

@@ -1,13 +1,13 @@
 """The Training panel with Run on: server, on the Qt double with real scenes, against a real server: start a
 training there (the raw dataset is sent because the server lacks it), close the panel (Slicer closing) while it
 runs, open a new panel, connect and find the training with its curves continuing, cancel it, resume it, and
-segment a scene volume with the model it made through the Segment panel's logic."""
+segment a scene volume on the server through the Segment panel (Run on: server) with that model installed there."""
 import time
 
 import numpy as np
 
-from fixtures.slicer_panels import TRAINING, open_panel
-from fixtures.training import DATASET_NAME
+from fixtures.slicer_panels import INFERENCE, TRAINING, open_panel
+from fixtures.training import DATASET_NAME, LABELS
 from ImprovedNNUNetLib.server.client import ServerClient
 
 EPOCHS = 12
@@ -29,7 +29,6 @@ def epochs_in_table(widget):
 
 def open_training_panel():
     import slicer_shim
-    from fixtures.slicer_panels import INFERENCE
 
     slicer_shim.load_module(INFERENCE)
     return open_panel(TRAINING, "ImprovedNNUNetTrainingWidget")
@@ -90,18 +89,33 @@ def test_train_on_a_server_leave_come_back_cancel_resume_and_segment(make_server
     assert widget._job.status.state == "done", widget.ui.logTextEdit.plainText[-3000:]
     assert epochs_in_table(widget) >= EPOCHS
 
-    import slicer_shim
-    from fixtures.slicer_panels import INFERENCE
+    # the Segment panel, Run on: server, with that model installed on the server
+    from fixtures.server import cli
+    from fixtures.slicer_scene import run_poll_timer_until_done
     from ImprovedNNUNetLib.core.imageio import read_image
     from ImprovedNNUNetLib.panels.scene.labelmaps import export_label_image, segment_infos
     from ImprovedNNUNetLib.panels.scene.volumes import add_volume_from_image
 
-    segment = slicer_shim.load_module(INFERENCE)
+    model_folder = tmp_path / "server-results" / DATASET_NAME / "nnUNetTrainer__nnUNetPlans__3d_fullres"
+    assert cli("models", "import", str(model_folder), "--name", "chest-on-server", env=server.env).returncode == 0
+    next(panel, None)
+    segment_panel = open_panel(INFERENCE, "ImprovedNNUNetWidget")
+    _, segment = next(segment_panel)
+    assert segment.ui.serverUrlLineEdit.text == server.url  # one address and key for both panels
     image = read_image(tiny_dataset.raw / "imagesTr" / "chest_000_0000.nii.gz")
     volume = add_volume_from_image(slicer.mrmlScene, image, "CT crop")
-    job = segment.ImprovedNNUNetLogic().startSegmentationOnServer([volume], client, trainingJob=job_id, folds=[0])
-    result = job.wait(timeout=300)
-    labels = export_label_image(result.segmentation, segment_infos(result.segmentation)).array
+    parameters = segment._parameterNode
+    parameters.runOn = "server"
+    segment.ui.refreshModelsButton.click()
+    assert segment.ui.modelComboBox.findText("chest-on-server") > 0, "the server's models are listed"
+    parameters.installedModel, parameters.inputVolume0, parameters.folds = "chest-on-server", volume, "0"
+    assert segment.ui.applyButton.enabled and "on the server" in segment.ui.modelSummaryLabel.text
+    segment.ui.applyButton.click()
+    assert slot_errors == [] and segment._job is not None
+    run_poll_timer_until_done(segment, 300)
+    result = parameters.outputSegmentation
+    assert result is not None, segment.ui.logTextEdit.plainText
+    labels = export_label_image(result, segment_infos(result)).array
     assert labels.shape == image.array.shape and set(np.unique(labels)) <= set(range(8))
-    assert set(result.labels) >= {"ribs", "left lung"}
-    next(panel, None)
+    assert {info.name for info in segment_infos(result)} <= set(LABELS)
+    next(segment_panel, None)

@@ -6,9 +6,11 @@ import shutil
 import time
 
 import numpy as np
+import pytest
 
 from fixtures.server import cli
 from fixtures.training import DATASET_NAME, SCHEDULE
+from ImprovedNNUNetLib.core.errors import UserError
 from ImprovedNNUNetLib.core.imageio import read_image
 from ImprovedNNUNetLib.server.client import ServerClient
 
@@ -86,3 +88,32 @@ def test_train_survive_a_server_kill_resume_and_segment(make_server, tiny_datase
     assert predicted.returncode == 0, predicted.stderr + "".join(server.output[-40:])
     remote_result = read_image(tmp_path / "remote" / "chest_000.nii.gz")
     np.testing.assert_array_equal(remote_result.array, result.array)  # same model, same case, same answer
+
+
+def test_evaluate_and_study_jobs_on_the_server(make_server, tiny_dataset, tmp_path):
+    nnunet = {"nnUNet_raw": tiny_dataset.raw.parent, "nnUNet_preprocessed": tiny_dataset.preprocessed.parent,
+              "nnUNet_results": tmp_path / "results"}
+    server = make_server(nnunet=nnunet)
+    key = server.add_key("lab")
+    server.start()
+    client = ServerClient(server.url, key)
+
+    reference = tiny_dataset.raw / "labelsTr" / "chest_001.nii.gz"
+    labels = {name: value for name, value in json.loads((tiny_dataset.raw / "dataset.json").read_text())["labels"].items()}
+    evaluation = client.evaluate(reference, reference, labels=labels, tau=2.0)
+    study = client.study(DATASET_NAME, ["baseline"], name="server-study", folds="0", epochs=1, iters_per_epoch=2,
+                         val_iters_per_epoch=1)
+    assert client.wait(evaluation["id"], timeout=120, poll_s=0.3)["state"] == "done"
+    written = {p.name: p for p in client.download(evaluation["id"], tmp_path / "evaluation")}
+    assert set(written) == {"summary.json", "metrics.csv"}
+    summary = json.loads(written["summary.json"].read_text())
+    assert summary["foreground_mean"]["Dice"] == 1.0 and summary["tau_mm"] == 2.0
+    assert {summary["labels"][str(v)] for v in summary["mean"]} <= set(labels)
+
+    done = client.wait(study["id"], timeout=400, poll_s=0.5)
+    assert done["state"] == "done", done
+    report = {p.name: p for p in client.download(study["id"], tmp_path / "report")}
+    assert {"report.md", "table.csv"} <= set(report)
+    assert "Study server-study" in report["report.md"].read_text()
+    with pytest.raises(UserError, match="arms"):
+        client.study(DATASET_NAME, ["--executor=slurm"])  # an arm can never pass for an option

@@ -176,6 +176,35 @@ class PanelPlumbing:
     def _log(self, text):
         self.ui.logTextEdit.appendPlainText(text)
 
+    # -- Run on: a server ------------------------------------------------------------------------------------
+    # The widget provides ``settings`` (Slicer's application settings, ``qt.QSettings()``) and the ui's
+    # ``serverUrlLineEdit`` / ``serverKeyLineEdit``; both panels share one address and key, never in a scene.
+    settings = None
+
+    def connectServerFields(self) -> None:
+        self.ui.serverUrlLineEdit.text = self.settings.value("ImprovedNNUNet/ServerURL", "") or ""
+        self.ui.serverKeyLineEdit.text = self.settings.value("ImprovedNNUNet/ServerKey", "") or ""
+        self.ui.serverUrlLineEdit.connect("editingFinished()", self.onServerSettingsEdited)
+        self.ui.serverKeyLineEdit.connect("editingFinished()", self.onServerSettingsEdited)
+
+    def onServerSettingsEdited(self):
+        """The server's address and key go to Slicer's settings (never into the scene)."""
+        self.settings.setValue("ImprovedNNUNet/ServerURL", self.ui.serverUrlLineEdit.text.strip())
+        self.settings.setValue("ImprovedNNUNet/ServerKey", self.ui.serverKeyLineEdit.text.strip())
+
+    def _onServer(self) -> bool:
+        return self._parameterNode is not None and self._parameterNode.runOn == "server"
+
+    def _server(self):
+        """A client of the server in the panel's fields (UserError naming what is missing); polls wait 5 s."""
+        from ImprovedNNUNetLib.core.errors import UserError
+        from ImprovedNNUNetLib.server.client import ServerClient
+
+        url, key = self.ui.serverUrlLineEdit.text.strip(), self.ui.serverKeyLineEdit.text.strip()
+        if not url or not key:
+            raise UserError("Run on: server needs the server's address and your API key (Run on section)")
+        return ServerClient(url, key, timeout=5.0)
+
     def _guarded(self, action, what, waitCursor=True):
         """:func:`guarded`, with the path fields stored first (the action reads the parameter node)."""
 

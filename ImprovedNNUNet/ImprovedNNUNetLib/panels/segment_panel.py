@@ -33,6 +33,7 @@ class SegmentPanel(PanelPlumbing):
     _job = None
     _pollTimer = None
     _fillingModels = False
+    _serverModels: dict = {}  # name -> the server's description, after the model list was refreshed from it
 
     def connectPanel(self):
         """Connect the widgets and show the parameters (called once from ``setup``)."""
@@ -46,6 +47,7 @@ class SegmentPanel(PanelPlumbing):
         self.ui.exportCsvButton.connect("clicked(bool)", self.onExportCsv)
         self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
         self.ui.dependenciesStatusLabel.text = self.logic.dependencyStatus()
+        self.connectServerFields()
         self.initializeParameterNode()
         self.onRefreshModels()
 
@@ -99,9 +101,8 @@ class SegmentPanel(PanelPlumbing):
         if parameters is None:
             return
         self._showParameterTexts()
-        model = self.logic.chosenModel(parameters)
-        channels = model.channel_names if model is not None else []
-        self.ui.modelSummaryLabel.text = model.summary if model is not None else _("No model chosen.")
+        channels, summary = self._chosenModel(parameters)
+        self.ui.modelSummaryLabel.text = summary
         for index in range(MAX_CHANNELS):
             label = getattr(self.ui, f"inputVolume{index}Label")
             selector = getattr(self.ui, f"inputVolume{index}Selector")
@@ -116,13 +117,33 @@ class SegmentPanel(PanelPlumbing):
         self.ui.exportCsvButton.toolTip = _("Save the metrics table as a CSV file.") if exportable else (
             _("Compute metrics first.") if not parameters.metricsTable else _("Choose the CSV file first."))
 
+    def _chosenModel(self, parameters):
+        """(input channel names, summary text) of the chosen model: here, or among the server's models."""
+        if self._onServer():
+            info = self._serverModels.get(parameters.installedModel)
+            if info is None:
+                return [], _("Choose a model of the server (refresh the list next to Model).")
+            return list(info["channels"]), _("{name} on the server: folds {folds}; labels {labels}").format(
+                name=parameters.installedModel, folds=", ".join(map(str, info["folds"])),
+                labels=", ".join(name for name in info["labels"] if name != "background"))
+        model = self.logic.chosenModel(parameters)
+        return (model.channel_names, model.summary) if model is not None else ([], _("No model chosen."))
+
     def onRefreshModels(self):
-        """Fill the imported-model list again; the chosen model stays chosen."""
+        """Fill the model list again (the imported models, or the server's with Run on: server); the chosen
+        model stays chosen."""
+        if self._onServer():
+            found = self._guarded(lambda: {m["name"]: m for m in self._server().models()},
+                                  _("Listing the server's models failed."))
+            self._serverModels = found or {}
+            names = list(self._serverModels)
+        else:
+            names = self.logic.installedModelNames()
         self._fillingModels = True
         try:
             self.ui.modelComboBox.clear()
             self.ui.modelComboBox.addItem("")
-            for name in self.logic.installedModelNames():
+            for name in names:
                 self.ui.modelComboBox.addItem(name)
         finally:
             self._fillingModels = False
@@ -139,14 +160,26 @@ class SegmentPanel(PanelPlumbing):
             self._log(_("Cancelling..."))
             self._updateGUI()
             return
-        job = self._guarded(lambda: self.logic.startSegmentationFromParameters(self._parameterNode),
-                            _("Segmentation could not start."))
+        job = self._guarded(self._startSegmentation, _("Segmentation could not start."))
         if job is not None:
             self._job = job
             self.ui.progressBar.value = 0
             self._log(_("Segmenting with {model}").format(model=job.model.path))
             self._pollTimer.start(POLL_INTERVAL_MS)
         self._updateGUI()
+
+    def _startSegmentation(self):
+        if not self._onServer():
+            return self.logic.startSegmentationFromParameters(self._parameterNode)
+        from ImprovedNNUNetLib.panels.segment_options import parse_folds, parse_mirroring
+
+        parameters = self._parameterNode
+        channels, _summary = self._chosenModel(parameters)
+        volumes = [getattr(parameters, f"inputVolume{i}") for i in range(max(1, len(channels)))]
+        return self.logic.startSegmentationOnServer(volumes, self._server(), model=parameters.installedModel,
+                                                    folds=parse_folds(parameters.folds),
+                                                    tta=parse_mirroring(parameters.mirroring),
+                                                    outputNode=parameters.outputSegmentation)
 
     def onPollTimer(self):
         job = self._job

@@ -10,7 +10,7 @@ evaluated, and client names become paths only through :func:`~.files.safe_name`.
 from __future__ import annotations
 
 import hashlib
-import shutil
+import json
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -21,43 +21,28 @@ from ImprovedNNUNetLib.core.errors import UserError
 from ImprovedNNUNetLib.core.events import json_object, parse_event
 from ImprovedNNUNetLib.server.files import ServerFolder, safe_name, sha256_of
 from ImprovedNNUNetLib.server.scheduler import LOG, STEP_KEY, Scheduler
-from ImprovedNNUNetLib.server.store import ENDED, Store
+from ImprovedNNUNetLib.server.specs import (
+    add_raw_dataset,
+    evaluate_spec,
+    fail,
+    link_inputs,
+    own_job,
+    own_upload,
+    segment_spec,
+    study_spec,
+    train_spec,
+)
+from ImprovedNNUNetLib.server.store import ENDED, KINDS, Store
 
 API_VERSION = 1
 API_HEADER = "X-Improved-NNUNet-API"
 JSON_LIMIT = 1 << 20
-INPUT_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
 
 
 def server_version() -> str:
     from ImprovedNNUNetLib.cli.main import package_version
 
     return package_version()
-
-
-def add_raw_dataset(archive: Path, raw: Path) -> str:
-    """Extract a ZIP holding one raw dataset folder into ``raw``; returns the dataset's name. The archive is
-    extracted beside its final place first, so a failure leaves no half dataset."""
-    import tempfile
-
-    from ImprovedNNUNetLib.core.dataset_names import is_dataset_name
-    from ImprovedNNUNetLib.inference.models.safe_zip import safe_extract
-
-    raw.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=raw, prefix=".upload-") as scratch:
-        safe_extract(archive, scratch)
-        entries = [p for p in Path(scratch).iterdir() if not p.name.startswith(".")]
-        if len(entries) != 1 or not entries[0].is_dir() or not is_dataset_name(entries[0].name):
-            raise UserError("the ZIP must hold one folder named like Dataset001_Name (the raw dataset)")
-        name = safe_name(entries[0].name, "dataset")
-        if not (entries[0] / "dataset.json").is_file():
-            raise UserError(f"{name} has no dataset.json; zip the whole raw dataset folder")
-        target = raw / name
-        same_id = sorted(p.name for p in raw.glob(name.split("_", 1)[0] + "_*"))
-        if target.exists() or same_id:
-            raise UserError(f"{', '.join(same_id) or name} is already on the server; give the new dataset another id")
-        entries[0].rename(target)
-    return name
 
 
 class Server:
@@ -70,10 +55,6 @@ class Server:
         self.folders = folders
         self.max_upload_bytes = max_upload_bytes
         self.max_jobs = max_jobs
-
-
-def fail(status: int, message: str):
-    raise HTTPException(status_code=status, detail=message)
 
 
 def server(request: Request) -> Server:
@@ -93,20 +74,6 @@ def caller(request: Request, authorization: str | None = Header(default=None),
         fail(409, f"this client speaks API version {api} and the server ({server_version()}) version "
                   f"{API_VERSION}; install the same improved-nnunet version on both")
     return found
-
-
-def own_job(state: Server, job_id: int, key):
-    job = state.store.job(job_id)
-    if job is None or (job.owner != key.name and not key.admin):
-        fail(404, f"job {job_id}: no such job of this key")
-    return job
-
-
-def own_upload(state: Server, upload_id: str, key) -> Path:
-    owner = state.store.upload_owner(upload_id)
-    if owner is None or (owner != key.name and not key.admin):
-        fail(404, f"upload {upload_id!r}: no such upload of this key")
-    return state.files.upload(upload_id)
 
 
 async def request_object(request: Request) -> dict:
@@ -187,78 +154,22 @@ async def dataset(request: Request, key=Depends(caller)):
     return {"dataset": add_raw_dataset(archive, Path(state.folders["nnUNet_raw"]))}
 
 
-def segment_model(state: Server, body: dict, key) -> tuple[str, str]:
-    """(name, folder) of the model a segmentation uses: one installed on the server (``model``), or the model
-    a finished training job of this key made (``training_job``)."""
-    from ImprovedNNUNetLib.inference.models import resolve_model
-
-    if body.get("training_job") is not None:
-        training = own_job(state, int(body["training_job"]), key)
-        if training.kind != "train" or training.state != "done":
-            fail(409, f"job {training.id} is a {training.kind} job that is {training.state}; segment with a "
-                      "finished training")
-        return f"job {training.id}", str(state.scheduler.training_request(training.spec).model_folder())
-    name = safe_name(str(body.get("model", "")), "model name")
-    return name, str(resolve_model(name))
-
-
-def segment_spec(state: Server, body: dict, key) -> dict:
-    inputs = body.get("inputs")
-    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs):
-        fail(422, "'inputs': the upload ids of the case's channel images, in channel order")
-    for upload_id in inputs:
-        if not own_upload(state, upload_id, key).name.endswith(INPUT_SUFFIXES):
-            fail(422, "give NIfTI (.nii.gz, .nii), NRRD or MetaImage (.mha) images")
-    name, folder = segment_model(state, body, key)
-    from ImprovedNNUNetLib.inference.model_folder import open_model_folder
-
-    labels = open_model_folder(folder).labels  # checked here: a folder that is no model is refused now
-    folds = body.get("folds")
-    if folds is not None and not (isinstance(folds, list) and all(str(f).isdigit() or f == "all" for f in folds)):
-        fail(422, "'folds': a list such as [0, 1] or ['all']")
-    return {"model": name, "_model_path": folder, "labels": labels, "inputs": inputs, "folds": folds,
-            "tta": body.get("tta"), "sdm": bool(body.get("sdm")), "probabilities": bool(body.get("probabilities"))}
-
-
-TRAIN_SETTINGS = {"dataset", "variant", "configuration", "folds", "epochs", "iterations_per_epoch",
-                  "validation_iterations_per_epoch", "hyperparameters", "overwrite", "planner"}
-
-
-def train_spec(state: Server, body: dict) -> dict:
-    safe_name(str(body.get("dataset", "")), "dataset")
-    unknown = sorted(set(body) - TRAIN_SETTINGS)
-    if unknown:
-        fail(422, f"unknown training settings: {', '.join(unknown)}")
-    request = state.scheduler.training_request(body)
-    request.check()  # the Training panel's own checks: variant, planner, folds, schedule, the dataset's name
-    request.model_folder()
-    return dict(body)
-
-
-def link_inputs(state: Server, job_id: int, inputs: list[str], key) -> None:
-    """The case's channel images in the job's folder, named as nnU-Net expects (``case_0000.nii.gz``...)."""
-    folder = state.files.job_folder(job_id) / "inputs"
-    folder.mkdir(parents=True)
-    for channel, upload_id in enumerate(inputs):
-        source = own_upload(state, upload_id, key)
-        target = folder / f"case_{channel:04d}{next(s for s in INPUT_SUFFIXES if source.name.endswith(s))}"
-        try:
-            target.hardlink_to(source)
-        except OSError:  # another file system
-            shutil.copyfile(source, target)
-
-
 @api.post("/jobs")
 async def submit(request: Request, key=Depends(caller)):
     state = server(request)
     body = await request_object(request)
-    if body.get("kind") not in ("segment", "train"):
-        fail(422, "a job is a JSON object with kind 'segment' or 'train'")
-    kind = body.pop("kind")
-    spec = segment_spec(state, body, key) if kind == "segment" else train_spec(state, body)
-    job = state.store.add_job(key.name, kind, spec, max_open=state.max_jobs, queued=kind != "segment")
-    if kind == "segment":
-        link_inputs(state, job.id, spec["inputs"], key)
+    kind = body.pop("kind", None)
+    if kind not in KINDS:
+        fail(422, f"a job is a JSON object with kind {', '.join(KINDS)}")
+    spec = {"segment": lambda: segment_spec(state, body, key), "train": lambda: train_spec(state, body),
+            "evaluate": lambda: evaluate_spec(state, body, key), "study": lambda: study_spec(body)}[kind]()
+    inputs = {f"case_{i:04d}": u for i, u in enumerate(spec["inputs"])} if kind == "segment" else \
+        {"prediction": spec["prediction"], "reference": spec["reference"]} if kind == "evaluate" else {}
+    job = state.store.add_job(key.name, kind, spec, max_open=state.max_jobs, queued=not inputs)
+    if inputs:
+        link_inputs(state, job.id, inputs, key)
+        if spec.get("labels"):
+            (state.files.job_folder(job.id) / "inputs" / "labels.json").write_text(json.dumps({"labels": spec["labels"]}))
         state.store.update(job.id, state="queued")
     return state.store.job(job.id).public()
 
@@ -321,7 +232,7 @@ def results(job_id: int, request: Request, key=Depends(caller)):
     state = server(request)
     own_job(state, job_id, key)
     outputs = state.files.job_folder(job_id) / "outputs"
-    found = sorted(p for p in outputs.iterdir() if p.is_file()) if outputs.is_dir() else []
+    found = sorted(p for p in outputs.iterdir() if p.is_file() and not p.name.startswith(".")) if outputs.is_dir() else []
     return [{"name": p.name, "size": p.stat().st_size, "sha256": sha256_of(p)} for p in found]
 
 

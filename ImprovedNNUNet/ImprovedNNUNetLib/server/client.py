@@ -141,6 +141,20 @@ class ServerClient:
         iterations_per_epoch, validation_iterations_per_epoch, hyperparameters, overwrite, planner)."""
         return self._call("POST", "/api/jobs", json={"kind": "train", "dataset": dataset, **settings}).json()
 
+    def evaluate(self, prediction, reference, labels: dict | None = None, tau: float = 1.0) -> dict:
+        """Start evaluating a prediction against a reference (files) on the server; its results are
+        summary.json and metrics.csv (:meth:`download`)."""
+        spec = {"kind": "evaluate", "prediction": self.upload(prediction), "reference": self.upload(reference),
+                "labels": labels, "tau": tau}
+        return self._call("POST", "/api/jobs", json=spec).json()
+
+    def study(self, dataset: str, arms: list[str], **settings) -> dict:
+        """Start a study on the server (``study run``: arms as on the command line, e.g. ``["baseline",
+        "improved"]``; settings name, folds, epochs, iters_per_epoch, val_iters_per_epoch, configuration, plans,
+        executor ``local`` or ``slurm``); its results are the report's files."""
+        return self._call("POST", "/api/jobs", json={"kind": "study", "dataset": dataset, "arms": arms,
+                                                      **settings}).json()
+
     def jobs(self) -> list[dict]:
         return self._call("GET", "/api/jobs").json()
 

@@ -11,6 +11,7 @@ process; it only starts, polls and stops children, so it never holds the server 
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from pathlib import Path
 
@@ -139,7 +140,19 @@ class Scheduler:
             elif index + 1 < len(steps):
                 self._start_step(job, steps, index + 1)
             else:
+                self._collect(job)
                 self.store.finish(job_id, "done", "", 0)
+
+    def _collect(self, job: Job) -> None:
+        """A finished study's report (report.md, table.csv, tests.csv, plots) among the job's results."""
+        if job.kind != "study":
+            return
+        report = Path(self.folders["nnUNet_results"]) / job.spec["dataset"] / "studies" / job.spec["name"] / "report"
+        outputs = self.folder.job_folder(job.id) / "outputs"
+        outputs.mkdir(parents=True, exist_ok=True)
+        for path in sorted(report.glob("*")) if report.is_dir() else []:
+            if path.is_file():
+                shutil.copyfile(path, outputs / path.name)
 
     # -- what a job runs -----------------------------------------------------------------------------------
     def device(self, slot: str) -> str:
@@ -161,6 +174,11 @@ class Scheduler:
                 if spec.get(flag):
                     arguments.append(f"--{flag}")
             return [{"title": "segment", "fold": None, "arguments": arguments}]
+        if job.kind == "evaluate":
+            return [{"title": "evaluate", "fold": None, "arguments": evaluate_arguments(self.folder.job_folder(job.id),
+                                                                                       spec)}]
+        if job.kind == "study":
+            return [{"title": "study", "fold": None, "arguments": study_arguments(spec, slot)}]
         return [{"title": step.title, "fold": step.fold, "arguments": step.arguments}
                 for step in self.training_request(spec, slot).steps(bool(spec.get("resume")))]
 
@@ -176,6 +194,31 @@ class Scheduler:
                                hyperparameters=dict(spec.get("hyperparameters") or {}),
                                overwrite=bool(spec.get("overwrite")), planner=spec.get("planner", "ExperimentPlanner"),
                                folders={k: v for k, v in self.folders.items() if k.startswith("nnUNet_")})
+
+
+def evaluate_arguments(folder: Path, spec: dict) -> list[str]:
+    """``evaluate`` of the job's two inputs (``inputs/prediction*`` and ``inputs/reference*``) into its outputs."""
+    inputs = folder / "inputs"
+    prediction, reference = (next(inputs.glob(f"{side}.*")) for side in ("prediction", "reference"))
+    arguments = ["evaluate", str(prediction), str(reference), "--out", str(folder / "outputs"),
+                 "--tau", repr(float(spec.get("tau", 1.0)))]
+    if (inputs / "labels.json").is_file():
+        arguments += ["--labels", str(inputs / "labels.json")]
+    return arguments
+
+
+def study_arguments(spec: dict, slot: str) -> list[str]:
+    """``study run`` of a study job on this slot (a GPU slot's one visible GPU, or the CPU); arms as ``--arm=``
+    so that no value can pass for an option."""
+    arguments = ["study", "run", spec["dataset"], f"--name={spec['name']}", "--device",
+                 "cuda" if slot.startswith("cuda:") else "cpu", f"--executor={spec.get('executor', 'local')}"]
+    arguments += [f"--arm={arm}" for arm in spec["arms"]]
+    for option in ("folds", "epochs", "iters_per_epoch", "val_iters_per_epoch", "configuration", "plans"):
+        if spec.get(option) is not None:
+            arguments.append(f"--{'config' if option == 'configuration' else option.replace('_', '-')}={spec[option]}")
+    if slot.startswith("cuda:") and spec.get("executor", "local") == "local":
+        arguments.append("--gpus=0")  # the slot's GPU is the only one the job sees
+    return arguments
 
 
 def stop_orphans(store: Store, folder: ServerFolder, job_ids: list[int]) -> None:

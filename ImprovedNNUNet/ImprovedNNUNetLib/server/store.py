@@ -26,7 +26,7 @@ from ImprovedNNUNetLib.core.errors import UserError
 DATABASE = "server.sqlite3"
 STATES = ("new", "queued", "running", "done", "failed", "cancelled", "interrupted")  # new: inputs being placed
 ENDED = ("done", "failed", "cancelled", "interrupted")
-KINDS = ("segment", "train")
+KINDS = ("segment", "train", "evaluate", "study")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (name TEXT PRIMARY KEY, hash TEXT NOT NULL, admin INTEGER NOT NULL,
                                  created REAL NOT NULL, revoked REAL);

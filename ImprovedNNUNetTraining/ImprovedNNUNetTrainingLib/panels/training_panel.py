@@ -58,10 +58,7 @@ class TrainingPanel(PanelPlumbing):
         self.ui.resumeButton.connect("clicked(bool)", self.onResumeButton)
         self.ui.useModelButton.connect("clicked(bool)", self.onUseModel)
         self.ui.compareButton.connect("clicked(bool)", self.onCompare)
-        self.ui.serverUrlLineEdit.text = self.settingsValue("ServerURL", "") or ""
-        self.ui.serverKeyLineEdit.text = self.settingsValue("ServerKey", "") or ""
-        self.ui.serverUrlLineEdit.connect("editingFinished()", self.onServerSettingsEdited)
-        self.ui.serverKeyLineEdit.connect("editingFinished()", self.onServerSettingsEdited)
+        self.connectServerFields()
         self.ui.serverConnectButton.connect("clicked(bool)", self.onConnectServer)
         self.initializeParameterNode()
         self.onResetHyperparameters()
@@ -209,18 +206,6 @@ class TrainingPanel(PanelPlumbing):
     def onResumeButton(self):
         self._startJob(resume=True)
 
-    def _onServer(self):
-        return self._parameterNode is not None and self._parameterNode.runOn == "server"
-
-    def _server(self):
-        """The client of the server in the panel's fields (UserError naming what is missing)."""
-        from ImprovedNNUNetLib.core.errors import UserError
-
-        url, key = self.ui.serverUrlLineEdit.text.strip(), self.ui.serverKeyLineEdit.text.strip()
-        if not url or not key:
-            raise UserError("Run on: server needs the server's address and your API key (Run on section)")
-        return self.logic.serverClient(url, key)
-
     def _startJob(self, resume):
         def start():
             from ImprovedNNUNetLib.core.dependencies import require
@@ -243,11 +228,6 @@ class TrainingPanel(PanelPlumbing):
         self._showCurves()
         self._pollTimer.start(POLL_INTERVAL_MS)
         self._updateGUI()
-
-    def onServerSettingsEdited(self):
-        """The server's address and key go to Slicer's settings (never into the scene)."""
-        self.setSettingsValue("ServerURL", self.ui.serverUrlLineEdit.text.strip())
-        self.setSettingsValue("ServerKey", self.ui.serverKeyLineEdit.text.strip())
 
     def onConnectServer(self):
         """Check the server and key, then follow the newest training there that has not finished."""
