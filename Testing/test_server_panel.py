@@ -58,6 +58,8 @@ def test_train_on_a_server_leave_come_back_cancel_resume_and_segment(make_server
     parameters.variant = "baseline"
     parameters.folds = "0"
     parameters.epochs, parameters.iterationsPerEpoch, parameters.validationIterationsPerEpoch = EPOCHS, 2, 1
+    widget.ui.serverConnectButton.click()
+    assert widget._job is None and "no training of yours is running" in widget.ui.logTextEdit.plainText
     widget.ui.applyButton.click()
     assert slot_errors == [] and widget._job is not None and widget._job.job_id is not None
     job_id = widget._job.job_id
@@ -68,14 +70,16 @@ def test_train_on_a_server_leave_come_back_cancel_resume_and_segment(make_server
     client = ServerClient(server.url, key)
     assert client.job(job_id)["state"] == "running"
 
-    panel = open_training_panel()  # Slicer started again: address and key come from the settings
+    panel = open_training_panel()  # Slicer started again: address, key and the followed job come from the settings
     module, widget = next(panel)
     assert widget.ui.serverUrlLineEdit.text == server.url and widget.ui.serverKeyLineEdit.text == key
+    assert widget._job is not None and widget._job.job_id == job_id  # followed again without asking
+    assert widget._parameterNode.dataset == DATASET_NAME and widget._parameterNode.variant == "baseline"
     assert key not in slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScriptedModuleNode").GetParameterNames() and \
         all(key not in widget._parameterNode.parameterNode.GetParameter(name)
             for name in widget._parameterNode.parameterNode.GetParameterNames())  # never in the scene
-    widget.ui.serverConnectButton.click()
-    assert widget._job is not None and widget._job.job_id == job_id
+    widget.ui.serverConnectButton.click()  # while it follows a running training, Connect changes nothing
+    assert widget._job.job_id == job_id
     seen = epochs_in_table(widget)
     poll_until(widget, lambda: epochs_in_table(widget) > max(seen, 7), 240, "more epochs after re-attaching")
     assert epochs_in_table(widget) >= 8  # the curves hold the epochs from before the panel closed, and go on
@@ -83,6 +87,16 @@ def test_train_on_a_server_leave_come_back_cancel_resume_and_segment(make_server
     widget.ui.applyButton.click()  # Cancel
     poll_until(widget, lambda: not widget._job.running, 120, "the cancel")
     assert widget._job.status.state == "cancelled" and client.job(job_id)["state"] == "cancelled"
+
+    next(panel, None)  # another Slicer that never followed it: Connect finds the newest unfinished training
+    qt.SETTINGS.pop("ImprovedNNUNet/ServerTrainingJob")
+    panel = open_training_panel()
+    module, widget = next(panel)
+    assert widget._job is None
+    widget.ui.serverConnectButton.click()
+    assert widget._job is not None and widget._job.job_id == job_id
+    poll_until(widget, lambda: not widget._job.running, 60, "the stopped training's state")
+    assert widget._job.status.state == "cancelled" and epochs_in_table(widget) >= 8
     widget.ui.resumeButton.click()
     assert widget._job.job_id == job_id  # the same server job continues
     poll_until(widget, lambda: not widget._job.running, 300, "the resumed training")
@@ -119,3 +133,4 @@ def test_train_on_a_server_leave_come_back_cancel_resume_and_segment(make_server
     assert labels.shape == image.array.shape and set(np.unique(labels)) <= set(range(8))
     assert {info.name for info in segment_infos(result)} <= set(LABELS)
     next(segment_panel, None)
+    qt.SETTINGS.clear()

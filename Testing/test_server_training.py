@@ -101,8 +101,6 @@ def test_evaluate_and_study_jobs_on_the_server(make_server, tiny_dataset, tmp_pa
     reference = tiny_dataset.raw / "labelsTr" / "chest_001.nii.gz"
     labels = {name: value for name, value in json.loads((tiny_dataset.raw / "dataset.json").read_text())["labels"].items()}
     evaluation = client.evaluate(reference, reference, labels=labels, tau=2.0)
-    study = client.study(DATASET_NAME, ["baseline"], name="server-study", folds="0", epochs=1, iters_per_epoch=2,
-                         val_iters_per_epoch=1)
     assert client.wait(evaluation["id"], timeout=120, poll_s=0.3)["state"] == "done"
     written = {p.name: p for p in client.download(evaluation["id"], tmp_path / "evaluation")}
     assert set(written) == {"summary.json", "metrics.csv"}
@@ -110,10 +108,12 @@ def test_evaluate_and_study_jobs_on_the_server(make_server, tiny_dataset, tmp_pa
     assert summary["foreground_mean"]["Dice"] == 1.0 and summary["tau_mm"] == 2.0
     assert {summary["labels"][str(v)] for v in summary["mean"]} <= set(labels)
 
-    done = client.wait(study["id"], timeout=400, poll_s=0.5)
-    assert done["state"] == "done", done
-    report = {p.name: p for p in client.download(study["id"], tmp_path / "report")}
-    assert {"report.md", "table.csv"} <= set(report)
-    assert "Study server-study" in report["report.md"].read_text()
+    studied = cli("study", "run", DATASET_NAME, "--arm", "baseline", "--name", "server-study", "--folds", "0",
+                  "--epochs", "1", "--iters-per-epoch", "2", "--val-iters-per-epoch", "1", "--server", server.url,
+                  "--api-key", key, env=server.env, cwd=tmp_path, timeout=400)
+    assert studied.returncode == 0, studied.stderr + studied.stdout + "".join(server.output[-30:])
+    report = tmp_path / "server-study-report"
+    assert {"report.md", "table.csv"} <= {p.name for p in report.iterdir()}
+    assert "Study server-study" in (report / "report.md").read_text()
     with pytest.raises(UserError, match="arms"):
         client.study(DATASET_NAME, ["--executor=slurm"])  # an arm can never pass for an option

@@ -108,6 +108,26 @@ def remote_train(args) -> int:
     return ended(follow(client, job["id"]))
 
 
+def remote_study(args) -> int:
+    """``study run --server``: the study runs on the server (one of its slots, or its SLURM), its report comes
+    back into ``./<name>-report`` when it ends."""
+    if args.file or not args.dataset or not args.arm:
+        raise UserError("with --server, give DATASET and the --arm options (a study file stays on this computer)")
+    client = client_of(args)
+    settings = {"name": args.name, "folds": args.folds, "epochs": args.epochs, "iters_per_epoch": args.iters_per_epoch,
+                "val_iters_per_epoch": args.val_iters_per_epoch, "configuration": args.configuration,
+                "plans": args.plans, "executor": args.executor}
+    job = client.study(args.dataset, list(args.arm), **{k: v for k, v in settings.items() if v is not None})
+    print(f"job {job['id']} on {client.url}: study {job['spec']['name']} of {args.dataset}", flush=True)
+    if args.detach:
+        print(f"follow it with: improved-nnunet jobs wait {job['id']} --server {client.url}")
+        return 0
+    ended(follow(client, job["id"], poll_s=5.0))
+    for path in client.download(job["id"], Path(f"{job['spec']['name']}-report")):
+        print(f"wrote {path}")
+    return 0
+
+
 def add_parser(sub):
     parser = sub.add_parser("jobs", help="the jobs of a key on an improved-nnunet server: list, wait, cancel, "
                                          "resume, download; and the server's models",

@@ -118,5 +118,6 @@ def run(args) -> int:
                      max_jobs=args.max_jobs)
     print(f"improved-nnunet serve: folder {folder}; jobs on {', '.join(app.state.server.scheduler.slots)}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, ssl_keyfile=str(args.ssl_keyfile) if tls else None,
-                ssl_certfile=str(args.ssl_certfile) if tls else None, log_level="info", timeout_graceful_shutdown=30)
+                ssl_certfile=str(args.ssl_certfile) if tls else None, log_level="info", timeout_graceful_shutdown=30,
+                timeout_keep_alive=75)  # longer than any client's poll interval: a polled connection stays open
     return 0

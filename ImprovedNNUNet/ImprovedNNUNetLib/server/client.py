@@ -51,6 +51,15 @@ class ServerClient:
         self.timeout = timeout
         self.session = requests.Session()
         self.session.verify = verify
+        # a connection the server closed while it sat in the pool (keep-alive ran out between two polls) is
+        # tried again for reading calls only; sending calls are never repeated behind the caller's back
+        from requests.adapters import HTTPAdapter
+        from urllib3.util.retry import Retry
+
+        retry = Retry(total=3, connect=3, read=2, status=0, other=0, backoff_factor=0.1,
+                      allowed_methods=frozenset({"GET"}), raise_on_status=False)
+        for scheme in ("http://", "https://"):
+            self.session.mount(scheme, HTTPAdapter(max_retries=retry))
         self.session.headers.update({"Authorization": f"Bearer {self.key}", API_HEADER: str(API_VERSION)})
         self._checked = False
 

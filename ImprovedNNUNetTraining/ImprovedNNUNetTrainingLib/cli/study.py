@@ -43,6 +43,10 @@ def add_parser(sub):
     run.add_argument("--slurm-option", action="append", default=[], metavar="KEY=VALUE",
                      help="another sbatch option, e.g. account=lab or qos=long (repeatable)")
     run.add_argument("--no-wait", action="store_true", help="slurm: submit and return (see `study status`)")
+    from ImprovedNNUNetLib.cli.remote import add_server_arguments
+
+    add_server_arguments(run)
+    run.add_argument("--detach", action="store_true", help="with --server: start the study and return")
     run.add_argument("--baseline", help="arm the others are tested against (default: a plain baseline arm, "
                                         "else the first)")
     best = actions.add_parser("find-best", help="the best arm or pair of arms (ensembled) on the cross-validation")
@@ -105,6 +109,10 @@ def run(args) -> int:
     from ImprovedNNUNetTrainingLib.analysis.study.spec import load_study
     from ImprovedNNUNetTrainingLib.analysis.study.status import format_status
 
+    if args.action == "run" and args.server:
+        from ImprovedNNUNetLib.cli.remote import remote_study
+
+        return remote_study(args)
     if args.action == "status":
         print(format_status(load_study(args.dataset, args.name)))
         return 0

@@ -13,6 +13,7 @@ from ImprovedNNUNetLib.core.variants import VARIANT_NAMES
 from ImprovedNNUNetLib.panels.plumbing import PanelPlumbing, _, install_dependencies_interactively, path_is_set
 
 POLL_INTERVAL_MS = 500
+FOLLOWED_JOB = "ImprovedNNUNet/ServerTrainingJob"  # the server training the panel follows (application settings)
 # Path parameters -> their ctkPathLineEdit: plain text that the widget keeps in step itself
 # (Slicer's Path connector shows an unset Path() as "." and rewrites the field while typing).
 PATH_FIELDS = {"rawFolder": "rawFolderPathLineEdit", "preprocessedFolder": "preprocessedFolderPathLineEdit",
@@ -63,6 +64,26 @@ class TrainingPanel(PanelPlumbing):
         self.initializeParameterNode()
         self.onResetHyperparameters()
         self.ui.dependenciesStatusLabel.text = self.logic.dependencyStatus()
+        self._followAgain()
+
+    def _followAgain(self):
+        """A panel opened again (Slicer restarted) follows the server training it followed before, if the server
+        answers; otherwise the log says so and Connect tries again."""
+        job_id = self.settings.value(FOLLOWED_JOB, "") or ""
+        if not str(job_id).isdigit() or not self.ui.serverKeyLineEdit.text.strip():
+            return
+        from ImprovedNNUNetLib.core.errors import UserError
+        from ImprovedNNUNetTrainingLib.panels.remote_training_job import RemoteTrainingJob
+
+        try:
+            server = self._server()
+            job = RemoteTrainingJob.attach(server, _slicer().mrmlScene, server.job(int(job_id)))
+        except UserError as exc:
+            self._log(_("The server's training was not found again ({error}); press Connect.").format(error=exc))
+            return
+        self._showRequest(job.request)
+        self._log(_("Following training job {job} on the server again").format(job=job.job_id))
+        self._follow(job)
 
     def cleanup(self):
         """The module is being removed (application exit, developer reload): stop polling and end
@@ -223,6 +244,8 @@ class TrainingPanel(PanelPlumbing):
             self._follow(job)
 
     def _follow(self, job):
+        if getattr(job, "job_id", None) is not None:
+            self.settings.setValue(FOLLOWED_JOB, str(job.job_id))  # followed again when the panel opens next
         self._job = job
         self.ui.progressBar.value = 0
         self._showCurves()
