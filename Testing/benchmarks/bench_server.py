@@ -77,6 +77,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
+        (root / "training").mkdir()
         model = train_tiny_model(root / "training")
         env = server_environment(root, {name: os.environ[name] for name in
                                         ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")})
