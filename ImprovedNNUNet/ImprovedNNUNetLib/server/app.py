@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -55,6 +56,39 @@ class Server:
         self.folders = folders
         self.max_upload_bytes = max_upload_bytes
         self.max_jobs = max_jobs
+        self.events = {}  # job id -> JobEvents: what of its log was read already
+        self.events_lock = threading.Lock()
+
+    def job_events(self, job_id: int) -> list[dict]:
+        """The job's events so far; each poll reads only what the log gained since the last one."""
+        with self.events_lock:
+            events = self.events.setdefault(job_id, JobEvents())
+            events.read(self.files.job_folder(job_id) / LOG)
+            return events.found
+
+
+class JobEvents:
+    """The events of one job's log, read on: ``offset`` bytes taken, the fold of the step being read."""
+
+    def __init__(self):
+        self.offset, self.fold, self.found = 0, None, []
+
+    def read(self, log: Path) -> None:
+        if not log.is_file():
+            return
+        with open(log, "rb") as handle:
+            handle.seek(self.offset)
+            data = handle.read()
+        complete = data[:data.rfind(b"\n") + 1]  # a line still being written waits for the next poll
+        self.offset += len(complete)
+        for line in complete.decode("utf-8", errors="replace").splitlines():
+            marker = json_object(line)
+            if marker is not None and STEP_KEY in marker:
+                self.fold = marker.get("fold")
+                continue
+            event = parse_event(line)
+            if event is not None:
+                self.found.append({**event, "fold": self.fold})
 
 
 def server(request: Request) -> Server:
@@ -189,22 +223,7 @@ def events(job_id: int, request: Request, after: int = 0, key=Depends(caller)):
     """The job's progress events (the training curves among them) from number ``after`` on."""
     state = server(request)
     own_job(state, job_id, key)
-    log = state.files.job_folder(job_id) / LOG
-    return events_of(log.read_text(encoding="utf-8", errors="replace").splitlines() if log.is_file() else [], after)
-
-
-def events_of(lines: list[str], after: int = 0) -> dict:
-    """The events among a job's log lines from number ``after`` on, each with the ``fold`` of the step that
-    printed it (from the step markers the scheduler writes)."""
-    found, fold = [], None
-    for line in lines:
-        marker = json_object(line)
-        if marker is not None and STEP_KEY in marker:
-            fold = marker.get("fold")
-            continue
-        event = parse_event(line)
-        if event is not None:
-            found.append({**event, "fold": fold})
+    found = state.job_events(job_id)
     return {"events": found[max(0, after):], "next": len(found)}
 
 
