@@ -16,6 +16,7 @@ import hmac
 import json
 import secrets
 import sqlite3
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,21 +85,27 @@ class Store:
             db.executescript(SCHEMA)
         finally:
             db.close()
+        self._local = threading.local()  # one connection per thread (the server's request threads, the scheduler)
+
+    def _connection(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+            db.execute("PRAGMA busy_timeout=5000")
+            self._local.db = db
+        return db
 
     @contextmanager
     def _connect(self, immediate: bool = False):
-        db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+        """A transaction on this thread's connection (``immediate``: with the write lock from its start)."""
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
         try:
-            db.execute("PRAGMA busy_timeout=5000")
-            db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     # --- keys ------------------------------------------------------------------------------------------
     def add_key(self, name: str, admin: bool = False) -> str:
