@@ -104,7 +104,8 @@ def test_two_folds_equal_nnunet_predictor_use_folds(trained_model, chest_volume)
 def test_mirrors_in_one_batch_equal_nnunets_mirroring(trained_model, baseline_model, chest_volume):
     """On CUDA a tile's eight mirrored copies go through the network as one batch; forced here on the CPU,
     the probabilities match nnU-Net's one-pass-per-mirror predictor up to rounding (batched CPU convolutions
-    round differently: measured at most 2e-3 on a few voxels, mean below 1e-6) and the labels are identical."""
+    round differently: measured at most 2e-3 on a few voxels, mean below 1e-6) and the labels are identical
+    but for near-ties within that rounding (one voxel in 43008 once, in a CI run)."""
     predictor = baseline_model.predictor
     assert predictor.batch_mirrors is False  # CPU default: nnU-Net's own mirroring loop
     calls = []
@@ -119,7 +120,12 @@ def test_mirrors_in_one_batch_equal_nnunets_mirroring(trained_model, baseline_mo
     assert calls and all(shape[0] == 1 for shape in calls)
     stock_segmentation, stock_probabilities = stock_prediction(trained_model("baseline"), chest_volume, True,
                                                                probabilities=True)
-    np.testing.assert_array_equal(ours.segmentation.array, stock_segmentation)
     stacked = np.stack([image.array for image in ours.probabilities.values()])
     difference = np.abs(stacked - stock_probabilities)  # batched convolutions (oneDNN) round differently
     assert difference.max() < 5e-3 and difference.mean() < 1e-5
+    # labels are identical except where nnU-Net's own two best classes are closer than that rounding (a tie
+    # that either order of summation may break; the tiny test model has some)
+    flipped = ours.segmentation.array != stock_segmentation
+    best_two = np.sort(stock_probabilities, axis=0)[-2:]
+    assert (best_two[1] - best_two[0])[flipped].max(initial=0.0) <= 2 * difference.max()
+    assert flipped.mean() < 1e-3

@@ -37,6 +37,7 @@ PROVIDED = {
     "packaging": ("", "packaging", "Slicer"),
     "pip": ("", "pip", "Slicer"),
     "requests": ("", "requests", "Slicer"),  # the server client
+    "urllib3": ("", "urllib3", "Slicer"),  # the server client's retries (requests' own transport)
 }
 # distribution -> (version range, import name): imported only by command-line features the Slicer panels
 # do not offer (studies: SLURM submission, report plots, YAML study files; the server: FastAPI and uvicorn);
