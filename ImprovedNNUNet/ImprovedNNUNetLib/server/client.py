@@ -15,24 +15,13 @@ import time
 from pathlib import Path
 
 from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.server.files import sha256_of
 
 API_VERSION = 1  # the server's ``server.app.API_VERSION``; a test keeps them equal
 API_HEADER = "X-Improved-NNUNet-API"
 KEY_VARIABLE = "IMPROVED_NNUNET_API_KEY"
 TIMEOUT_S = 30.0
 CHUNK = 1 << 20
-
-
-def _file_chunks(path: Path):
-    with open(path, "rb") as handle:
-        yield from iter(lambda: handle.read(CHUNK), b"")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    for chunk in _file_chunks(path):
-        digest.update(chunk)
-    return digest.hexdigest()
 
 
 class ServerClient:
@@ -105,7 +94,7 @@ class ServerClient:
         path = Path(path)
         if not path.is_file():
             raise UserError(f"{path}: no such file to upload")
-        headers = {"X-SHA256": _sha256(path), "Content-Type": "application/octet-stream"}
+        headers = {"X-SHA256": sha256_of(path), "Content-Type": "application/octet-stream"}
         with open(path, "rb") as handle:  # streamed, with its Content-Length
             return self._call("PUT", f"/api/uploads/{path.name}", data=handle, headers=headers).json()["upload"]
 

@@ -54,7 +54,7 @@ class Scheduler:
         self.folder = folder
         self.slots = slots
         self.folders = folders  # nnU-Net's folder variables and the models folder of this server
-        self.running: dict[int, tuple[ChildProcess, list, int]] = {}  # job id -> (process, steps, step index)
+        self.running: dict[int, tuple[Job, ChildProcess, list, int]] = {}  # job id -> (job, process, steps, step)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="improved-nnunet-scheduler", daemon=True)
@@ -67,7 +67,7 @@ class Scheduler:
         self._stop.set()
         self._thread.join(timeout=10)
         with self._lock:
-            for job_id, (process, _, _) in list(self.running.items()):
+            for job_id, (_, process, _, _) in list(self.running.items()):
                 process.cancel()
                 self.store.finish(job_id, "interrupted", "the server stopped; resume the job", process.returncode)
             self.running.clear()
@@ -75,7 +75,7 @@ class Scheduler:
     def cancel(self, job: Job) -> None:
         with self._lock:
             if job.id in self.running:
-                self.running[job.id][0].cancel_in_background()
+                self.running[job.id][1].cancel_in_background()
                 self.store.update(job.id, message="cancelling")
             elif job.state == "queued":
                 self.store.finish(job.id, "cancelled", "cancelled before it started")
@@ -92,7 +92,7 @@ class Scheduler:
             self._stop.wait(POLL_S)
 
     def _free_slots(self) -> list[str]:
-        busy = {self.store.job(job_id).slot for job_id in self.running}
+        busy = {job.slot for job, _, _, _ in self.running.values()}
         return [slot for slot in self.slots if slot not in busy]
 
     def _fill(self) -> None:
@@ -123,14 +123,13 @@ class Scheduler:
         process = ChildProcess.start(cli_command(*step["arguments"]), env=child_environment(environment), cwd=folder,
                                      log_path=folder / LOG)
         self.store.update(job.id, pid=process.pid)
-        self.running[job.id] = (process, steps, index)
+        self.running[job.id] = (job, process, steps, index)
 
     def _follow(self) -> None:
-        for job_id, (process, steps, index) in list(self.running.items()):
+        for job_id, (job, process, steps, index) in list(self.running.items()):
             if not process.poll().finished:  # polling also advances a cancel (SIGKILL after the grace period)
                 continue
             del self.running[job_id]
-            job = self.store.job(job_id)
             log = self.folder.job_folder(job_id) / LOG
             if process.cancelled:
                 self.store.finish(job_id, "cancelled", "cancelled; a training can be resumed", process.returncode)
