@@ -17,11 +17,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
 install: $(STAMP) $(FRESH_STAMP)
 
-$(STAMP): pyproject.toml requirements.txt requirements-test.txt
+$(STAMP): pyproject.toml requirements.txt requirements-test.txt requirements-nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first and alone, so nothing else chooses another build of it
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q torch==2.13.0 -r requirements.txt -r requirements-test.txt
+	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 

@@ -17,8 +17,9 @@ def test_labels_from_values_and_names():
     assert resolve_labels({"background": 0, "liver": 3}, a) == {3: "liver"}
     with pytest.raises(UserError, match="twice"):
         resolve_labels([3, 3], a)
+    assert resolve_labels({"tumour": [2, 1], "core": 2}, a) == {(1, 2): "tumour", 2: "core"}  # a region's key
     with pytest.raises(UserError, match="region"):
-        resolve_labels({"tumour": [1, 2]}, a)
+        resolve_labels({"tumour": [1, [2, 3]]}, a)
     with pytest.raises(UserError, match="not an integer"):
         resolve_labels([1.5], a)
 

@@ -31,12 +31,42 @@ def add_parser(sub):
         help="nnU-Net's plans.json given with -djfile (nnUNetv2_evaluate_folder's pair); checked and accepted: "
         "nnU-Net uses it only to choose its image reader, and this command reads NIfTI/NRRD/MHA itself",
     )
-    parser.add_argument("--tau", type=float, default=1.0, metavar="MM", help="NSD tolerance in mm (default 1.0)")
+    parser.add_argument("--tau", default=None, metavar="MM|LABEL=MM,...",
+                        help="NSD tolerance in mm: one value (default 1.0; the profile's with --profile), or per label "
+                             "as 1=2.0,2=1.0 (a bare number among them sets the others)")
     parser.add_argument(
         "--tau-label", action="append", default=[], metavar="LABEL=MM",
         help="NSD tolerance for one label (value or name), repeatable; overrides --tau for that label",
     )
-    parser.add_argument("--out", metavar="DIR", help="write summary.json and metrics.csv here")
+    parser.add_argument("--region", action="append", default=[], metavar="NAME=1,2,3",
+                        help="evaluate a region: the union of these label values on both sides (nnU-Net's region-"
+                             "based labels, e.g. BraTS whole tumour), repeatable; a region-based dataset.json given to "
+                             "--labels brings its regions itself")
+    parser.add_argument("--profile", choices=("organ", "lesion", "tubular"),
+                        help="the metrics of a task (Metrics Reloaded): organ = overlap, distances, NSD at 2 mm; "
+                             "lesion = those at 1 mm plus lesion-wise metrics; tubular = those plus clDice")
+    parser.add_argument("--metrics", metavar="GROUPS",
+                        help="metric groups to compute, replacing the profile's: overlap, distance, nsd, cldice, "
+                             "instances, calibration (e.g. overlap,nsd leaves out the costly distances)")
+    lesions = parser.add_argument_group("lesion-wise (instance) metrics")
+    lesions.add_argument("--instances", action="store_true",
+                         help="lesion-wise metrics: connected components matched one-to-one; writes lesions.csv")
+    lesions.add_argument("--connectivity", type=int, metavar="N",
+                         help="lesion connectivity: 6, 18, 26 in 3-D, 4 or 8 in 2-D (default 26 / 8)")
+    lesions.add_argument("--match-iou", type=float, default=0.5, metavar="IOU",
+                         help="a predicted and a reference lesion match at this IoU or more (default 0.5, panoptica's)")
+    lesions.add_argument("--size-bins", default="0.1,1,10", metavar="ML,...",
+                         help="edges of the lesion size bins of the detection rates, in ml (default 0.1,1,10)")
+    lesions.add_argument("--brats-dilation", type=int, default=3, metavar="N",
+                         help="BraTS-style lesion-wise Dice: reference lesions dilated N times for matching (3; "
+                              "BraTS-MET: 1)")
+    lesions.add_argument("--brats-min-volume", type=float, default=50.0, metavar="MM3",
+                         help="BraTS-style lesion-wise Dice: leave out reference lesions of at most this volume "
+                              "(50 mm³; BraTS-MET: 2)")
+    parser.add_argument("--probabilities", metavar="FOLDER|NPZ",
+                        help="predicted probabilities (nnU-Net's CASE.npz, or CASE_prob_K images from predict "
+                             "--probabilities): adds ECE, Brier score and NLL per label")
+    parser.add_argument("--out", metavar="DIR", help="write summary.json and metrics.csv (and lesions.csv) here")
     parser.add_argument("--maps", action="store_true", help="also write FP/FN maps to DIR/maps (needs --out)")
     parser.add_argument(
         "--msf", nargs="?", type=int, const=2, metavar="RADIUS",
@@ -84,22 +114,92 @@ def check_plans_file(path: str, labels: str | None) -> None:
         raise UserError(f"-pfile {plans}: not an nnU-Net plans file (no 'configurations'); give the model's plans.json")
 
 
-def parse_tau(default: float, overrides: list[str]):
-    """One float, or a dict with per-label values and the ``default``."""
-    if not overrides:
-        return default
-    taus: dict = {"default": default}
-    for item in overrides:
+def parse_tau(default, overrides: list[str]):
+    """One float, or a dict with per-label values and the ``default``. ``default`` is ``--tau``'s text (a number,
+    or LABEL=MM items separated by commas) or a number."""
+    taus: dict = {}
+    items = list(overrides)
+    if isinstance(default, str):
+        parts = [p.strip() for p in default.split(",") if p.strip()]
+        default = None
+        for part in parts:
+            if "=" in part:
+                items.append(part)
+            else:
+                default = _mm(part, "--tau")
+    if default is not None:
+        taus["default"] = float(default)
+    for item in items:
         label, _, value = item.rpartition("=")
         label = label.strip()
-        try:
-            mm = float(value)
-        except ValueError:
-            mm = None
+        mm = _mm(value, None)
         if not label or mm is None:
-            raise UserError(f"--tau-label {item!r}: write LABEL=MM, for example 1=2.0 or liver=2.0")
+            raise UserError(f"--tau {item!r}: write LABEL=MM, for example 1=2.0 or liver=2.0")
         taus[int(label) if label.isdigit() else label] = mm
+    if set(taus) <= {"default"}:
+        return taus.get("default")
     return taus
+
+
+def _mm(text: str, what: str | None):
+    try:
+        return float(text)
+    except ValueError:
+        if what is None:
+            return None
+        raise UserError(f"{what} {text!r}: give a tolerance in mm such as 2.0, or LABEL=MM items") from None
+
+
+def parse_regions(items: list[str]) -> dict:
+    """``{name: (values...)}`` from ``NAME=1,2,3`` items."""
+    regions = {}
+    for item in items:
+        name, _, values = item.partition("=")
+        try:
+            numbers = tuple(int(v) for v in values.split(",") if v.strip())
+        except ValueError:
+            numbers = ()
+        if not name.strip() or not numbers:
+            raise UserError(f"--region {item!r}: write NAME=VALUES, for example whole_tumour=1,2,3")
+        regions[name.strip()] = numbers
+    return regions
+
+
+def parse_bins(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise UserError(f"--size-bins {text!r}: give lesion volumes in ml separated by commas, e.g. 0.1,1,10") from None
+
+
+def options_of(args):
+    """The metric options and the NSD tolerance of the command line."""
+    from ImprovedNNUNetLib.evaluation.options import InstanceOptions, metric_options
+
+    lesions = InstanceOptions(connectivity=args.connectivity, match_iou=args.match_iou,
+                              size_bins_ml=parse_bins(args.size_bins), brats_dilation=args.brats_dilation,
+                              brats_min_volume_mm3=args.brats_min_volume)
+    metrics = args.metrics.split(",") if args.metrics else None
+    options, profile_tau = metric_options(args.profile, metrics, lesions, args.instances)
+    tau = parse_tau(args.tau, args.tau_label)
+    if tau is None:
+        tau = profile_tau
+    elif isinstance(tau, dict):
+        tau.setdefault("default", profile_tau)
+    return options, tau
+
+
+def labels_of(args):
+    """``--labels`` with the ``--region`` items added (with regions and no --labels: the regions only)."""
+    labels = parse_labels(args.labels)
+    regions = parse_regions(args.region)
+    if not regions:
+        return labels
+    if labels is None:
+        return regions
+    if not isinstance(labels, dict):
+        labels = {str(v): v for v in labels}
+    return {**labels, **regions}
 
 
 def tolerance_text(summary: dict) -> str:
@@ -127,7 +227,7 @@ def format_table(cases) -> str:
     lines = [f"mean over {len(cases)} case(s), NSD tolerance {tolerance_text(summary)}", head]
     for value, means in summary["mean"].items():
         name = summary["labels"][value]
-        title = f"{value} {name}" if name else value
+        title = f"{value} {name}" if name and name != value else value
         cells = "".join(f"{means[k]:>10.4f}" if means[k] is not None else f"{'-':>10}" for k in SHOWN_KEYS)
         empty = means["n_both_empty"] + means["n_one_side_empty"]
         lines.append(f"{title[:27]:<28}{cells}{means['n_cases']:>7}{empty:>7}")
@@ -150,15 +250,58 @@ def run(args: argparse.Namespace) -> int:
         check_plans_file(args.plans_file, args.labels)
     if args.msf is not None and not args.maps:
         raise UserError("--msf adds the MSF region to the error maps; give --maps too")
+    options, tau = options_of(args)
     cases = evaluate(
-        args.pred, args.ref, labels=parse_labels(args.labels), tau_mm=parse_tau(args.tau, args.tau_label),
+        args.pred, args.ref, labels=labels_of(args), tau_mm=tau,
         out_dir=args.out, maps=args.maps, msf_radius=args.msf, overwrite=args.overwrite, progress=True,
-        chill=args.chill, jobs=args.jobs,
+        chill=args.chill, jobs=args.jobs, options=options, probabilities=args.probabilities,
     )
     print(format_table(cases))
+    if options.has("instances"):
+        print(lesion_report(cases))
     for case in cases:
         for note in case.metrics.notes:
             print(f"{case.case_id}: {note}")
     if args.out:
-        print(f"wrote {Path(args.out) / 'summary.json'} and {Path(args.out) / 'metrics.csv'}")
+        written = ["summary.json", "metrics.csv"] + (["lesions.csv"] if options.has("instances") else [])
+        print(f"wrote {', '.join(str(Path(args.out) / name) for name in written)}")
     return 0
+
+
+REVIEW_FIRST = 5
+
+
+def lesion_report(cases) -> str:
+    """Lesions per label over all cases (found, missed by size, false) and the missed lesions to look at first
+    (the largest), with their centres in mm."""
+    from ImprovedNNUNetLib.evaluation.summary import pooled_instances
+
+    labels = {}
+    for case in cases:
+        for key, m in case.metrics.labels.items():
+            labels.setdefault(key, m.name)
+    lines = []
+    for key, pooled in pooled_instances(cases, labels).items():
+        name = next((n for k, n in labels.items() if str(k) == key and n), None)
+        title = f"{key} {name}" if name and name != key else key
+        f1 = "-" if pooled["f1"] is None else f"{pooled['f1']:.3f}"
+        lines.append(f"lesions of {title}: {pooled['n_ref']} in the references, {pooled['n_pred']} predicted, "
+                     f"{pooled['tp']} matched, {pooled['fn']} missed, {pooled['fp']} false; lesion F1 {f1}, "
+                     f"BraTS-style lesion-wise Dice {pooled['brats_dice_mean']:.3f}")
+        sizes = ", ".join(f"{_bin_text(b)}: {b['detected']}/{b['n_ref']}" for b in pooled["detection_by_size"]
+                          if b["n_ref"])
+        if sizes:
+            lines.append(f"  detected by size: {sizes}")
+    missed = sorted(((lesion.volume_ref_ml, case.case_id, key, lesion) for case in cases
+                     for key, m in case.metrics.labels.items() if m.instances is not None
+                     for lesion in m.instances.lesions if lesion.kind == "missed"), key=lambda t: -t[0])
+    if missed:
+        lines.append("missed lesions to look at first (largest):")
+        for volume, case_id, key, lesion in missed[:REVIEW_FIRST]:
+            where = ", ".join(f"{v:.1f}" for v in lesion.centre_mm) if lesion.centre_mm else "?"
+            lines.append(f"  {case_id} label {key}: {volume:.3f} ml at ({where}) mm")
+    return "\n".join(lines) if lines else "no lesions in any case"
+
+
+def _bin_text(b: dict) -> str:
+    return f">= {b['low_ml']:g} ml" if b["high_ml"] is None else f"{b['low_ml']:g}-{b['high_ml']:g} ml"

@@ -26,6 +26,7 @@ REQUIREMENTS = {
     "psutil": (">=5.9", "psutil"),
     "surface-distance": ("==0.1", "surface_distance"),
     "slicerio": (">=1.0", "slicerio"),
+    "scikit-image": (">=0.22", "skimage"),  # clDice skeletons (nnU-Net needs it too)
 }
 # distribution -> (version range, import name, who provides it)
 PROVIDED = {

@@ -64,10 +64,24 @@ def union_box(a: Box | None, b: Box | None) -> Box | None:
     return tuple(slice(min(x.start, y.start), max(x.stop, y.stop)) for x, y in zip(a, b))
 
 
-def padded_mask(array: np.ndarray, box: Box, label: int) -> np.ndarray:
-    """``array == label`` inside ``box`` with one background voxel added on every side.
+def structure_box(pred_boxes: dict, ref_boxes: dict, key) -> Box | None:
+    """The box of a label (value) or region (tuple of values) in both images: every voxel of it on either side."""
+    box = None
+    for value in (key if isinstance(key, tuple) else (key,)):
+        box = union_box(box, union_box(pred_boxes.get(value), ref_boxes.get(value)))
+    return box
+
+
+def mask_in(array: np.ndarray, box: Box, key) -> np.ndarray:
+    """The label (``array == key``) or region (any of its values) inside ``box``."""
+    crop = array[box]
+    return np.isin(crop, key) if isinstance(key, tuple) else crop == key
+
+
+def padded_mask(array: np.ndarray, box: Box, label) -> np.ndarray:
+    """The label or region (:func:`mask_in`) inside ``box`` with one background voxel added on every side.
 
     The box holds every voxel of the label, so the added layer is background in the
     image too, or lies outside it (the image edge counts as outside).
     """
-    return np.pad(np.ascontiguousarray(array[box] == label), 1)  # C order: surfel codes use C strides
+    return np.pad(np.ascontiguousarray(mask_in(array, box, label)), 1)  # C order: surfel codes use C strides

@@ -6,6 +6,8 @@ import os
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ImprovedNNUNetLib.evaluation import surfaces
+
 _query_workers: int | None = None  # threads of each k-d tree query; None: every core
 
 
@@ -60,3 +62,24 @@ def surface_dice(d_pred_to_ref, area_pred, d_ref_to_pred, area_ref, tau_mm: floa
     """Normalised surface Dice: surfel area within ``tau_mm`` of the other surface, both ways."""
     close = area_pred[d_pred_to_ref <= tau_mm].sum() + area_ref[d_ref_to_pred <= tau_mm].sum()
     return float(close / (area_pred.sum() + area_ref.sum()))
+
+
+def surface_metrics(p: np.ndarray, g: np.ndarray, spacing, tau: float, boundary: bool = True,
+                    nsd: bool = True) -> dict:
+    """HD, HD95, HD99.9, ASSD (boundary voxels) and NSD at ``tau`` (surfels) of two padded masks, both
+    non-empty; a group switched off (``boundary``: the four distances, ``nsd``) is NaN."""
+    nan = float("nan")
+    out = {"hd": nan, "hd95": nan, "hd99_9": nan, "assd": nan, "nsd": nan}
+    parts = surfaces.pieces(p, g) if boundary or nsd else []
+    if boundary:
+        edge_p, edge_g = surfaces.boundary_surfaces(p, g, parts)
+        d_pg = directed_distances(edge_p.points, edge_g.points, edge_g.mask, spacing)
+        d_gp = directed_distances(edge_g.points, edge_p.points, edge_p.mask, spacing)
+        out.update(hd=hausdorff(d_pg, d_gp, 100.0), hd95=hausdorff(d_pg, d_gp, 95.0),
+                   hd99_9=hausdorff(d_pg, d_gp, 99.9), assd=assd(d_pg, d_gp))
+    if nsd:
+        surf_p, surf_g = surfaces.surfel_surfaces(p, g, spacing, parts)
+        s_pg = directed_distances(surf_p.points, surf_g.points, surf_g.mask, spacing, within_mm=tau)
+        s_gp = directed_distances(surf_g.points, surf_p.points, surf_p.mask, spacing, within_mm=tau)
+        out["nsd"] = surface_dice(s_pg, surf_p.areas, s_gp, surf_g.areas, tau)
+    return out

@@ -80,6 +80,7 @@ def error_maps_arrays(pred: np.ndarray, ref: np.ndarray, labels=None, msf_radius
     """As :func:`error_maps` for two label arrays on the same grid."""
     pred, ref = label_pair(pred, ref)
     names = resolve_labels(labels, present_labels(pred, ref) if labels is None else ())
+    names = {k: n for k, n in names.items() if not isinstance(k, tuple)}  # regions overlap: maps are per label
     evaluated = np.array(sorted(names), dtype=np.int64)
     wrong = pred != ref
     dtype = np.promote_types(pred.dtype, ref.dtype)

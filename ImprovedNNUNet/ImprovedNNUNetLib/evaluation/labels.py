@@ -66,30 +66,61 @@ def label_pair(pred: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return pred, ref
 
 
-def resolve_labels(labels, present) -> dict[int, str | None]:
-    """``{label value: name or None}`` from None (the ``present`` values), values, or {name: value}."""
+def resolve_labels(labels, present) -> dict:
+    """``{label key: name or None}`` from None (the ``present`` values), values, or {name: value}.
+
+    A key is a label value, or for a region (nnU-Net's region-based labels, e.g. BraTS whole tumour = 1, 2, 3)
+    the sorted tuple of the values it unites: a list or tuple given as a value, as in a region-based
+    dataset.json; its summary key is the tuple's text, ``(1, 2, 3)``, as in nnU-Net's summary.json.
+    """
     if labels is None:
         return {int(v): None for v in sorted(present) if v != 0}
     if isinstance(labels, Mapping):
-        pairs = [(_label_value(v, name), str(name)) for name, v in labels.items()]
+        pairs = [(_label_key(v, name), str(name)) for name, v in labels.items()]
     else:
-        pairs = [(_label_value(v, v), None) for v in labels]
-    result: dict[int, str | None] = {}
-    for value, name in pairs:
-        if value == 0:
+        pairs = [(_label_key(v, v), None) for v in labels]
+    result: dict = {}
+    for key, name in pairs:
+        if key == 0 or key == (0,):
             continue  # background is never a structure to evaluate
-        if value in result:
-            raise UserError(f"label value {value} is listed twice; give each label once")
-        result[value] = name
+        if key in result:
+            raise UserError(f"label {format_key(key)} is listed twice; give each label or region once")
+        result[key] = name
     return result
+
+
+def _label_key(value, what):
+    if isinstance(value, (list, tuple)):
+        values = sorted({_label_value(v, what) for v in value})
+        if not values:
+            raise UserError(f"region {what!r} lists no label values; give the values it unites, e.g. 1,2,3")
+        return tuple(values)
+    return _label_value(value, what)
+
+
+def format_key(key) -> str:
+    """A label key as summary.json and metrics.csv write it: ``3``, or ``(1, 2, 3)`` for a region (nnU-Net's
+    ``label_or_region_to_key``)."""
+    return str(key)
+
+
+def key_order(key):
+    """Sort key for label keys: plain labels by value first, then regions."""
+    return (0, (key,)) if isinstance(key, int) else (1, tuple(key))
+
+
+def is_region(key) -> bool:
+    return isinstance(key, tuple)
+
+
+def region_values(key) -> tuple[int, ...]:
+    """The label values a key stands for: one for a label, several for a region."""
+    return tuple(key) if isinstance(key, tuple) else (key,)
 
 
 def _label_value(value, what) -> int:
     if isinstance(value, (list, tuple)):
-        raise UserError(
-            f"label {what!r} is a region (several values {list(value)}); region-based labels are not "
-            "supported by evaluate, list plain integer labels"
-        )
+        raise UserError(f"label {what!r}: a region cannot list another region ({value!r}); give label values")
     if isinstance(value, (float, np.floating)) and not float(value).is_integer():
         raise UserError(f"label {what!r}: value {value!r} is not an integer; give integer label values")
     try:
@@ -119,10 +150,11 @@ def resolve_tau(tau_mm, labels: Mapping[int, str | None]) -> dict[int, float]:
         if key == "default":
             continue
         value = by_name.get(key, key)
-        try:
-            value = int(value)
-        except (TypeError, ValueError):
-            raise UserError(f"tau given for unknown label {key!r}; use a label value or name") from None
+        if not isinstance(value, tuple):
+            try:
+                value = int(value)
+            except (TypeError, ValueError):
+                raise UserError(f"tau given for unknown label {key!r}; use a label value or name") from None
         if value not in labels:
             raise UserError(f"tau given for label {key!r}, which is not evaluated; use one of {sorted(labels)}")
         result[value] = _positive_tau(tau)
@@ -139,8 +171,9 @@ def _positive_tau(tau) -> float:
     return tau
 
 
-def labels_from_dataset_json(path: str | Path) -> dict[str, int]:
-    """Foreground labels ``{name: value}`` of an nnU-Net ``dataset.json`` (background left out)."""
+def labels_from_dataset_json(path: str | Path) -> dict:
+    """Foreground labels ``{name: value}`` of an nnU-Net ``dataset.json`` (background and ``ignore`` left out);
+    in a region-based dataset a region's value is the tuple of the label values it unites."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such file; pass the dataset.json of the dataset")
@@ -152,5 +185,5 @@ def labels_from_dataset_json(path: str | Path) -> dict[str, int]:
         ) from None
     if not isinstance(labels, dict):
         raise UserError(f"{path}: 'labels' must map names to values; fix the dataset.json")
-    resolved = resolve_labels(labels, ())
+    resolved = resolve_labels({k: v for k, v in labels.items() if k != "ignore"}, ())
     return {name: value for value, name in resolved.items()}

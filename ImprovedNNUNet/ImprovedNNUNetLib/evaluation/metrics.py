@@ -12,33 +12,49 @@ import numpy as np
 
 from ImprovedNNUNetLib.core.errors import UserError
 from ImprovedNNUNetLib.core.imageio import Image
-from ImprovedNNUNetLib.evaluation import distances, overlap, surfaces
-from ImprovedNNUNetLib.evaluation.crops import label_boxes, padded_mask, union_box
+from ImprovedNNUNetLib.evaluation import distances, overlap
+from ImprovedNNUNetLib.evaluation.cldice import cldice
+from ImprovedNNUNetLib.evaluation.crops import label_boxes, padded_mask, structure_box
 from ImprovedNNUNetLib.evaluation.empty import status_of, surface_metrics_when_empty
 from ImprovedNNUNetLib.evaluation.geometry import align_to_reference
+from ImprovedNNUNetLib.evaluation.instances import instance_metrics
 from ImprovedNNUNetLib.evaluation.labels import label_pair, resolve_labels, resolve_tau
+from ImprovedNNUNetLib.evaluation.options import MetricOptions
 from ImprovedNNUNetLib.evaluation.results import STATUS_OK, CaseMetrics, LabelMetrics
 
 
-def compute_metrics(pred: Image, ref: Image, labels=None, tau_mm: float | Mapping = 1.0) -> CaseMetrics:
+def compute_metrics(pred: Image, ref: Image, labels=None, tau_mm: float | Mapping = 1.0,
+                    options: MetricOptions | None = None) -> CaseMetrics:
     """Metrics of every label of ``pred`` against ``ref``, distances in mm from the image spacing.
 
     ``labels``: None (every non-zero value present in either image), an iterable of
     label values, or ``{name: value}``. ``tau_mm``: NSD tolerance, one float or a dict
     keyed by label value or name. A prediction on another grid is resampled to the
     reference grid (nearest neighbour; ``resampled`` and ``notes`` of the result say
-    so); grids that do not overlap raise ``UserError``.
+    so); grids that do not overlap raise ``UserError``. ``options`` chooses the metric groups (default: overlap,
+    distances, NSD) and the lesion settings; lesion centres get their physical (x, y, z) mm position.
     """
     aligned, note = align_to_reference(pred, ref)
-    result = compute_metrics_arrays(aligned.array, ref.array, tuple(ref.spacing)[::-1], labels, tau_mm)
+    result = compute_metrics_arrays(aligned.array, ref.array, tuple(ref.spacing)[::-1], labels, tau_mm, options)
+    for m in result.labels.values():
+        for lesion in (m.instances.lesions if m.instances is not None else ()):
+            lesion.centre_mm = physical_point(ref, lesion.centre_index)
     if note:
         result.resampled = True
         result.notes.append(note)
     return result
 
 
+def physical_point(image: Image, index_zyx) -> tuple[float, float, float]:
+    """Physical (x, y, z) mm of a continuous (z, y, x) array index of ``image``."""
+    direction = np.asarray(image.direction, dtype=float).reshape(3, 3)
+    xyz = np.asarray(index_zyx, dtype=float)[::-1] * np.asarray(image.spacing, dtype=float)
+    return tuple(float(v) for v in direction @ xyz + np.asarray(image.origin, dtype=float))
+
+
 def compute_metrics_arrays(
-    pred: np.ndarray, ref: np.ndarray, spacing, labels=None, tau_mm: float | Mapping = 1.0
+    pred: np.ndarray, ref: np.ndarray, spacing, labels=None, tau_mm: float | Mapping = 1.0,
+    options: MetricOptions | None = None,
 ) -> CaseMetrics:
     """As :func:`compute_metrics` for two label arrays on the same grid.
 
@@ -60,12 +76,16 @@ def compute_metrics_arrays(
         check_label_image(pred_boxes.keys(), ref_boxes.keys())
     names = resolve_labels(labels, pred_boxes.keys() | ref_boxes.keys())
     taus = resolve_tau(tau_mm, names)
+    options = options or MetricOptions()
     per_label = {
-        value: _label_metrics(
-            pred, ref, value, name, union_box(pred_boxes.get(value), ref_boxes.get(value)), spacing, taus[value]
-        )
-        for value, name in names.items()
+        key: _label_metrics(pred, ref, key, name, structure_box(pred_boxes, ref_boxes, key), spacing, taus[key],
+                            options)
+        for key, name in names.items()
     }
+    if flat is not None:  # lesion centres back in the indices of the one-slice 3-D array
+        for m in per_label.values():
+            for lesion in (m.instances.lesions if m.instances is not None else ()):
+                lesion.centre_index = (*lesion.centre_index[:flat], 0.0, *lesion.centre_index[flat:])
     return CaseMetrics(per_label, notes=notes, pixel_accuracy=float(np.count_nonzero(pred == ref)) / pred.size
                        if pred.size else float("nan"))
 
@@ -94,18 +114,34 @@ def check_label_image(pred_values, ref_values) -> None:
             "intensity image, not a segmentation; pass the predicted label image (or list the labels with --labels)")
 
 
-def _label_metrics(pred, ref, value, name, box, spacing, tau) -> LabelMetrics:
+def _label_metrics(pred, ref, key, name, box, spacing, tau, options: MetricOptions) -> LabelMetrics:
     if box is None:
         counts = overlap.Counts(0, 0, 0, pred.size)
         p = g = None
     else:
-        p = padded_mask(pred, box, value)
-        g = padded_mask(ref, box, value)
+        p = padded_mask(pred, box, key)
+        g = padded_mask(ref, box, key)
         counts = overlap.Counts.of(p, g, pred.size)
     status = status_of(counts)
-    surface = _surface_metrics(p, g, spacing, tau) if status == STATUS_OK else surface_metrics_when_empty(status)
+    if status == STATUS_OK:
+        surface = distances.surface_metrics(p, g, spacing, tau, boundary=options.has("distance"),
+                                            nsd=options.has("nsd"))
+    else:
+        surface = surface_metrics_when_empty(status)
+        for group, keys in (("distance", ("hd", "hd95", "hd99_9", "assd")), ("nsd", ("nsd",))):
+            if not options.has(group):
+                surface.update(dict.fromkeys(keys, float("nan")))
+    extra = {}
+    if options.has("cldice"):
+        extra["cldice"] = cldice(p, g) if p is not None else 1.0
+    if options.has("instances"):
+        inner = tuple(slice(1, -1) for _ in range(pred.ndim))
+        empty = np.zeros((1,) * pred.ndim, bool)
+        extra["instances"] = instance_metrics(
+            p[inner] if p is not None else empty, g[inner] if g is not None else empty, spacing, tau,
+            options.instances, options.groups, offset=box)
     return LabelMetrics(
-        label=value,
+        label=key,
         name=name,
         dice=overlap.dice(counts),
         iou=overlap.iou(counts),
@@ -119,20 +155,5 @@ def _label_metrics(pred, ref, value, name, box, spacing, tau) -> LabelMetrics:
         status=status,
         tau_mm=tau,
         **surface,
+        **extra,
     )
-
-
-def _surface_metrics(p: np.ndarray, g: np.ndarray, spacing, tau: float) -> dict:
-    edge_p, edge_g = surfaces.boundary_surface(p), surfaces.boundary_surface(g)
-    d_pg = distances.directed_distances(edge_p.points, edge_g.points, edge_g.mask, spacing)
-    d_gp = distances.directed_distances(edge_g.points, edge_p.points, edge_p.mask, spacing)
-    surf_p, surf_g = surfaces.surfel_surface(p, spacing), surfaces.surfel_surface(g, spacing)
-    s_pg = distances.directed_distances(surf_p.points, surf_g.points, surf_g.mask, spacing, within_mm=tau)
-    s_gp = distances.directed_distances(surf_g.points, surf_p.points, surf_p.mask, spacing, within_mm=tau)
-    return {
-        "hd": distances.hausdorff(d_pg, d_gp, 100.0),
-        "hd95": distances.hausdorff(d_pg, d_gp, 95.0),
-        "hd99_9": distances.hausdorff(d_pg, d_gp, 99.9),
-        "assd": distances.assd(d_pg, d_gp),
-        "nsd": distances.surface_dice(s_pg, surf_p.areas, s_gp, surf_g.areas, tau),
-    }

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 # Column/key names of summary.json and metrics.csv, in output order.
 METRIC_KEYS = (
     "Dice", "IoU", "Sensitivity", "Specificity", "HD", "HD95", "HD99.9", "ASSD", "NSD",
-    "Accuracy", "MCC", "RVD", "VolumeRef_ml", "VolumePred_ml", "status",
+    "Accuracy", "MCC", "RVD", "VolumeRef_ml", "VolumePred_ml", "clDice", "ECE", "Brier", "NLL", "status",
 )
+# computed only when asked for (metric groups "cldice", "calibration"); NaN otherwise
+OPTIONAL_KEYS = ("clDice", "ECE", "Brier", "NLL")
 
 STATUS_OK = "ok"
 STATUS_BOTH_EMPTY = "both empty"
@@ -24,7 +26,7 @@ class LabelMetrics:
     distances; undefined ratios (e.g. sensitivity without reference voxels) are NaN.
     """
 
-    label: int
+    label: int | tuple  # a label value, or a region's tuple of values
     name: str | None
     dice: float
     iou: float
@@ -42,6 +44,11 @@ class LabelMetrics:
     accuracy: float = float("nan")
     mcc: float = float("nan")
     rvd: float = float("nan")
+    cldice: float = float("nan")
+    ece: float = float("nan")
+    brier: float = float("nan")
+    nll: float = float("nan")
+    instances: object | None = None  # InstanceMetrics (lesion-wise results) when asked for
 
     def to_dict(self) -> dict:
         """The metrics under their summary.json / metrics.csv keys (floats stay inf/NaN)."""
@@ -60,6 +67,10 @@ class LabelMetrics:
             "RVD": self.rvd,
             "VolumeRef_ml": self.volume_ref_ml,
             "VolumePred_ml": self.volume_pred_ml,
+            "clDice": self.cldice,
+            "ECE": self.ece,
+            "Brier": self.brier,
+            "NLL": self.nll,
             "status": self.status,
         }
 
@@ -72,10 +83,11 @@ class CaseMetrics:
     reference grid; ``notes`` says so in words, for display.
     """
 
-    labels: dict[int, LabelMetrics]
+    labels: dict  # label key (value or region tuple) -> LabelMetrics
     resampled: bool = False
     notes: list[str] = field(default_factory=list)
     pixel_accuracy: float = float("nan")  # voxels with the same value in both images (every value) / all
+    calibration: dict | None = None  # case-level calibration (top-label ECE) when probabilities were given
 
     def __getitem__(self, label: int) -> LabelMetrics:
         return self.labels[label]

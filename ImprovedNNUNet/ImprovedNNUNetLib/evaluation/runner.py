@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -14,11 +15,13 @@ from ImprovedNNUNetLib.core.image_integrity import check_all_complete
 from ImprovedNNUNetLib.core.imageio import write_image
 from ImprovedNNUNetLib.core.manifest import Outputs
 from ImprovedNNUNetLib.core.process import cores_present
+from ImprovedNNUNetLib.evaluation.calibration import add_calibration, check_probabilities, probabilities_of
 from ImprovedNNUNetLib.evaluation.cases import CasePair, match_cases
 from ImprovedNNUNetLib.evaluation.distances import set_query_workers
 from ImprovedNNUNetLib.evaluation.errormaps import error_maps
 from ImprovedNNUNetLib.evaluation.labelfiles import LabelImage, match_segment_values, read_label_image
 from ImprovedNNUNetLib.evaluation.metrics import compute_metrics
+from ImprovedNNUNetLib.evaluation.options import MetricOptions
 from ImprovedNNUNetLib.evaluation.structure_masks import mask_files, read_structure_masks
 from ImprovedNNUNetLib.evaluation.summary import EvaluatedCase, check_outputs_free, write_summary
 
@@ -27,7 +30,8 @@ MAP_SUFFIX = ".nii.gz"
 
 def evaluate_case(
     pair: CasePair, labels=None, tau_mm: float | Mapping = 1.0, maps_dir: Path | None = None,
-    msf_radius: int | None = None, overwrite: bool = False,
+    msf_radius: int | None = None, overwrite: bool = False, options: MetricOptions | None = None,
+    probabilities: Path | None = None,
 ) -> EvaluatedCase:
     """Evaluate one case; with ``maps_dir`` also write its FP/FN (and MSF) maps there."""
     notes = []
@@ -40,8 +44,10 @@ def evaluate_case(
             if pair.prediction.is_dir() else read_label_image(pair.prediction)
     pred_image = match_segment_values(pred, ref)
     labels = labels if labels is not None else (ref.names or pred.names)  # a .seg.nrrd on either side names them
-    metrics = compute_metrics(pred_image, ref.image, labels, tau_mm)
+    metrics = compute_metrics(pred_image, ref.image, labels, tau_mm, options)
     metrics.notes.extend(notes)
+    if probabilities is not None and (options is None or options.has("calibration")):
+        add_calibration(metrics, probabilities_of(probabilities, pair.case_id), ref.image, labels)
     if maps_dir is not None:
         maps = error_maps(pred_image, ref.image, labels, msf_radius)
         for kind, image in maps.images().items():
@@ -131,6 +137,7 @@ def evaluate(
     prediction: str | Path, reference: str | Path, labels=None, tau_mm: float | Mapping = 1.0,
     out_dir: str | Path | None = None, maps: bool = False, msf_radius: int | None = None,
     overwrite: bool = False, progress: bool = False, chill: bool = False, jobs: int | None = None,
+    options: MetricOptions | None = None, probabilities: str | Path | None = None,
 ) -> list[EvaluatedCase]:
     """Evaluate a prediction file/folder against a reference file/folder.
 
@@ -142,13 +149,18 @@ def evaluate(
     every reference case unless ``chill`` (then only the predicted cases are evaluated).
     ``jobs`` cases are evaluated at once in worker processes (default: the cores available; one case
     per worker at a time, so peak memory is about ``jobs`` cases); results keep the folder order.
+    ``options`` chooses the metric groups (:mod:`.options`: profiles, lesion metrics, clDice); with lesion
+    metrics and ``out_dir``, ``lesions.csv`` holds one row per lesion. ``probabilities`` (a folder of nnU-Net's
+    ``<case>.npz`` or of this project's probability maps) adds ECE, Brier score and NLL per label.
     """
     if maps and out_dir is None:
         raise UserError("error maps need an output folder; give --out DIR")
     pairs = match_cases(prediction, reference, allow_missing=chill)
     out_dir = Path(out_dir) if out_dir is not None else None
+    settings = Settings(labels, tau_mm, maps, msf_radius, overwrite, options,
+                        check_probabilities(probabilities) if probabilities is not None else None)
     if out_dir is None:
-        return _evaluate_pairs(pairs, None, labels, tau_mm, maps, msf_radius, overwrite, progress, jobs)
+        return _evaluate_pairs(pairs, None, settings, progress, jobs)
     check_out_dir(out_dir)
     # one evaluate per output folder at a time: a second one would remove the first's manifest entries and
     # leave maps that a later --overwrite no longer knows
@@ -157,7 +169,7 @@ def evaluate(
     try:
         with lock:
             held = True
-            return _evaluate_pairs(pairs, out_dir, labels, tau_mm, maps, msf_radius, overwrite, progress, jobs)
+            return _evaluate_pairs(pairs, out_dir, settings, progress, jobs)
     finally:
         if held:  # ours: no file of this command stays in the user's folder
             (out_dir / OUTPUT_LOCK).unlink(missing_ok=True)
@@ -166,35 +178,50 @@ def evaluate(
 OUTPUT_LOCK = ".improved-nnunet-evaluate.lock"
 
 
+@dataclass(frozen=True)
+class Settings:
+    """What every case of one evaluation is evaluated with."""
+
+    labels: object = None
+    tau_mm: float | Mapping = 1.0
+    maps: bool = False
+    msf_radius: int | None = None
+    overwrite: bool = False
+    options: MetricOptions | None = None
+    probabilities: Path | None = None
+
+
 def evaluate_pairs(pairs: list[CasePair], labels=None, tau_mm: float | Mapping = 1.0, jobs: int | None = None,
-                   progress: bool = False) -> list[EvaluatedCase]:
+                   progress: bool = False, options: MetricOptions | None = None) -> list[EvaluatedCase]:
     """Evaluate cases already paired (``compare`` and the study report pair nnU-Net's validation outputs with
     the raw labels this way): the integrity pre-check of every input, ``jobs`` worker processes, ``.seg.nrrd``
     names and structure-mask folders, as :func:`evaluate`; nothing is written. Results keep the order of
     ``pairs``."""
-    return _evaluate_pairs(pairs, None, labels, tau_mm, False, None, False, progress, jobs)
+    return _evaluate_pairs(pairs, None, Settings(labels, tau_mm, options=options), progress, jobs)
 
 
-def _evaluate_pairs(pairs, out_dir, labels, tau_mm, maps, msf_radius, overwrite, progress, jobs):
+def _evaluate_pairs(pairs, out_dir, settings: Settings, progress, jobs):
     outputs = None
+    overwrite = settings.overwrite
     if out_dir is not None:
         check_outputs_free(out_dir, overwrite)
         outputs = Outputs(out_dir, "evaluate")
     check_files_complete(pairs)
     if outputs is not None and overwrite:
         outputs.remove_previous()
-    maps_dir = out_dir / "maps" if maps else None
+    maps_dir = out_dir / "maps" if settings.maps else None
     jobs = min(max(1, jobs if jobs is not None else cores_present()), max(1, len(pairs)))
     try:
-        evaluate_one = partial(evaluate_case, labels=labels, tau_mm=tau_mm, maps_dir=maps_dir,
-                               msf_radius=msf_radius, overwrite=overwrite)
+        evaluate_one = partial(evaluate_case, labels=settings.labels, tau_mm=settings.tau_mm, maps_dir=maps_dir,
+                               msf_radius=settings.msf_radius, overwrite=overwrite, options=settings.options,
+                               probabilities=settings.probabilities)
         cases = []
         for case in evaluated_in_order(evaluate_one, pairs, jobs, progress):
             cases.append(case)
             if maps_dir is not None:
                 outputs.record(*sorted(maps_dir.glob(f"{case.case_id}_*{MAP_SUFFIX}")))
         if out_dir is not None:
-            outputs.record(*write_summary(cases, out_dir, overwrite=overwrite))
+            outputs.record(*write_summary(cases, out_dir, overwrite=overwrite, options=settings.options))
     finally:
         if outputs is not None:
             outputs.save()

@@ -18,6 +18,8 @@ from pathlib import Path
 from ImprovedNNUNetLib.core.errors import UserError
 from ImprovedNNUNetLib.core.safe_write import write_text_verified
 from ImprovedNNUNetLib.evaluation.aggregate import NUMERIC_KEYS, LabelAggregate, Stat, aggregate_label, mean_of_labels
+from ImprovedNNUNetLib.evaluation.labels import format_key, key_order
+from ImprovedNNUNetLib.evaluation.options import MetricOptions
 from ImprovedNNUNetLib.evaluation.results import METRIC_KEYS, CaseMetrics, json_number
 
 CSV_COLUMNS = ("case_id", "reference_file", "prediction_file", "label", "name", "tau_mm", *METRIC_KEYS)
@@ -47,18 +49,20 @@ def label_means(aggregate: LabelAggregate) -> dict:
     return means
 
 
-def summarize(cases: list[EvaluatedCase]) -> dict:
+def summarize(cases: list[EvaluatedCase], options: MetricOptions | None = None) -> dict:
     """The summary.json content (inf and NaN already turned into null)."""
-    labels: dict[int, str | None] = {}
-    taus: dict[int, float] = {}
+    labels: dict = {}
+    taus: dict = {}
     for case in cases:
         for value, m in case.metrics.labels.items():
             labels.setdefault(value, m.name)
             taus.setdefault(value, m.tau_mm)
-    aggregates = {value: aggregate_label((c.metrics for c in cases), value) for value in sorted(labels)}
+    aggregates = {value: aggregate_label((c.metrics for c in cases), value) for value in sorted(labels, key=key_order)}
     means = {value: label_means(a) for value, a in aggregates.items()}
     foreground = {key: _or_none(mean_of_labels(aggregates.values(), key)) for key in NUMERIC_KEYS}
     distinct_taus = set(taus.values())
+    any_instances = any(m.instances is not None for c in cases for m in c.metrics.labels.values())
+    extra = {"instances_mean": json_safe(pooled_instances(cases, labels))} if any_instances else {}
     return {
         "metric_per_case": [
             {
@@ -71,6 +75,9 @@ def summarize(cases: list[EvaluatedCase]) -> dict:
                 "metrics": {
                     str(v): {k: json_number(x) for k, x in m.to_dict().items()} for v, m in c.metrics.labels.items()
                 },
+                **({"instances": {str(v): json_safe(m.instances.to_dict()) for v, m in c.metrics.labels.items()
+                                  if m.instances is not None}} if any_instances else {}),
+                **({"calibration": json_safe(c.metrics.calibration)} if c.metrics.calibration else {}),
             }
             for c in cases
         ],
@@ -85,7 +92,97 @@ def summarize(cases: list[EvaluatedCase]) -> dict:
             "HD, HD95, HD99.9 and ASSD means also leave out one-sided empty cases (n_one_side_empty), "
             "whose distances are infinite"
         ),
+        **extra,
+        "definitions": definitions(options or MetricOptions()),
     }
+
+
+def json_safe(value):
+    """Floats that are not finite as null, through dicts and lists."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return json_number(value)
+
+
+def pooled_instances(cases: list[EvaluatedCase], labels: dict) -> dict:
+    """Per label, lesions pooled over all cases: counts, sensitivity, precision, F1 and detection by size, and
+    the mean over cases of the per-case PQ and BraTS-style lesion-wise Dice."""
+    out = {}
+    for key in sorted(labels, key=key_order):
+        found = [c.metrics.labels[key].instances for c in cases
+                 if key in c.metrics.labels and c.metrics.labels[key].instances is not None]
+        if not found:
+            continue
+        tp, fp, fn = (sum(getattr(i, k) for i in found) for k in ("tp", "fp", "fn"))
+        bins = [dict(b) for b in found[0].detection]
+        for b in bins:
+            b["n_ref"] = b["detected"] = 0
+        for i in found:
+            for total, b in zip(bins, i.detection):
+                total["n_ref"] += b["n_ref"]
+                total["detected"] += b["detected"]
+        for b in bins:
+            b["rate"] = b["detected"] / b["n_ref"] if b["n_ref"] else None
+        out[format_key(key)] = {
+            "n_cases": len(found), "n_ref": tp + fn, "n_pred": tp + fp, "tp": tp, "fp": fp, "fn": fn,
+            "sensitivity": tp / (tp + fn) if tp + fn else None, "precision": tp / (tp + fp) if tp + fp else None,
+            "f1": tp / (tp + 0.5 * (fp + fn)) if tp + fp + fn else None,
+            "pq_mean": _or_none(Stat.of(v for v in (i.pq for i in found) if math.isfinite(v))),
+            "brats_dice_mean": _or_none(Stat.of(i.brats_dice for i in found)),
+            "detection_by_size": bins,
+        }
+    return out
+
+
+def definitions(options: MetricOptions) -> dict:
+    """Every choice behind the numbers, stated in summary.json."""
+    i = options.instances
+    return {
+        "profile": options.profile,
+        "metric_groups": list(options.groups),
+        "surface_points": "HD, HD95, HD99.9, ASSD: centres of boundary voxels (voxels with a 6-connected, 2-D: "
+                          "4-connected, neighbour outside); NSD: surfels with marching-cubes areas (Nikolov et al.)",
+        "percentile_rule": "HDp = max of the two directed p-th percentiles, linear interpolation (MONAI's rule)",
+        "assd": "mean over the pooled distances of both directions",
+        "empty_policy": "both empty: Dice = IoU = NSD = clDice = 1, distances 0; one side empty: Dice = IoU = NSD "
+                        "= clDice = 0, distances infinite (null in JSON)",
+        "regions": "a key (1, 2, 3) is a region: the union of those label values on both sides (nnU-Net's rule)",
+        **({"instances": {
+            "connectivity": i.connectivity or "full (26 in 3-D, 8 in 2-D)",
+            "matching": f"one-to-one, greedy by decreasing IoU, IoU >= {i.match_iou}",
+            "size_bins_ml": list(i.size_bins_ml),
+            "brats_lesion_dice": f"reference lesions dilated {i.brats_dilation}x (18-neighbourhood) for matching, "
+                                 f"those of <= {i.brats_min_volume_mm3} mm3 left out",
+        }} if options.has("instances") else {}),
+        **({"calibration": "per label one-vs-rest over all voxels: ECE with 15 equal-width bins (L1), Brier, "
+                           "NLL (log floor -100)"} if options.has("calibration") else {}),
+    }
+
+
+LESION_COLUMNS = ("case_id", "label", "name", "lesion", "kind", "ref_id", "pred_id", "volume_ref_ml",
+                  "volume_pred_ml", "Dice", "IoU", "HD95", "ASSD", "NSD", "centre_x_mm", "centre_y_mm",
+                  "centre_z_mm", "centre_i", "centre_j", "centre_k")
+
+
+def lesion_rows(cases: list[EvaluatedCase]):
+    """lesions.csv rows: one per lesion (matched pair, missed or false), centres in physical mm and in voxel
+    indices (i, j, k = x, y, z)."""
+    for c in cases:
+        for key, m in c.metrics.labels.items():
+            if m.instances is None:
+                continue
+            for number, lesion in enumerate(m.instances.lesions, start=1):
+                centre = lesion.centre_mm or (float("nan"),) * 3
+                k, j, i = lesion.centre_index
+                yield {"case_id": c.case_id, "label": format_key(key), "name": m.name or "", "lesion": number,
+                       "kind": lesion.kind, "ref_id": lesion.ref_id or "", "pred_id": lesion.pred_id or "",
+                       "volume_ref_ml": lesion.volume_ref_ml, "volume_pred_ml": lesion.volume_pred_ml,
+                       "Dice": lesion.dice, "IoU": lesion.iou, "HD95": lesion.hd95, "ASSD": lesion.assd,
+                       "NSD": lesion.nsd, "centre_x_mm": centre[0], "centre_y_mm": centre[1],
+                       "centre_z_mm": centre[2], "centre_i": round(i, 2), "centre_j": round(j, 2),
+                       "centre_k": round(k, 2)}
 
 
 def csv_rows(cases: list[EvaluatedCase]):
@@ -96,7 +193,7 @@ def csv_rows(cases: list[EvaluatedCase]):
                 "case_id": c.case_id,
                 "reference_file": c.reference_file,
                 "prediction_file": c.prediction_file,
-                "label": value,
+                "label": format_key(value),
                 "name": m.name or "",
                 "tau_mm": m.tau_mm,
                 **m.to_dict(),
@@ -105,24 +202,34 @@ def csv_rows(cases: list[EvaluatedCase]):
 
 def check_outputs_free(out_dir: str | Path, overwrite: bool = False) -> None:
     """UserError if ``summary.json`` or ``metrics.csv`` exists in ``out_dir`` and ``overwrite`` is off."""
-    for name in ("summary.json", "metrics.csv"):
+    for name in ("summary.json", "metrics.csv", "lesions.csv"):
         path = Path(out_dir) / name
         if path.exists() and not overwrite:
             raise UserError(f"{path} exists; choose another output folder, or pass --overwrite to replace what an "
                             "earlier evaluate wrote there (other files are kept)")
 
 
-def write_summary(cases: list[EvaluatedCase], out_dir: str | Path, overwrite: bool = False) -> tuple[Path, Path]:
-    """Write ``summary.json`` and ``metrics.csv`` into ``out_dir``; refuses to replace them unless ``overwrite``."""
+def _csv_text(columns, rows) -> str:
+    handle = io.StringIO(newline="")
+    writer = csv.DictWriter(handle, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    return handle.getvalue()
+
+
+def write_summary(cases: list[EvaluatedCase], out_dir: str | Path, overwrite: bool = False,
+                  options: MetricOptions | None = None) -> tuple[Path, ...]:
+    """Write ``summary.json`` and ``metrics.csv`` (and with lesion metrics ``lesions.csv``) into ``out_dir``;
+    refuses to replace them unless ``overwrite``."""
     out_dir = Path(out_dir)
     json_path, csv_path = out_dir / "summary.json", out_dir / "metrics.csv"
     check_outputs_free(out_dir, overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_verified(json_path, json.dumps(summarize(cases), indent=2, allow_nan=False) + "\n")
-    handle = io.StringIO(newline="")
-    writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
-    writer.writeheader()
-    writer.writerows(csv_rows(cases))
-    write_text_verified(csv_path, handle.getvalue())
-    return json_path, csv_path
+    write_text_verified(json_path, json.dumps(summarize(cases, options), indent=2, allow_nan=False) + "\n")
+    write_text_verified(csv_path, _csv_text(CSV_COLUMNS, csv_rows(cases)))
+    if not any(m.instances is not None for c in cases for m in c.metrics.labels.values()):
+        return json_path, csv_path
+    lesions_path = out_dir / "lesions.csv"
+    write_text_verified(lesions_path, _csv_text(LESION_COLUMNS, lesion_rows(cases)))
+    return json_path, csv_path, lesions_path
 

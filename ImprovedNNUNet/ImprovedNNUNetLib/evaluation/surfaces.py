@@ -107,3 +107,53 @@ def surfel_surface(padded: np.ndarray, spacing) -> Surface:
     points = np.argwhere(corners)
     areas = surfel_area_table(tuple(float(s) for s in spacing))[neighbour_codes(padded, points)]
     return Surface(corners, points, areas)
+
+
+def pieces(p: np.ndarray, g: np.ndarray) -> list:
+    """(offset, p piece, g piece) per group of nearby structure (:func:`.components.groups`): each piece is the
+    group's box grown by one voxel of context, other groups' voxels cleared. Surfaces found in the pieces,
+    shifted by ``offset``, are those of the whole masks: groups lie at least a block apart."""
+    from ImprovedNNUNetLib.evaluation.components import groups
+
+    parts = groups(p | g)
+    if len(parts) <= 1:
+        return [((0,) * p.ndim, p, g)]
+    out = []
+    for box, member in parts:
+        grown = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n)) for s, n in zip(box, p.shape))
+        sub_p, sub_g = p[grown], g[grown]
+        if member is not None:
+            widths = [(s.start - o.start, o.stop - s.stop) for s, o in zip(box, grown)]
+            member = np.pad(member, widths, mode="edge")
+            sub_p, sub_g = sub_p & member, sub_g & member
+        out.append((tuple(s.start for s in grown), sub_p, sub_g))
+    return out
+
+
+def _joined(shape, found: list[tuple[tuple, Surface]], with_areas: bool) -> Surface:
+    mask = np.zeros(shape, bool)
+    points = np.concatenate([s.points + np.asarray(o) for o, s in found]) if found else np.zeros((0, len(shape)), int)
+    mask[tuple(points.T)] = True
+    areas = np.concatenate([s.areas for _, s in found]) if with_areas and found else None
+    return Surface(mask, points, areas)
+
+
+def boundary_surfaces(p: np.ndarray, g: np.ndarray, parts: list | None = None) -> tuple[Surface, Surface]:
+    """:func:`boundary_surface` of both padded masks, found near the structures only (``parts``: their
+    :func:`pieces`, when known)."""
+    parts = pieces(p, g) if parts is None else parts
+    if len(parts) == 1:
+        return boundary_surface(p), boundary_surface(g)
+    shape = tuple(n - 2 for n in p.shape)
+    return tuple(_joined(shape, [(o, boundary_surface(m[k])) for o, *m in parts], False)  # type: ignore[misc]
+                 for k in (0, 1))
+
+
+def surfel_surfaces(p: np.ndarray, g: np.ndarray, spacing, parts: list | None = None) -> tuple[Surface, Surface]:
+    """:func:`surfel_surface` of both padded masks, found near the structures only."""
+    parts = pieces(p, g) if parts is None else parts
+    if len(parts) == 1:
+        return surfel_surface(p, spacing), surfel_surface(g, spacing)
+    shape = tuple(n - 1 for n in p.shape)
+    return tuple(_joined(shape, [(o, surfel_surface(m[k], spacing)) for o, *m in parts], True)  # type: ignore[misc]
+                 for k in (0, 1))
