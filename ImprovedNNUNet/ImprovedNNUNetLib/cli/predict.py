@@ -57,6 +57,10 @@ def add_parser(sub):
                         help="threads reading the next cases while one is segmented (default 2)")
     parser.add_argument("--write-workers", "-nps", dest="write_workers", type=int, default=2, metavar="N",
                         help="threads writing results while the next case is segmented (default 2)")
+    parser.add_argument("--uncertainty", action="store_true",
+                        help="also write CASE_uncertainty (entropy of the mean probabilities, 0-1) and, with several "
+                             "folds, CASE_disagreement (fraction of folds that disagree), and uncertainty.csv ranking "
+                             "the cases to review first")
     parser.add_argument("--sdm", action="store_true",
                         help="also write OUT/CASE_sdm_L, the signed-distance map of label L (sdm models only)")
     parser.add_argument("--checkpoint", "-chk", default="checkpoint_final.pth",
@@ -83,7 +87,7 @@ def _output_base(case, output: Path, single_case: bool) -> tuple[Path, str]:
 
 
 def output_files(case, output: Path, single_case: bool, model, probabilities: bool, sdm: bool,
-                 npz: bool = False) -> dict:
+                 npz: bool = False, uncertainty: bool = False) -> dict:
     """``{"segmentation": path, "prob_K": path, "sdm_L": path, "npz": path, "pkl": path}`` for one case."""
     base, suffix = _output_base(case, output, single_case)
     files = {"segmentation": base.with_name(base.name + suffix)}
@@ -95,6 +99,13 @@ def output_files(case, output: Path, single_case: bool, model, probabilities: bo
     if sdm:
         for value in model.label_manager.foreground_labels:
             files[f"sdm_{value}"] = base.with_name(f"{base.name}_sdm_{value}{suffix}")
+    if uncertainty:
+        from ImprovedNNUNetLib.inference.uncertainty import SCORE_SUFFIX
+
+        files["uncertainty"] = base.with_name(f"{base.name}_uncertainty{suffix}")
+        if len(model.folds) > 1:
+            files["disagreement"] = base.with_name(f"{base.name}_disagreement{suffix}")
+        files["score"] = base.with_name(base.name + SCORE_SUFFIX)
     return files
 
 
@@ -199,8 +210,8 @@ def run(args) -> int:
             raise UserError(f"--sdm needs a model trained with the sdm variant; this one used {model.trainer_name}")
         if model.device_note:
             print(f"note: {model.device_note}", file=sys.stderr)
-        planned = [output_files(case, output, single, model, args.probabilities, args.sdm, args.npz)
-                   for case in cases]
+        planned = [output_files(case, output, single, model, args.probabilities, args.sdm, args.npz,
+                                args.uncertainty) for case in cases]
         if not args.overwrite:
             _check_free(planned)
         if args.npz:
@@ -209,6 +220,11 @@ def run(args) -> int:
                 write_text_verified(target, text)
         remove_partial_files(planned)
         segment_all(model, cases, planned, args, reads)
+    if args.uncertainty:
+        from ImprovedNNUNetLib.inference.uncertainty import write_ranking
+
+        ranking = write_ranking(planned[0]["score"].parent)
+        print(f"review first: the top of {ranking} (cases ranked by uncertain volume)")
     return 0
 
 
@@ -281,6 +297,13 @@ def write_outputs(model, result, files: dict) -> None:
         write_image(image, files[f"prob_{index}"], overwrite=True)  # temporary name, checked, renamed
     for value, image in zip(model.label_manager.foreground_labels, (result.distance_maps or {}).values()):
         write_image(image, files[f"sdm_{value}"], overwrite=True)
+    if result.uncertainty is not None:
+        from ImprovedNNUNetLib.inference.uncertainty import SCORE_SUFFIX, write_score
+
+        write_image(result.uncertainty, files["uncertainty"], overwrite=True)
+        if result.disagreement is not None:
+            write_image(result.disagreement, files["disagreement"], overwrite=True)
+        write_score(files["score"], files["score"].name[: -len(SCORE_SUFFIX)], result.uncertainty_score)
     if "npz" in files:
         write_verified(files["pkl"], lambda t: write_properties(t, result.nnunet_properties))
         write_verified(files["npz"], lambda t: write_probabilities(t, result.probability_array))
@@ -307,7 +330,8 @@ def segment_all(model, cases, planned, args, reads: ReadAhead) -> None:
                     bar.update(done - bar.n)
 
                 result = model.predict(images, probabilities=args.probabilities or args.npz, sdm=args.sdm,
-                                       tta=args.tta, step=args.step, progress=progress)
+                                       tta=args.tta, step=args.step, progress=progress,
+                                       uncertainty=args.uncertainty)
             if not args.probabilities:
                 result.probabilities = None
             writes.append(writers.submit(write_outputs, model, result, files))

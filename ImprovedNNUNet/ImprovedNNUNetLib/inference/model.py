@@ -90,7 +90,8 @@ class LoadedModel:
                             f"come from different models") from None
 
     def predict(self, channels, *, spacing=None, origin=None, direction=None, probabilities: bool = False,
-                sdm: bool = False, tta: bool | None = None, step: float = 0.5, progress=None) -> PredictionResult:
+                sdm: bool = False, tta: bool | None = None, step: float = 0.5, progress=None,
+                uncertainty: bool = False) -> PredictionResult:
         """Segment one case held in memory.
 
         ``channels``: one ``Image`` or 3-D (z, y, x) array per entry of ``channel_names``; arrays need
@@ -100,6 +101,8 @@ class LoadedModel:
         fraction of the patch size (0 < step <= 1; smaller is slower and smoother). ``progress``:
         ``callable(tiles_done, tiles_total)`` called after every tile over all folds.
         Several folds are ensembled as nnU-Net's predictor does: by the mean of their logits.
+        ``uncertainty``: also return the entropy map, with several folds their disagreement map, and the case's
+        review score (:mod:`.uncertainty`).
         """
         if not 0 < step <= 1:
             raise UserError(f"tile step {step} is out of range; use a value in (0, 1], e.g. 0.5")
@@ -111,8 +114,13 @@ class LoadedModel:
         self.predictor.tile_step_size = step
         self.predictor.use_mirroring = default_mirroring(self.device) if tta is None else bool(tta)
         self.predictor.track(progress, len(self._weights))
-        segmentation, mean_probabilities, mean_distance = self._segment(preprocessed, properties, probabilities, sdm)
+        segmentation, mean_probabilities, mean_distance, disagreement = self._segment(
+            preprocessed, properties, probabilities or uncertainty, sdm, uncertainty)
         result = PredictionResult(template.with_array(segmentation))
+        if uncertainty:
+            from ImprovedNNUNetLib.inference.uncertainty import add_uncertainty
+
+            add_uncertainty(result, mean_probabilities, disagreement, template, self.label_manager.has_regions)
         if mean_probabilities is not None:
             result.probabilities = named_images(mean_probabilities,
                                                 output_names(self.label_manager, self.labels), template)
@@ -133,8 +141,9 @@ class LoadedModel:
                                                                 self.folder.dataset_json)
         return torch.from_numpy(preprocessed), properties
 
-    def _segment(self, preprocessed, properties: dict, probabilities: bool, sdm: bool):
-        """Label map, probabilities (when asked) and mean distance maps (when asked) on the input grid.
+    def _segment(self, preprocessed, properties: dict, probabilities: bool, sdm: bool, uncertainty: bool = False):
+        """Label map, probabilities (when asked), mean distance maps (when asked) and, for ``uncertainty`` with
+        several folds, the folds' disagreement map, on the input grid.
 
         Several folds are ensembled as ``nnUNetPredictor.predict_logits_from_preprocessed_data`` does: the
         folds' logits are summed on the preprocessed grid and divided by the number of folds, and that mean
@@ -142,10 +151,15 @@ class LoadedModel:
         """
         from nnunetv2.inference.export_prediction import convert_predicted_logits_to_segmentation_with_correct_shape
 
+        from ImprovedNNUNetLib.inference.uncertainty import disagreement_of, fold_vote
+
         logit_sum = distance_sum = None
+        votes = []
         for index in range(len(self._weights)):
             self._load_weights(index)
             logits, distance = self._sliding_window(preprocessed, sdm)
+            if uncertainty and len(self._weights) > 1:
+                votes.append(fold_vote(logits, self.label_manager.has_regions))
             logit_sum = logits if logit_sum is None else logit_sum + logits
             if sdm:
                 distance_sum = distance if distance_sum is None else distance_sum + distance
@@ -162,7 +176,12 @@ class LoadedModel:
         if distance_sum is not None:
             mean_distance = maps_to_input_grid(distance_sum / folds, properties, self.plans_manager,
                                                self.configuration_manager, DISTANCE_FILL)
-        return segmentation, mean_probabilities, mean_distance
+        disagreement = None
+        if votes:
+            fraction = disagreement_of(votes, fold_vote(logit_sum, self.label_manager.has_regions))
+            disagreement = maps_to_input_grid(fraction[None], properties, self.plans_manager,
+                                              self.configuration_manager, 0.0)[0]
+        return segmentation, mean_probabilities, mean_distance, disagreement
 
     def _sliding_window(self, preprocessed, sdm: bool):
         """nnU-Net's sliding window over the preprocessed case: (logits, distance maps or None) on the CPU."""

@@ -26,6 +26,11 @@ class PredictionResult:
     # properties (.pkl), see ``npz.write_npz``.
     probability_array: np.ndarray | None = None
     nnunet_properties: dict | None = None
+    # With uncertainty: normalised entropy of the mean probabilities, the folds' disagreement (several folds
+    # only) and the case's review score (see ``uncertainty``).
+    uncertainty: Image | None = None
+    disagreement: Image | None = None
+    uncertainty_score: dict | None = None
 
 
 def output_names(label_manager, labels: dict) -> list[str]:
