@@ -66,10 +66,12 @@ class ImprovedNNUNetParameterNode:
     keeps it in step, not the wrapper); modelFolder - a model folder, used when set.
     folds - e.g. "0,1" or "all"; empty means every trained fold.
     device - auto, cpu, cuda or mps. mirroring - auto, on or off. step - tile step.
-    distanceMaps - also load the distance maps of SDM models.
+    distanceMaps - also load the distance maps of SDM models; uncertaintyMap - also load the uncertainty map
+    and show it over the slices.
     outputSegmentation - segmentation to fill; None creates a new one.
     reference - segmentation or labelmap to evaluate against; tau - NSD tolerance (mm).
     metricsTable - table to fill; None creates a new one. metricsCsv - CSV export file.
+    lesions - also the lesion-wise metrics; lesionTable - their table (one row per lesion).
     runOn - "this computer" or "server" (the server's address and key are application settings, never the scene's).
     """
 
@@ -84,11 +86,14 @@ class ImprovedNNUNetParameterNode:
     mirroring: Annotated[str, Choice(MIRRORING)] = "auto"
     step: Annotated[float, WithinRange(0.1, 1.0)] = 0.5
     distanceMaps: bool = False
+    uncertaintyMap: bool = False
     outputSegmentation: vtkMRMLSegmentationNode
     reference: Union[vtkMRMLSegmentationNode, vtkMRMLLabelMapVolumeNode, None]
     tau: Annotated[float, WithinRange(0.0, 100.0)] = 1.0
     metricsTable: vtkMRMLTableNode
     metricsCsv: str = ""
+    lesions: bool = False
+    lesionTable: vtkMRMLTableNode
     runOn: Annotated[str, Choice(RUN_ON)] = "this computer"
 
 

@@ -19,6 +19,7 @@ from ImprovedNNUNetLib.core.imageio import Image
 from ImprovedNNUNetLib.evaluation.crops import foreground_box, present_labels
 from ImprovedNNUNetLib.evaluation.geometry import align_to_reference
 from ImprovedNNUNetLib.evaluation.labels import isin_labels, label_pair, resolve_labels
+from ImprovedNNUNetLib.evaluation.options import InstanceOptions
 
 DEFAULT_MSF_RADIUS = 2
 
@@ -39,6 +40,10 @@ class ErrorMaps:
     msf_region: np.ndarray | None = None
     reference: Image | None = None
     resample_note: str | None = None
+    # with lesions: the label at voxels of missed reference lesions / of false predicted lesions (whole lesions
+    # without a match, see ``instances``); fp_labels and fn_labels then hold the other (boundary) errors only
+    missed_labels: np.ndarray | None = None
+    false_labels: np.ndarray | None = None
 
     def fp(self, label: int) -> np.ndarray:
         """Boolean false-positive mask of one label (prediction minus reference)."""
@@ -53,6 +58,9 @@ class ErrorMaps:
         if self.reference is None:
             raise UserError("these error maps were made from arrays without geometry; use error_maps() with Images")
         out = {"FP": self.reference.with_array(self.fp_labels), "FN": self.reference.with_array(self.fn_labels)}
+        if self.missed_labels is not None:
+            out["missed"] = self.reference.with_array(self.missed_labels)
+            out["false"] = self.reference.with_array(self.false_labels)
         if self.msf_region is not None:
             out["MSF"] = self.reference.with_array(self.msf_region.view(np.uint8))
         return out
@@ -63,20 +71,23 @@ class ErrorMaps:
         return label
 
 
-def error_maps(pred: Image, ref: Image, labels=None, msf_radius: int | None = None) -> ErrorMaps:
+def error_maps(pred: Image, ref: Image, labels=None, msf_radius: int | None = None,
+               lesions: InstanceOptions | None = None) -> ErrorMaps:
     """FP/FN maps of ``pred`` against ``ref`` on the reference grid.
 
     ``labels`` as in :func:`compute_metrics`; ``msf_radius`` (voxels, e.g. 2) adds the
-    MSF region. A prediction on another grid is resampled (nearest neighbour) first.
+    MSF region; ``lesions`` (lesion settings) sets whole missed and false lesions apart from the
+    boundary errors. A prediction on another grid is resampled (nearest neighbour) first.
     """
     aligned, note = align_to_reference(pred, ref)
-    maps = error_maps_arrays(aligned.array, ref.array, labels, msf_radius)
+    maps = error_maps_arrays(aligned.array, ref.array, labels, msf_radius, lesions)
     maps.reference = ref
     maps.resample_note = note
     return maps
 
 
-def error_maps_arrays(pred: np.ndarray, ref: np.ndarray, labels=None, msf_radius: int | None = None) -> ErrorMaps:
+def error_maps_arrays(pred: np.ndarray, ref: np.ndarray, labels=None, msf_radius: int | None = None,
+                      lesions: InstanceOptions | None = None) -> ErrorMaps:
     """As :func:`error_maps` for two label arrays on the same grid."""
     pred, ref = label_pair(pred, ref)
     names = resolve_labels(labels, present_labels(pred, ref) if labels is None else ())
@@ -92,7 +103,38 @@ def error_maps_arrays(pred: np.ndarray, ref: np.ndarray, labels=None, msf_radius
         keep = isin_labels(found, evaluated)
         labels_out.ravel()[where[keep]] = found[keep]
     msf = None if msf_radius is None else msf_region(fp_labels != 0, fn_labels != 0, msf_radius)
-    return ErrorMaps(fp_labels, fn_labels, names, msf)
+    maps = ErrorMaps(fp_labels, fn_labels, names, msf)
+    if lesions is not None:
+        maps.missed_labels, maps.false_labels = lesion_error_maps(pred, ref, names, lesions)
+        maps.fn_labels[maps.missed_labels != 0] = 0
+        maps.fp_labels[maps.false_labels != 0] = 0
+    return maps
+
+
+def lesion_error_maps(pred: np.ndarray, ref: np.ndarray, labels, options: InstanceOptions):
+    """(missed, false): label images of the reference lesions without a match and the predicted lesions
+    without a match (the matching of :mod:`.instances`)."""
+    from ImprovedNNUNetLib.evaluation.components import components
+    from ImprovedNNUNetLib.evaluation.crops import label_boxes, structure_box
+    from ImprovedNNUNetLib.evaluation.instances import match, overlaps
+
+    dtype = np.promote_types(pred.dtype, ref.dtype)
+    missed, false = np.zeros(ref.shape, dtype), np.zeros(pred.shape, dtype)
+    pred_boxes, ref_boxes = label_boxes(pred), label_boxes(ref)
+    for value in labels:
+        box = structure_box(pred_boxes, ref_boxes, value)
+        if box is None:
+            continue
+        g = components(ref[box] == value, options.connectivity)
+        p = components(pred[box] == value, options.connectivity)
+        matches = match(g, p, overlaps(g, p), options.match_iou)
+        found_ref, found_pred = {i for i, _, _ in matches}, {j for _, j, _ in matches}
+        for out, parts, found in ((missed, g, found_ref), (false, p, found_pred)):
+            for index, part in enumerate(parts):
+                if index not in found:
+                    target = out[box][part.box]
+                    target[part.mask] = value
+    return missed, false
 
 
 def ball(radius: int) -> np.ndarray:

@@ -87,7 +87,7 @@ def _ratio(num: float, den: float) -> float:
     return num / den if den else NAN
 
 
-def _overlaps(ref: list[Component], pred: list[Component]) -> dict[tuple[int, int], int]:
+def overlaps(ref: list[Component], pred: list[Component]) -> dict[tuple[int, int], int]:
     """{(reference index, predicted index): shared voxels} for every pair that shares a voxel."""
     out: dict[tuple[int, int], int] = {}
     if not ref or not pred:
@@ -193,7 +193,7 @@ def brats_lesion_dice(ref, pred, shape, spacing, options: InstanceOptions, conne
     positives."""
     structure = ndimage.generate_binary_structure(len(shape), 2)
     grown = [_dilated(g, options.brats_dilation, shape, structure) for g in ref]
-    touching = _overlaps(grown, pred)  # (reference lesion, predicted lesion) whose dilation they touch
+    touching = overlaps(grown, pred)  # (reference lesion, predicted lesion) whose dilation they touch
     # reference lesions whose dilations connect are one lesion: components of the union of the dilations
     union = np.zeros(shape, bool)
     for d in grown:
@@ -205,7 +205,7 @@ def brats_lesion_dice(ref, pred, shape, spacing, options: InstanceOptions, conne
         group_of.append(next(k for k, j in enumerate(joined)
                              if all(s.start <= x < s.stop for x, s in zip(point, j.box))
                              and j.mask[tuple(x - s.start for x, s in zip(point, j.box))]))
-    shared = _overlaps(ref, pred)
+    shared = overlaps(ref, pred)
     voxel_mm3 = float(np.prod(spacing))
     scores, counted_pred = [], set()
     for k in range(len(joined)):
@@ -230,7 +230,7 @@ def instance_metrics(pred_mask: np.ndarray, ref_mask: np.ndarray, spacing, tau: 
     shape = ref_mask.shape
     ref = components(ref_mask, options.connectivity)
     pred = components(pred_mask, options.connectivity)
-    shared = _overlaps(ref, pred)
+    shared = overlaps(ref, pred)
     matches = match(ref, pred, shared, options.match_iou)
     rows = lesion_rows(ref, pred, matches, spacing, tau, groups)
     if offset is not None:

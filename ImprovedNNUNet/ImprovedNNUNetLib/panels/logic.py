@@ -50,11 +50,12 @@ class SegmentPanelLogic:
     # --- segmentation --------------------------------------------------------------------------
     @staticmethod
     def startSegmentation(volumeNodes, modelFolder, folds=None, device="auto", tta=None, step=0.5,
-                          distanceMaps=False, outputNode=None, workDir=None):
+                          distanceMaps=False, outputNode=None, workDir=None, uncertainty=False):
         """Start segmenting ``volumeNodes`` (one per model channel, in order) in a child process.
 
         Returns an ``ImprovedNNUNetLib.panels.segment_job.SegmentJob``: poll it from a timer, ``cancel()`` it,
-        or call ``wait()`` to get the result nodes (``segmentation``, ``distance_maps``).
+        or call ``wait()`` to get the result nodes (``segmentation``, ``distance_maps``, and with
+        ``uncertainty`` the ``uncertainty`` volume, shown over the slices).
         """
         from ImprovedNNUNetLib.core.dependencies import require
 
@@ -62,7 +63,8 @@ class SegmentPanelLogic:
         from ImprovedNNUNetLib.panels.segment_job import SegmentJob
 
         return SegmentJob(volumeNodes, modelFolder, folds=folds, device=device, tta=tta, step=step,
-                          distance_maps=distanceMaps, output_node=outputNode, work_dir=workDir)
+                          distance_maps=distanceMaps, output_node=outputNode, work_dir=workDir,
+                          uncertainty=uncertainty)
 
     @staticmethod
     def startSegmentationOnServer(volumeNodes, server, model=None, trainingJob=None, folds=None, tta=None,
@@ -87,7 +89,8 @@ class SegmentPanelLogic:
         volumes = [getattr(parameters, f"inputVolume{i}") for i in range(max(1, len(channels)))]
         return self.startSegmentation(volumes, model, folds=parse_folds(parameters.folds), device=parameters.device,
                                       tta=parse_mirroring(parameters.mirroring), step=parameters.step,
-                                      distanceMaps=parameters.distanceMaps, outputNode=parameters.outputSegmentation)
+                                      distanceMaps=parameters.distanceMaps, outputNode=parameters.outputSegmentation,
+                                      uncertainty=parameters.uncertaintyMap)
 
     def segment(self, volumeNodes, modelFolder, timeout=None, **options):
         """Segment and wait (scripts): returns the result with ``segmentation`` and ``distance_maps`` nodes."""
@@ -95,15 +98,31 @@ class SegmentPanelLogic:
 
     # --- evaluation ----------------------------------------------------------------------------
     @staticmethod
-    def evaluate(predictionNode, referenceNode, tau=1.0, tauPerLabel=None):
+    def evaluate(predictionNode, referenceNode, tau=1.0, tauPerLabel=None, lesions=False):
         """Metrics of the prediction's segments against the reference (matched by name, then value).
 
         Returns an ``ImprovedNNUNetLib.panels.scene.evaluation.SceneEvaluation``: ``as_dict()`` gives
-        ``{label name: {metric: value}}``, ``notes`` what did not match or was resampled.
+        ``{label name: {metric: value}}``, ``notes`` what did not match or was resampled; with ``lesions``
+        ``lesion_rows()`` lists every lesion (matched, missed, false) with its centre.
         """
         from ImprovedNNUNetLib.panels.scene.evaluation import evaluate_nodes
 
-        return evaluate_nodes(predictionNode, referenceNode, tau, tauPerLabel)
+        return evaluate_nodes(predictionNode, referenceNode, tau, tauPerLabel, lesions)
+
+    @staticmethod
+    def lesionTable(evaluation, tableNode=None, name=None):
+        """The evaluation's lesions as a table node, one row per lesion (fills ``tableNode`` when given)."""
+        from ImprovedNNUNetLib.panels.scene.lesion_table import lesion_table
+
+        scene = tableNode.GetScene() if tableNode is not None else _scene()
+        return lesion_table(scene, evaluation.lesion_rows(), name or "Lesions", tableNode)
+
+    @staticmethod
+    def jumpToLesion(tableNode, row):
+        """Centre the slice views on the lesion in ``row`` of a lesion table; returns its RAS centre (mm)."""
+        from ImprovedNNUNetLib.panels.scene.lesion_table import jump_to_lesion
+
+        return jump_to_lesion(tableNode, row)
 
     @staticmethod
     def metricsTable(evaluation, tableNode=None, name=None):
@@ -121,11 +140,12 @@ class SegmentPanelLogic:
         return write_table_csv(tableNode, path, overwrite)
 
     @staticmethod
-    def showErrors(predictionNode, referenceNode):
-        """Segmentation "<prediction> errors" with FP and FN segments per label, shown over the slices."""
+    def showErrors(predictionNode, referenceNode, lesions=False):
+        """Segmentation "<prediction> errors" with FP and FN segments per label, shown over the slices; with
+        ``lesions`` also "missed lesions" and "false lesions" segments in their own colours."""
         from ImprovedNNUNetLib.panels.scene.evaluation import show_errors
 
-        return show_errors(predictionNode, referenceNode)
+        return show_errors(predictionNode, referenceNode, lesions)
 
     # --- dependencies --------------------------------------------------------------------------
     @staticmethod

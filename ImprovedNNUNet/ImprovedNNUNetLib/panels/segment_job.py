@@ -22,7 +22,7 @@ from ImprovedNNUNetLib.core.process import ChildProcess, ProcessOutput, python_e
 from ImprovedNNUNetLib.inference.model_folder import open_model_folder
 from ImprovedNNUNetLib.panels.scene.hierarchy import place_next_to
 from ImprovedNNUNetLib.panels.scene.segmentation import add_prediction_segmentation
-from ImprovedNNUNetLib.panels.scene.volumes import add_volume_from_image, channel_images
+from ImprovedNNUNetLib.panels.scene.volumes import add_volume_from_image, channel_images, show_as_overlay
 
 WORKER_MODULE = "ImprovedNNUNetLib.panels.segment_worker"
 WAIT_POLL_S = 0.1
@@ -35,6 +35,7 @@ class SegmentResult:
     segmentation: object
     distance_maps: dict = field(default_factory=dict)  # label name -> scalar volume node
     labels: dict = field(default_factory=dict)  # the model's labels, name -> value
+    uncertainty: object = None  # scalar volume node of the entropy map (0-1), shown over the slices, when asked
 
 
 class SegmentJob:
@@ -43,7 +44,8 @@ class SegmentJob:
     ``folds``: None for all trained folds, or a list of fold numbers / "all". ``device``:
     auto, cpu, cuda, cuda:N or mps. ``tta``: test-time mirroring, None for the device's
     default. ``step``: tile step (fraction of the patch). ``distance_maps``: also load the
-    SDM head's maps. ``output_node``: segmentation node to fill (its segments are
+    SDM head's maps. ``uncertainty``: also load the entropy map (0 sure - 1 unsure) as an overlay.
+    ``output_node``: segmentation node to fill (its segments are
     replaced), or None for a new one named ``"<first volume> segmentation"``.
     ``work_dir``: a new or empty folder that keeps the input and output files (NIfTI),
     or None for a temporary folder removed when the results are loaded.
@@ -51,7 +53,7 @@ class SegmentJob:
     """
 
     def __init__(self, volume_nodes, model_folder, *, folds=None, device="auto", tta=None, step=0.5,
-                 distance_maps=False, output_node=None, work_dir=None):
+                 distance_maps=False, output_node=None, work_dir=None, uncertainty=False):
         self.model = open_model_folder(model_folder)
         images = channel_images(list(volume_nodes), dict(enumerate(self.model.channel_names)))
         self.input_volume = volume_nodes[0]
@@ -78,6 +80,7 @@ class SegmentJob:
                 "tta": tta,
                 "step": step,
                 "distance_maps": distance_maps,
+                "uncertainty": bool(uncertainty),
                 "inputs": inputs,
                 "output_dir": str(work / "out"),
             }
@@ -189,7 +192,14 @@ class SegmentJob:
                                              f"{segmentation.GetName()} distance {name}")
                 place_next_to(node, self.input_volume)
                 distance_maps[name] = node
+            uncertainty = None
+            if self._outputs.get("uncertainty"):
+                uncertainty = add_volume_from_image(self.input_volume.GetScene(),
+                                                    read_image(self._outputs["uncertainty"]),
+                                                    f"{segmentation.GetName()} uncertainty")
+                place_next_to(uncertainty, self.input_volume)
+                show_as_overlay(uncertainty)
         finally:
             self._cleanup()
-        self._result = SegmentResult(segmentation, distance_maps, self.model.labels)
+        self._result = SegmentResult(segmentation, distance_maps, self.model.labels, uncertainty)
         return self._result

@@ -44,6 +44,7 @@ class SegmentPanel(PanelPlumbing):
         self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChosen)
         self.ui.computeMetricsButton.connect("clicked(bool)", self.onComputeMetrics)
         self.ui.showErrorsButton.connect("clicked(bool)", self.onShowErrors)
+        self.ui.lesionTableView.connect("clicked(QModelIndex)", self.onLesionClicked)
         self.ui.exportCsvButton.connect("clicked(bool)", self.onExportCsv)
         self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
         self.ui.dependenciesStatusLabel.text = self.logic.dependencyStatus()
@@ -202,20 +203,34 @@ class SegmentPanel(PanelPlumbing):
         def compute():
             parameters = self._parameterNode
             self.logic.requireEvaluation()
-            evaluation = self.logic.evaluate(parameters.outputSegmentation, parameters.reference, parameters.tau)
+            evaluation = self.logic.evaluate(parameters.outputSegmentation, parameters.reference, parameters.tau,
+                                             lesions=parameters.lesions)
             for note in evaluation.notes:
                 self._log(note)
             parameters.metricsTable = self.logic.metricsTable(evaluation, parameters.metricsTable)
+            if parameters.lesions:
+                parameters.lesionTable = self.logic.lesionTable(evaluation, parameters.lesionTable)
+                self.ui.lesionTableView.setMRMLTableNode(parameters.lesionTable)
+                missed = sum(row["Kind"] == "missed" for row in evaluation.lesion_rows())
+                self._log(_("{n} lesion(s), {missed} missed: click a row to centre the views on it").format(
+                    n=len(evaluation.lesion_rows()), missed=missed))
             self.logic.showTable(parameters.metricsTable)
 
         self._guarded(compute, _("Metrics could not be computed."))
 
     def onShowErrors(self):
         parameters = self._parameterNode
-        errors = self._guarded(lambda: self.logic.showErrors(parameters.outputSegmentation, parameters.reference),
+        errors = self._guarded(lambda: self.logic.showErrors(parameters.outputSegmentation, parameters.reference,
+                                                             lesions=parameters.lesions),
                                _("Errors could not be shown."))
         if errors is not None:
             self._log(_("False positives and false negatives are in '{name}'").format(name=errors.GetName()))
+
+    def onLesionClicked(self, index):
+        """A row of the lesion table: centre the slice views on that lesion."""
+        parameters = self._parameterNode
+        self._guarded(lambda: self.logic.jumpToLesion(parameters.lesionTable, index.row()),
+                      _("The views could not be centred on the lesion."))
 
     def onExportCsv(self):
         self._storePathFields()

@@ -6,7 +6,8 @@ folder. Progress goes to stdout as one JSON object per line:
 
 * ``{"stage": "loading"}`` while the model loads, then ``{"stage": "loaded", "device": ..., "note": ...}``;
 * ``{"stage": "predicting", "done": tiles_done, "total": tiles_total}`` after every tile;
-* ``{"stage": "done", "segmentation": FILE, "distance_maps": {label name: FILE}}`` at the end;
+* ``{"stage": "done", "segmentation": FILE, "distance_maps": {label name: FILE}, "uncertainty": FILE or null}``
+  at the end;
 * ``{"stage": "error", "message": ...}`` for a bad input or environment (exit status 2).
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ImprovedNNUNetLib.core.events import event_line
 from ImprovedNNUNetLib.core.imageio import read_image, write_image
 
 SEGMENTATION_FILE = "segmentation.nii.gz"
+UNCERTAINTY_FILE = "uncertainty.nii.gz"
 
 
 def emit(stage: str, **values) -> None:
@@ -44,6 +46,7 @@ def run(request: dict) -> dict:
         step=float(request.get("step", 0.5)),
         sdm=bool(request.get("distance_maps")),
         progress=lambda done, total: emit(stage="predicting", done=done, total=total),
+        uncertainty=bool(request.get("uncertainty")),
     )
     out = Path(request["output_dir"])
     segmentation = write_image(result.segmentation, out / SEGMENTATION_FILE)
@@ -51,7 +54,9 @@ def run(request: dict) -> dict:
         name: str(write_image(image, out / distance_map_file(index)))
         for index, (name, image) in enumerate((result.distance_maps or {}).items())
     }
-    return {"stage": "done", "segmentation": str(segmentation), "distance_maps": distance_maps}
+    uncertainty = str(write_image(result.uncertainty, out / UNCERTAINTY_FILE)) if result.uncertainty is not None else None
+    return {"stage": "done", "segmentation": str(segmentation), "distance_maps": distance_maps,
+            "uncertainty": uncertainty}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,10 @@ from ImprovedNNUNetLib.panels.scene.segmentation import SegmentSpec, add_segment
 
 FP_COLOR = (1.0, 0.85, 0.0)  # yellow: predicted but not in the reference
 FN_COLOR = (0.0, 0.75, 1.0)  # cyan: in the reference but missed
+MISSED_COLOR = (0.9, 0.1, 0.1)  # red: a whole reference lesion the prediction missed
+FALSE_COLOR = (0.85, 0.2, 0.85)  # magenta: a whole predicted lesion the reference does not have
 ERROR_TYPES = (("FP", FP_COLOR), ("FN", FN_COLOR))
+LESION_TYPES = (("missed lesions", MISSED_COLOR), ("false lesions", FALSE_COLOR))
 ERRORS_OF_ATTRIBUTE = "ImprovedNNUNet.ErrorsOf"  # node ID of the prediction an errors node belongs to
 
 
@@ -33,7 +36,8 @@ def _errors_node(prediction_node):
     return node
 
 
-def add_error_segmentation(prediction_node, fp_labels: Image, fn_labels: Image, names: dict[int, str]):
+def add_error_segmentation(prediction_node, fp_labels: Image, fn_labels: Image, names: dict[int, str],
+                           missed_labels: Image | None = None, false_labels: Image | None = None):
     """Segmentation "<prediction> errors" on the error maps' grid, next to ``prediction_node``.
 
     Showing errors again for the same prediction refills the same node.
@@ -42,15 +46,20 @@ def add_error_segmentation(prediction_node, fp_labels: Image, fn_labels: Image, 
     ``fn_labels`` at each false-negative voxel the reference label value; ``names`` maps
     the evaluated label values to names. Segments are "<label> FP" and "<label> FN" per
     label (empty when there is no such error), in the fixed colours `FP_COLOR` and
-    `FN_COLOR`; each carries its label value as tag.
+    `FN_COLOR`; each carries its label value as tag. With ``missed_labels`` and ``false_labels`` (whole
+    lesions without a match) the segments "<label> missed lesions" (`MISSED_COLOR`) and "<label> false lesions"
+    (`FALSE_COLOR`) follow, and FP/FN hold the boundary errors.
     """
     node = _errors_node(prediction_node)
     values = sorted(names)
+    layers = [(fp_labels, *ERROR_TYPES[0]), (fn_labels, *ERROR_TYPES[1])]
+    if missed_labels is not None and false_labels is not None:
+        layers += [(missed_labels, *LESION_TYPES[0]), (false_labels, *LESION_TYPES[1])]
     ids_per_type = [
         add_segments_from_label_image(
             node, layer, [SegmentSpec(v, f"{names[v]} {kind}", color) for v in values], adopt_geometry=True
         )
-        for layer, (kind, color) in zip((fp_labels, fn_labels), ERROR_TYPES)
+        for layer, kind, color in layers
     ]
     segmentation = node.GetSegmentation()
     for position, segment_id in enumerate(i for pair in zip(*ids_per_type) for i in pair):

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from ImprovedNNUNetLib.core.errors import UserError
 from ImprovedNNUNetLib.core.imageio import Image
 from ImprovedNNUNetLib.evaluation import CaseMetrics, compute_metrics, error_maps
+from ImprovedNNUNetLib.evaluation.options import InstanceOptions, metric_options
 from ImprovedNNUNetLib.panels.scene.error_segmentation import add_error_segmentation
 from ImprovedNNUNetLib.panels.scene.labelmaps import export_label_image, segment_infos
+from ImprovedNNUNetLib.panels.scene.lesion_table import lesion_rows
 from ImprovedNNUNetLib.panels.scene.metrics_table import add_metrics_table, fill_metrics_table
 from ImprovedNNUNetLib.panels.scene.reference import ReferenceLabels, reference_labels
 
@@ -38,6 +40,10 @@ class SceneEvaluation(MatchedNodes):
     def as_dict(self) -> dict[str, dict]:
         """``{label name: {metric key: value, ..., "tau_mm": τ}}``; distances in mm, volumes in ml."""
         return {name: metrics for name, _, metrics in self.rows()}
+
+    def lesion_rows(self) -> list[dict]:
+        """One row per lesion (matched, missed, false) with its centre in RAS mm; empty without lesion metrics."""
+        return lesion_rows(self.metrics, {value: name for name, value in self.labels.items()})
 
     def rows(self) -> list[tuple[str, int, dict]]:
         """(label name, label value, metrics dict) per evaluated label, in value order."""
@@ -79,15 +85,16 @@ def tolerances(labels: dict[str, int], tau_mm: float, tau_per_label: Mapping[str
 
 
 def evaluate_nodes(prediction_node, reference_node, tau_mm: float = 1.0,
-                   tau_per_label: Mapping[str, float] | None = None) -> SceneEvaluation:
+                   tau_per_label: Mapping[str, float] | None = None, lesions: bool = False) -> SceneEvaluation:
     """Metrics of every prediction label that the reference has (the evaluation metrics, mm, ml).
 
     ``tau_mm``: NSD tolerance in mm; ``tau_per_label``: ``{label name: τ}`` for labels
-    that need another one.
+    that need another one; ``lesions``: also the lesion-wise metrics (see ``SceneEvaluation.lesion_rows``).
     """
     matched = match_nodes(prediction_node, reference_node)
     taus = tolerances(matched.labels, tau_mm, tau_per_label)
-    metrics = compute_metrics(matched.prediction, matched.reference.image, matched.labels, taus)
+    options = metric_options(None, None, instances_on=lesions)[0]
+    metrics = compute_metrics(matched.prediction, matched.reference.image, matched.labels, taus, options)
     return SceneEvaluation(matched.prediction, matched.reference, matched.labels,
                            matched.notes + list(metrics.notes), metrics)
 
@@ -100,10 +107,13 @@ def metrics_table(evaluation: SceneEvaluation, scene, name: str, table_node=None
     return table_node
 
 
-def show_errors(prediction_node, reference_node):
-    """Segmentation "<prediction> errors": FP and FN segments per common label, on the reference grid."""
+def show_errors(prediction_node, reference_node, lesions: bool = False):
+    """Segmentation "<prediction> errors": FP and FN segments per common label, on the reference grid; with
+    ``lesions`` whole missed and false lesions are segments of their own, in their own colours."""
     matched = match_nodes(prediction_node, reference_node)
-    maps = error_maps(matched.prediction, matched.reference.image, matched.labels)
+    maps = error_maps(matched.prediction, matched.reference.image, matched.labels,
+                      lesions=InstanceOptions() if lesions else None)
     images = maps.images()
     names = {value: name for name, value in matched.labels.items()}
-    return add_error_segmentation(prediction_node, images["FP"], images["FN"], names)
+    return add_error_segmentation(prediction_node, images["FP"], images["FN"], names,
+                                  images.get("missed"), images.get("false"))

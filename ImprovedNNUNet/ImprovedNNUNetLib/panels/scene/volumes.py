@@ -129,3 +129,24 @@ def channel_images(volume_nodes, channel_names: dict) -> list[Image]:
                 "resample one onto the other (Resample Scalar/Vector/DWI Volume module) first"
             )
     return images
+
+
+OVERLAY_COLORS = "vtkMRMLPETProceduralColorNodePET-Heat"  # a procedural table every scene has (slicer-core too)
+OVERLAY_THRESHOLD = 0.05  # uncertainty below this is transparent over the image
+OVERLAY_OPACITY = 0.5
+
+
+def show_as_overlay(node, low: float = 0.0, high: float = 1.0) -> None:
+    """Show a [low, high] map (uncertainty) in a heat colour table as the foreground layer of every slice view,
+    values below ``OVERLAY_THRESHOLD`` transparent; the background (the image) stays."""
+    display = node.GetDisplayNode()
+    display.SetAndObserveColorNodeID(OVERLAY_COLORS)
+    display.AutoWindowLevelOff()
+    display.SetWindowLevelMinMax(low, high)
+    display.SetThreshold(OVERLAY_THRESHOLD, high)
+    display.ApplyThresholdOn()
+    scene = node.GetScene()
+    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceCompositeNode")):
+        composite = scene.GetNthNodeByClass(index, "vtkMRMLSliceCompositeNode")
+        composite.SetForegroundVolumeID(node.GetID())
+        composite.SetForegroundOpacity(OVERLAY_OPACITY)
