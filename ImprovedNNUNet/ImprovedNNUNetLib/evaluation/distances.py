@@ -9,6 +9,8 @@ from scipy.spatial import cKDTree
 from ImprovedNNUNetLib.evaluation import surfaces
 
 _query_workers: int | None = None  # threads of each k-d tree query; None: every core
+LEAF_SIZE = 64  # points per k-d tree leaf (measured: 64 beats scipy's 16 on surface point sets)
+NEAR_SPACINGS = 2.0  # the first, bounded search of a surface point reaches this many (largest) voxel spacings
 
 
 def set_query_workers(workers: int | None) -> None:
@@ -36,10 +38,19 @@ def directed_distances(
         return distances
     spacing = np.asarray(spacing, dtype=np.float64)
     rest = from_points[off_surface]
-    tree = cKDTree(to_points * spacing, leafsize=16, balanced_tree=False, compact_nodes=False)
-    # a bound a little above within_mm, so rounding in the tree never drops a point at the bound
-    bound = np.inf if within_mm is None else within_mm * (1 + 1e-9) + 1e-9
-    _, nearest = tree.query(rest * spacing, distance_upper_bound=bound, workers=_query_workers or os.cpu_count() or 1)
+    tree = cKDTree(to_points * spacing, leafsize=LEAF_SIZE, balanced_tree=False, compact_nodes=False)
+    workers = _query_workers or os.cpu_count() or 1
+    queries = rest * spacing
+    if within_mm is None:
+        # most surface points lie near the other surface: a bounded search finds those fast (it prunes early);
+        # only the points it leaves without a neighbour are searched again without a bound
+        _, nearest = tree.query(queries, distance_upper_bound=NEAR_SPACINGS * float(spacing.max()), workers=workers)
+        far = nearest >= len(to_points)
+        if far.any():
+            nearest[far] = tree.query(queries[far], workers=workers)[1]
+    else:
+        # a bound a little above within_mm, so rounding in the tree never drops a point at the bound
+        _, nearest = tree.query(queries, distance_upper_bound=within_mm * (1 + 1e-9) + 1e-9, workers=workers)
     found = nearest < len(to_points)
     delta = (to_points[nearest[found]] - rest[found]) * spacing
     exact = np.full(len(rest), np.inf)

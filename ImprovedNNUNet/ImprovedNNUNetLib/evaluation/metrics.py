@@ -14,7 +14,7 @@ from ImprovedNNUNetLib.core.errors import UserError
 from ImprovedNNUNetLib.core.imageio import Image
 from ImprovedNNUNetLib.evaluation import distances, overlap
 from ImprovedNNUNetLib.evaluation.cldice import cldice
-from ImprovedNNUNetLib.evaluation.crops import label_boxes, padded_mask, structure_box
+from ImprovedNNUNetLib.evaluation.crops import label_boxes, padded_mask, structure_box, union_box
 from ImprovedNNUNetLib.evaluation.empty import status_of, surface_metrics_when_empty
 from ImprovedNNUNetLib.evaluation.geometry import align_to_reference
 from ImprovedNNUNetLib.evaluation.instances import instance_metrics
@@ -86,8 +86,21 @@ def compute_metrics_arrays(
         for m in per_label.values():
             for lesion in (m.instances.lesions if m.instances is not None else ()):
                 lesion.centre_index = (*lesion.centre_index[:flat], 0.0, *lesion.centre_index[flat:])
-    return CaseMetrics(per_label, notes=notes, pixel_accuracy=float(np.count_nonzero(pred == ref)) / pred.size
-                       if pred.size else float("nan"))
+    return CaseMetrics(per_label, notes=notes, pixel_accuracy=pixel_accuracy(pred, ref, pred_boxes, ref_boxes))
+
+
+def pixel_accuracy(pred, ref, pred_boxes, ref_boxes) -> float:
+    """Fraction of voxels with the same value in both images; outside the box of all labels both are 0."""
+    if not pred.size:
+        return float("nan")
+    box = None
+    for boxes in (pred_boxes, ref_boxes):
+        for b in boxes.values():
+            box = union_box(box, b)
+    if box is None:
+        return 1.0
+    inside = int(np.prod([s.stop - s.start for s in box]))
+    return float(np.count_nonzero(pred[box] == ref[box]) + pred.size - inside) / pred.size
 
 
 PLANAR_NOTE = ("one-slice image, evaluated in 2-D: 4-connected boundaries, distances in the plane, NSD from "
