@@ -109,3 +109,19 @@ def test_clear_errors_without_trained_runs(validation_layout):
     (results / "nnUNetTrainer__nnUNetPlans__3d_fullres" / "fold_0").mkdir(parents=True)
     with pytest.raises(UserError, match="no fold has validation outputs"):
         compare_runs("987")
+
+
+def test_lesion_metrics_in_the_comparison(validation_layout, capsys):
+    """compare --instances: the lesion F1 per label (mean over cases) and the missed lesions, the numbers that
+    evaluate's lesion metrics give for the same cases; a structure removed in fold 1 is a missed lesion."""
+    raw, _ = validation_layout
+    table = by_key(compare_runs("987", instances=True))
+    removed = table[("baseline", "1")]["left lung"]
+    assert removed.lesions_missed >= 1 and removed.lesion_f1.mean == 0.0
+    exact = table[("baseline", "0")]["left lung"]
+    assert exact.lesions_missed == 0 and exact.lesion_f1.mean == 1.0
+    assert by_key(compare_runs("987"))[("baseline", "0")]["left lung"].lesion_f1 is None  # only when asked
+    assert main(["compare", "987", "--instances", "--csv", str(raw.parent / "lesions.csv")]) == 0
+    assert "lesion F1 (%)" in capsys.readouterr().out
+    rows = list(csv.DictReader(open(raw.parent / "lesions.csv")))
+    assert {r["LesionF1_mean"] for r in rows if r["name"] == "left lung" and r["fold"] == "1"} == {"0.0"}

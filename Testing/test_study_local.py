@@ -62,6 +62,12 @@ def test_two_arms_two_folds_locally(tiny_dataset, tmp_path):
     assert compared.returncode == 0, compared.stderr  # what the Training panel's comparison table shows
     assert "baseline-vs-msf_d3/msf_d3" in compared.stdout and "baseline-vs-msf_d3/baseline" in compared.stdout
 
+    lesions = study(tmp_path, "report", DATASET, "baseline-vs-msf_d3", "--instances")  # lesion F1 tested too
+    assert lesions.returncode == 0, lesions.stderr[-3000:]
+    tested = {t["metric"] for t in csv.DictReader(open(report / "tests.csv"))}
+    assert tested == {"Dice", "HD95", "NSD", "lesion F1"}
+    assert "lesion F1 (%)" in (report / "report.md").read_text()
+
     # nnU-Net's choice over the arms (two of them and their ensemble), in arm names
     best = study(tmp_path, "find-best", DATASET, "baseline-vs-msf_d3")
     assert best.returncode == 0, best.stderr[-3000:]

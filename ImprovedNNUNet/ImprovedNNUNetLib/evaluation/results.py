@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 # Column/key names of summary.json and metrics.csv, in output order.
 METRIC_KEYS = (
     "Dice", "IoU", "Sensitivity", "Specificity", "HD", "HD95", "HD99.9", "ASSD", "NSD",
-    "Accuracy", "MCC", "RVD", "VolumeRef_ml", "VolumePred_ml", "clDice", "ECE", "Brier", "NLL", "status",
+    "Accuracy", "MCC", "RVD", "VolumeRef_ml", "VolumePred_ml", "clDice", "ECE", "Brier", "NLL", "LesionF1",
+    "status",
 )
-# computed only when asked for (metric groups "cldice", "calibration"); NaN otherwise
-OPTIONAL_KEYS = ("clDice", "ECE", "Brier", "NLL")
+# computed only when asked for (metric groups "cldice", "calibration", "instances"); NaN otherwise
+OPTIONAL_KEYS = ("clDice", "ECE", "Brier", "NLL", "LesionF1")
 
 STATUS_OK = "ok"
 STATUS_BOTH_EMPTY = "both empty"
@@ -71,6 +72,7 @@ class LabelMetrics:
             "ECE": self.ece,
             "Brier": self.brier,
             "NLL": self.nll,
+            "LesionF1": self.instances.f1 if self.instances is not None else float("nan"),
             "status": self.status,
         }
 

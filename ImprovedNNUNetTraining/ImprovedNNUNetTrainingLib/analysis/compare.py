@@ -29,7 +29,8 @@ RUN_FOLDER = re.compile(r"^(?P<trainer>.+?)__(?P<plans>.+?)__(?P<configuration>.
 FOLD_FOLDER = re.compile(r"^fold_(?P<fold>\d+|all)$")
 ALL_FOLDS = "all folds"
 CSV_COLUMNS = ("variant", "trainer", "plans", "configuration", "fold", "label", "name", "cases",
-               "Dice_mean", "Dice_sd", "HD95_mean", "HD95_sd", "HD95_skipped", "NSD_mean", "NSD_sd")
+               "Dice_mean", "Dice_sd", "HD95_mean", "HD95_sd", "HD95_skipped", "NSD_mean", "NSD_sd",
+               "LesionF1_mean", "LesionF1_sd", "lesions_missed")
 
 
 @dataclass
@@ -59,6 +60,8 @@ class LabelSummary:
     hd95: Stat
     nsd: Stat
     hd95_skipped: int
+    lesion_f1: Stat | None = None  # with lesion metrics: the per-case lesion F1 over the cases with lesions
+    lesions_missed: int | None = None  # and the reference lesions missed over all cases
 
 
 @dataclass
@@ -80,6 +83,8 @@ class RunSummary:
                 "configuration": self.configuration, "fold": self.fold, "label": s.label, "name": s.name,
                 "cases": s.cases, "Dice_mean": s.dice.mean, "Dice_sd": s.dice.sd, "HD95_mean": s.hd95.mean,
                 "HD95_sd": s.hd95.sd, "HD95_skipped": s.hd95_skipped, "NSD_mean": s.nsd.mean, "NSD_sd": s.nsd.sd,
+                "LesionF1_mean": s.lesion_f1.mean if s.lesion_f1 else "", "LesionF1_sd": s.lesion_f1.sd if s.lesion_f1
+                else "", "lesions_missed": "" if s.lesions_missed is None else s.lesions_missed,
             })
         return rows
 
@@ -141,7 +146,8 @@ def validation_pairs(validation: Path, labels_folder: Path, file_ending: str) ->
 
 
 def validation_metrics(validations: list[Path], labels_folder: Path, labels: dict[str, int], file_ending: str,
-                       tau_mm: float, jobs: int | None = None, required: bool = False) -> list[dict[str, CaseMetrics]]:
+                       tau_mm: float, jobs: int | None = None, required: bool = False,
+                       options=None) -> list[dict[str, CaseMetrics]]:
     """{case id: metrics} of every prediction in each fold's ``validation`` folder against its raw reference,
     all folds evaluated together through the evaluation runner (``jobs`` worker processes; default: the cores
     available). ``required``: a folder without predictions is an error (else it gives no cases)."""
@@ -152,7 +158,8 @@ def validation_metrics(validations: list[Path], labels_folder: Path, labels: dic
         if required and not pairs:
             raise UserError(f"{folder} holds no {file_ending} predictions; run the fold's validation "
                             "(train it to the end or with --val) first")
-    evaluated = iter(evaluate_pairs([pair for pairs in per_folder for pair in pairs], labels, tau_mm, jobs))
+    evaluated = iter(evaluate_pairs([pair for pairs in per_folder for pair in pairs], labels, tau_mm, jobs,
+                                    options=options))
     return [{pair.case_id: next(evaluated).metrics for pair in pairs} for pairs in per_folder]
 
 
@@ -161,15 +168,25 @@ def summarise_labels(cases: list[CaseMetrics], labels: dict[str, int]) -> list[L
     for name, value in labels.items():
         aggregate = aggregate_label(cases, value, ("Dice", "HD95", "NSD"))
         stats = aggregate.stats
-        summaries.append(LabelSummary(value, name, aggregate.n_counted, stats["Dice"], stats["HD95"], stats["NSD"],
-                                      aggregate.skipped("HD95")))
+        summary = LabelSummary(value, name, aggregate.n_counted, stats["Dice"], stats["HD95"], stats["NSD"],
+                               aggregate.skipped("HD95"))
+        lesions = [c.labels[value].instances for c in cases
+                   if value in c.labels and c.labels[value].instances is not None]
+        if lesions:
+            summary.lesion_f1 = Stat.of(i.f1 for i in lesions if i.n_ref + i.n_pred)
+            summary.lesions_missed = sum(i.fn for i in lesions)
+        summaries.append(summary)
     return summaries
 
 
-def compare_runs(dataset: str, tau_mm: float = 1.0, folders=None, jobs: int | None = None) -> list[RunSummary]:
+def compare_runs(dataset: str, tau_mm: float = 1.0, folders=None, jobs: int | None = None,
+                 instances: bool = False) -> list[RunSummary]:
     """Summaries of every trained fold of ``dataset`` (id or name), plus all folds pooled per run
     where a run has more than one fold; ``jobs`` worker processes evaluate the cases (default: the cores
-    available)."""
+    available); ``instances`` adds the lesion-wise F1 and missed lesions (the evaluation's lesion metrics)."""
+    from ImprovedNNUNetLib.evaluation.options import metric_options
+
+    options = metric_options(None, ("overlap", "distance", "nsd"), instances_on=instances)[0]
     name = dataset_name(dataset, folders)
     results = folder_variable("nnUNet_results", folders) / name
     raw = folder_variable("nnUNet_raw", folders) / name
@@ -184,7 +201,7 @@ def compare_runs(dataset: str, tau_mm: float = 1.0, folders=None, jobs: int | No
     if not folds:
         raise UserError(f"{results}: no fold has validation outputs yet; finish training a fold first")
     evaluated = validation_metrics([f.validation for f in folds], raw / "labelsTr", labels, file_ending, tau_mm, jobs,
-                                   required=True)
+                                   required=True, options=options)
     summaries: list[RunSummary] = []
     pooled: dict[tuple, list[list[CaseMetrics]]] = {}
     for fold, metrics in zip(folds, evaluated):
@@ -238,9 +255,11 @@ def format_table(summaries: list[RunSummary]) -> str:
     header = ["variant", "configuration", "fold", "metric", *names, "mean"]
     rows = []
     for summary in summaries:
-        for metric, attribute, scale, digits in (("Dice (%)", "dice", 100.0, 1), ("HD95 (mm)", "hd95", 1.0, 2),
-                                                 ("NSD (%)", "nsd", 100.0, 1)):
-            stats = [getattr(label, attribute) for label in summary.labels]
+        metrics = [("Dice (%)", "dice", 100.0, 1), ("HD95 (mm)", "hd95", 1.0, 2), ("NSD (%)", "nsd", 100.0, 1)]
+        if any(label.lesion_f1 is not None for label in summary.labels):
+            metrics.append(("lesion F1 (%)", "lesion_f1", 100.0, 1))
+        for metric, attribute, scale, digits in metrics:
+            stats = [getattr(label, attribute) or Stat.of([]) for label in summary.labels]
             over_labels = Stat.of(s.mean for s in stats if s.count)
             mean = f"{over_labels.mean * scale:.{digits}f}" if over_labels.count else "-"
             rows.append([summary.variant, summary.configuration, summary.fold, metric,
@@ -265,7 +284,9 @@ def summaries_from_json(items: list[dict]) -> list[RunSummary]:
     for item in items:
         labels = [LabelSummary(label=int(s["label"]), name=str(s["name"]), cases=int(s["cases"]),
                                dice=Stat(**s["dice"]), hd95=Stat(**s["hd95"]), nsd=Stat(**s["nsd"]),
-                               hd95_skipped=int(s["hd95_skipped"])) for s in item["labels"]]
+                               hd95_skipped=int(s["hd95_skipped"]),
+                               lesion_f1=Stat(**s["lesion_f1"]) if s.get("lesion_f1") else None,
+                               lesions_missed=s.get("lesions_missed")) for s in item["labels"]]
         runs.append(RunSummary(item["variant"], item["trainer"], item["plans"], item["configuration"],
                                str(item["fold"]), labels))
     return runs

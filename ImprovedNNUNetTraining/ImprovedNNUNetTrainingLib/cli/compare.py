@@ -19,6 +19,9 @@ def add_parser(sub):
     parser.add_argument("--tau", type=float, default=1.0, help="NSD tolerance in mm (default 1)")
     parser.add_argument("--jobs", "-np", type=int, metavar="N",
                         help="cases evaluated at once in worker processes (default: the cores available), as evaluate")
+    parser.add_argument("--instances", action="store_true",
+                        help="also lesion-wise metrics: the lesion F1 (mean±sd over cases) and the lesions missed, per "
+                             "label (as evaluate --instances)")
     parser.add_argument("--json", action="store_true",
                         help="also print the results as one JSON line {\"stage\": \"done\", \"summaries\": [...]} "
                              "(what the Slicer panel reads)")
@@ -31,7 +34,7 @@ def run(args) -> int:
 
     csv_path = args.csv or folder_variable("nnUNet_results") / dataset_name(args.dataset) / "comparison.csv"
     check_csv_free(csv_path, args.overwrite)
-    summaries = compare_runs(args.dataset, args.tau, jobs=checked_jobs(args.jobs))
+    summaries = compare_runs(args.dataset, args.tau, jobs=checked_jobs(args.jobs), instances=args.instances)
     written = write_csv(summaries, csv_path, args.overwrite)
     print(format_table(summaries))
     print(f"\nwritten: {written}")

@@ -65,6 +65,8 @@ def add_parser(sub):
             action.add_argument("--tau", type=float, default=1.0, help="NSD tolerance in mm (default 1)")
             action.add_argument("--jobs", "-np", type=int, metavar="N",
                                 help="cases evaluated at once in worker processes (default: the cores available)")
+            action.add_argument("--instances", action="store_true",
+                                help="also the lesion-wise F1 per label, tested against the baseline like Dice")
 
 
 def study_from_args(args):
@@ -128,7 +130,8 @@ def run(args) -> int:
         from ImprovedNNUNetLib.cli.evaluate import checked_jobs
 
         study = load_study(args.dataset, args.name)
-        print(f"wrote {write_report(study, build_report(study, args.baseline, args.tau, checked_jobs(args.jobs)))}")
+        report = build_report(study, args.baseline, args.tau, checked_jobs(args.jobs), instances=args.instances)
+        print(f"wrote {write_report(study, report)}")
         return 0
     from ImprovedNNUNetTrainingLib.analysis.study.run import all_done, run_study
     from ImprovedNNUNetTrainingLib.analysis.study.slurm import SlurmOptions

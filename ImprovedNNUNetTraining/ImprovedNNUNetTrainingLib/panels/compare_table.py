@@ -16,6 +16,8 @@ def fill_comparison_table(table_node, summaries: list[RunSummary]) -> None:
         array = vtk.vtkStringArray() if column in TEXT_COLUMNS else vtk.vtkDoubleArray()
         array.SetName(column)
         for row in rows:
-            array.InsertNextValue(str(row[column]) if column in TEXT_COLUMNS else float(row[column]))
+            # lesion columns are empty ("") unless the comparison had lesion metrics: NaN in the table
+            array.InsertNextValue(str(row[column]) if column in TEXT_COLUMNS else
+                                  float(row[column]) if row[column] != "" else float("nan"))
         table.AddColumn(array)
     table_node.SetAndObserveTable(table)

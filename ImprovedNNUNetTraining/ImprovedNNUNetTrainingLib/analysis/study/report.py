@@ -27,6 +27,7 @@ from ImprovedNNUNetTrainingLib.analysis.study.trainings import trainings
 from ImprovedNNUNetTrainingLib.engine.environment import folder_variable
 
 METRICS = (("Dice", "Dice", 100.0, "%"), ("HD95", "HD95", 1.0, "mm"), ("NSD", "NSD", 100.0, "%"))
+LESION_METRIC = ("lesion F1", "LesionF1", 100.0, "%")  # with lesion metrics (study report --instances)
 ALPHA = 0.05
 
 
@@ -45,12 +46,14 @@ class Comparison:
         return self.p_holm < ALPHA
 
 
-def case_metrics(study: Study, labels: dict, file_ending: str, tau_mm: float, jobs: int | None = None) -> dict:
+def case_metrics(study: Study, labels: dict, file_ending: str, tau_mm: float, jobs: int | None = None,
+                 options=None) -> dict:
     """{arm name: {case id: CaseMetrics}} over the validation cases of every fold of each arm that has them,
     all evaluated together through the evaluation runner (``jobs`` worker processes)."""
     raw = folder_variable("nnUNet_raw") / study.dataset / "labelsTr"
     runs = list(trainings(study))
-    evaluated = validation_metrics([t.folder / "validation" for t in runs], raw, labels, file_ending, tau_mm, jobs)
+    evaluated = validation_metrics([t.folder / "validation" for t in runs], raw, labels, file_ending, tau_mm, jobs,
+                                   options=options)
     results = {arm.name: {} for arm in study.arms}
     for training, metrics in zip(runs, evaluated):
         results[training.arm.name].update(metrics)
@@ -91,14 +94,20 @@ def holm(comparisons: list[Comparison]) -> None:
         c.p_holm = running
 
 
-def build_report(study: Study, baseline: str | None = None, tau_mm: float = 1.0, jobs: int | None = None) -> dict:
-    """Everything the report shows, as plain data (``jobs``: worker processes evaluating the cases)."""
+def build_report(study: Study, baseline: str | None = None, tau_mm: float = 1.0, jobs: int | None = None,
+                 instances: bool = False) -> dict:
+    """Everything the report shows, as plain data (``jobs``: worker processes evaluating the cases;
+    ``instances``: also the lesion-wise F1, tested like the other metrics)."""
+    from ImprovedNNUNetLib.evaluation.options import metric_options
+
+    options = metric_options(None, ("overlap", "distance", "nsd"), instances_on=instances)[0]
+    metrics = METRICS + ((LESION_METRIC,) if instances else ())
     info = folder_variable("nnUNet_raw") / study.dataset / "dataset.json"
     if not info.is_file():
         raise UserError(f"{info} not found; the report compares with the raw labelsTr (check nnUNet_raw)")
     labels = labels_from_dataset_json(info)
     file_ending = json.loads(info.read_text()).get("file_ending", ".nii.gz")
-    per_arm = case_metrics(study, labels, file_ending, tau_mm, jobs)
+    per_arm = case_metrics(study, labels, file_ending, tau_mm, jobs, options)
     evaluated = [name for name, cases in per_arm.items() if cases]
     if not evaluated:
         raise UserError(f"no arm of study {study.name} has validation predictions yet; run the study to the end of "
@@ -111,7 +120,7 @@ def build_report(study: Study, baseline: str | None = None, tau_mm: float = 1.0,
     for arm in study.arms:
         if arm.name == base or not per_arm[arm.name] or not per_arm[base]:
             continue
-        for metric, key, scale, _ in METRICS:
+        for metric, key, scale, _ in metrics:
             group = []
             for name, value in labels.items():
                 ours, theirs = label_values(per_arm[arm.name], value, key), label_values(per_arm[base], value, key)
@@ -121,7 +130,7 @@ def build_report(study: Study, baseline: str | None = None, tau_mm: float = 1.0,
                                         float(np.median(differences)) if shared else math.nan, wilcoxon(differences)))
             holm(group)
             comparisons.extend(group)
-    return {"labels": labels, "per_arm": per_arm, "baseline": base, "comparisons": comparisons,
+    return {"labels": labels, "per_arm": per_arm, "baseline": base, "comparisons": comparisons, "metrics": metrics,
             "folds": {arm.name: sorted({str(t.fold) for t in trainings(study) if t.arm.name == arm.name
                                         and (t.folder / "validation").is_dir()}) for arm in study.arms}}
 
@@ -130,7 +139,7 @@ def table_rows(report: dict) -> list[dict]:
     """The report's table: one row per arm and metric, a ``mean ± sd`` text cell per label."""
     rows = []
     for arm, cases in report["per_arm"].items():
-        for metric, key, scale, unit in METRICS:
+        for metric, key, scale, unit in report.get("metrics", METRICS):
             row = {"arm": arm, "metric": f"{metric} ({unit})", "cases": len(cases)}
             per_label = []
             for name, value in report["labels"].items():
@@ -151,7 +160,7 @@ def table_records(report: dict) -> list[dict]:
     ``cases`` is how many cases that cell rests on."""
     records = []
     for arm, cases in report["per_arm"].items():
-        for metric, key, scale, unit in METRICS:
+        for metric, key, scale, unit in report.get("metrics", METRICS):
             label_means = []
             for name, value in report["labels"].items():
                 numbers = list(label_values(cases, value, key).values())
@@ -177,7 +186,7 @@ def write_report(study: Study, report: dict, folder: Path | None = None) -> Path
     writer.writeheader()
     writer.writerows(table_records(report))
     write_text_verified(folder / "table.csv", handle.getvalue())
-    units = {metric: unit for metric, _, _, unit in METRICS}
+    units = {metric: unit for metric, _, _, unit in report.get("metrics", METRICS)}
     handle = io.StringIO(newline="")
     writer = csv.writer(handle)
     writer.writerow(["arm", "baseline", "label", "metric", "unit", "n_cases", "median_difference", "p_wilcoxon",
