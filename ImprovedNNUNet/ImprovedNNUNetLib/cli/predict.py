@@ -86,6 +86,14 @@ def _output_base(case, output: Path, single_case: bool) -> tuple[Path, str]:
     return output / case.case_id, case.suffix
 
 
+def distance_map_keys(label_manager) -> list:
+    """What names each distance map file: the foreground label value, or for region models r0, r1, ... in the
+    order of the regions in dataset.json."""
+    if label_manager.has_regions:
+        return [f"r{index}" for index in range(len(label_manager.foreground_regions))]
+    return list(label_manager.foreground_labels)
+
+
 def output_files(case, output: Path, single_case: bool, model, probabilities: bool, sdm: bool,
                  npz: bool = False, uncertainty: bool = False) -> dict:
     """``{"segmentation": path, "prob_K": path, "sdm_L": path, "npz": path, "pkl": path}`` for one case."""
@@ -97,7 +105,7 @@ def output_files(case, output: Path, single_case: bool, model, probabilities: bo
         for index in range(model.label_manager.num_segmentation_heads):
             files[f"prob_{index}"] = base.with_name(f"{base.name}_prob_{index}{suffix}")
     if sdm:
-        for value in model.label_manager.foreground_labels:
+        for value in distance_map_keys(model.label_manager):
             files[f"sdm_{value}"] = base.with_name(f"{base.name}_sdm_{value}{suffix}")
     if uncertainty:
         from ImprovedNNUNetLib.inference.uncertainty import SCORE_SUFFIX
@@ -295,7 +303,7 @@ def write_outputs(model, result, files: dict) -> None:
 
     for index, image in enumerate((result.probabilities or {}).values()):  # only when --probabilities
         write_image(image, files[f"prob_{index}"], overwrite=True)  # temporary name, checked, renamed
-    for value, image in zip(model.label_manager.foreground_labels, (result.distance_maps or {}).values()):
+    for value, image in zip(distance_map_keys(model.label_manager), (result.distance_maps or {}).values()):
         write_image(image, files[f"sdm_{value}"], overwrite=True)
     if result.uncertainty is not None:
         from ImprovedNNUNetLib.inference.uncertainty import SCORE_SUFFIX, write_score

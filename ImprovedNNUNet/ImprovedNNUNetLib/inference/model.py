@@ -190,7 +190,8 @@ class LoadedModel:
             if not sdm:
                 return self.predictor.predict_sliding_window_return_logits(preprocessed).cpu(), None
             wrapped = SegmentationWithDistance(self.network)
-            with self.predictor.output_channels(wrapped, heads + len(self.label_manager.foreground_labels)):
+            maps = heads if self.label_manager.has_regions else len(self.label_manager.foreground_labels)
+            with self.predictor.output_channels(wrapped, heads + maps):
                 both = self.predictor.predict_sliding_window_return_logits(preprocessed).cpu()
             return both[:heads], both[heads:].float()
 
