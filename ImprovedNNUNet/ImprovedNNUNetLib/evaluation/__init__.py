@@ -8,12 +8,15 @@ Public API:
 * :func:`error_maps` / :func:`error_maps_arrays` → :class:`ErrorMaps`
   (per-label false positives / false negatives, optional MSF region);
 * :func:`summarize` and :func:`write_summary` → ``summary.json`` and ``metrics.csv``;
-* :func:`match_cases` pairs prediction and reference files by case id.
+* :func:`match_cases` pairs prediction and reference files by case id;
+* :func:`metric_options` chooses metric groups and lesion settings (profiles ``organ``, ``lesion``,
+  ``tubular``): lesion-wise results are ``LabelMetrics.instances``.
 """
 from ImprovedNNUNetLib.evaluation.errormaps import ErrorMaps, error_maps, error_maps_arrays
 from ImprovedNNUNetLib.evaluation.labelfiles import segment_names
 from ImprovedNNUNetLib.evaluation.labels import labels_from_dataset_json
 from ImprovedNNUNetLib.evaluation.metrics import compute_metrics, compute_metrics_arrays
+from ImprovedNNUNetLib.evaluation.options import InstanceOptions, MetricOptions, metric_options
 from ImprovedNNUNetLib.evaluation.results import METRIC_KEYS, CaseMetrics, LabelMetrics
 
 __all__ = [
@@ -27,4 +30,7 @@ __all__ = [
     "error_maps_arrays",
     "labels_from_dataset_json",
     "segment_names",
+    "metric_options",
+    "MetricOptions",
+    "InstanceOptions",
 ]
