@@ -55,7 +55,8 @@ def test_sdm_pipeline_is_stock_augmentation_then_its_distance_targets(make_train
     assert sdm[:-1] == pipeline("baseline")
     assert sdm[-1] == {"transform": "DistanceTargetTransform", "apply_probability": 1.0,
                        "parameters": {"labels": list(range(1, 8)),
-                                      "spacing": [float(s) for s in trainer.configuration_manager.spacing]}}
+                                      "spacing": [float(s) for s in trainer.configuration_manager.spacing],
+                                      "regions": 0}}  # a label dataset: no region channels
 
 
 def test_training_run_used_the_stronger_pipeline(trained_model):
