@@ -20,6 +20,8 @@ def add_parser(sub):
     run.add_argument("--arm", action="append", default=[], metavar="NAME=VARIANT[:K=V,...]",
                      help="an arm, e.g. baseline, improved, or msf_d5=msf:msf_dilation_radius=5 (repeatable)")
     run.add_argument("--file", metavar="STUDY.json|yaml", help="a study file (dataset, arms, folds, schedule)")
+    run.add_argument("--recipe", metavar="NAME",
+                     help="a study recipe shipped with the project (the papers' ablations; `study recipes` lists them)")
     run.add_argument("--name", help="study name (default: the arm names joined by -vs-)")
     run.add_argument("--folds", help="folds, e.g. 0,1 (default: the dataset's split, 0-4 or one per case for 2-4 "
                                      "cases)")
@@ -49,6 +51,8 @@ def add_parser(sub):
     run.add_argument("--detach", action="store_true", help="with --server: start the study and return")
     run.add_argument("--baseline", help="arm the others are tested against (default: a plain baseline arm, "
                                         "else the first)")
+    recipes = actions.add_parser("recipes", help="list the study recipes (the papers' ablations), or print one")
+    recipes.add_argument("recipe", nargs="?", metavar="NAME", help="print this recipe as a study file (JSON)")
     best = actions.add_parser("find-best", help="the best arm or pair of arms (ensembled) on the cross-validation")
     best.add_argument("dataset", metavar="DATASET")
     best.add_argument("name", metavar="NAME")
@@ -70,9 +74,16 @@ def add_parser(sub):
 
 
 def study_from_args(args):
-    from ImprovedNNUNetTrainingLib.analysis.study.spec import Study, load_study_file, parse_arm
+    from ImprovedNNUNetTrainingLib.analysis.study.spec import Arm, Study, load_study_file, parse_arm
 
+    if args.file and args.recipe:
+        raise UserError("give --file or --recipe, not both")
     data = load_study_file(args.file) if args.file else {}
+    if args.recipe:
+        from ImprovedNNUNetTrainingLib.analysis.study.recipes import recipe
+
+        data = recipe(args.recipe)
+        data["arms"] = [Arm(**arm).check() for arm in data["arms"]]
     if args.dataset:
         data["dataset"] = args.dataset
     if args.arm:
@@ -117,6 +128,11 @@ def run(args) -> int:
         return remote_study(args)
     if args.action == "status":
         print(format_status(load_study(args.dataset, args.name)))
+        return 0
+    if args.action == "recipes":
+        from ImprovedNNUNetTrainingLib.analysis.study.recipes import listing, study_file_text
+
+        print(study_file_text(args.recipe) if args.recipe else listing())
         return 0
     if args.action == "find-best":
         from ImprovedNNUNetTrainingLib.analysis.find_best import report_lines

@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from ImprovedNNUNetLib.core.folder_lock import FoldLock
 from ImprovedNNUNetLib.core.variants import DEFAULT_CHECKPOINT_EVERY
 from ImprovedNNUNetLib.core.workers import bind_workers_to_this_process
 from ImprovedNNUNetTrainingLib.engine.cancel import CancelGuard, TrainingCancelled, TrainingStopped
+from ImprovedNNUNetTrainingLib.engine.compute import record_compute
 from ImprovedNNUNetTrainingLib.engine.environment import cores_present, folder_variable, size_worker_pools
 from ImprovedNNUNetTrainingLib.engine.hyperparameters import with_hyperparameters
 from ImprovedNNUNetTrainingLib.engine.progress import ProgressReporter, nnunet_prints_to, one_line, read_events
@@ -332,11 +334,13 @@ def run_trainer(trainer, run: CheckedRun, note: str, reporter: ProgressReporter)
             from ImprovedNNUNetTrainingLib.engine.loop import EpochLoop
 
             # nnU-Net's own prints during the epochs ("maybe some logging issue!? ...") go to its output file
+            loop, clock = EpochLoop(trainer, reporter, guard), time.monotonic()
             with nnunet_prints_to(reporter, folder):
-                EpochLoop(trainer, reporter, guard).run(message="; ".join(part for part in (resumed, note) if part))
+                loop.run(message="; ".join(part for part in (resumed, note) if part))
             with guard.protected(), nnunet_prints_to(reporter, folder):
                 trainer.on_train_end()  # checkpoint_final.pth, stops the data loaders
             finished = True
+            record_compute(trainer, folder, clock, loop.epoch_times, run.options.plans)  # compute.json
             summary = final_validation(trainer, run, reporter, folder) if run.options.final_validation else None
             reporter.emit("done", epoch=trainer.current_epoch - 1, num_epochs=trainer.num_epochs,
                           message=done_message(summary))

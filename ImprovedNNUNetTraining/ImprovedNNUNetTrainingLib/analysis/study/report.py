@@ -22,6 +22,8 @@ from ImprovedNNUNetLib.core.safe_write import write_text_verified
 from ImprovedNNUNetLib.evaluation import labels_from_dataset_json
 from ImprovedNNUNetLib.evaluation.aggregate import Stat, label_values
 from ImprovedNNUNetTrainingLib.analysis.compare import validation_metrics
+from ImprovedNNUNetTrainingLib.analysis.study.costs import arm_compute, compute_lines
+from ImprovedNNUNetTrainingLib.analysis.study.report_html import html_page
 from ImprovedNNUNetTrainingLib.analysis.study.spec import Study
 from ImprovedNNUNetTrainingLib.analysis.study.trainings import trainings
 from ImprovedNNUNetTrainingLib.engine.environment import folder_variable
@@ -40,6 +42,9 @@ class Comparison:
     median_difference: float  # in the table's unit (Dice and NSD in %, HD95 in mm)
     p: float
     p_holm: float = math.nan
+    mean_difference: float = math.nan
+    ci_low: float = math.nan  # bootstrap 95% confidence interval of the mean paired difference
+    ci_high: float = math.nan
 
     @property
     def significant(self) -> bool:
@@ -85,6 +90,38 @@ def wilcoxon(differences: np.ndarray) -> float:
     return float(test(differences).pvalue)
 
 
+BOOTSTRAP_RESAMPLES = 9999
+MIN_WILCOXON_CASES = 6  # fewer paired cases cannot reach a two-sided p < 0.05 (smallest p = 2 / 2^n)
+
+
+def paired_interval(differences: np.ndarray) -> tuple[float, float]:
+    """95% bootstrap confidence interval (percentile method, 9999 resamples, fixed seed: the report is
+    reproducible) of the mean paired difference, by ``scipy.stats.bootstrap``; NaN for fewer than 2 cases."""
+    if differences.size < 2:
+        return math.nan, math.nan
+    if np.ptp(differences) == 0:
+        return float(differences[0]), float(differences[0])
+    import inspect
+
+    from scipy.stats import bootstrap
+
+    seed = {"rng" if "rng" in inspect.signature(bootstrap).parameters else "random_state": np.random.default_rng(0)}
+    result = bootstrap((differences,), np.mean, confidence_level=0.95, n_resamples=BOOTSTRAP_RESAMPLES,
+                       method="percentile", **seed)  # scipy >= 1.15 calls the seed rng, older ones random_state
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def small_sample_lines(comparisons: list[Comparison]) -> list[str]:
+    """A plain sentence when some tests rest on too few cases to detect any difference."""
+    small = sorted({c.n for c in comparisons if 0 < c.n < MIN_WILCOXON_CASES})
+    if not small:
+        return []
+    n = small[0]
+    return ["", f"**Too few cases to detect a difference:** some comparisons rest on only {n} paired case(s); with fewer "
+                f"than {MIN_WILCOXON_CASES} a two-sided Wilcoxon test cannot reach p < 0.05 (its smallest p is "
+                f"2/2^{n} = {2 / 2 ** n:.3g}), whatever the arms do. Add folds or cases before reading the tests."]
+
+
 def holm(comparisons: list[Comparison]) -> None:
     """Holm's step-down correction over the labels of one arm and metric (in place)."""
     ranked = sorted((c for c in comparisons if not math.isnan(c.p)), key=lambda c: c.p)
@@ -126,11 +163,15 @@ def build_report(study: Study, baseline: str | None = None, tau_mm: float = 1.0,
                 ours, theirs = label_values(per_arm[arm.name], value, key), label_values(per_arm[base], value, key)
                 shared = sorted(set(ours) & set(theirs))
                 differences = np.array([ours[c] - theirs[c] for c in shared]) * scale
+                low, high = paired_interval(differences)
                 group.append(Comparison(arm.name, name, metric, len(shared),
-                                        float(np.median(differences)) if shared else math.nan, wilcoxon(differences)))
+                                        float(np.median(differences)) if shared else math.nan, wilcoxon(differences),
+                                        mean_difference=float(np.mean(differences)) if shared else math.nan,
+                                        ci_low=low, ci_high=high))
             holm(group)
             comparisons.extend(group)
     return {"labels": labels, "per_arm": per_arm, "baseline": base, "comparisons": comparisons, "metrics": metrics,
+            "compute": arm_compute(study),
             "folds": {arm.name: sorted({str(t.fold) for t in trainings(study) if t.arm.name == arm.name
                                         and (t.folder / "validation").is_dir()}) for arm in study.arms}}
 
@@ -189,11 +230,11 @@ def write_report(study: Study, report: dict, folder: Path | None = None) -> Path
     units = {metric: unit for metric, _, _, unit in report.get("metrics", METRICS)}
     handle = io.StringIO(newline="")
     writer = csv.writer(handle)
-    writer.writerow(["arm", "baseline", "label", "metric", "unit", "n_cases", "median_difference", "p_wilcoxon",
-                     "p_holm", "significant"])
+    writer.writerow(["arm", "baseline", "label", "metric", "unit", "n_cases", "median_difference", "mean_difference",
+                     "ci95_low", "ci95_high", "p_wilcoxon", "p_holm", "significant"])
     for c in report["comparisons"]:
         writer.writerow([c.arm, report["baseline"], c.label, c.metric, units[c.metric], c.n, c.median_difference,
-                         c.p, c.p_holm, c.significant])
+                         c.mean_difference, c.ci_low, c.ci_high, c.p, c.p_holm, c.significant])
     write_text_verified(folder / "tests.csv", handle.getvalue())
     pictures = plot_boxes(report, folder) + plot_curves(study, folder)
     arms = ", ".join(f"`{a.name}` ({a.variant}" + (f", {a.settings}" if a.settings else "") + ")" for a in study.arms)
@@ -208,14 +249,20 @@ def write_report(study: Study, report: dict, folder: Path | None = None) -> Path
              "|---|---|---|" + "---|" * (len(names) + 1)]
     lines += ["| " + " | ".join(str(row[k]) for k in ["arm", "metric", "cases", *names, "mean"]) + " |" for row in rows]
     lines += ["", f"Paired Wilcoxon signed-rank test of each arm against `{report['baseline']}`, per label over the "
-              f"cases both have; p corrected with Holm's method over the {len(names)} labels; * marks p_Holm < {ALPHA}.",
-              "", "| arm | metric | label | n | median difference | p | p (Holm) |", "|---|---|---|---|---|---|---|"]
+              f"cases both have; p corrected with Holm's method over the {len(names)} labels; * marks p_Holm < {ALPHA}. "
+              "Beside it the mean paired difference with its 95% bootstrap confidence interval (percentile method, "
+              f"{BOOTSTRAP_RESAMPLES} resamples).",
+              "", "| arm | metric | label | n | median difference | mean difference [95% CI] | p | p (Holm) |",
+              "|---|---|---|---|---|---|---|---|"]
     for c in report["comparisons"]:
         mark = " *" if c.significant else ""
         lines.append(f"| {c.arm} | {c.metric} ({units[c.metric]}) | {c.label} | {c.n} | {c.median_difference:.3g} | "
-                     f"{c.p:.3g} | {c.p_holm:.3g}{mark} |")
+                     f"{c.mean_difference:.3g} [{c.ci_low:.3g}, {c.ci_high:.3g}] | {c.p:.3g} | {c.p_holm:.3g}{mark} |")
+    lines += small_sample_lines(report["comparisons"])
+    lines += compute_lines(report.get("compute", {}), report["baseline"])
     lines += [""] + [f"![{Path(p).stem}]({Path(p).name})" for p in pictures]
     write_text_verified(folder / "report.md", "\n".join(lines) + "\n")
+    write_text_verified(folder / "report.html", html_page(lines, folder, f"Study {study.name}"))
     return folder / "report.md"
 
 
