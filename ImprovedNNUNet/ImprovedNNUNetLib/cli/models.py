@@ -26,14 +26,52 @@ def add_parser(sub):
     actions.add_parser("list", help="list the imported models")
     remover = actions.add_parser("remove", help="delete an imported model from the models folder")
     remover.add_argument("name", metavar="NAME")
+    exporter = actions.add_parser(
+        "export", help="write a trained model as nnU-Net's model ZIP with a model card",
+        description="Write MODEL (a model folder or an imported model's name) as the ZIP nnU-Net's "
+                    "nnUNetv2_install_pretrained_model_from_zip installs, with model_card.json (labels and their "
+                    "terminology, channels, training data, cross-validation metrics, inference time and memory on "
+                    "this machine, software versions, license).")
+    exporter.add_argument("model", metavar="MODEL")
+    exporter.add_argument("-o", "--output", required=True, metavar="OUT.zip")
+    exporter.add_argument("--folds", "-f", nargs="+", metavar="FOLD", help="folds to export (default: all trained)")
+    exporter.add_argument("--as-stock", action="store_true",
+                          help="write it under nnU-Net's stock trainer name (variants whose network is stock only, "
+                               "after checking both segment alike), so nnUNetv2_predict and SlicerNNUNet run it")
+    exporter.add_argument("--license", default="unspecified", help="the license recorded in the model card")
+    exporter.add_argument("--raw", metavar="RAW_DATASET",
+                          help="the raw dataset (for cross-validation metrics and the timing case; default: "
+                               "$nnUNet_raw/<dataset> when it exists)")
+    exporter.add_argument("--overwrite", action="store_true", help="replace OUT.zip")
 
 
 def run(args) -> int:
-    from ImprovedNNUNetLib.inference.models.store import import_model, list_models, models_root, remove_model
+    from ImprovedNNUNetLib.inference.models.store import (
+        import_model,
+        list_models,
+        models_root,
+        remove_model,
+        resolve_model,
+    )
 
+    if args.action == "export":
+        from ImprovedNNUNetLib.inference.models.export import export_model
+
+        written, card = export_model(resolve_model(args.model), args.output, folds=args.folds,
+                                     as_stock=args.as_stock, license_text=args.license, overwrite=args.overwrite,
+                                     raw=args.raw)
+        timing = card["inference"]
+        print(f"wrote {written} ({card['trainer']}, folds {', '.join(card['folds'])}; "
+              f"{timing['predict_s']} s per case on {timing['device']})")
+        return 0
     if args.action == "import":
+        from ImprovedNNUNetLib.inference.models.export import card_summary
+
         for model in import_model(args.source, name=args.name, force=args.force):
             print(f"imported {model.name} -> {model.path}")
+            summary = card_summary(model.path)
+            if summary:
+                print(f"  {summary}")
     elif args.action == "list":
         models = list_models()
         if not models:

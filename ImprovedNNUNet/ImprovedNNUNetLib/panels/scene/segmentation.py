@@ -8,10 +8,10 @@ import numpy as np
 
 from ImprovedNNUNetLib.core.imageio import Image
 from ImprovedNNUNetLib.evaluation.labels import isin_labels
+from ImprovedNNUNetLib.evaluation.terminology import terminology_entry
 from ImprovedNNUNetLib.panels.scene.hierarchy import place_next_to
 from ImprovedNNUNetLib.panels.scene.labelmaps import LABEL_VALUE_TAG
 from ImprovedNNUNetLib.panels.scene.scratch import scratch_nodes
-from ImprovedNNUNetLib.panels.scene.terminology import terminology_entry
 from ImprovedNNUNetLib.panels.scene.volumes import add_volume_from_image
 
 # Kelly's colours of maximum contrast (white and black left out), as RGB in [0, 1].

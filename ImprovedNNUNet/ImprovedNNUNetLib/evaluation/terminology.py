@@ -1,4 +1,5 @@
-"""Standard (SNOMED CT) terminology entries for structure names a model commonly uses.
+"""Standard (SNOMED CT) terminology entries for structure names a model commonly uses (the scene's segment tags
+and the model cards of exported models).
 
 The entries are Slicer's serialized terminology strings (the "TerminologyEntry" segment
 tag), in the form Slicer writes into `.seg.nrrd` files, so Slicer shows the standard
@@ -47,3 +48,12 @@ def terminology_entry(name: str) -> str | None:
         return None
     category, type_, modifier = known
     return f"{_CONTEXT}~{category}~{type_}~{modifier}~{_ANATOMIC_CONTEXT}~^^~^^"
+
+
+def terminology_codes(name: str) -> dict | None:
+    """``{"category", "type", "modifier"}`` as SCT^code^meaning texts for a known structure name, else None."""
+    known = _KNOWN.get(normalise_name(name))
+    if known is None:
+        return None
+    category, type_, modifier = known
+    return {"category": category, "type": type_, "modifier": modifier if modifier != "^^" else None}
