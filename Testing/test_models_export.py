@@ -65,6 +65,10 @@ def test_as_stock_export_runs_in_stock_nnunet(trained_model, tiny_dataset, tmp_p
                    env=dict(os.environ, IMPROVED_NNUNET_MODELS=str(tmp_path / "models")))
     assert imported.returncode == 0, imported.stderr
     assert "card: trained with nnUNetTrainerLoss" in imported.stdout and "license CC-BY-4.0" in imported.stdout
+    from ImprovedNNUNetLib.inference.model_folder import open_model_folder
+
+    shown = open_model_folder(tmp_path / "models" / "loss-stock").summary  # the Segment panel's model summary
+    assert "folds 0\ncard: trained with nnUNetTrainerLoss" in shown
 
 
 def test_sdm_export_carries_its_trainer_and_refuses_as_stock(trained_model, tmp_path):

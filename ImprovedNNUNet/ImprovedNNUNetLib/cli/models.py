@@ -65,7 +65,7 @@ def run(args) -> int:
               f"{timing['predict_s']} s per case on {timing['device']})")
         return 0
     if args.action == "import":
-        from ImprovedNNUNetLib.inference.models.export import card_summary
+        from ImprovedNNUNetLib.inference.model_folder import card_summary
 
         for model in import_model(args.source, name=args.name, force=args.force):
             print(f"imported {model.name} -> {model.path}")

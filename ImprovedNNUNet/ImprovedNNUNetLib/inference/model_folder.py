@@ -58,7 +58,9 @@ class ModelFolder:
             arch = str(configurations[configuration].get("architecture", {}).get("network_class_name", ""))
             network = " (residual encoder)" if "ResidualEncoder" in arch else " (plain U-Net)" if arch else ""
         folds = ", ".join(str(f) for f in self.available_folds) or "none trained"
-        return " · ".join(p for p in (trainer, f"{plans}{network}", configuration, f"folds {folds}") if p.strip())
+        text = " · ".join(p for p in (trainer, f"{plans}{network}", configuration, f"folds {folds}") if p.strip())
+        card = card_summary(self.path)  # an exported model's card (models export)
+        return text + (f"\n{card}" if card else "")
 
     def checkpoint_path(self, fold) -> Path:
         return self.path / f"fold_{fold}" / self.checkpoint_name
@@ -133,3 +135,21 @@ def load_checkpoint(path: Path) -> dict:
         raise UserError(f"{path} is not an nnU-Net v2 checkpoint (it lacks {', '.join(_CHECKPOINT_KEYS)}); "
                         f"give the checkpoint nnU-Net wrote during training")
     return checkpoint
+
+
+CARD = "model_card.json"  # written by `models export` beside dataset.json
+
+
+def card_summary(path: Path) -> str | None:
+    """One line about a model folder's model_card.json (the Segment panel shows it under the model), or None."""
+    card_file = Path(path) / CARD
+    if not card_file.is_file():
+        return None
+    try:
+        card = json.loads(card_file.read_text())
+    except ValueError:
+        return None
+    inference = card.get("inference") or {}
+    timing = (f"; {inference.get('predict_s')} s per case on {inference.get('device')}" if inference else "")
+    return (f"card: trained with {card.get('trained_with')} ({card.get('plans')}, {card.get('configuration')}), "
+            f"folds {', '.join(card.get('folds', []))}, license {card.get('license')}{timing}")

@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from ImprovedNNUNetLib.core.errors import UserError
+from ImprovedNNUNetLib.inference.model_folder import CARD
 
 STOCK_TRAINER = "nnUNetTrainer"
 STOCK_NETWORK = ("nnUNetTrainer", "nnUNetTrainerLoss", "nnUNetTrainerDeepSup", "nnUNetTrainerAugment",
                  "nnUNetTrainerImproved", "nnUNetTrainerMSF")
-CARD = "model_card.json"
 FOLD_FILES = ("progress.png", "debug.json", "validation/summary.json", "variant_settings.json", "compute.json")
 
 
@@ -273,18 +273,3 @@ def _write_zip(out: Path, folder, source: Path, exported: str, plans: str, confi
 
     out.parent.mkdir(parents=True, exist_ok=True)
     write_verified(out, write)
-
-
-def card_summary(path: Path) -> str | None:
-    """Two lines about a model folder's model_card.json, or None without one."""
-    card_file = Path(path) / CARD
-    if not card_file.is_file():
-        return None
-    try:
-        card = json.loads(card_file.read_text())
-    except ValueError:
-        return None
-    inference = card.get("inference") or {}
-    timing = (f"; {inference.get('predict_s')} s per case on {inference.get('device')}" if inference else "")
-    return (f"card: trained with {card.get('trained_with')} ({card.get('plans')}, {card.get('configuration')}), "
-            f"folds {', '.join(card.get('folds', []))}, license {card.get('license')}{timing}")
