@@ -30,6 +30,12 @@ class Component:
     size: int
     first: tuple[int, ...]  # index of its first voxel in C order: the numbering order
 
+    def within(self, box: tuple[slice, ...]) -> np.ndarray:
+        """The mask placed in a larger ``box`` of the same image (background elsewhere)."""
+        out = np.zeros(tuple(s.stop - s.start for s in box), bool)
+        out[tuple(slice(a.start - s.start, a.stop - s.start) for a, s in zip(self.box, box))] = self.mask
+        return out
+
     def centre(self) -> tuple[float, ...]:
         """Centre of mass in array indices of the image."""
         return tuple(float(c) + s.start for c, s in zip(ndimage.center_of_mass(self.mask), self.box))

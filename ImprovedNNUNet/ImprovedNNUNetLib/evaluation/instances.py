@@ -129,19 +129,14 @@ def match(ref: list[Component], pred: list[Component], shared: dict, threshold: 
 def _pair_masks(g: Component, p: Component):
     """The two lesions as padded masks over the union of their boxes."""
     box = tuple(slice(min(a.start, b.start), max(a.stop, b.stop)) for a, b in zip(g.box, p.box))
-    masks = []
-    for c in (g, p):
-        m = np.zeros(tuple(s.stop - s.start for s in box), bool)
-        m[tuple(slice(a.start - s.start, a.stop - s.start) for a, s in zip(c.box, box))] = c.mask
-        masks.append(np.pad(m, 1))
-    return masks
+    return np.pad(g.within(box), 1), np.pad(p.within(box), 1)
 
 
 def _volume(voxels: int, spacing) -> float:
     return overlap.volume_ml(voxels, spacing)
 
 
-def lesion_rows(ref, pred, matches, spacing, tau, groups) -> list[Lesion]:
+def lesion_rows(ref, pred, matches, shared, spacing, tau, groups) -> list[Lesion]:
     rows = []
     matched_ref = {i: (j, iou) for i, j, iou in matches}
     matched_pred = {j for _, j, _ in matches}
@@ -150,7 +145,7 @@ def lesion_rows(ref, pred, matches, spacing, tau, groups) -> list[Lesion]:
             j, iou = matched_ref[i]
             p = pred[j]
             gm, pm = _pair_masks(g, p)
-            both = int(np.count_nonzero(gm & pm))
+            both = shared[(i, j)]
             surface = distances.surface_metrics(pm, gm, spacing, tau, boundary="distance" in groups,
                                                 nsd="nsd" in groups)
             rows.append(Lesion(MATCHED, i + 1, j + 1, _volume(g.size, spacing), _volume(p.size, spacing),
@@ -181,14 +176,14 @@ def detection_by_size(rows: list[Lesion], edges) -> list[dict]:
 def _dilated(c: Component, iterations: int, shape, structure):
     """The lesion dilated ``iterations`` times, as (box, mask) clipped to the image."""
     box = tuple(slice(max(s.start - iterations, 0), min(s.stop + iterations, n)) for s, n in zip(c.box, shape))
-    m = np.zeros(tuple(s.stop - s.start for s in box), bool)
-    m[tuple(slice(a.start - s.start, a.stop - s.start) for a, s in zip(c.box, box))] = c.mask
+    m = c.within(box)
     if iterations:
         m = ndimage.binary_dilation(m, structure, iterations=iterations)
     return Component(box, m, int(np.count_nonzero(m)), c.first)
 
 
-def brats_lesion_dice(ref, pred, shape, spacing, options: InstanceOptions, connectivity) -> tuple[float, int, int]:
+def brats_lesion_dice(ref, pred, shared, shape, spacing, options: InstanceOptions,
+                      connectivity) -> tuple[float, int, int]:
     """The BraTS 2023 lesion-wise Dice (module docstring), the reference lesions it counts and its false
     positives."""
     structure = ndimage.generate_binary_structure(len(shape), 2)
@@ -199,24 +194,19 @@ def brats_lesion_dice(ref, pred, shape, spacing, options: InstanceOptions, conne
     for d in grown:
         union[d.box] |= d.mask
     joined = components(union, connectivity)
-    group_of = []
-    for g in ref:
-        point = g.first
-        group_of.append(next(k for k, j in enumerate(joined)
-                             if all(s.start <= x < s.stop for x, s in zip(point, j.box))
-                             and j.mask[tuple(x - s.start for x, s in zip(point, j.box))]))
-    shared = overlaps(ref, pred)
+    members: dict[int, list[int]] = {}  # joined lesion -> the reference lesions inside it (each lies in one)
+    for i, k in overlaps(ref, joined):
+        members.setdefault(k, []).append(i)
     voxel_mm3 = float(np.prod(spacing))
     scores, counted_pred = [], set()
-    for k in range(len(joined)):
-        members = [i for i, grp in enumerate(group_of) if grp == k]
-        hits = {j for (i, j) in touching if i in members}
+    for inside in members.values():
+        hits = {j for (i, j) in touching if i in inside}
         counted_pred |= hits
-        ref_voxels = sum(ref[i].size for i in members)
+        ref_voxels = sum(ref[i].size for i in inside)
         if ref_voxels * voxel_mm3 <= options.brats_min_volume_mm3:
             continue
         pred_voxels = sum(pred[j].size for j in hits)
-        both = sum(v for (i, j), v in shared.items() if i in members and j in hits)
+        both = sum(v for (i, j), v in shared.items() if i in inside and j in hits)
         scores.append(2 * both / (ref_voxels + pred_voxels))
     false = len(pred) - len(counted_pred)
     denominator = len(scores) + false
@@ -232,7 +222,7 @@ def instance_metrics(pred_mask: np.ndarray, ref_mask: np.ndarray, spacing, tau: 
     pred = components(pred_mask, options.connectivity)
     shared = overlaps(ref, pred)
     matches = match(ref, pred, shared, options.match_iou)
-    rows = lesion_rows(ref, pred, matches, spacing, tau, groups)
+    rows = lesion_rows(ref, pred, matches, shared, spacing, tau, groups)
     if offset is not None:
         for row in rows:
             row.centre_index = tuple(c + s.start for c, s in zip(row.centre_index, offset))
@@ -244,7 +234,8 @@ def instance_metrics(pred_mask: np.ndarray, ref_mask: np.ndarray, spacing, tau: 
     sq = float(np.mean(ious)) if ious else (0.0 if any_lesion else NAN)
     sq_dice = float(np.mean(dices)) if dices else (0.0 if any_lesion else NAN)
     f1 = _ratio(tp, tp + 0.5 * (fp + fn))
-    brats, brats_n, brats_fp = brats_lesion_dice(ref, pred, shape, spacing, options, options.connectivity)
+    brats, brats_n, brats_fp = brats_lesion_dice(ref, pred, shared, shape, spacing, options,
+                                                   options.connectivity)
     return InstanceMetrics(
         n_ref=len(ref), n_pred=len(pred), tp=tp, fp=fp, fn=fn, sensitivity=_ratio(tp, len(ref)),
         precision=_ratio(tp, len(pred)), f1=f1, sq=sq, sq_dice=sq_dice, pq=sq * f1 if any_lesion else NAN,

@@ -166,14 +166,14 @@ def validation_metrics(validations: list[Path], labels_folder: Path, labels: dic
 def summarise_labels(cases: list[CaseMetrics], labels: dict[str, int]) -> list[LabelSummary]:
     summaries = []
     for name, value in labels.items():
-        aggregate = aggregate_label(cases, value, ("Dice", "HD95", "NSD"))
+        aggregate = aggregate_label(cases, value, ("Dice", "HD95", "NSD", "LesionF1"))
         stats = aggregate.stats
         summary = LabelSummary(value, name, aggregate.n_counted, stats["Dice"], stats["HD95"], stats["NSD"],
                                aggregate.skipped("HD95"))
         lesions = [c.labels[value].instances for c in cases
                    if value in c.labels and c.labels[value].instances is not None]
-        if lesions:
-            summary.lesion_f1 = Stat.of(i.f1 for i in lesions if i.n_ref + i.n_pred)
+        if lesions:  # the lesion F1 aggregated by the one rule (cases without lesions on either side left out)
+            summary.lesion_f1 = stats["LesionF1"]
             summary.lesions_missed = sum(i.fn for i in lesions)
         summaries.append(summary)
     return summaries
