@@ -94,7 +94,7 @@ def test_cancel_and_resume_speak_in_the_epoch_lines_numbers_and_keep_nnunets_pri
         tiny_dataset, tmp_path):
     """Ctrl-C during the third epoch says "during epoch 3" (the epoch lines count from 1) once, on stderr; the
     resumed run starts with the same kind of line as a fresh one and nnU-Net's own prints after the resume
-    ("maybe some logging issue!? ...") go to nnunet_output.txt, not to the terminal."""
+    ("Using device", "maybe some logging issue!? ...") go to nnunet_output.txt, not to the terminal."""
     import signal
     import time
 
@@ -129,4 +129,7 @@ def test_cancel_and_resume_speak_in_the_epoch_lines_numbers_and_keep_nnunets_pri
         in resumed.stdout
     assert "maybe some logging issue" not in resumed.stdout + resumed.stderr
     fold = tmp_path / "results" / tiny_dataset.name / "nnUNetTrainer__nnUNetPlans__3d_fullres" / "fold_0"
-    assert "maybe some logging issue" in (fold / "nnunet_output.txt").read_text()  # where it went instead
+    captured = (fold / "nnunet_output.txt").read_text()
+    # nnU-Net's prints go to the file; its "maybe some logging issue" line appears only when the interrupted epoch
+    # had already logged its start before the checkpoint (a matter of where the SIGINT lands), so it is not required
+    assert "Using device: cpu" in captured and "Using device" not in resumed.stdout + resumed.stderr
