@@ -34,6 +34,18 @@ def trainer_class_named(class_name: str) -> type | None:
     variant = next((v for v, name in TRAINER_NAMES.items() if name == class_name), None)
     return None if variant is None else getattr(importlib.import_module(TRAINER_MODULES[variant]), class_name)
 
+def trainer_name(variant: str) -> str:
+    """The trainer class name of a run's variant: the variant's own, or the name itself for any other trainer
+    (``train --trainer NAME``, a study arm of a stock nnU-Net or ``nnUNet_extTrainer`` trainer)."""
+    return TRAINER_NAMES.get(variant, variant)
+
+
+def variant_for_trainer(name: str) -> str:
+    """``train --trainer NAME`` -> the run's variant: a variant's short name for its own class (``nnUNetTrainer`` ->
+    ``baseline``), the class name itself for any other trainer."""
+    return next((variant for variant, class_name in TRAINER_NAMES.items() if class_name == name), name)
+
+
 _AUGMENT = {"rotation_probability": 0.3, "noise_probability": 0.15, "noise_variance": [0.0, 0.2],
             "low_resolution_probability": 0.3, "low_resolution_scale": [0.7, 1.0]}
 _LOSS = {"dice_weight": 1.5, "ce_weight": 0.5}

@@ -9,6 +9,7 @@ import numpy as np
 
 from ImprovedNNUNetLib.core.errors import UserError
 from ImprovedNNUNetLib.core.imageio import Image
+from ImprovedNNUNetLib.core.trainers import resolve_trainer_class
 from ImprovedNNUNetLib.inference.channels import stack_channels
 from ImprovedNNUNetLib.inference.device import choose_device, default_mirroring
 from ImprovedNNUNetLib.inference.distance import DISTANCE_FILL, SegmentationWithDistance, distance_head
@@ -22,7 +23,6 @@ from ImprovedNNUNetLib.inference.model_folder import (
 from ImprovedNNUNetLib.inference.npz import case_properties
 from ImprovedNNUNetLib.inference.outputs import PredictionResult, foreground_names, maps_to_input_grid, named_images, output_names
 from ImprovedNNUNetLib.inference.predictor import TrackingPredictor
-from ImprovedNNUNetLib.inference.trainers import resolve_trainer_class
 
 
 class LoadedModel:

@@ -10,15 +10,21 @@ from ImprovedNNUNetLib.core.variants import CONFIGURATIONS
 def add_parser(sub):
     parser = sub.add_parser(
         "study", help="train several variants (arms) over folds, locally or on SLURM, and compare them",
-        description="A study trains every arm (a variant with optional settings) on every fold, resuming what "
-                    "was interrupted and skipping what is done, then reports per-label mean ± sd with paired "
-                    "Wilcoxon tests against the baseline arm.")
+        description="A study trains every arm (a variant or any nnU-Net trainer, with optional settings, plans, "
+                    "configuration or a checkpoint to fine-tune from) on every fold and repeat, resuming what was "
+                    "interrupted and skipping what is done, then reports per-label mean ± sd with paired Wilcoxon "
+                    "tests and bootstrap intervals against the baseline arm, the spread between repeats and the "
+                    "compute per arm.")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
     run = actions.add_parser("run", help="run (or continue) a study")
     run.add_argument("dataset", metavar="DATASET", nargs="?", help="dataset id or name (or give --file)")
-    run.add_argument("--arm", action="append", default=[], metavar="NAME=VARIANT[:K=V,...]",
-                     help="an arm, e.g. baseline, improved, or msf_d5=msf:msf_dilation_radius=5 (repeatable)")
+    run.add_argument("--arm", action="append", default=[], metavar="NAME=TRAINER[:K=V,...]",
+                     help="an arm (repeatable): a variant (baseline, improved), a variant with settings "
+                          "(msf_d5=msf:msf_dilation_radius=5), any trainer nnU-Net can find "
+                          "(nomirror=nnUNetTrainerNoMirroring), an arm of its own plans or configuration "
+                          "(resencl=baseline:plans=nnUNetResEncUNetLPlans) or a fine-tuning arm "
+                          "(ft=baseline:pretrained=/path/checkpoint_final.pth)")
     run.add_argument("--file", metavar="STUDY.json|yaml", help="a study file (dataset, arms, folds, schedule)")
     run.add_argument("--recipe", metavar="NAME",
                      help="a study recipe shipped with the project (the papers' ablations; `study recipes` lists them)")
@@ -30,6 +36,9 @@ def add_parser(sub):
     run.add_argument("--npz", action="store_true", default=None,
                      help="keep each training's validation probabilities (train --npz) for `study find-best` "
                           "ensembles")
+    run.add_argument("--repeats", type=int, help="train every arm and fold this many times, each repeat with its own "
+                                                 "seed, to measure the spread between runs (default 1)")
+    run.add_argument("--seeds", help="the repeats' seeds, e.g. 0,1,2 (default 0 .. repeats-1)")
     run.add_argument("--epochs", type=int)
     run.add_argument("--iters-per-epoch", type=int)
     run.add_argument("--val-iters-per-epoch", type=int)
@@ -94,9 +103,16 @@ def study_from_args(args):
         from ImprovedNNUNetLib.core.folds import required_folds
 
         data["folds"] = required_folds(args.folds)
-    for key in ("name", "configuration", "plans", "npz", "epochs", "iters_per_epoch", "val_iters_per_epoch", "device"):
+    for key in ("name", "configuration", "plans", "npz", "epochs", "iters_per_epoch", "val_iters_per_epoch", "device",
+                "repeats"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
+    if args.seeds:
+        try:
+            data["seeds"] = [int(text) for text in args.seeds.split(",") if text.strip()]
+        except ValueError:
+            raise UserError(f"--seeds {args.seeds!r}: give whole numbers, e.g. 0,1,2") from None
+        data.setdefault("repeats", len(data["seeds"]))
     return Study(**data)
 
 
@@ -108,13 +124,15 @@ def check_trainings(study) -> None:
 
     roots = {arm.name: study.arm_root(arm) for arm in study.arms}  # before the variable changes
     for arm in study.arms:
+        arm.check_pretrained()  # a fine-tuning arm's checkpoint is still there
         with results_root(roots[arm.name]):
             for fold in study.folds:
-                check_run(TrainOptions(dataset=study.dataset, variant=arm.variant, configuration=study.configuration,
-                                      plans=study.plans, fold=fold, epochs=study.epochs,
-                                      iters_per_epoch=study.iters_per_epoch,
-                                      val_iters_per_epoch=study.val_iters_per_epoch, overwrite=True),
-                         check_lock=False)
+                check_run(TrainOptions(dataset=study.dataset, variant=arm.variant,
+                                       configuration=study.configuration_of(arm), plans=study.plans_of(arm), fold=fold,
+                                       epochs=study.epochs, iters_per_epoch=study.iters_per_epoch,
+                                       val_iters_per_epoch=study.val_iters_per_epoch, overwrite=True,
+                                       hyperparameters=dict(arm.settings), pretrained_weights=arm.pretrained),
+                          check_lock=False)
 
 
 def run(args) -> int:

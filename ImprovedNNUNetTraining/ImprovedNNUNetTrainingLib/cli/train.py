@@ -24,8 +24,12 @@ def add_parser(sub):
                     "also goes to progress.jsonl in the fold folder, nnU-Net's own log to its training_log file. "
                     "SIGTERM/SIGINT stop the run with a checkpoint; --continue resumes it.")
     p.add_argument("dataset", metavar="DATASET", help="dataset id (e.g. 1) or name (Dataset001_Name)")
-    p.add_argument("--variant", required=True, choices=VARIANT_NAMES, metavar="V",
-                   help=f"one of: {', '.join(VARIANT_NAMES)}")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--variant", choices=VARIANT_NAMES, metavar="V", help=f"one of: {', '.join(VARIANT_NAMES)}")
+    which.add_argument("--trainer", "-tr", metavar="TRAINER",
+                       help="instead of --variant: any trainer class nnU-Net can find, as nnUNetv2_train -tr takes it "
+                            "(nnUNetTrainerNoMirroring, nnUNetTrainerDA5, nnUNetTrainer_250epochs, ... or your own in "
+                            "a folder listed in nnUNet_extTrainer)")
     p.add_argument("--config", dest="configuration", default="3d_fullres", choices=CONFIGURATIONS,
                    help="nnU-Net configuration (default 3d_fullres)")
     p.add_argument("--plans", "-p", default=DEFAULT_PLANS, metavar="PLANS",
@@ -56,6 +60,9 @@ def add_parser(sub):
     p.add_argument("--npz", dest="save_probabilities", action="store_true",
                    help="also save the final validation's probabilities as nnU-Net does (.npz + .pkl), for "
                         "nnUNetv2_find_best_configuration and nnUNetv2_ensemble")
+    p.add_argument("--seed", type=int, metavar="N",
+                   help="seed Python, NumPy and PyTorch before the network is built (a study's repeats use this); "
+                        "nnU-Net's augmentation workers and cuDNN stay nondeterministic, as nnU-Net intends")
     p.add_argument("--pretrained-weights", "-pretrained_weights", metavar="CHECKPOINT.pth",
                    help="fine-tune: start from the weights of an nnU-Net checkpoint of the same plans and "
                         "configuration (segmentation layers and the sdm head start fresh)")
@@ -80,8 +87,16 @@ def add_parser(sub):
 
 def resume_command(args, fold) -> str:
     plans = f" --plans {args.plans}" if args.plans != DEFAULT_PLANS else ""
-    return f"improved-nnunet train {args.dataset} --variant {args.variant} --config {args.configuration}{plans} " \
+    which = f"--variant {args.variant}" if args.variant in VARIANT_NAMES else f"--trainer {args.variant}"
+    return f"improved-nnunet train {args.dataset} {which} --config {args.configuration}{plans} " \
            f"--fold {fold} --continue"
+
+
+def chosen_variant(args) -> str:
+    """``--variant`` as given, or ``--trainer NAME`` as the run's variant (a variant's own class -> its short name)."""
+    from ImprovedNNUNetLib.core.variants import variant_for_trainer
+
+    return args.variant or variant_for_trainer(args.trainer)
 
 
 def select_gpu(device: str) -> str:
@@ -105,6 +120,7 @@ def select_gpu(device: str) -> str:
 
 
 def run(args) -> int:
+    args.variant = chosen_variant(args)
     if args.server:
         from ImprovedNNUNetLib.cli.remote import remote_train
 
@@ -134,13 +150,14 @@ def run(args) -> int:
             hyperparameters=hyperparameters, allow_change=args.allow_change,
             save_probabilities=args.save_probabilities, pretrained_weights=args.pretrained_weights,
             disable_checkpointing=args.disable_checkpointing, validation_only=args.validation_only,
-            val_best=args.val_best) for fold in args.fold]
+            val_best=args.val_best, seed=args.seed) for fold in args.fold]
         for options in runs:  # every fold is checked before the first one trains
             check_run(options)
         from ImprovedNNUNetTrainingLib.engine.hyperparameters import with_hyperparameters
         from ImprovedNNUNetTrainingLib.engine.registry import get_variant
 
-        with_hyperparameters(get_variant(args.variant), hyperparameters)  # --set names and values
+        if hyperparameters:
+            with_hyperparameters(get_variant(args.variant), hyperparameters)  # --set names and values
         from ImprovedNNUNetTrainingLib.engine.runner import train
 
         for options in runs:

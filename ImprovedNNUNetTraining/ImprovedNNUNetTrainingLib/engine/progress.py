@@ -41,6 +41,17 @@ class ProgressReporter:
     def __init__(self, log_path: Path | None = None, stream=None):
         self.log_path = Path(log_path) if log_path is not None else None
         self.stream = stream if stream is not None else sys.stdout
+        self.listeners = []  # called with every event (experiment tracking); one that fails is dropped with a note
+
+    def tell_listeners(self, event: dict) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception as exc:  # noqa: BLE001 - tracking must not end a training
+                self.listeners.remove(listener)
+                print(f"note: {type(listener).__name__} stopped ({type(exc).__name__}: "
+                      f"{str(exc).splitlines()[0] if str(exc) else ''}); the training goes on", file=sys.stderr,
+                      flush=True)
 
     def show(self, event: dict, line: str) -> None:
         """Put one event on the stream (here: its JSON line)."""
@@ -64,6 +75,7 @@ class ProgressReporter:
             with open(self.log_path, "a", encoding="utf-8") as f:
                 f.write(line + "\n")
         self.show(event, line)
+        self.tell_listeners(event)
         return event
 
 

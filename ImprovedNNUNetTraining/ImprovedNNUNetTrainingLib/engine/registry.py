@@ -5,7 +5,6 @@ every trainer module nnU-Net ships and can fail on a broken torchvision).
 """
 from __future__ import annotations
 
-from ImprovedNNUNetLib.core.errors import UserError
 from ImprovedNNUNetLib.core.variants import TRAINER_NAMES, VARIANT_NAMES, trainer_class_named
 
 # Short name -> class, in the table's order; each class imported from the module the table names.
@@ -13,11 +12,14 @@ VARIANTS: dict[str, type] = {name: trainer_class_named(TRAINER_NAMES[name]) for 
 
 
 def get_variant(name: str) -> type:
-    """The trainer class of a short variant name; UserError listing the valid names otherwise."""
-    try:
+    """The trainer class of a short variant name, or of any trainer class name nnU-Net can find (``train
+    --trainer``: its own trainers and those under ``nnUNet_extTrainer``); UserError naming the choices otherwise."""
+    if name in VARIANTS:
         return VARIANTS[name]
-    except KeyError:
-        raise UserError(f"unknown variant {name!r}; choose one of: {', '.join(VARIANTS)}") from None
+    from ImprovedNNUNetLib.core.trainers import check_trainer, resolve_trainer_class
+
+    check_trainer(name)
+    return resolve_trainer_class(name)
 
 
 def variant_name(trainer_class: type) -> str | None:

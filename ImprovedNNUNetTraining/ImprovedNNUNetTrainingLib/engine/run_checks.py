@@ -14,7 +14,8 @@ from ImprovedNNUNetLib.core.devices import device_name
 from ImprovedNNUNetLib.core.errors import UserError
 from ImprovedNNUNetLib.core.folder_lock import check_free
 from ImprovedNNUNetLib.core.folds import as_fold
-from ImprovedNNUNetLib.core.variants import CONFIGURATIONS, DEFAULT_PLANS, PLANNERS, TRAINER_NAMES
+from ImprovedNNUNetLib.core.trainers import check_trainer
+from ImprovedNNUNetLib.core.variants import CONFIGURATIONS, DEFAULT_PLANS, PLANNERS, TRAINER_NAMES, trainer_name
 from ImprovedNNUNetTrainingLib.engine.environment import dataset_name, folder_variable
 from ImprovedNNUNetTrainingLib.engine.run_record import resume_options
 from ImprovedNNUNetTrainingLib.engine.splits import check_cross_validation, number_of_splits
@@ -44,6 +45,7 @@ class TrainOptions:
     validation_only: bool = False  # nnU-Net's --val: only the final validation of a finished run
     val_best: bool = False  # nnU-Net's --val_best: validate with checkpoint_best.pth
     hyperparameters: dict = field(default_factory=dict)  # variant class attributes to change (--set)
+    seed: int | None = None  # --seed: Python, NumPy and PyTorch seeded before the network is built
 
 
 def check_device_name(name: str) -> None:
@@ -169,8 +171,10 @@ class CheckedRun:
 def check_run(options: TrainOptions, check_lock: bool = True) -> CheckedRun:
     """Check a run before any work starts (no torch, no nnU-Net import): variant, configuration,
     numbers, dataset, plans, fold, the fold folder's state, and on ``--continue`` the stored options."""
-    if options.variant not in TRAINER_NAMES:
-        raise UserError(f"unknown variant {options.variant!r}; choose one of: {', '.join(TRAINER_NAMES)}")
+    check_trainer(options.variant)
+    if options.hyperparameters and options.variant not in TRAINER_NAMES:
+        raise UserError(f"--set changes a variant's hyper-parameters; trainer {options.variant} has none this project "
+                        "knows (a trainer of your own takes its settings from its class)")
     if options.configuration not in CONFIGURATIONS:
         raise UserError(f"unknown configuration {options.configuration!r}; use one of {', '.join(CONFIGURATIONS)}")
     for name in ("epochs", "iters_per_epoch", "val_iters_per_epoch", "checkpoint_every"):
@@ -191,7 +195,7 @@ def check_run(options: TrainOptions, check_lock: bool = True) -> CheckedRun:
     load_plans(preprocessed, options)
     check_cross_validation(preprocessed, options.fold)
     fold = parse_fold(options.fold, number_of_splits(preprocessed))
-    folder = (results / name / f"{TRAINER_NAMES[options.variant]}__{options.plans}__{options.configuration}"
+    folder = (results / name / f"{trainer_name(options.variant)}__{options.plans}__{options.configuration}"
               / f"fold_{fold}")
     if check_lock:
         check_free(folder)

@@ -79,6 +79,10 @@ def resume_options(options, fold_folder: Path, allow_change: bool = False):
                 if not _same(given.get(key), before.get(key)):
                     changes.append((f"--set {key}", before.get(key, "(variant default)"),
                                     given.get(key, "(variant default)")))
+    if options.seed is None and stored.get("seed") is not None:  # a resumed run keeps its seed
+        updates["seed"] = stored["seed"]
+    elif options.seed is not None and stored.get("seed") is not None and options.seed != stored["seed"]:
+        changes.append(("--seed", stored["seed"], options.seed))
     if changes and not allow_change:
         flag, before, given = changes[0]
         more = f" (and {len(changes) - 1} more)" if len(changes) > 1 else ""
@@ -88,15 +92,18 @@ def resume_options(options, fold_folder: Path, allow_change: bool = False):
     return replace(options, **updates), changes
 
 
-def write_run_options(fold_folder: Path, trainer, hyperparameters: dict, changes=()) -> Path:
-    """Record the run's effective schedule and ``--set`` values; append ``changes`` to the history."""
+def write_run_options(fold_folder: Path, trainer, hyperparameters: dict, changes=(), seed: int | None = None,
+                      pretrained: str | None = None) -> Path:
+    """Record the run's effective schedule, ``--set`` values, seed and the checkpoint it was fine-tuned from (kept
+    from the first start when a resume does not give it); append ``changes`` to the history."""
     path = Path(fold_folder) / FILE_NAME
-    history = []
+    earlier = {}
     if path.is_file():
         try:
-            history = json.loads(path.read_text()).get("history", [])
+            earlier = json.loads(path.read_text())
         except ValueError:
-            history = []
+            earlier = {}
+    history = earlier.get("history", [])
     now = time.strftime("%Y-%m-%dT%H:%M:%S")
     if not history:
         history.append({"time": now, "event": "started"})
@@ -109,6 +116,8 @@ def write_run_options(fold_folder: Path, trainer, hyperparameters: dict, changes
         "val_iters_per_epoch": trainer.num_val_iterations_per_epoch,
         "checkpoint_every": trainer.save_every,
         "hyperparameters": {k: list(v) if isinstance(v, tuple) else v for k, v in hyperparameters.items()},
+        "seed": seed,
+        "pretrained_weights": str(pretrained) if pretrained else earlier.get("pretrained_weights"),
         "history": history,
     }
     write_text_verified(path, json.dumps(record, indent=2))

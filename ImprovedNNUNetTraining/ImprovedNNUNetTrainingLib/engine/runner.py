@@ -23,13 +23,15 @@ from ImprovedNNUNetLib.core.variants import DEFAULT_CHECKPOINT_EVERY
 from ImprovedNNUNetLib.core.workers import bind_workers_to_this_process
 from ImprovedNNUNetTrainingLib.engine.cancel import CancelGuard, TrainingCancelled, TrainingStopped
 from ImprovedNNUNetTrainingLib.engine.compute import record_compute
-from ImprovedNNUNetTrainingLib.engine.environment import cores_present, folder_variable, size_worker_pools
+from ImprovedNNUNetTrainingLib.engine.environment import folder_variable, size_worker_pools
 from ImprovedNNUNetTrainingLib.engine.hyperparameters import with_hyperparameters
 from ImprovedNNUNetTrainingLib.engine.progress import ProgressReporter, nnunet_prints_to, one_line, read_events
 from ImprovedNNUNetTrainingLib.engine.registry import get_variant
 from ImprovedNNUNetTrainingLib.engine.run_checks import CheckedRun, TrainOptions, check_run, has_content, load_plans
 from ImprovedNNUNetTrainingLib.engine.run_record import variant_settings, write_run_options, write_settings
 from ImprovedNNUNetTrainingLib.engine.splits import write_small_dataset_splits
+from ImprovedNNUNetTrainingLib.engine.startup import configure_threads, seed_everything
+from ImprovedNNUNetTrainingLib.engine.tracking import follow_in_mlflow
 
 
 @dataclass
@@ -121,16 +123,6 @@ def keep_log_off_console(trainer) -> None:
         write(*args, also_print_to_console=False, add_timestamp=add_timestamp)
 
     trainer.print_to_log_file = print_to_log_file
-
-
-def configure_threads(device) -> None:
-    """PyTorch threads as nnU-Net's own entry point sets them: all cores on CPU, one with a GPU."""
-    import torch
-
-    if device.type == "cpu":
-        torch.set_num_threads(cores_present())
-    else:
-        torch.set_num_threads(1)
 
 
 def save_resume_checkpoint(trainer) -> None:
@@ -229,6 +221,8 @@ def train(options: TrainOptions, reporter: ProgressReporter | None = None) -> Ru
         remove_partial_checkpoints(run.folder)
         device, note = pick_device(options.device)
         configure_threads(device)
+        if run.options.seed is not None:
+            seed_everything(run.options.seed)
         with nnunet_prints_to(reporter, run.folder):
             trainer = build_trainer(run, device)
         if not reporter.machine_readable:
@@ -322,9 +316,11 @@ def run_trainer(trainer, run: CheckedRun, note: str, reporter: ProgressReporter)
             with nnunet_prints_to(reporter, folder):
                 trainer.on_train_start()
             started = True
+            follow_in_mlflow(reporter, folder, run.options, trainer)  # when MLFLOW_TRACKING_URI is set
             settings = variant_settings(trainer)
             write_settings(settings, folder)
-            write_run_options(folder, trainer, run.options.hyperparameters, run.changes)
+            write_run_options(folder, trainer, run.options.hyperparameters, run.changes, run.options.seed,
+                              run.options.pretrained_weights)
             if reporter.machine_readable:
                 print("variant settings (variant_settings.json):\n" + json.dumps(settings, indent=2), flush=True)
             else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from ImprovedNNUNetLib.core.variants import DEFAULT_PLANS
+from ImprovedNNUNetLib.core.variants import DEFAULT_PLANS, VARIANT_NAMES
 
 MODES = ("new", "continue", "overwrite", "validate")  # validate: `--val` of a finished run
 
@@ -29,10 +29,13 @@ class TrainCommand:
     npz: bool = False
     json_events: bool = False
     mode: str = "new"
+    seed: int | None = None
+    pretrained: str | None = None  # fine-tune from this checkpoint (a new run only)
 
     def arguments(self) -> list[str]:
         """The arguments after ``improved-nnunet``."""
-        arguments = ["train", self.dataset, "--variant", self.variant, "--config", self.configuration,
+        which = ["--variant", self.variant] if self.variant in VARIANT_NAMES else ["--trainer", self.variant]
+        arguments = ["train", self.dataset, *which, "--config", self.configuration,
                      "--plans", self.plans, "--fold", str(self.fold), "--device", self.device]
         if self.json_events:
             arguments.append("--json")
@@ -44,6 +47,10 @@ class TrainCommand:
             arguments += ["--set", f"{name}={json.dumps(value)}"]
         if self.npz:
             arguments.append("--npz")
+        if self.seed is not None:
+            arguments += ["--seed", str(self.seed)]
+        if self.pretrained:
+            arguments += ["--pretrained-weights", str(self.pretrained)]
         return arguments + {"new": [], "continue": ["--continue"], "overwrite": ["--overwrite"],
                             "validate": ["--val"]}[self.mode]
 
@@ -54,9 +61,13 @@ class TrainCommand:
 
         mode = ("validate" if args.validation_only else "continue" if args.continue_training
                 else "overwrite" if args.overwrite else "new")
-        return [cls(dataset=args.dataset, variant=args.variant, fold=fold, configuration=args.configuration,
+        from ImprovedNNUNetLib.core.variants import variant_for_trainer
+
+        variant = args.variant or variant_for_trainer(args.trainer)
+        return [cls(dataset=args.dataset, variant=variant, fold=fold, configuration=args.configuration,
                     plans=args.plans, device=args.device, epochs=args.epochs, iters_per_epoch=args.iters_per_epoch,
                     val_iters_per_epoch=args.val_iters_per_epoch,
                     hyperparameters=dict(parse_assignment(text) for text in args.hyperparameters),
-                    npz=args.save_probabilities, json_events=args.json_events, mode=mode)
+                    npz=args.save_probabilities, json_events=args.json_events, mode=mode, seed=args.seed,
+                    pretrained=args.pretrained_weights)
                 for fold in args.fold]

@@ -20,9 +20,10 @@ import numpy as np
 from ImprovedNNUNetLib.core.errors import UserError
 from ImprovedNNUNetLib.core.safe_write import write_text_verified
 from ImprovedNNUNetLib.evaluation import labels_from_dataset_json
-from ImprovedNNUNetLib.evaluation.aggregate import Stat, label_values
+from ImprovedNNUNetLib.evaluation.aggregate import Stat
 from ImprovedNNUNetTrainingLib.analysis.compare import validation_metrics
 from ImprovedNNUNetTrainingLib.analysis.study.costs import arm_compute, compute_lines
+from ImprovedNNUNetTrainingLib.analysis.study.repeats import arm_values, merged_cases, spread_lines
 from ImprovedNNUNetTrainingLib.analysis.study.report_html import html_page
 from ImprovedNNUNetTrainingLib.analysis.study.spec import Study
 from ImprovedNNUNetTrainingLib.analysis.study.trainings import trainings
@@ -53,15 +54,15 @@ class Comparison:
 
 def case_metrics(study: Study, labels: dict, file_ending: str, tau_mm: float, jobs: int | None = None,
                  options=None) -> dict:
-    """{arm name: {case id: CaseMetrics}} over the validation cases of every fold of each arm that has them,
-    all evaluated together through the evaluation runner (``jobs`` worker processes)."""
+    """{arm name: [{case id: CaseMetrics} per repeat]} over the validation cases of every fold of each arm that has
+    them, all evaluated together through the evaluation runner (``jobs`` worker processes)."""
     raw = folder_variable("nnUNet_raw") / study.dataset / "labelsTr"
     runs = list(trainings(study))
     evaluated = validation_metrics([t.folder / "validation" for t in runs], raw, labels, file_ending, tau_mm, jobs,
                                    options=options)
-    results = {arm.name: {} for arm in study.arms}
+    results = {arm.name: [{} for _ in range(study.repeats)] for arm in study.arms}
     for training, metrics in zip(runs, evaluated):
-        results[training.arm.name].update(metrics)
+        results[training.arm.name][training.repeat].update(metrics)
     return results
 
 
@@ -144,7 +145,9 @@ def build_report(study: Study, baseline: str | None = None, tau_mm: float = 1.0,
         raise UserError(f"{info} not found; the report compares with the raw labelsTr (check nnUNet_raw)")
     labels = labels_from_dataset_json(info)
     file_ending = json.loads(info.read_text()).get("file_ending", ".nii.gz")
-    per_arm = case_metrics(study, labels, file_ending, tau_mm, jobs, options)
+    per_repeat = case_metrics(study, labels, file_ending, tau_mm, jobs, options)
+    per_arm = {arm: merged_cases(repeats) for arm, repeats in per_repeat.items()}
+    partial = {"per_arm": per_arm, "repeats": {arm: [r for r in repeats if r] for arm, repeats in per_repeat.items()}}
     evaluated = [name for name, cases in per_arm.items() if cases]
     if not evaluated:
         raise UserError(f"no arm of study {study.name} has validation predictions yet; run the study to the end of "
@@ -160,7 +163,7 @@ def build_report(study: Study, baseline: str | None = None, tau_mm: float = 1.0,
         for metric, key, scale, _ in metrics:
             group = []
             for name, value in labels.items():
-                ours, theirs = label_values(per_arm[arm.name], value, key), label_values(per_arm[base], value, key)
+                ours, theirs = arm_values(partial, arm.name, value, key), arm_values(partial, base, value, key)
                 shared = sorted(set(ours) & set(theirs))
                 differences = np.array([ours[c] - theirs[c] for c in shared]) * scale
                 low, high = paired_interval(differences)
@@ -170,8 +173,8 @@ def build_report(study: Study, baseline: str | None = None, tau_mm: float = 1.0,
                                         ci_low=low, ci_high=high))
             holm(group)
             comparisons.extend(group)
-    return {"labels": labels, "per_arm": per_arm, "baseline": base, "comparisons": comparisons, "metrics": metrics,
-            "compute": arm_compute(study),
+    return {"labels": labels, "per_arm": per_arm, "repeats": partial["repeats"], "baseline": base,
+            "comparisons": comparisons, "metrics": metrics, "compute": arm_compute(study),
             "folds": {arm.name: sorted({str(t.fold) for t in trainings(study) if t.arm.name == arm.name
                                         and (t.folder / "validation").is_dir()}) for arm in study.arms}}
 
@@ -184,7 +187,7 @@ def table_rows(report: dict) -> list[dict]:
             row = {"arm": arm, "metric": f"{metric} ({unit})", "cases": len(cases)}
             per_label = []
             for name, value in report["labels"].items():
-                numbers = label_values(cases, value, key)
+                numbers = arm_values(report, arm, value, key)
                 row[name] = mean_sd(numbers.values(), scale, len(cases))
                 per_label.append(list(numbers.values()))
             means = [np.mean(v) for v in per_label if v]
@@ -204,7 +207,7 @@ def table_records(report: dict) -> list[dict]:
         for metric, key, scale, unit in report.get("metrics", METRICS):
             label_means = []
             for name, value in report["labels"].items():
-                numbers = list(label_values(cases, value, key).values())
+                numbers = list(arm_values(report, arm, value, key).values())
                 stat = statistics(numbers, scale)
                 records.append({"arm": arm, "metric": metric, "unit": unit, "label": name, "cases": stat.count,
                                 "mean": stat.mean, "sd": stat.sd})
@@ -237,10 +240,13 @@ def write_report(study: Study, report: dict, folder: Path | None = None) -> Path
                          c.mean_difference, c.ci_low, c.ci_high, c.p, c.p_holm, c.significant])
     write_text_verified(folder / "tests.csv", handle.getvalue())
     pictures = plot_boxes(report, folder) + plot_curves(study, folder)
-    arms = ", ".join(f"`{a.name}` ({a.variant}" + (f", {a.settings}" if a.settings else "") + ")" for a in study.arms)
+    arms = ", ".join(arm_description(a) for a in study.arms)
+    repeats = (f" Every arm and fold was trained {study.repeats} times (seeds {', '.join(map(str, study.seeds))}); "
+               "each case's value is its mean over the repeats." if study.repeats > 1 else "")
     lines = [f"# Study {study.name}: {study.dataset}, {study.configuration}, {study.plans}", "",
              f"Arms: {arms}; "
-             f"folds with validation results: {', '.join(f'{k}: {v}' for k, v in report['folds'].items())}.", "",
+             f"folds with validation results: {', '.join(f'{k}: {v}' for k, v in report['folds'].items())}.{repeats}",
+             "",
              "Mean ± sd over all validation cases of all folds (cases where a label is empty on both sides are left "
              "out; HD95 also leaves out one-sided empty cases). `cases` is the arm's number of validation cases; a "
              "cell resting on fewer shows its own `(n=K)`, and a cell of one case shows that case's value alone. "
@@ -259,11 +265,19 @@ def write_report(study: Study, report: dict, folder: Path | None = None) -> Path
         lines.append(f"| {c.arm} | {c.metric} ({units[c.metric]}) | {c.label} | {c.n} | {c.median_difference:.3g} | "
                      f"{c.mean_difference:.3g} [{c.ci_low:.3g}, {c.ci_high:.3g}] | {c.p:.3g} | {c.p_holm:.3g}{mark} |")
     lines += small_sample_lines(report["comparisons"])
+    lines += spread_lines(report)
     lines += compute_lines(report.get("compute", {}), report["baseline"])
     lines += [""] + [f"![{Path(p).stem}]({Path(p).name})" for p in pictures]
     write_text_verified(folder / "report.md", "\n".join(lines) + "\n")
     write_text_verified(folder / "report.html", html_page(lines, folder, f"Study {study.name}"))
     return folder / "report.md"
+
+
+def arm_description(arm) -> str:
+    """``name`` (trainer, settings, own plans and configuration, the checkpoint it was fine-tuned from)."""
+    parts = [arm.variant, arm.settings or None, arm.plans, arm.configuration,
+             f"fine-tuned from {arm.pretrained}" if arm.pretrained else None]
+    return f"`{arm.name}` ({', '.join(str(part) for part in parts if part)})"
 
 
 def pyplot():
@@ -291,8 +305,8 @@ def plot_boxes(report: dict, folder: Path) -> list[Path]:
     written = []
     arms = list(report["per_arm"])
     for name, value in report["labels"].items():
-        panels = [(metric, unit, [[v * scale for v in label_values(cases, value, key).values()]
-                                  for cases in report["per_arm"].values()])
+        panels = [(metric, unit, [[v * scale for v in arm_values(report, arm, value, key).values()]
+                                  for arm in report["per_arm"]])
                   for metric, key, scale, unit in METRICS]
         if not any(any(data) for _, _, data in panels):
             continue
@@ -317,9 +331,9 @@ def plot_curves(study: Study, folder: Path) -> list[Path]:
             if ends:  # markers too: a run of one epoch is one point, which a line alone does not draw
                 epochs = [e["epoch"] + 1 for e in ends]  # counted from 1, as the epoch lines of `train`
                 ax.plot(epochs, [e["train_loss"] for e in ends], "o-", markersize=3,
-                        label=f"fold {training.fold} train")
+                        label=f"fold {training.fold}{f' r{training.repeat}' if training.repeat else ''} train")
                 ax.plot(epochs, [e["val_loss"] for e in ends], "s--", markersize=3,
-                        label=f"fold {training.fold} validation")
+                        label=f"fold {training.fold}{f' r{training.repeat}' if training.repeat else ''} validation")
                 drawn = True
         if drawn:
             from matplotlib.ticker import MaxNLocator

@@ -41,8 +41,14 @@ def run_study(study: Study, executor: str = "local", gpus=None, parallel: int = 
     trainings' arguments); returns {training key: exit status or job state}. One run of a study at a
     time: a second `study run` of it is refused at once, naming the process (two would start the same
     trainings and each report the other's fold-lock refusals as failures)."""
+    from ImprovedNNUNetTrainingLib.engine.tracking import end_study_run, start_study_run
+
     with StudyLock(study.folder, "study run"):
-        return _run_study(study, executor, gpus, parallel, slurm, out)
+        start_study_run(study)  # MLflow, when MLFLOW_TRACKING_URI is set: the trainings nest under it
+        results = _run_study(study, executor, gpus, parallel, slurm, out)
+        if executor != "slurm" or (slurm is not None and slurm.wait):
+            end_study_run(study, all_done(study))
+        return results
 
 
 class StudyLock(FolderLock):

@@ -46,13 +46,13 @@ _child: subprocess.Popen | None = None  # the running training of this job (kept
 class TrainingTask:
     """What a SLURM job runs: one training of a study, resumable (submitit ``Checkpointable``)."""
 
-    def __init__(self, study: dict, arm: str, fold):
-        self.study, self.arm, self.fold = study, arm, fold
+    def __init__(self, study: dict, arm: str, fold, repeat: int = 0):
+        self.study, self.arm, self.fold, self.repeat = study, arm, fold, repeat
 
     def training(self) -> Training:
         study = Study.from_dict(self.study)
         arm = next(a for a in study.arms if a.name == self.arm)
-        return Training(study, arm, self.fold)
+        return Training(study, arm, self.fold, getattr(self, "repeat", 0))
 
     def __call__(self) -> int:
         global _child
@@ -91,7 +91,8 @@ class TrainingTask:
                 _child.wait(timeout=max(10, SlurmOptions.signal_delay_s - 20))
             except subprocess.TimeoutExpired:
                 pass
-        return submitit.helpers.DelayedSubmission(TrainingTask(self.study, self.arm, self.fold))
+        return submitit.helpers.DelayedSubmission(TrainingTask(self.study, self.arm, self.fold,
+                                                               getattr(self, "repeat", 0)))
 
 
 def _executor(study: Study, options: SlurmOptions):
@@ -122,8 +123,9 @@ def submit(study: Study, pending: list[Training], options: SlurmOptions) -> dict
     record = study.folder / SLURM_JOBS
     jobs = json.loads(record.read_text()) if record.is_file() else {}
     for training in pending:
-        executor.update_parameters(job_name=f"{study.name}:{training.arm.name}:f{training.fold}")
-        job = executor.submit(TrainingTask(study.to_dict(), training.arm.name, training.fold))
+        executor.update_parameters(job_name=f"{study.name}:{training.arm.name}:f{training.fold}"
+                                            + (f":r{training.repeat}" if training.repeat else ""))
+        job = executor.submit(TrainingTask(study.to_dict(), training.arm.name, training.fold, training.repeat))
         jobs[training.key] = str(job.job_id)
     write_text_verified(record, json.dumps(jobs, indent=1))
     return {t.key: jobs[t.key] for t in pending}

@@ -1,4 +1,4 @@
-"""``study status``: the matrix of arms × folds from the files (and the SLURM queue when jobs were submitted)."""
+"""``study status``: the matrix of arms × folds (× repeats) from the files (and the SLURM queue when jobs were submitted)."""
 from __future__ import annotations
 
 import json
@@ -28,7 +28,7 @@ def queued_jobs(study: Study) -> dict:
 
 
 def status_matrix(study: Study) -> list[list[str]]:
-    """Rows of [arm, fold 0 state, fold 1 state, ...]."""
+    """Rows of [arm, fold 0 state, fold 1 state, ...] (with repeats: fold 0 repeat 0, fold 0 repeat 1, ...)."""
     queue = queued_jobs(study)
     rows = []
     for arm in study.arms:
@@ -46,7 +46,8 @@ def status_matrix(study: Study) -> list[list[str]]:
 
 def format_status(study: Study) -> str:
     rows = status_matrix(study)
-    head = ["arm", *[f"fold {f}" for f in study.folds]]
+    head = ["arm", *[f"fold {f}" + (f" r{r}" if study.repeats > 1 else "") for f in study.folds
+                     for r in range(study.repeats)]]
     widths = [max(len(str(r[i])) for r in [head, *rows]) + 2 for i in range(len(head))]
     lines = ["".join(str(c).ljust(w) for c, w in zip(head, widths))]
     lines += ["".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]

@@ -1,4 +1,4 @@
-"""One training of a study (an arm and a fold): its state on disk and the command that (re)starts it.
+"""One training of a study (an arm, a fold and a repeat): its state on disk and the command that (re)starts it.
 
 The state comes from files only, so it is the same whoever asks (the local executor, a SLURM job,
 ``study status``): ``done`` once ``study_done.json`` is written (after the training and its final
@@ -29,18 +29,23 @@ class Training:
     study: Study
     arm: Arm
     fold: object
+    repeat: int = 0
 
     @property
     def key(self) -> str:
-        return f"{self.arm.name}/fold {self.fold}"
+        return f"{self.arm.name}/fold {self.fold}" + (f"/repeat {self.repeat}" if self.study.repeats > 1 else "")
+
+    @property
+    def seed(self) -> int:
+        return self.study.seeds[self.repeat]
 
     @property
     def folder(self) -> Path:
-        return self.study.fold_folder(self.arm, self.fold)
+        return self.study.fold_folder(self.arm, self.fold, self.repeat)
 
     @property
     def log_path(self) -> Path:
-        return self.study.log_path(self.arm, self.fold)
+        return self.study.log_path(self.arm, self.fold, self.repeat)
 
     def events(self) -> list[dict]:
         progress = self.folder / "progress.jsonl"
@@ -76,13 +81,21 @@ class Training:
             mode = "validate"
         else:
             mode = fold_status(self.folder).resume_mode
-        return TrainCommand(s.dataset, self.arm.variant, self.fold, s.configuration, s.plans, s.device, s.epochs,
-                            s.iters_per_epoch, s.val_iters_per_epoch, dict(self.arm.settings), npz=s.npz,
-                            mode=mode).arguments()
+        return TrainCommand(s.dataset, self.arm.variant, self.fold, s.configuration_of(self.arm), s.plans_of(self.arm),
+                            s.device, s.epochs, s.iters_per_epoch, s.val_iters_per_epoch, dict(self.arm.settings),
+                            npz=s.npz, mode=mode, seed=self.seed,
+                            pretrained=self.arm.pretrained if mode in ("new", "overwrite") else None).arguments()
 
     def environment(self) -> dict:
-        """Variables of the training's process: the arm's results root."""
-        return {"nnUNet_results": str(self.study.arm_root(self.arm))}
+        """Variables of the training's process: the arm's (repeat's) results root, and the study's MLflow run
+        when the study is tracked (``MLFLOW_TRACKING_URI``)."""
+        from ImprovedNNUNetTrainingLib.engine.tracking import PARENT_VARIABLE, parent_run_id
+
+        variables = {"nnUNet_results": str(self.study.arm_root(self.arm, self.repeat))}
+        parent = parent_run_id(self.study.folder)
+        if parent:
+            variables[PARENT_VARIABLE] = parent
+        return variables
 
     def mark_done(self) -> None:
         write_text_verified(self.folder / DONE_MARKER, json.dumps({"finished": time.time()}))
@@ -94,5 +107,7 @@ def fold_is_locked(folder: Path) -> bool:
 
 
 def trainings(study: Study) -> list[Training]:
-    """Every (arm, fold) of the study, fold by fold so that each fold's arms finish close together."""
-    return [Training(study, arm, fold) for fold in study.folds for arm in study.arms]
+    """Every (arm, fold, repeat) of the study, fold by fold and repeat by repeat so that the arms of one fold and
+    repeat finish close together."""
+    return [Training(study, arm, fold, repeat) for fold in study.folds for repeat in range(study.repeats)
+            for arm in study.arms]

@@ -1,4 +1,5 @@
-"""Finding the trainer class named in a checkpoint: every trainer nnU-Net itself can find.
+"""Finding a trainer class by name (the one a checkpoint names, or the one ``train --trainer`` and a study arm
+ask for): every trainer nnU-Net itself can find.
 
 Order: the project's variants (imported from the modules its torch-free variant table names, as
 nnU-Net imports its own trainers by name; stock ``nnUNetTrainer`` among them), then
@@ -24,18 +25,42 @@ from ImprovedNNUNetLib.core.errors import UserError
 NNUNET_TRAINER_PACKAGE = "nnunetv2.training.nnUNetTrainer"
 
 
-def _nnunet_trainer(name: str):
-    """nnU-Net's own trainer called ``name``, or None when nnU-Net ships none."""
-    package = importlib.import_module(NNUNET_TRAINER_PACKAGE)
-    root = Path(package.__path__[0])
+def _defining_files(root: Path, name: str):
+    """The ``.py`` files under ``root`` whose text defines ``class <name>`` (nothing is imported)."""
     definition = re.compile(rf"^class\s+{re.escape(name)}\s*[(:]", re.MULTILINE)
     for path in sorted(root.rglob("*.py")):
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-        if not definition.search(text):
-            continue
+        if definition.search(text):
+            yield path
+
+
+def _nnunet_trainer_root() -> Path | None:
+    """nnU-Net's trainer package folder, found without importing nnU-Net (or torch)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(NNUNET_TRAINER_PACKAGE)
+    except ModuleNotFoundError:
+        return None
+    return Path(spec.submodule_search_locations[0]) if spec and spec.submodule_search_locations else None
+
+
+def trainer_source(name: str) -> Path | None:
+    """The file that defines trainer ``name`` among nnU-Net's trainers and the ``nnUNet_extTrainer`` folders, found
+    by its text (no torch, no import: the quick check of ``train --trainer`` and of a study arm); None if none."""
+    roots = [_nnunet_trainer_root()] + [Path(folder) for folder in os.environ.get("nnUNet_extTrainer", "").split(os.pathsep)
+                                        if folder.strip() and os.path.isdir(folder)]
+    return next((path for root in roots if root is not None for path in _defining_files(root, name)), None)
+
+
+def _nnunet_trainer(name: str):
+    """nnU-Net's own trainer called ``name``, or None when nnU-Net ships none."""
+    package = importlib.import_module(NNUNET_TRAINER_PACKAGE)
+    root = Path(package.__path__[0])
+    for path in _defining_files(root, name):
         module_name = ".".join([NNUNET_TRAINER_PACKAGE, *path.relative_to(root).with_suffix("").parts])
         try:
             module = importlib.import_module(module_name)
@@ -79,3 +104,16 @@ def resolve_trainer_class(name: str) -> type:
         f"nnU-Net's trainers; set nnUNet_extTrainer to the folder holding that trainer's Python file "
         f"(now {os.environ.get('nnUNet_extTrainer', 'unset')!s})"
     )
+
+
+def check_trainer(variant: str) -> str:
+    """A run's variant checked without importing torch: one of the project's variants, or the class name of a
+    trainer nnU-Net can find (its own or one under ``nnUNet_extTrainer``); returns it, UserError otherwise."""
+    from ImprovedNNUNetLib.core.variants import TRAINER_NAMES
+
+    if variant in TRAINER_NAMES or trainer_source(variant) is not None:
+        return variant
+    raise UserError(f"unknown variant or trainer {variant!r}: use one of the variants {', '.join(TRAINER_NAMES)}, "
+                    "or the class name of a trainer nnU-Net can find (e.g. nnUNetTrainerNoMirroring, nnUNetTrainerDA5, "
+                    "nnUNetTrainer_250epochs) or one in a folder listed in nnUNet_extTrainer (now "
+                    f"{os.environ.get('nnUNet_extTrainer', 'unset')!s})")
