@@ -27,6 +27,7 @@ from slicer.util import VTKObservationMixin
 from ImprovedNNUNetLib.core.devices import DEVICE_CHOICES
 from ImprovedNNUNetTrainingLib.panels.logic import TrainingPanelLogic
 from ImprovedNNUNetTrainingLib.panels.self_test import TrainingSelfTest
+from ImprovedNNUNetTrainingLib.panels.study_section import StudySection
 from ImprovedNNUNetTrainingLib.panels.training_panel import TrainingPanel
 
 # The combo boxes' items, in the .ui's order (a test checks them against the Lib's names).
@@ -35,6 +36,7 @@ CONFIGURATIONS = ["3d_fullres", "2d", "3d_lowres"]
 PLANNERS = ["ExperimentPlanner", "nnUNetPlannerResEncM", "nnUNetPlannerResEncL", "nnUNetPlannerResEncXL"]
 DEVICES = list(DEVICE_CHOICES)
 RUN_ON = ["this computer", "server"]
+STUDY_EXECUTORS = ["local", "slurm"]
 
 
 class ImprovedNNUNetTraining(ScriptedLoadableModule):
@@ -70,6 +72,8 @@ class ImprovedNNUNetTrainingParameterNode:
     device - auto, cpu or cuda. overwrite - replace folds that already hold a run.
     epochs, iterationsPerEpoch, validationIterationsPerEpoch - the schedule (nnU-Net: 1000, 250, 50).
     runOn - "this computer" or "server" (the server's address and key are application settings, never the scene's).
+    studyArms - a study's arms, separated by spaces (as `study run --arm` takes each); studyRepeats - trainings of
+    every arm and fold, each with its own seed; studyExecutor - local or slurm; studyName - empty: arms joined by -vs-.
     """
 
     rawFolder: str = ""
@@ -89,10 +93,15 @@ class ImprovedNNUNetTrainingParameterNode:
     iterationsPerEpoch: Annotated[int, WithinRange(1, 100000)] = 250
     validationIterationsPerEpoch: Annotated[int, WithinRange(1, 100000)] = 50
     runOn: Annotated[str, Choice(RUN_ON)] = "this computer"
+    studyArms: str = "baseline improved"
+    studyRepeats: Annotated[int, WithinRange(1, 20)] = 1
+    studyExecutor: Annotated[str, Choice(STUDY_EXECUTORS)] = "local"
+    studyName: str = ""
 
 
-class ImprovedNNUNetTrainingWidget(TrainingPanel, ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """The panel: its behaviour is ``ImprovedNNUNetTrainingLib.panels.training_panel.TrainingPanel``."""
+class ImprovedNNUNetTrainingWidget(TrainingPanel, StudySection, ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """The panel: its behaviour is ``ImprovedNNUNetTrainingLib.panels.training_panel.TrainingPanel`` and, for the
+    Study section, ``panels.study_section.StudySection``."""
 
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -108,8 +117,14 @@ class ImprovedNNUNetTrainingWidget(TrainingPanel, ScriptedLoadableModuleWidget, 
         self.logic = ImprovedNNUNetTrainingLogic()
         self._pollTimer = qt.QTimer()
         self._comparePollTimer = qt.QTimer()
+        self._studyPollTimer = qt.QTimer()
         self.settings = qt.QSettings()  # Slicer's application settings: the server's address and key
         self.connectPanel()
+        self.connectStudySection()
+
+    def cleanup(self):
+        self.cleanupStudySection()
+        TrainingPanel.cleanup(self)
 
 
 class ImprovedNNUNetTrainingLogic(TrainingPanelLogic, ScriptedLoadableModuleLogic):

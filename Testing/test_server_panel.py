@@ -134,3 +134,44 @@ def test_train_on_a_server_leave_come_back_cancel_resume_and_segment(make_server
     assert {info.name for info in segment_infos(result)} <= set(LABELS)
     next(segment_panel, None)
     qt.SETTINGS.clear()
+
+
+def test_a_study_from_the_panel_runs_on_the_server_and_its_report_comes_back(make_server, tiny_dataset, tmp_path,
+                                                                             slot_errors, monkeypatch):
+    """Run on: server + Run study: a study job through the server's client; the log follows its state, the report
+    is downloaded into the results folder when it is done and Open report opens it."""
+    from slicer_shim import qt
+
+    nnunet = {"nnUNet_raw": tiny_dataset.raw.parent, "nnUNet_preprocessed": tiny_dataset.preprocessed.parent,
+              "nnUNet_results": tmp_path / "server-results"}
+    server = make_server(nnunet=nnunet)
+    key = server.add_key("laptop")
+    server.start()
+    qt.SETTINGS.clear()
+    panel = open_training_panel()
+    _, widget = next(panel)
+    widget.ui.serverUrlLineEdit.user_type(server.url)
+    widget.ui.serverKeyLineEdit.user_type(key)
+    parameters = widget._parameterNode
+    parameters.runOn, parameters.dataset, parameters.folds = "server", DATASET_NAME, "0"
+    parameters.resultsFolder = str(tmp_path / "laptop-results")
+    parameters.epochs, parameters.iterationsPerEpoch, parameters.validationIterationsPerEpoch = 1, 2, 1
+    parameters.studyArms, parameters.studyName = "baseline nomirror=nnUNetTrainerNoMirroring", "remote"
+    widget.ui.studyRunButton.click()
+    assert widget._study is not None and widget._study.job_id is not None, widget.ui.logTextEdit.toPlainText()
+    deadline = time.monotonic() + 400
+    while widget._studyPollTimer.isActive():
+        assert time.monotonic() < deadline, "".join(server.output[-30:])
+        widget._studyPollTimer.emit("timeout()")
+        time.sleep(0.5)
+    log = widget.ui.logTextEdit.toPlainText()
+    assert f"study job {widget._study.job_id} on the server: done" in log, log + "".join(server.output[-30:])
+    report = tmp_path / "laptop-results" / "remote-report" / "report.html"
+    assert report.is_file() and widget.ui.studyReportButton.enabled
+    opened = []
+    monkeypatch.setattr("webbrowser.open", lambda url, *a, **k: opened.append(url) or True)
+    widget.ui.studyReportButton.click()
+    assert opened == [report.resolve().as_uri()]
+    assert "nnUNetTrainerNoMirroring" in report.read_text()
+    assert slot_errors == []
+    next(panel, None)

@@ -113,10 +113,12 @@ def remote_study(args) -> int:
     back into ``./<name>-report`` when it ends."""
     if args.file or not args.dataset or not args.arm:
         raise UserError("with --server, give DATASET and the --arm options (a study file stays on this computer)")
+    if args.seeds:
+        raise UserError("with --server, the repeats take the seeds 0, 1, ...; leave out --seeds")
     client = client_of(args)
     settings = {"name": args.name, "folds": args.folds, "epochs": args.epochs, "iters_per_epoch": args.iters_per_epoch,
                 "val_iters_per_epoch": args.val_iters_per_epoch, "configuration": args.configuration,
-                "plans": args.plans, "executor": args.executor}
+                "plans": args.plans, "executor": args.executor, "repeats": args.repeats}
     job = client.study(args.dataset, list(args.arm), **{k: v for k, v in settings.items() if v is not None})
     print(f"job {job['id']} on {client.url}: study {job['spec']['name']} of {args.dataset}", flush=True)
     if args.detach:

@@ -149,7 +149,7 @@ class ServerClient:
     def study(self, dataset: str, arms: list[str], **settings) -> dict:
         """Start a study on the server (``study run``: arms as on the command line, e.g. ``["baseline",
         "improved"]``; settings name, folds, epochs, iters_per_epoch, val_iters_per_epoch, configuration, plans,
-        executor ``local`` or ``slurm``); its results are the report's files."""
+        repeats, executor ``local`` or ``slurm``); its results are the report's files."""
         return self._call("POST", "/api/jobs", json={"kind": "study", "dataset": dataset, "arms": arms,
                                                       **settings}).json()
 

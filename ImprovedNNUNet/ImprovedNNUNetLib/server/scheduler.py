@@ -212,7 +212,7 @@ def study_arguments(spec: dict, slot: str) -> list[str]:
     arguments = ["study", "run", spec["dataset"], f"--name={spec['name']}", "--device",
                  "cuda" if slot.startswith("cuda:") else "cpu", f"--executor={spec.get('executor', 'local')}"]
     arguments += [f"--arm={arm}" for arm in spec["arms"]]
-    for option in ("folds", "epochs", "iters_per_epoch", "val_iters_per_epoch", "configuration", "plans"):
+    for option in ("folds", "epochs", "iters_per_epoch", "val_iters_per_epoch", "configuration", "plans", "repeats"):
         if spec.get(option) is not None:
             arguments.append(f"--{'config' if option == 'configuration' else option.replace('_', '-')}={spec[option]}")
     if slot.startswith("cuda:") and spec.get("executor", "local") == "local":

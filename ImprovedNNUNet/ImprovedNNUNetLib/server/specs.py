@@ -97,7 +97,7 @@ def segment_spec(state: Server, body: dict, key) -> dict:
 
 ARM = re.compile(r"^[A-Za-z0-9_]+(=[A-Za-z0-9_]+(:[A-Za-z0-9_.,=\[\]-]+)?)?$")
 STUDY_SETTINGS = {"dataset", "arms", "name", "folds", "epochs", "iters_per_epoch", "val_iters_per_epoch",
-                  "configuration", "plans", "executor"}
+                  "configuration", "plans", "executor", "repeats"}
 
 
 def study_spec(body: dict) -> dict:
@@ -113,7 +113,7 @@ def study_spec(body: dict) -> dict:
     name = safe_name(str(body.get("name") or "-vs-".join(a.split("=")[0] for a in arms)), "study name")
     if body.get("executor", "local") not in ("local", "slurm"):
         fail(422, "'executor': local or slurm")
-    for option in ("epochs", "iters_per_epoch", "val_iters_per_epoch"):
+    for option in ("epochs", "iters_per_epoch", "val_iters_per_epoch", "repeats"):
         if body.get(option) is not None and not (isinstance(body[option], int) and body[option] > 0):
             fail(422, f"'{option}': a positive whole number")
     for option in ("folds", "configuration", "plans"):

@@ -135,6 +135,39 @@ class TrainingPanelLogic:
         parameters.modelFolder = str(folder)
         return folder
 
+    # --- studies ------------------------------------------------------------------------------------
+    @staticmethod
+    def studyRequestFromParameters(parameters):
+        """A ``StudyRequest`` from the panel's Study section (arms, repeats, executor, name) and its Training
+        section (dataset, folds, configuration, planner, device, schedule, folders); each arm is checked."""
+        from ImprovedNNUNetTrainingLib.panels.study_job import study_request
+
+        return study_request(parameters, TrainingPanelLogic.folderSettings(parameters))
+
+    @staticmethod
+    def startStudy(request, server=None):
+        """Start a ``StudyJob`` and return it running (``poll()`` it): `improved-nnunet study run` as a child
+        process, or with ``server`` (``serverClient``) a study job on the server."""
+        from ImprovedNNUNetTrainingLib.panels.study_job import StudyJob
+
+        return StudyJob(request, server).start()
+
+    @staticmethod
+    def showStudyStatus(request, tableNode):
+        """Fill ``tableNode`` with the study's arms × folds (× repeats) matrix from its files; False before the
+        study has written its study.json."""
+        from ImprovedNNUNetLib.core.errors import UserError
+        from ImprovedNNUNetTrainingLib.panels.study_job import fill_status_table, status_rows
+
+        try:
+            header, rows = status_rows(request.dataset, request.study_name, request.folders)
+        except UserError:
+            return False
+        if not header:
+            return False
+        fill_status_table(tableNode, header, rows)
+        return True
+
     # --- comparison ---------------------------------------------------------------------------------
     @staticmethod
     def compareRuns(dataset, tableNode=None, tau=1.0, scene=None, folders=None):

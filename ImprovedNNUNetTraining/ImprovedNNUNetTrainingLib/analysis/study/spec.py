@@ -142,9 +142,11 @@ class Study:
         if not ARM_NAME.match(self.name):
             raise UserError(f"study name {self.name!r}: use letters, digits, '.', '_' and '-'")
 
+    folders = None  # nnU-Net's folders over the environment (the Training panel's fields), not part of study.json
+
     @property
     def folder(self) -> Path:
-        return folder_variable("nnUNet_results") / self.dataset / "studies" / self.name
+        return folder_variable("nnUNet_results", self.folders) / self.dataset / "studies" / self.name
 
     def plans_of(self, arm: Arm) -> str:
         return arm.plans or self.plans
@@ -259,12 +261,15 @@ def load_study_file(path: str | Path) -> dict:
     return data
 
 
-def load_study(dataset: str, name: str) -> Study:
-    """The study ``name`` of ``dataset`` from its study.json."""
-    folder = folder_variable("nnUNet_results") / dataset_name(str(dataset)) / "studies" / name
+def load_study(dataset: str, name: str, folders: dict | None = None) -> Study:
+    """The study ``name`` of ``dataset`` from its study.json (``folders``: nnU-Net's folders over the environment,
+    which is not changed)."""
+    folder = folder_variable("nnUNet_results", folders) / dataset_name(str(dataset), folders) / "studies" / name
     path = folder / "study.json"
     if not path.is_file():
         known = sorted(p.name for p in folder.parent.glob("*") if (p / "study.json").is_file()) if folder.parent.is_dir() else []
         raise UserError(f"no study {name!r} in {folder.parent} (studies: {', '.join(known) or 'none'}); "
                         "run improved-nnunet study run first")
-    return Study.from_dict(json.loads(path.read_text()))
+    study = Study.from_dict(json.loads(path.read_text()))
+    study.folders = folders
+    return study

@@ -44,10 +44,15 @@ def status_matrix(study: Study) -> list[list[str]]:
     return rows
 
 
+def status_header(study: Study) -> list[str]:
+    """The matrix's column titles: arm, then each fold (and repeat)."""
+    return ["arm", *[f"fold {f}" + (f" r{r}" if study.repeats > 1 else "") for f in study.folds
+                     for r in range(study.repeats)]]
+
+
 def format_status(study: Study) -> str:
     rows = status_matrix(study)
-    head = ["arm", *[f"fold {f}" + (f" r{r}" if study.repeats > 1 else "") for f in study.folds
-                     for r in range(study.repeats)]]
+    head = status_header(study)
     widths = [max(len(str(r[i])) for r in [head, *rows]) + 2 for i in range(len(head))]
     lines = ["".join(str(c).ljust(w) for c, w in zip(head, widths))]
     lines += ["".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
