@@ -30,8 +30,8 @@ if not cluster_up():
                 allow_module_level=True)
 
 
-def study(tmp_path, *arguments, timeout=900):
-    env = dict(os.environ, nnUNet_results=str(tmp_path / "results"), PYTHONUNBUFFERED="1")
+def study(tmp_path, *arguments, timeout=900, **variables):
+    env = dict(os.environ, nnUNet_results=str(tmp_path / "results"), PYTHONUNBUFFERED="1", **variables)
     return subprocess.run([sys.executable, "-m", "ImprovedNNUNetLib", "study", *arguments], capture_output=True,
                           text=True, env=env, timeout=timeout)
 
@@ -43,19 +43,34 @@ def wait_for(condition, timeout=300, what="condition"):
         time.sleep(0.5)
 
 
-def test_two_arm_study_runs_on_slurm_and_reports(tiny_dataset, tmp_path):
-    ran = study(tmp_path, "run", DATASET, "--arm", "baseline", "--arm", "loss", "--folds", "0", "--epochs", "2",
-                *SCHEDULE, "--executor", "slurm", "--slurm-cpus-per-task", "1", "--slurm-time", "20")
+def test_a_stock_trainer_arm_with_repeats_runs_on_slurm_tracked_in_mlflow(tiny_dataset, tmp_path, monkeypatch):
+    """An arm of nnU-Net's own trainer beside the baseline, 2 repeats: 4 jobs, each repeat with its seed; the jobs
+    inherit MLFLOW_TRACKING_URI and their runs nest under the study's."""
+    import mlflow
+
+    store = {"MLFLOW_TRACKING_URI": (tmp_path / "mlruns").as_uri(), "MLFLOW_ALLOW_FILE_STORE": "true"}
+    ran = study(tmp_path, "run", DATASET, "--arm", "baseline", "--arm", "nomirror=nnUNetTrainerNoMirroring",
+                "--folds", "0", "--repeats", "2", "--name", "stock", "--epochs", "2", *SCHEDULE, "--executor", "slurm",
+                "--slurm-cpus-per-task", "1", "--slurm-time", "20", **store)
     assert ran.returncode == 0, ran.stderr[-3000:]
-    folder = tmp_path / "results" / DATASET / "studies" / "baseline-vs-loss"
+    folder = tmp_path / "results" / DATASET / "studies" / "stock"
     jobs = json.loads((folder / "slurm_jobs.json").read_text())
-    assert set(jobs) == {"baseline/fold 0", "loss/fold 0"}
-    for arm in ("baseline", "loss"):
+    assert set(jobs) == {f"{arm}/fold 0/repeat {r}" for arm in ("baseline", "nomirror") for r in (0, 1)}
+    for arm in ("baseline", "nomirror"):
         log = (folder / "logs" / f"{arm}_fold0.log").read_text()
-        assert f"SLURM job {jobs[arm + '/fold 0']}" in log
-    assert (folder / "report" / "report.md").is_file()
-    status = study(tmp_path, "status", DATASET, "baseline-vs-loss")
-    assert [line.split()[1:] for line in status.stdout.splitlines()[1:]] == [["done"], ["done"]]
+        assert f"SLURM job {jobs[arm + '/fold 0/repeat 0']}" in log
+        assert f"SLURM job {jobs[arm + '/fold 0/repeat 1']}" in (folder / "logs" / f"{arm}_fold0_repeat1.log").read_text()
+    fold = folder / "arms" / "nomirror" / "repeat_1" / DATASET / "nnUNetTrainerNoMirroring__nnUNetPlans__3d_fullres"
+    assert json.loads((fold / "fold_0" / "run_options.json").read_text())["seed"] == 1
+    assert "Arm effect vs seed spread" in (folder / "report" / "report.md").read_text()
+    status = study(tmp_path, "status", DATASET, "stock")
+    assert [line.split()[1:] for line in status.stdout.splitlines()[1:]] == [["done", "done"], ["done", "done"]]
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = mlflow.tracking.MlflowClient(store["MLFLOW_TRACKING_URI"])
+    runs = client.search_runs([client.get_experiment_by_name(DATASET).experiment_id])
+    parent = next(r for r in runs if r.info.run_name == "study stock")
+    assert sum(r.data.tags.get("mlflow.parentRunId") == parent.info.run_id for r in runs) == 4
 
 
 def test_requeued_and_cancelled_jobs_resume_the_same_training(tiny_dataset, tmp_path):
