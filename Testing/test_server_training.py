@@ -109,8 +109,8 @@ def test_evaluate_and_study_jobs_on_the_server(make_server, tiny_dataset, tmp_pa
     assert {summary["labels"][str(v)] for v in summary["mean"]} <= set(labels)
 
     studied = cli("study", "run", DATASET_NAME, "--arm", "baseline", "--name", "server-study", "--folds", "0",
-                  "--repeats", "2", "--epochs", "1", "--iters-per-epoch", "2", "--val-iters-per-epoch", "1", "--server", server.url,
-                  "--api-key", key, env=server.env, cwd=tmp_path, timeout=400)
+                  "--repeats", "2", "--epochs", "1", "--iters-per-epoch", "2", "--val-iters-per-epoch", "1",
+                  "--server", server.url, "--api-key", key, env=server.env, cwd=tmp_path, timeout=400)
     assert studied.returncode == 0, studied.stderr + studied.stdout + "".join(server.output[-30:])
     report = tmp_path / "server-study-report"
     assert {"report.md", "table.csv"} <= {p.name for p in report.iterdir()}

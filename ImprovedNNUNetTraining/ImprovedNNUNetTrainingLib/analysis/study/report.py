@@ -241,11 +241,12 @@ def write_report(study: Study, report: dict, folder: Path | None = None) -> Path
     write_text_verified(folder / "tests.csv", handle.getvalue())
     pictures = plot_boxes(report, folder) + plot_curves(study, folder)
     arms = ", ".join(arm_description(a) for a in study.arms)
+    folds = "; ".join(f"{arm}: {', '.join(numbers) or 'none'}" for arm, numbers in report["folds"].items())
     repeats = (f" Every arm and fold was trained {study.repeats} times (seeds {', '.join(map(str, study.seeds))}); "
                "each case's value is its mean over the repeats." if study.repeats > 1 else "")
     lines = [f"# Study {study.name}: {study.dataset}, {study.configuration}, {study.plans}", "",
              f"Arms: {arms}; "
-             f"folds with validation results: {', '.join(f'{k}: {v}' for k, v in report['folds'].items())}.{repeats}",
+             f"folds with validation results: {folds}.{repeats}",
              "",
              "Mean ± sd over all validation cases of all folds (cases where a label is empty on both sides are left "
              "out; HD95 also leaves out one-sided empty cases). `cases` is the arm's number of validation cases; a "
