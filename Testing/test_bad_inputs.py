@@ -207,7 +207,7 @@ CASES = [
     ("compare-csv-not-ours", f"compare {DATASET} --csv {{ws}}/results.csv", 2,
      r"results.csv exists and was not written by compare"),
     # study
-    ("study-unknown-variant", f"study run {DATASET} --arm best", 2, r"arm 'best': unknown variant 'best'"),
+    ("study-unknown-variant", f"study run {DATASET} --arm best", 2, r"arm 'best': unknown variant or trainer 'best'"),
     ("study-unknown-setting", f"study run {DATASET} --arm a=msf:foo=1", 2, r"msf has no setting foo; valid: "),
     ("study-fold-out-of-range", f"study run {DATASET} --arm baseline --folds 0,9", 2,
      r"fold 9 is out of range"),

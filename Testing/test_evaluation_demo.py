@@ -44,7 +44,7 @@ def test_evaluation_step_writes_table_and_maps(demo, tmp_path, capsys):
 
 def test_bad_brain_options_are_refused_before_anything_is_written(demo, tmp_path):
     out = tmp_path / "demo_output"
-    with pytest.raises(SystemExit, match="unknown variant 'fancy'; choose one of: baseline, loss"):
+    with pytest.raises(SystemExit, match="unknown variant or trainer 'fancy': use one of the variants baseline, loss"):
         demo.main(["--out", str(out), "--variants", "baseline", "fancy"])
     with pytest.raises(SystemExit, match="--epochs and --iterations must be at least 1"):
         demo.main(["--out", str(out), "--epochs", "0"])

@@ -156,7 +156,7 @@ def test_a_study_from_the_panel_runs_on_the_server_and_its_report_comes_back(mak
     parameters.runOn, parameters.dataset, parameters.folds = "server", DATASET_NAME, "0"
     parameters.resultsFolder = str(tmp_path / "laptop-results")
     parameters.epochs, parameters.iterationsPerEpoch, parameters.validationIterationsPerEpoch = 1, 2, 1
-    parameters.studyArms, parameters.studyName = "baseline nomirror=nnUNetTrainerNoMirroring", "remote"
+    parameters.studyArms, parameters.studyName = "nomirror=nnUNetTrainerNoMirroring", "remote"
     widget.ui.studyRunButton.click()
     assert widget._study is not None and widget._study.job_id is not None, widget.ui.logTextEdit.toPlainText()
     deadline = time.monotonic() + 400

@@ -32,8 +32,7 @@ def _poll_until_ended(widget, limit_s=600):
 def test_run_study_follows_the_matrix_and_opens_the_report(training_panel, tiny_dataset, tmp_path, monkeypatch,
                                                           slot_errors):
     _, widget = training_panel
-    _study_fields(widget, tmp_path, studyArms="baseline nomirror=nnUNetTrainerNoMirroring", studyRepeats=2,
-                  studyName="panel")
+    _study_fields(widget, tmp_path, studyArms="baseline", studyRepeats=2, studyName="panel")
     assert widget.ui.studyRepeatsSpinBox.value == 2 and widget.ui.studyArmsLineEdit.text.startswith("baseline")
     assert not widget.ui.studyReportButton.enabled
     with main_thread_holds_gil() as starved:
@@ -41,14 +40,14 @@ def test_run_study_follows_the_matrix_and_opens_the_report(training_panel, tiny_
         assert starved == [], "a Python thread was started for the study"
     assert widget._study is not None and widget._study.running and widget.ui.studyRunButton.text == "Cancel study"
     arguments = widget._study.request.arguments()
-    assert "--arm=nomirror=nnUNetTrainerNoMirroring" in arguments and arguments[arguments.index("--repeats") + 1] == "2"
+    assert "--arm=baseline" in arguments and arguments[arguments.index("--repeats") + 1] == "2"
     _poll_until_ended(widget)
     assert widget._study.process.returncode == 0, "\n".join(widget._study.process.log)
     assert slot_errors == []
     table = widget.ui.studyStatusTableView.mrmlTableNode
-    assert table is not None and table.GetNumberOfRows() == 2
+    assert table is not None and table.GetNumberOfRows() == 1
     assert [table.GetColumnName(i) for i in range(table.GetNumberOfColumns())] == ["arm", "fold 0 r0", "fold 0 r1"]
-    assert [table.GetCellText(row, 2) for row in range(2)] == ["done", "done"]
+    assert [table.GetCellText(0, column) for column in range(3)] == ["baseline", "done", "done"]
     assert widget.ui.studyRunButton.text == "Run study" and widget.ui.studyReportButton.enabled
     opened = []
     monkeypatch.setattr("webbrowser.open", lambda url, *a, **k: opened.append(url) or True)

@@ -89,26 +89,30 @@ def test_arms_of_any_trainer_plans_and_fine_tuning_with_repeats_tracked_in_mlflo
         assert "validation_dice" in run.data.metrics and run.data.metrics["parameters"] > 0
     assert json.loads(parent[0].data.params["arms"])[1]["plans"] == resenc_plans
 
-    again = cli(tmp_path, "study", "run", DATASET, *arms, "--folds", "0", "--repeats", "2", "--name", "arms",
-                *SCHEDULE, **store)
-    assert again.returncode == 0 and "started" not in again.stderr  # nothing retrained
+    compared = cli(tmp_path, "compare", DATASET, "--csv", str(tmp_path / "compare.csv"))
+    assert compared.returncode == 0, compared.stderr[-2000:]
+    assert "arms/nomirror/repeat_1" in compared.stdout and "arms/ft " in compared.stdout
+
+    again = cli(tmp_path, "study", "run", DATASET, *arms, "--folds", "0", "--name", "arms", *SCHEDULE, **store)
+    assert again.returncode == 0 and "started" not in again.stderr  # nothing retrained, the 2 repeats kept
+    assert json.loads((study / "study.json").read_text())["repeats"] == 2
+    assert "trained 2 times" in (study / "report" / "report.md").read_text()
     seeds = cli(tmp_path, "study", "run", DATASET, *arms, "--folds", "0", "--seeds", "5,6", "--name", "arms",
                 *SCHEDULE)
     assert seeds.returncode == 2 and "was run with --seeds [0, 1]" in seeds.stderr
 
 
 def test_one_seed_trains_the_same_network_on_the_cpu(tiny_dataset, tmp_path):
-    """Without augmentation workers (nnUNet_n_proc_DA=0) a seed fixes the whole CPU run: two trainings of one seed
-    end in the same weights, another seed in other weights."""
+    """Without augmentation workers (nnUNet_n_proc_DA=0, as train_tiny runs) a seed fixes the whole CPU run: two
+    trainings of one seed end in the same weights, another seed in other weights."""
+    from fixtures.training import train_tiny
+
     weights = []
     for seed, root in ((3, "a"), (3, "b"), (4, "c")):
-        env = {"nnUNet_n_proc_DA": "0", "nnUNet_results": str(tmp_path / root)}
-        done = subprocess.run([sys.executable, "-m", "ImprovedNNUNetLib", "train", DATASET, "-tr", "nnUNetTrainer",
-                               "--fold", "0", "--seed", str(seed), "--no-validation", *SCHEDULE],
-                              capture_output=True, text=True, env=dict(os.environ, **env), timeout=600)
-        assert done.returncode == 0, done.stderr[-2000:]
-        weights.append(network_weights(tmp_path / root / DATASET / "nnUNetTrainer__nnUNetPlans__3d_fullres" / "fold_0"
-                                       / "checkpoint_final.pth")["network_weights"])
+        result = train_tiny(tiny_dataset, "baseline", 0, results_root=tmp_path / root, seed=seed)
+        assert result.status == "done"
+        assert json.loads((result.fold_folder / "run_options.json").read_text())["seed"] == seed
+        weights.append(network_weights(result.fold_folder / "checkpoint_final.pth")["network_weights"])
     assert all((weights[0][k] == weights[1][k]).all() for k in weights[0])
     assert any(not (weights[0][k] == weights[2][k]).all() for k in weights[0])
 

@@ -52,6 +52,9 @@ COMMAND_LINE_ONLY = {
     "uvicorn": (">=0.55", "uvicorn"),
 }
 EXTRAS = {"fastapi": "server", "uvicorn": "server"}  # the extra that installs each; the others: study
+# Opt-in packages, imported only when the user turns the feature on (never installed by the panels' installer):
+# MLflow experiment tracking, on when MLFLOW_TRACKING_URI is set (pip install 'improved-nnunet[tracking]').
+OPTIONAL = {"mlflow-skinny": (">=2.10", "mlflow")}
 TORCH_REQUIREMENT = PROVIDED["torch"][0]  # what the PyTorch extension is asked for (nnU-Net excludes 2.9)
 # What the panels' actions need beyond the packages a fresh Slicer bundles (numpy, scipy, SimpleITK, packaging,
 # requests, pydicom): dataset export and checks need nothing more; Compute metrics needs surface-distance (the

@@ -94,7 +94,9 @@ def variant_of(fold_folder: Path, trainer: str) -> str:
     settings = fold_folder / "variant_settings.json"
     if settings.is_file():
         try:
-            return str(json.loads(settings.read_text())["variant"])
+            recorded = json.loads(settings.read_text())["variant"]
+            if recorded:  # None for a trainer that is not one of the variants (train --trainer)
+                return str(recorded)
         except (ValueError, KeyError, TypeError):
             pass
     from ImprovedNNUNetTrainingLib.engine.registry import trainer_class_by_name, variant_name
@@ -107,10 +109,15 @@ def find_trained_folds(results_dataset: Path) -> list[TrainedFold]:
     """Every fold folder under a dataset's results folder that holds validation predictions, and those of
     every study arm (``studies/<study>/arms/<arm>/<dataset>/``, shown as variant ``<study>/<arm>``)."""
     found = _trained_folds_in(results_dataset)
-    for arm in sorted((results_dataset / "studies").glob(f"*/arms/*/{results_dataset.name}")):
+    studies = results_dataset / "studies"
+    for arm in sorted(studies.glob(f"*/arms/*/{results_dataset.name}")):
         study, arm_name = arm.parents[2].name, arm.parent.name
         found += [TrainedFold(f"{study}/{arm_name}", f.trainer, f.plans, f.configuration, f.fold, f.folder)
                   for f in _trained_folds_in(arm)]
+    for repeat in sorted(studies.glob(f"*/arms/*/repeat_*/{results_dataset.name}")):  # a study's repeats 1, 2, ...
+        study, arm_name = repeat.parents[3].name, repeat.parents[1].name
+        found += [TrainedFold(f"{study}/{arm_name}/{repeat.parent.name}", f.trainer, f.plans, f.configuration, f.fold,
+                              f.folder) for f in _trained_folds_in(repeat)]
     return found
 
 

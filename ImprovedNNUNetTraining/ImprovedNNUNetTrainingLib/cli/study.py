@@ -113,7 +113,9 @@ def study_from_args(args):
         except ValueError:
             raise UserError(f"--seeds {args.seeds!r}: give whole numbers, e.g. 0,1,2") from None
         data.setdefault("repeats", len(data["seeds"]))
-    return Study(**data)
+    study = Study(**data)
+    study.repeats_given = "repeats" in data or "seeds" in data  # else a study run again keeps its recorded repeats
+    return study
 
 
 def check_trainings(study) -> None:

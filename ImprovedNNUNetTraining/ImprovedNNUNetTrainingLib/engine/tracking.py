@@ -39,8 +39,9 @@ def client():
     try:
         from mlflow.tracking import MlflowClient
     except ImportError:
-        raise UserError(f"{TRACKING_VARIABLE} is set, but MLflow is not installed: pip install mlflow-skinny (or "
-                        f"unset {TRACKING_VARIABLE} to train without tracking)") from None
+        raise UserError(f"{TRACKING_VARIABLE} is set, but MLflow is not installed: pip install "
+                        f"'improved-nnunet[tracking]' (or mlflow-skinny), or unset {TRACKING_VARIABLE} to train without "
+                        "tracking") from None
     return MlflowClient()
 
 
@@ -166,5 +167,13 @@ class TrainingTracker:
 
 def follow_in_mlflow(reporter, folder: Path, options, trainer) -> None:
     """With ``MLFLOW_TRACKING_URI`` set, a training's events also go to MLflow through a :class:`TrainingTracker`."""
-    if tracking_enabled():
+    if not tracking_enabled():
+        return
+    client()  # MLflow missing: one line with the fix, before anything trains
+    try:
         reporter.listeners.append(TrainingTracker(folder, options, trainer))
+    except Exception as exc:  # noqa: BLE001 - an unreachable or refusing store must not stop the training
+        import sys
+
+        print(f"note: MLflow tracking is off for this training ({type(exc).__name__}: "
+              f"{str(exc).splitlines()[0] if str(exc) else ''}); the training goes on", file=sys.stderr, flush=True)

@@ -143,6 +143,7 @@ class Study:
             raise UserError(f"study name {self.name!r}: use letters, digits, '.', '_' and '-'")
 
     folders = None  # nnU-Net's folders over the environment (the Training panel's fields), not part of study.json
+    repeats_given = True  # False: a run that did not ask for repeats continues the recorded ones
 
     @property
     def folder(self) -> Path:
@@ -197,6 +198,8 @@ class Study:
                 raise UserError(f"study {self.name} was run with {flag} {recorded[key]} ({path}), this run asks for "
                                 f"{getattr(self, key)}; leave {flag} out to continue the study, or give --name for a "
                                 "new study")
+        if not self.repeats_given and recorded.get("repeats", 1) > self.repeats:
+            self.repeats, self.seeds = recorded["repeats"], list(recorded.get("seeds") or range(recorded["repeats"]))
         recorded_seeds = recorded.get("seeds") or []
         shared = min(len(recorded_seeds), len(self.seeds))
         if recorded_seeds[:shared] != self.seeds[:shared]:
