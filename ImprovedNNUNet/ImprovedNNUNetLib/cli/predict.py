@@ -21,6 +21,10 @@ def add_parser(sub):
             "file without --overwrite."
         ),
     )
+    parser.add_argument("--output-type", dest="output_types", nargs="+", default=["nifti"], metavar="TYPE",
+                        choices=("nifti", "dicom_seg", "dicom_rtstruct"),
+                        help="nifti (default), dicom_seg (CASE.seg.dcm) and/or dicom_rtstruct (CASE.rtstruct.dcm); the "
+                             "DICOM outputs need DICOM input and reference its series")
     parser.add_argument("-i", "--input", nargs="+", required=True, metavar="FILE|FOLDER",
                         help="image file(s) and/or folder(s) of images")
     parser.add_argument("-o", "--output", required=True, metavar="OUT",
@@ -95,10 +99,16 @@ def distance_map_keys(label_manager) -> list:
 
 
 def output_files(case, output: Path, single_case: bool, model, probabilities: bool, sdm: bool,
-                 npz: bool = False, uncertainty: bool = False) -> dict:
-    """``{"segmentation": path, "prob_K": path, "sdm_L": path, "npz": path, "pkl": path}`` for one case."""
+                 npz: bool = False, uncertainty: bool = False, output_types=("nifti",)) -> dict:
+    """``{"segmentation": path, "prob_K": path, "sdm_L": path, "npz": path, "pkl": path, "dicom_seg": path, ...}``
+    for one case; without ``nifti`` among the output types, the first DICOM output is the "segmentation" (the
+    file written last, which ``--continue`` looks for)."""
+    from ImprovedNNUNetLib.inference.dicom_output import SUFFIXES
+
     base, suffix = _output_base(case, output, single_case)
-    files = {"segmentation": base.with_name(base.name + suffix)}
+    files = {kind: base.with_name(base.name + SUFFIXES[kind]) for kind in output_types if kind in SUFFIXES}
+    first = next(iter(files)) if "nifti" not in output_types and files else None
+    files["segmentation"] = files.pop(first) if first else base.with_name(base.name + suffix)
     if npz:
         files["npz"], files["pkl"] = base.with_name(base.name + ".npz"), base.with_name(base.name + ".pkl")
     if probabilities:
@@ -176,6 +186,11 @@ def run(args) -> int:
     model_path = model_path_of(args)
     folder = open_model_folder(model_path, args.checkpoint)
     all_cases = gather_cases(args.input, folder.channel_names)
+    dicom_only = [kind for kind in args.output_types if kind != "nifti"]
+    if dicom_only and not all(case.series for case in all_cases):
+        plain = next(case.case_id for case in all_cases if not case.series)
+        raise UserError(f"--output-type {dicom_only[0]} references the DICOM series a case came from; case {plain!r} "
+                        "is an image file: give DICOM series folders, or --output-type nifti")
     cases = this_part(all_cases, args.num_parts, args.part_id)
     output = Path(args.output)
     check_output(output, all_cases)
@@ -184,7 +199,8 @@ def run(args) -> int:
         from ImprovedNNUNetLib.core.safe_write import readable_whole
 
         existing = {case.case_id: path for case in cases
-                    if (path := output_files(case, output, single, None, False, False)["segmentation"]).exists()}
+                    if (path := output_files(case, output, single, None, False, False,
+                                             output_types=args.output_types)["segmentation"]).exists()}
         finished = {case_id for case_id, path in existing.items() if readable_whole(path)}
         if finished:
             print(f"--continue: {len(finished)} of {len(cases)} case(s) already have a segmentation; skipped",
@@ -196,7 +212,8 @@ def run(args) -> int:
         cases = [c for c in cases if c.case_id not in finished]
         if not cases:
             return 0
-    segmentations = [output_files(case, output, single, None, False, False) for case in cases]
+    segmentations = [output_files(case, output, single, None, False, False, output_types=args.output_types)
+                     for case in cases]
     if not args.overwrite:
         _check_free(segmentations)
     from ImprovedNNUNetLib.core.image_integrity import check_all_complete
@@ -219,7 +236,7 @@ def run(args) -> int:
         if model.device_note:
             print(f"note: {model.device_note}", file=sys.stderr)
         planned = [output_files(case, output, single, model, args.probabilities, args.sdm, args.npz,
-                                args.uncertainty) for case in cases]
+                                args.uncertainty, args.output_types) for case in cases]
         if not args.overwrite:
             _check_free(planned)
         if args.npz:
@@ -250,10 +267,10 @@ class ReadAhead:
             self._submit(index)
 
     def _submit(self, index: int) -> None:
-        from ImprovedNNUNetLib.core.imageio import read_image
+        from ImprovedNNUNetLib.inference.cases import read_case
 
         if index < len(self.cases):
-            self.pending[index] = self.pool.submit(lambda c=self.cases[index]: [read_image(p) for p in c.files])
+            self.pending[index] = self.pool.submit(read_case, self.cases[index])
 
     def take(self, index: int) -> list:
         """The images of case ``index`` (the next one is then read); they are not kept here."""
@@ -295,7 +312,7 @@ def remove_partial_files(planned: list[dict]) -> None:
             path.with_name(PARTIAL_PREFIX + path.name).unlink(missing_ok=True)
 
 
-def write_outputs(model, result, files: dict) -> None:
+def write_outputs(model, result, files: dict, case=None) -> None:
     """Every output of a case, the segmentation last: a case whose segmentation exists is complete, which
     is what --continue relies on."""
     from ImprovedNNUNetLib.core.imageio import write_image
@@ -315,7 +332,10 @@ def write_outputs(model, result, files: dict) -> None:
     if "npz" in files:
         write_verified(files["pkl"], lambda t: write_properties(t, result.nnunet_properties))
         write_verified(files["npz"], lambda t: write_probabilities(t, result.probability_array))
-    write_image(result.segmentation, files["segmentation"], overwrite=True)
+    from ImprovedNNUNetLib.inference.dicom_output import write_dicom_outputs
+
+    if not write_dicom_outputs(result.segmentation, case, model.labels, files):  # True: the last file was DICOM
+        write_image(result.segmentation, files["segmentation"], overwrite=True)
 
 
 def segment_all(model, cases, planned, args, reads: ReadAhead) -> None:
@@ -342,7 +362,7 @@ def segment_all(model, cases, planned, args, reads: ReadAhead) -> None:
                                        uncertainty=args.uncertainty)
             if not args.probabilities:
                 result.probabilities = None
-            writes.append(writers.submit(write_outputs, model, result, files))
+            writes.append(writers.submit(write_outputs, model, result, files, case))
             print(f"{case.case_id}: {files['segmentation']} ({time.perf_counter() - started:.1f} s)")
         for write in writes:
             write.result()

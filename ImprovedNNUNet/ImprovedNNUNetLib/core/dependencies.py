@@ -39,6 +39,7 @@ PROVIDED = {
     "pip": ("", "pip", "Slicer"),
     "requests": ("", "requests", "Slicer"),  # the server client
     "urllib3": ("", "urllib3", "Slicer"),  # the server client's retries (requests' own transport)
+    "pydicom": (">=3.0", "pydicom", "Slicer"),  # DICOM series headers (DICOM input)
 }
 # distribution -> (version range, import name): imported only by command-line features the Slicer panels
 # do not offer (studies: SLURM submission, report plots, YAML study files; the server: FastAPI and uvicorn);
@@ -53,8 +54,11 @@ COMMAND_LINE_ONLY = {
 }
 EXTRAS = {"fastapi": "server", "uvicorn": "server"}  # the extra that installs each; the others: study
 # Opt-in packages, imported only when the user turns the feature on (never installed by the panels' installer):
-# MLflow experiment tracking, on when MLFLOW_TRACKING_URI is set (pip install 'improved-nnunet[tracking]').
-OPTIONAL = {"mlflow-skinny": (">=2.10", "mlflow")}
+# MLflow experiment tracking, on when MLFLOW_TRACKING_URI is set (pip install 'improved-nnunet[tracking]'); the
+# DICOM object writers and readers, for `predict --output-type dicom_seg|dicom_rtstruct` and evaluating such files.
+OPTIONAL = {"mlflow-skinny": (">=2.10", "mlflow"),
+            # DICOM SEG and RTSTRUCT output and reading ('improved-nnunet[dicom]'); DICOM series input needs neither
+            "highdicom": (">=0.28", "highdicom"), "rt-utils": (">=1.2.7", "rt_utils")}
 TORCH_REQUIREMENT = PROVIDED["torch"][0]  # what the PyTorch extension is asked for (nnU-Net excludes 2.9)
 # What the panels' actions need beyond the packages a fresh Slicer bundles (numpy, scipy, SimpleITK, packaging,
 # requests, pydicom): dataset export and checks need nothing more; Compute metrics needs surface-distance (the

@@ -4,8 +4,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ImprovedNNUNetLib.core.dicom_labels import LABEL_SUFFIXES
 from ImprovedNNUNetLib.core.errors import UserError
-from ImprovedNNUNetLib.core.imageio import is_image_file, strip_suffix
+from ImprovedNNUNetLib.core.imageio import is_image_file
+from ImprovedNNUNetLib.core.imageio import strip_suffix as strip_image_suffix
+
+
+def is_label_file(path: Path) -> bool:
+    """An image file, or a DICOM SEG / RTSTRUCT as ``predict --output-type`` names them (``CASE.seg.dcm``)."""
+    return is_image_file(path) or (path.name.lower().endswith(LABEL_SUFFIXES) and path.is_file())
+
+
+def strip_suffix(name: str) -> str:
+    """The case id of a label file name."""
+    lower = name.lower()
+    return next((name[: -len(s)] for s in LABEL_SUFFIXES if lower.endswith(s)), None) or strip_image_suffix(name)
 
 
 @dataclass(frozen=True)
@@ -18,7 +31,7 @@ class CasePair:
 def _images_by_case(folder: Path, what: str) -> dict[str, Path]:
     cases: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if not is_image_file(path):
+        if not is_label_file(path):
             continue
         case_id = strip_suffix(path.name)
         if case_id in cases:
@@ -34,7 +47,7 @@ def _images_by_case(folder: Path, what: str) -> dict[str, Path]:
 
 def _cases_in(folder: Path, what: str) -> dict[str, Path]:
     """Image files by case id, or (a folder of sub-folders of structure masks) sub-folders by case id."""
-    if not any(is_image_file(p) for p in folder.iterdir()):
+    if not any(is_label_file(p) for p in folder.iterdir()):
         subfolders = {p.name: p for p in sorted(folder.iterdir()) if p.is_dir() and any(map(is_image_file, p.iterdir()))}
         if subfolders:
             return subfolders

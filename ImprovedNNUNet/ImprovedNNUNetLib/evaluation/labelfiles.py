@@ -14,14 +14,23 @@ from ImprovedNNUNetLib.evaluation.labels import as_label_array
 
 @dataclass
 class LabelImage:
-    """A label image with its segment names (``.seg.nrrd``), if any."""
+    """A label image with its segment names (``.seg.nrrd``, DICOM SEG, RTSTRUCT), if any. ``partial_grid``: a DICOM
+    SEG's grid spans only its frames; the evaluation puts it onto the other side's image grid."""
 
     image: Image
     names: dict[str, int] | None
+    partial_grid: bool = False
+    kind: str | None = None  # "seg" or "rtstruct" for DICOM objects
 
 
 def read_label_image(path: str | Path) -> LabelImage:
-    """Read a label image (NIfTI, NRRD, ``.seg.nrrd``, MHA); UserError if it is not one."""
+    """Read a label image (NIfTI, NRRD, ``.seg.nrrd``, MHA, DICOM SEG, RTSTRUCT); UserError if it is not one."""
+    from ImprovedNNUNetLib.core.dicom_labels import dicom_label_kind, read_dicom_seg, read_rtstruct
+
+    kind = dicom_label_kind(Path(path))
+    if kind is not None:
+        image, names = (read_dicom_seg if kind == "seg" else read_rtstruct)(Path(path))
+        return LabelImage(image, names, partial_grid=kind == "seg", kind=kind)
     names = segment_names(path) if Path(path).is_file() else None  # overlapping layers: clear error first
     image = read_image(path)
     return LabelImage(image.with_array(as_label_array(image.array, str(path))), names)

@@ -42,6 +42,7 @@ def evaluate_case(
         ref = read_label_image(pair.reference)
         pred = read_masks(pair.prediction, label_names(labels, ref.names, pair.prediction), notes) \
             if pair.prediction.is_dir() else read_label_image(pair.prediction)
+    pred, ref = on_full_grids(pred, ref, labels, notes)
     pred_image = match_segment_values(pred, ref)
     labels = labels if labels is not None else (ref.names or pred.names)  # a .seg.nrrd on either side names them
     metrics = compute_metrics(pred_image, ref.image, labels, tau_mm, options)
@@ -53,6 +54,25 @@ def evaluate_case(
         for kind, image in maps.images().items():
             write_image(image, maps_dir / f"{pair.case_id}_{kind}{MAP_SUFFIX}", overwrite=overwrite)
     return EvaluatedCase(pair.case_id, str(pair.reference), str(pair.prediction), metrics)
+
+
+def on_full_grids(pred: LabelImage, ref: LabelImage, labels, notes: list) -> tuple[LabelImage, LabelImage]:
+    """DICOM sides made comparable: a SEG reference spanning only its frames is put onto the prediction's image grid
+    (a SEG prediction goes onto the reference's grid as any prediction does); an RTSTRUCT's ROI values are matched
+    to label values by name (``--labels`` or the other side's names)."""
+    from ImprovedNNUNetLib.evaluation.geometry import align_to_reference
+
+    if ref.partial_grid and not pred.partial_grid:
+        ref.image, _ = align_to_reference(ref.image, pred.image)
+        notes.append("the DICOM SEG reference was placed on the prediction's image grid (its frames span part of it)")
+    named = {str(k): int(v) for k, v in labels.items()} if isinstance(labels, Mapping) else None
+    for side, other in ((pred, ref), (ref, pred)):
+        if side.names is None and named is not None and other.kind is not None:
+            side.names = named
+    if "rtstruct" in (pred.kind, ref.kind) and not (pred.names and ref.names):
+        raise UserError("an RTSTRUCT's ROIs are matched to label values by name: pass --labels with the dataset.json "
+                        "(or compare with a file that names its segments)")
+    return pred, ref
 
 
 def label_names(labels, other_names, folder: Path) -> dict[str, int]:

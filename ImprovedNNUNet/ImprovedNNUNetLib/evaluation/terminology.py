@@ -1,11 +1,13 @@
-"""Standard (SNOMED CT) terminology entries for structure names a model commonly uses (the scene's segment tags
-and the model cards of exported models).
+"""Standard (SNOMED CT) terminology entries for structure names a model commonly uses (the scene's segment tags,
+the model cards of exported models, DICOM SEG segments), and the labels' display colours.
 
 The entries are Slicer's serialized terminology strings (the "TerminologyEntry" segment
 tag), in the form Slicer writes into `.seg.nrrd` files, so Slicer shows the standard
 name and code for a segment whose model label has one of these names.
 """
 from __future__ import annotations
+
+import colorsys
 
 from ImprovedNNUNetLib.evaluation.names import normalise_name
 
@@ -57,3 +59,19 @@ def terminology_codes(name: str) -> dict | None:
         return None
     category, type_, modifier = known
     return {"category": category, "type": type_, "modifier": modifier if modifier != "^^" else None}
+
+
+# Kelly's colours of maximum contrast (white and black left out), as RGB in [0, 1].
+_KELLY = (
+    "F3C300", "875692", "F38400", "A1CAF1", "BE0032", "C2B280", "848482", "008856", "E68FAC", "0067A5",
+    "F99379", "604E97", "F6A600", "B3446C", "DCD300", "882D17", "8DB600", "654522", "E25822", "2B3D26",
+)
+PALETTE = tuple(tuple(int(h[i : i + 2], 16) / 255.0 for i in (0, 2, 4)) for h in _KELLY)
+
+
+def distinct_color(index: int) -> tuple[float, float, float]:
+    """The ``index``-th colour: Kelly's palette, then hues spaced by the golden angle."""
+    if index < len(PALETTE):
+        return PALETTE[index]
+    hue = (index * 0.618033988749895) % 1.0
+    return colorsys.hsv_to_rgb(hue, 0.75, 0.55 + 0.4 * ((index // len(PALETTE)) % 2))

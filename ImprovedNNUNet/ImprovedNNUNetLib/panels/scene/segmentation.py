@@ -1,33 +1,17 @@
 """Label images -> segmentation nodes with named, coloured segments."""
 from __future__ import annotations
 
-import colorsys
 from dataclasses import dataclass
 
 import numpy as np
 
 from ImprovedNNUNetLib.core.imageio import Image
 from ImprovedNNUNetLib.evaluation.labels import isin_labels
-from ImprovedNNUNetLib.evaluation.terminology import terminology_entry
+from ImprovedNNUNetLib.evaluation.terminology import distinct_color, terminology_entry
 from ImprovedNNUNetLib.panels.scene.hierarchy import place_next_to
 from ImprovedNNUNetLib.panels.scene.labelmaps import LABEL_VALUE_TAG
 from ImprovedNNUNetLib.panels.scene.scratch import scratch_nodes
 from ImprovedNNUNetLib.panels.scene.volumes import add_volume_from_image
-
-# Kelly's colours of maximum contrast (white and black left out), as RGB in [0, 1].
-_KELLY = (
-    "F3C300", "875692", "F38400", "A1CAF1", "BE0032", "C2B280", "848482", "008856", "E68FAC", "0067A5",
-    "F99379", "604E97", "F6A600", "B3446C", "DCD300", "882D17", "8DB600", "654522", "E25822", "2B3D26",
-)
-PALETTE = tuple(tuple(int(h[i : i + 2], 16) / 255.0 for i in (0, 2, 4)) for h in _KELLY)
-
-
-def distinct_color(index: int) -> tuple[float, float, float]:
-    """The ``index``-th colour: Kelly's palette, then hues spaced by the golden angle."""
-    if index < len(PALETTE):
-        return PALETTE[index]
-    hue = (index * 0.618033988749895) % 1.0
-    return colorsys.hsv_to_rgb(hue, 0.75, 0.55 + 0.4 * ((index // len(PALETTE)) % 2))
 
 
 @dataclass(frozen=True)
