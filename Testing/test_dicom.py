@@ -116,17 +116,16 @@ def test_predict_a_dicom_study_and_evaluate_against_its_seg_and_rtstruct(tiny_da
     model = trained_model("baseline")
     image = read_image(tiny_dataset.raw / "imagesTr" / "chest_001_0000.nii.gz")
     study = tmp_path / "study"
-    write_series(image, study / "ct", description="CT chest")
-    write_series(image, study / "ct2", description="CT chest", number=2, shuffle=True)  # same description: UID added
+    write_series(image, study / "ct", description="CT chest", shuffle=True)
     predicted = _cli("predict", "-i", study, "-o", tmp_path / "out", "-m", model, "--device", "cpu",
                      "--output-type", "nifti", "dicom_seg", "dicom_rtstruct")
     assert predicted.returncode == 0, predicted.stderr[-3000:]
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == sorted(f"CT_chest_s{n}{suffix}" for n in (1, 2) for suffix in (".nii.gz", ".seg.dcm", ".rtstruct.dcm"))
+    assert names == sorted(f"CT_chest{suffix}" for suffix in (".nii.gz", ".seg.dcm", ".rtstruct.dcm"))
     from ImprovedNNUNetLib.inference import load_model
 
     expected = load_model(model, device="cpu").predict([image]).segmentation  # the NIfTI input, in this process
-    case = "CT_chest_s2"
+    case = "CT_chest"
     ours = read_image(tmp_path / "out" / f"{case}.nii.gz")
     assert ours.same_grid(expected) and np.array_equal(ours.array, expected.array)  # DICOM in = NIfTI in
 
@@ -148,8 +147,8 @@ def test_predict_a_dicom_study_and_evaluate_against_its_seg_and_rtstruct(tiny_da
                 name = next(n for n, v in labels.items() if v == int(value))
                 roi = contours[0].array == contours[1][name] if name in contours[1] else np.zeros_like(ours.array, bool)
                 assert abs(label.to_dict()["Dice"] - dice(roi, expected.array == int(value))) < 1e-9, (value, label)
-    unnamed = _cli("evaluate", tmp_path / "out" / f"{case}.rtstruct.dcm", tmp_path / "plain.nii.gz")
-    assert unnamed.returncode == 2 and "pass --labels" in unnamed.stderr and unnamed.stderr.count("\n") == 1
+    with pytest.raises(UserError, match="pass --labels"):  # ROI names need label names to match
+        evaluate_case(CasePair(case, tmp_path / "out" / f"{case}.rtstruct.dcm", tmp_path / "plain.nii.gz"))
 
 
 def test_dicom_outputs_need_dicom_input(tiny_dataset, trained_model, tmp_path):
@@ -157,3 +156,13 @@ def test_dicom_outputs_need_dicom_input(tiny_dataset, trained_model, tmp_path):
                    "-m", trained_model("baseline"), "--output-type", "dicom_seg")
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
     assert "--output-type dicom_seg references the DICOM series a case came from" in refused.stderr
+
+
+def test_case_names_of_series():
+    from ImprovedNNUNetLib.core.dicom_series import DicomSeries
+    from ImprovedNNUNetLib.inference.dicom_cases import case_names
+
+    series = [DicomSeries("1.2.3", (), "CT chest", number="1"), DicomSeries("1.2.4", (), "CT chest", number="2"),
+              DicomSeries("1.2.5", (), "T1 / post", number="3"), DicomSeries("1.2.6", (), "", number="4"),
+              DicomSeries("1.2.7", (), "CT chest", number="2")]
+    assert case_names(series) == ["CT_chest_s1", "CT_chest_s2_1.2.4", "T1_post", "series", "CT_chest_s2_1.2.7"]

@@ -109,12 +109,11 @@ def test_evaluate_and_study_jobs_on_the_server(make_server, tiny_dataset, tmp_pa
     assert {summary["labels"][str(v)] for v in summary["mean"]} <= set(labels)
 
     studied = cli("study", "run", DATASET_NAME, "--arm", "baseline", "--name", "server-study", "--folds", "0",
-                  "--repeats", "2", "--epochs", "1", "--iters-per-epoch", "2", "--val-iters-per-epoch", "1",
+                  "--epochs", "1", "--iters-per-epoch", "2", "--val-iters-per-epoch", "1",
                   "--server", server.url, "--api-key", key, env=server.env, cwd=tmp_path, timeout=400)
     assert studied.returncode == 0, studied.stderr + studied.stdout + "".join(server.output[-30:])
     report = tmp_path / "server-study-report"
     assert {"report.md", "table.csv"} <= {p.name for p in report.iterdir()}
     assert "Study server-study" in (report / "report.md").read_text()
-    assert "trained 2 times (seeds 0, 1)" in (report / "report.md").read_text()
     with pytest.raises(UserError, match="arms"):
         client.study(DATASET_NAME, ["--executor=slurm"])  # an arm can never pass for an option

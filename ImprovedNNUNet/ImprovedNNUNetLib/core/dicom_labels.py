@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -88,12 +89,27 @@ def find_referenced_series(path: Path, uid: str):
                     "RTSTRUCT's folder or a folder next to it")
 
 
-def read_rtstruct(path: Path):
-    """(Image of ROI values 1..N on the referenced series' grid, {ROI name: value})."""
-    _module("rt_utils", "rt-utils", f"reading the RTSTRUCT {path}")
+@contextmanager
+def series_folder(series):
+    """A temporary folder holding only ``series``' files (rt-utils reads a whole folder as one series)."""
     import shutil
     import tempfile
 
+    with tempfile.TemporaryDirectory(prefix="series-") as folder:
+        for index, source in enumerate(series.files):
+            shutil.copyfile(source, Path(folder) / f"{index:05d}.dcm")
+        yield folder
+
+
+def rt_utils_order(rtstruct, sop_instance_uids: list[str]) -> list[int]:
+    """rt-utils' slice order (the last axis of its masks) as indices into the series' own order."""
+    position = {ds.SOPInstanceUID: index for index, ds in enumerate(rtstruct.series_data)}
+    return [position[uid] for uid in sop_instance_uids]
+
+
+def read_rtstruct(path: Path):
+    """(Image of ROI values 1..N on the referenced series' grid, {ROI name: value})."""
+    _module("rt_utils", "rt-utils", f"reading the RTSTRUCT {path}")
     import pydicom
     from rt_utils import RTStructBuilder
 
@@ -101,14 +117,12 @@ def read_rtstruct(path: Path):
 
     series = find_referenced_series(path, referenced_series_uid(pydicom.dcmread(path, stop_before_pixels=True)))
     grid = read_series(series)
-    with tempfile.TemporaryDirectory(prefix="series-") as folder:
-        for index, source in enumerate(series.files):
-            shutil.copyfile(source, Path(folder) / f"{index:05d}.dcm")
+    with series_folder(series) as folder:
         try:
             rtstruct = RTStructBuilder.create_from(folder, str(path))
             names = rtstruct.get_roi_names()
-            position = {ds.SOPInstanceUID: index for index, ds in enumerate(rtstruct.series_data)}
-            order = [position[pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID] for f in series.files]
+            order = rt_utils_order(rtstruct, [pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID
+                                              for f in series.files])
             labels = np.zeros(grid.array.shape, np.uint16)
             for value, name in enumerate(names, start=1):
                 mask = np.moveaxis(rtstruct.get_roi_mask_by_name(name), -1, 0)[order]

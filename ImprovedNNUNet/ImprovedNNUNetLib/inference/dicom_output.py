@@ -14,8 +14,6 @@ the series' file i.
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -128,15 +126,14 @@ def write_rtstruct(segmentation, series, labels: dict[str, int], path: Path) -> 
     require("rt_utils", "rt-utils", "--output-type dicom_rtstruct")
     from rt_utils import RTStructBuilder
 
+    from ImprovedNNUNetLib.core.dicom_labels import rt_utils_order, series_folder
     from ImprovedNNUNetLib.evaluation.terminology import distinct_color
 
     datasets = _datasets(series)
     array = _check_grid(segmentation, series, datasets)
-    with tempfile.TemporaryDirectory(prefix="series-") as folder:
-        for index, source in enumerate(series.files):  # rt-utils reads a folder: this series' files only
-            shutil.copyfile(source, Path(folder) / f"{index:05d}.dcm")
+    with series_folder(series) as folder:
         builder = RTStructBuilder.create_new(dicom_series_path=folder)
-        order = _rt_utils_order(builder, datasets)
+        order = rt_utils_order(builder, [ds.SOPInstanceUID for ds in datasets])
         for index, (name, value) in enumerate(sorted(((n, int(v)) for n, v in labels.items() if int(v)),
                                                      key=lambda item: item[1])):
             mask = without_small_islands(array == value)
@@ -147,12 +144,6 @@ def write_rtstruct(segmentation, series, labels: dict[str, int], path: Path) -> 
         path.parent.mkdir(parents=True, exist_ok=True)
         builder.ds.save_as(str(path))  # what RTStruct.save does, without its print
     return path
-
-
-def _rt_utils_order(builder, datasets) -> list[int]:
-    """rt-utils' slice order (its mask's last axis) as indices into ``datasets`` (the series' order)."""
-    position = {ds.SOPInstanceUID: index for index, ds in enumerate(datasets)}
-    return [position[ds.SOPInstanceUID] for ds in builder.series_data]
 
 
 WRITERS = {"dicom_seg": "write_dicom_seg", "dicom_rtstruct": "write_rtstruct"}
