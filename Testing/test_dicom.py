@@ -108,6 +108,11 @@ def test_seg_and_rtstruct_of_a_label_map_read_back_by_independent_readers(tiny_d
     for name, value in names.items():
         assert dice(filled.array == value, reference.array == labels[name]) >= 0.98, name
     assert set(names) == {n for n, v in labels.items() if v and (reference.array == v).any()}
+    alone = tmp_path / "elsewhere" / "deep"
+    alone.mkdir(parents=True)
+    shutil.copyfile(rt, alone / "chest.rtstruct.dcm")  # its series is not beside it
+    with pytest.raises(UserError, match=f"was drawn on series {uid}, which is not beside it"):
+        read_rtstruct(alone / "chest.rtstruct.dcm")
 
 
 def test_predict_a_dicom_study_and_evaluate_against_its_seg_and_rtstruct(tiny_dataset, trained_model, tmp_path):

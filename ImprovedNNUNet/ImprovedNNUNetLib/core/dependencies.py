@@ -40,6 +40,7 @@ PROVIDED = {
     "requests": ("", "requests", "Slicer"),  # the server client
     "urllib3": ("", "urllib3", "Slicer"),  # the server client's retries (requests' own transport)
     "pydicom": (">=3.0", "pydicom", "Slicer"),  # DICOM series headers (DICOM input)
+    "DICOMLib": ("", "DICOMLib", "Slicer"),  # Slicer's DICOM module (the Segment panel's import into its database)
 }
 # distribution -> (version range, import name): imported only by command-line features the Slicer panels
 # do not offer (studies: SLURM submission, report plots, YAML study files; the server: FastAPI and uvicorn);

@@ -85,6 +85,23 @@ def find_series(folder: str | Path) -> list[DicomSeries]:
     return series
 
 
+def series_of_files(files) -> DicomSeries:
+    """The series that ``files`` make (one SeriesInstanceUID; e.g. the files of a volume Slicer loaded from its
+    DICOM database), in slice order."""
+    paths = [Path(f) for f in files]
+    missing = [p for p in paths if not p.is_file()]
+    if not paths or missing:
+        raise UserError(f"the series' files are not there ({missing[0] if missing else 'none given'}); load the "
+                        "volume from the DICOM database again")
+    header = _header(paths[0])
+    uids = {str(getattr(_header(p), "SeriesInstanceUID", "")) for p in paths}
+    if len(uids) != 1:
+        raise UserError(f"the files belong to {len(uids)} series; a segmentation references one series")
+    return DicomSeries(uids.pop(), _sorted_files(paths), str(getattr(header, "SeriesDescription", "") or ""),
+                       str(getattr(header, "Modality", "") or ""), str(getattr(header, "StudyInstanceUID", "") or ""),
+                       str(getattr(header, "SeriesNumber", "") or ""))
+
+
 NOT_IMAGES = {"1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.481.3"}  # Segmentation, RT Structure Set
 
 

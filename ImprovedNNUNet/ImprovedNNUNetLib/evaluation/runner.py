@@ -65,9 +65,11 @@ def on_full_grids(pred: LabelImage, ref: LabelImage, labels, notes: list) -> tup
     if ref.partial_grid and not pred.partial_grid:
         ref.image, _ = align_to_reference(ref.image, pred.image)
         notes.append("the DICOM SEG reference was placed on the prediction's image grid (its frames span part of it)")
-    named = {str(k): int(v) for k, v in labels.items()} if isinstance(labels, Mapping) else None
+    if pred.kind is None and ref.kind is None:
+        return pred, ref
+    named = {str(k): int(v) for k, v in labels.items() if isinstance(v, int)} if isinstance(labels, Mapping) else None
     for side, other in ((pred, ref), (ref, pred)):
-        if side.names is None and named is not None and other.kind is not None:
+        if side.names is None and named and other.kind is not None:
             side.names = named
     if "rtstruct" in (pred.kind, ref.kind) and not (pred.names and ref.names):
         raise UserError("an RTSTRUCT's ROIs are matched to label values by name: pass --labels with the dataset.json "

@@ -50,8 +50,9 @@ def _datasets(series) -> list:
     return [pydicom.dcmread(path) for path in series.files]
 
 
-def segment_descriptions(labels: dict[str, int], algorithm: str, version: str) -> list:
-    """One highdicom SegmentDescription per foreground label, in label order (names, codes, colours)."""
+def segment_descriptions(labels: dict[str, int], algorithm: str, version: str, colours: dict | None = None) -> list:
+    """One highdicom SegmentDescription per foreground label, in label order (names, codes, colours; ``colours``:
+    {name: (r, g, b) in 0..1} over the palette)."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
@@ -63,7 +64,7 @@ def segment_descriptions(labels: dict[str, int], algorithm: str, version: str) -
     for index, (name, value) in enumerate(sorted(((n, int(v)) for n, v in labels.items() if int(v)),
                                                  key=lambda item: item[1])):
         known = terminology_codes(name) or {}
-        rgb = [int(round(c * 255)) for c in distinct_color(index)]
+        rgb = [int(round(c * 255)) for c in (colours or {}).get(name, distinct_color(index))]
         described.append(hd.seg.SegmentDescription(
             segment_number=value, segment_label=name[:64], segmented_property_category=_code(known.get("category")),
             segmented_property_type=_code(known.get("type")), algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
@@ -81,21 +82,24 @@ def _check_grid(segmentation, series, datasets) -> np.ndarray:
 
 
 def write_dicom_seg(segmentation, series, labels: dict[str, int], path: Path, algorithm: str = "ImprovedNNUNet",
-                    version: str = "1") -> Path:
-    """Write the label map ``segmentation`` (on ``series``' grid) as a DICOM SEG referencing ``series``."""
+                    version: str = "1", colours: dict | None = None, overlapping: bool = False) -> Path:
+    """Write the label map ``segmentation`` (on ``series``' grid) as a DICOM SEG referencing ``series``. With
+    ``overlapping`` the array holds one boolean mask per label on its last axis (segments that may overlap, such as
+    error maps), in label order."""
     hd = require("highdicom", "highdicom", "--output-type dicom_seg")
     datasets = _datasets(series)
-    array = _check_grid(segmentation, series, datasets)
-    descriptions = segment_descriptions(labels, algorithm, version)
+    array = _check_grid(segmentation, series, datasets) if not overlapping else np.asarray(segmentation.array)
+    descriptions = segment_descriptions(labels, algorithm, version, colours)
     numbers = [d.SegmentNumber for d in descriptions]
     if numbers != list(range(1, len(numbers) + 1)):
         raise UserError(f"DICOM SEG numbers segments 1..N; the model's labels are {numbers}: relabel them "
                         "consecutively")
-    present = set(np.unique(array).tolist()) - {0}
+    present = set(range(1, array.shape[-1] + 1)) if overlapping else set(np.unique(array).tolist()) - {0}
     if not present <= set(numbers):
         raise UserError(f"the segmentation holds label(s) {sorted(present - set(numbers))} the model does not name")
+    pixels = array.astype(bool) if overlapping else array.astype(np.uint16 if max(numbers, default=0) > 255 else np.uint8)
     seg = hd.seg.Segmentation(
-        source_images=datasets, pixel_array=array.astype(np.uint16 if max(numbers, default=0) > 255 else np.uint8),
+        source_images=datasets, pixel_array=pixels,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=descriptions,
         series_instance_uid=hd.UID(), series_number=int(getattr(datasets[0], "SeriesNumber", 0) or 0) + 1000,
         sop_instance_uid=hd.UID(), instance_number=1, manufacturer="ImprovedNNUNet",

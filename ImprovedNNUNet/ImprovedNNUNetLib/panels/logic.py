@@ -147,6 +147,23 @@ class SegmentPanelLogic:
 
         return show_errors(predictionNode, referenceNode, lesions)
 
+    @staticmethod
+    def exportDicomSeg(segmentationNode, volumeNode, database=None, importDicom=None):
+        """Write the segmentation (and its FP/FN error segments, when shown) as DICOM SEG referencing the series
+        ``volumeNode`` was loaded from, into Slicer's DICOM database (``slicer.dicomDatabase`` and
+        ``DICOMLib.DICOMUtils.importDicom`` unless given); returns the exported segmentations' names."""
+        from ImprovedNNUNetLib.panels.scene.dicom_export import export_dicom_seg
+
+        if database is None or importDicom is None:
+            import slicer
+
+            database = database if database is not None else getattr(slicer, "dicomDatabase", None)
+            if importDicom is None:
+                from DICOMLib import DICOMUtils
+
+                importDicom = DICOMUtils.importDicom
+        return export_dicom_seg(segmentationNode, volumeNode, database, importDicom)
+
     # --- dependencies --------------------------------------------------------------------------
     @staticmethod
     def missingDependencies():

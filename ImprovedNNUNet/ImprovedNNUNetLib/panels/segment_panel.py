@@ -46,6 +46,7 @@ class SegmentPanel(PanelPlumbing):
         self.ui.showErrorsButton.connect("clicked(bool)", self.onShowErrors)
         self.ui.lesionTableView.connect("clicked(QModelIndex)", self.onLesionClicked)
         self.ui.exportCsvButton.connect("clicked(bool)", self.onExportCsv)
+        self.ui.exportDicomSegButton.connect("clicked(bool)", self.onExportDicomSeg)
         self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
         self.ui.dependenciesStatusLabel.text = self.logic.dependencyStatus()
         self.connectServerFields()
@@ -113,6 +114,8 @@ class SegmentPanel(PanelPlumbing):
         self.ui.applyButton.enabled = running or bool(channels and parameters.inputVolume0)
         evaluable = bool(parameters.outputSegmentation and parameters.reference) and not running
         self.ui.computeMetricsButton.enabled = self.ui.showErrorsButton.enabled = evaluable
+        fromDicom = bool(parameters.inputVolume0 and parameters.inputVolume0.GetAttribute("DICOM.instanceUIDs"))
+        self.ui.exportDicomSegButton.enabled = bool(parameters.outputSegmentation) and fromDicom and not running
         exportable = bool(parameters.metricsTable and path_is_set(parameters.metricsCsv))
         self.ui.exportCsvButton.enabled = exportable
         self.ui.exportCsvButton.toolTip = _("Save the metrics table as a CSV file.") if exportable else (
@@ -242,6 +245,13 @@ class SegmentPanel(PanelPlumbing):
                                 _("The CSV file could not be written."))
         if written is not None:
             self._log(_("Metrics saved to {path}").format(path=written))
+
+    def onExportDicomSeg(self):
+        parameters = self._parameterNode
+        names = self._guarded(lambda: self.logic.exportDicomSeg(parameters.outputSegmentation, parameters.inputVolume0),
+                              _("The DICOM SEG export failed."))
+        if names is not None:
+            self._log(_("Exported to the DICOM database as DICOM SEG: {names}").format(names=", ".join(names)))
 
     def onInstallDependencies(self):
         install_dependencies_interactively(self.logic, self._log)
