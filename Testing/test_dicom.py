@@ -108,6 +108,18 @@ def test_seg_and_rtstruct_of_a_label_map_read_back_by_independent_readers(tiny_d
     for name, value in names.items():
         assert dice(filled.array == value, reference.array == labels[name]) >= 0.98, name
     assert set(names) == {n for n, v in labels.items() if v and (reference.array == v).any()}
+    shifted = image.with_array(image.array)
+    shifted.origin = (image.origin[0], image.origin[1], image.origin[2] + 1000.0)  # another series, far away
+    write_series(shifted, tmp_path / "other" / "ct", series_uid=None)
+    other = find_series(tmp_path / "other")[0]
+    elsewhere = write_dicom_seg(reference.with_array(reference.array), other, labels, tmp_path / "other.seg.dcm")
+    from ImprovedNNUNetLib.core.imageio import write_image
+    from ImprovedNNUNetLib.evaluation.cases import CasePair
+    from ImprovedNNUNetLib.evaluation.runner import evaluate_case
+
+    write_image(reference, tmp_path / "reference.nii.gz")
+    with pytest.raises(UserError, match="do not overlap in physical space"):  # a SEG of another series
+        evaluate_case(CasePair("chest", tmp_path / "reference.nii.gz", elsewhere), labels)
     alone = tmp_path / "elsewhere" / "deep"
     alone.mkdir(parents=True)
     shutil.copyfile(rt, alone / "chest.rtstruct.dcm")  # its series is not beside it

@@ -89,6 +89,14 @@ def test_train_survive_a_server_kill_resume_and_segment(make_server, tiny_datase
     remote_result = read_image(tmp_path / "remote" / "chest_000.nii.gz")
     np.testing.assert_array_equal(remote_result.array, result.array)  # same model, same case, same answer
 
+    from fixtures.dicom import write_series  # a DICOM series reaches the server too (its voxels, as NIfTI)
+
+    write_series(read_image(image), tmp_path / "series", description="CT chest")
+    from_dicom = cli("predict", "-i", str(tmp_path / "series"), "-o", str(tmp_path / "remote-dicom"), "-m",
+                     "tiny-chest", "--folds", "0", *remote, env=server.env)
+    assert from_dicom.returncode == 0, from_dicom.stderr + "".join(server.output[-40:])
+    np.testing.assert_array_equal(read_image(tmp_path / "remote-dicom" / "CT_chest.nii.gz").array, result.array)
+
 
 def test_evaluate_and_study_jobs_on_the_server(make_server, tiny_dataset, tmp_path):
     nnunet = {"nnUNet_raw": tiny_dataset.raw.parent, "nnUNet_preprocessed": tiny_dataset.preprocessed.parent,

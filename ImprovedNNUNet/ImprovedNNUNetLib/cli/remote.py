@@ -50,6 +50,16 @@ def ended(job: dict) -> int:
     return 0
 
 
+def series_as_files(case, folder: Path) -> list[Path]:
+    """A DICOM case's series written as NIfTI channel files in ``folder`` (what the server's upload takes; the series
+    are checked and read here, so only their voxels and geometry leave this computer)."""
+    from ImprovedNNUNetLib.core.dicom_series import read_series
+    from ImprovedNNUNetLib.core.imageio import write_image
+
+    return [write_image(read_series(series), folder / f"{case.case_id}_{index:04d}.nii.gz")
+            for index, series in enumerate(case.series)]
+
+
 def remote_predict(args) -> int:
     """Each case of ``-i`` (grouped by the server model's channels) segmented on the server into ``-o``."""
     import tempfile
@@ -63,14 +73,19 @@ def remote_predict(args) -> int:
     models = {m["name"]: m for m in client.models()}
     if args.model not in models:
         raise UserError(f"the server has no model {args.model!r}; it has: {', '.join(models) or 'none'}")
+    if any(kind != "nifti" for kind in getattr(args, "output_types", ["nifti"])):
+        raise UserError("with --server, predict writes NIfTI; write DICOM SEG or RTSTRUCT by predicting on this "
+                        "computer (or evaluate the NIfTI against the series)")
     cases = gather_cases(args.input, models[args.model]["channels"])
     output = Path(args.output)
     for case in cases:
         target = output / f"{case.case_id}{case.suffix}"
         if target.exists() and not args.overwrite:
             raise UserError(f"{target} exists; choose another output folder or pass --overwrite")
-        job = client.segment(args.model, case.files, folds=args.folds, tta=args.tta, sdm=args.sdm,
-                             probabilities=args.probabilities)
+        with tempfile.TemporaryDirectory(prefix="dicom-case-") as converted:
+            files = case.files or series_as_files(case, Path(converted))  # a DICOM series travels as NIfTI
+            job = client.segment(args.model, files, folds=args.folds, tta=args.tta, sdm=args.sdm,
+                                 probabilities=args.probabilities)
         print(f"{case.case_id}: job {job['id']} on {client.url}", flush=True)
         ended(follow(client, job["id"], poll_s=1.0))
         with tempfile.TemporaryDirectory(dir=output.parent if output.parent.exists() else None) as scratch:

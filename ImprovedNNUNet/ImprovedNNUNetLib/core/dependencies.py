@@ -27,6 +27,7 @@ REQUIREMENTS = {
     "surface-distance": ("==0.1", "surface_distance"),
     "slicerio": (">=1.0", "slicerio"),
     "scikit-image": (">=0.22", "skimage"),  # clDice skeletons (nnU-Net needs it too)
+    "highdicom": (">=0.28,<0.29", "highdicom"),  # DICOM SEG: the Segment panel's export, predict's dicom_seg output
 }
 # distribution -> (version range, import name, who provides it)
 PROVIDED = {
@@ -56,10 +57,10 @@ COMMAND_LINE_ONLY = {
 EXTRAS = {"fastapi": "server", "uvicorn": "server"}  # the extra that installs each; the others: study
 # Opt-in packages, imported only when the user turns the feature on (never installed by the panels' installer):
 # MLflow experiment tracking, on when MLFLOW_TRACKING_URI is set (pip install 'improved-nnunet[tracking]'); the
-# DICOM object writers and readers, for `predict --output-type dicom_seg|dicom_rtstruct` and evaluating such files.
+# RTSTRUCT writer and reader, for `predict --output-type dicom_rtstruct` and evaluating such files.
 OPTIONAL = {"mlflow-skinny": (">=2.10", "mlflow"),
-            # DICOM SEG and RTSTRUCT output and reading ('improved-nnunet[dicom]'); DICOM series input needs neither
-            "highdicom": (">=0.28", "highdicom"), "rt-utils": (">=1.2.7", "rt_utils")}
+            # RTSTRUCT output and reading ('improved-nnunet[dicom]'; it brings OpenCV); DICOM series input needs it not
+            "rt-utils": (">=1.2.7", "rt_utils")}
 TORCH_REQUIREMENT = PROVIDED["torch"][0]  # what the PyTorch extension is asked for (nnU-Net excludes 2.9)
 # What the panels' actions need beyond the packages a fresh Slicer bundles (numpy, scipy, SimpleITK, packaging,
 # requests, pydicom): dataset export and checks need nothing more; Compute metrics needs surface-distance (the

@@ -32,8 +32,8 @@ def require(module: str, distribution: str, what: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise UserError(f"{what} needs {distribution}, which is not installed; pip install '{distribution}' (or "
-                        "pip install 'improved-nnunet[dicom]')") from None
+        raise UserError(f"{what} needs {distribution}, which is not installed; pip install '{distribution}' (in "
+                        "Slicer: Install dependencies, or slicer.util.pip_install)") from None
 
 
 def _code(text: str | None):
