@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from ImprovedNNUNetLib.core.errors import UserError
@@ -50,8 +51,15 @@ def _nnunet_trainer_root() -> Path | None:
 
 def trainer_source(name: str) -> Path | None:
     """The file that defines trainer ``name`` among nnU-Net's trainers and the ``nnUNet_extTrainer`` folders, found
-    by its text (no torch, no import: the quick check of ``train --trainer`` and of a study arm); None if none."""
-    roots = [_nnunet_trainer_root()] + [Path(folder) for folder in os.environ.get("nnUNet_extTrainer", "").split(os.pathsep)
+    by its text (no torch, no import: the quick check of ``train --trainer`` and of a study arm); None if none.
+    Remembered per name and ``nnUNet_extTrainer`` value: a study read again (the panel's status matrix every few
+    seconds) does not scan nnU-Net's trainer tree again."""
+    return _trainer_source(name, os.environ.get("nnUNet_extTrainer", ""))
+
+
+@lru_cache(maxsize=256)
+def _trainer_source(name: str, ext_trainer: str) -> Path | None:
+    roots = [_nnunet_trainer_root()] + [Path(folder) for folder in ext_trainer.split(os.pathsep)
                                         if folder.strip() and os.path.isdir(folder)]
     return next((path for root in roots if root is not None for path in _defining_files(root, name)), None)
 
