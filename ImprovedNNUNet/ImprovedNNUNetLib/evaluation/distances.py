@@ -19,21 +19,20 @@ def set_query_workers(workers: int | None) -> None:
     _query_workers = workers
 
 
-def directed_distances(
-    from_points: np.ndarray, to_points: np.ndarray, to_mask: np.ndarray, spacing, within_mm: float | None = None
-) -> np.ndarray:
-    """Distance (mm) from each of ``from_points`` to the nearest of ``to_points``.
+def directed_distances(source: surfaces.Surface, target: surfaces.Surface, spacing,
+                       within_mm: float | None = None) -> np.ndarray:
+    """Distance (mm) from each point of ``source`` to the nearest point of ``target``.
 
-    Points are (N, 3) integer grid indices; ``to_mask`` is the boolean grid holding
-    ``to_points``. Points on the other surface get 0 without a search; the others
+    Points are (N, 3) integer grid indices. Points on the other surface get 0 without a search; the others
     query a k-d tree of the other surface, so the cost follows the number of surface
     points, not the size of the image. The distance to the nearest point is computed
     from the index difference times the spacing, as an exact distance transform does.
     With ``within_mm``, only distances up to that bound are searched and the others
     are returned as +inf (enough for a tolerance test, and much faster).
     """
+    from_points, to_points = source.points, target.points
     distances = np.zeros(len(from_points))
-    off_surface = ~to_mask[tuple(from_points.T)]
+    off_surface = ~target.holds(source)
     if not off_surface.any():
         return distances
     spacing = np.asarray(spacing, dtype=np.float64)
@@ -84,13 +83,13 @@ def surface_metrics(p: np.ndarray, g: np.ndarray, spacing, tau: float, boundary:
     parts = surfaces.pieces(p, g) if boundary or nsd else []
     if boundary:
         edge_p, edge_g = surfaces.boundary_surfaces(p, g, parts)
-        d_pg = directed_distances(edge_p.points, edge_g.points, edge_g.mask, spacing)
-        d_gp = directed_distances(edge_g.points, edge_p.points, edge_p.mask, spacing)
+        d_pg = directed_distances(edge_p, edge_g, spacing)
+        d_gp = directed_distances(edge_g, edge_p, spacing)
         out.update(hd=hausdorff(d_pg, d_gp, 100.0), hd95=hausdorff(d_pg, d_gp, 95.0),
                    hd99_9=hausdorff(d_pg, d_gp, 99.9), assd=assd(d_pg, d_gp))
     if nsd:
         surf_p, surf_g = surfaces.surfel_surfaces(p, g, spacing, parts)
-        s_pg = directed_distances(surf_p.points, surf_g.points, surf_g.mask, spacing, within_mm=tau)
-        s_gp = directed_distances(surf_g.points, surf_p.points, surf_p.mask, spacing, within_mm=tau)
+        s_pg = directed_distances(surf_p, surf_g, spacing, within_mm=tau)
+        s_gp = directed_distances(surf_g, surf_p, spacing, within_mm=tau)
         out["nsd"] = surface_dice(s_pg, surf_p.areas, s_gp, surf_g.areas, tau)
     return out

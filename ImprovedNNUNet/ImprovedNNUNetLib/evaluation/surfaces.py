@@ -21,15 +21,31 @@ import numpy as np
 
 @dataclass
 class Surface:
-    """Surface points as a boolean grid, their (N, 3) indices in grid order, and their areas."""
+    """Surface points as a boolean grid, their (N, 3) indices in grid order, and their areas.
 
-    mask: np.ndarray
+    A surface found piece by piece (:func:`boundary_surfaces`, :func:`surfel_surfaces` of several groups) has no
+    grid of the whole image (allocating one cost more than the rest of a large organ's surface): ``parts`` holds
+    each piece's (offset, grid, number of points), its points being the pieces' points in that order."""
+
+    mask: np.ndarray | None
     points: np.ndarray
     areas: np.ndarray | None = None
+    parts: tuple = ()
 
     @classmethod
     def from_mask(cls, mask: np.ndarray) -> "Surface":
         return cls(mask, np.argwhere(mask))
+
+    def holds(self, other: "Surface") -> np.ndarray:
+        """Which of ``other``'s points are points of this surface too (both found from the same pieces)."""
+        if self.mask is not None:
+            return self.mask[tuple(other.points.T)]
+        held, start = [], 0
+        for (offset, grid, _), (_, _, count) in zip(self.parts, other.parts):
+            local = other.points[start:start + count] - np.asarray(offset)
+            held.append(grid[tuple(local.T)])
+            start += count
+        return np.concatenate(held) if held else np.zeros(0, bool)
 
 
 def boundary_voxels(padded: np.ndarray) -> np.ndarray:
@@ -130,12 +146,10 @@ def pieces(p: np.ndarray, g: np.ndarray) -> list:
     return out
 
 
-def _joined(shape, found: list[tuple[tuple, Surface]], with_areas: bool) -> Surface:
-    mask = np.zeros(shape, bool)
-    points = np.concatenate([s.points + np.asarray(o) for o, s in found]) if found else np.zeros((0, len(shape)), int)
-    mask[tuple(points.T)] = True
+def _joined(ndim: int, found: list[tuple[tuple, Surface]], with_areas: bool) -> Surface:
+    points = np.concatenate([s.points + np.asarray(o) for o, s in found]) if found else np.zeros((0, ndim), int)
     areas = np.concatenate([s.areas for _, s in found]) if with_areas and found else None
-    return Surface(mask, points, areas)
+    return Surface(None, points, areas, tuple((o, s.mask, len(s.points)) for o, s in found))
 
 
 def boundary_surfaces(p: np.ndarray, g: np.ndarray, parts: list | None = None) -> tuple[Surface, Surface]:
@@ -144,8 +158,7 @@ def boundary_surfaces(p: np.ndarray, g: np.ndarray, parts: list | None = None) -
     parts = pieces(p, g) if parts is None else parts
     if len(parts) == 1:
         return boundary_surface(p), boundary_surface(g)
-    shape = tuple(n - 2 for n in p.shape)
-    return tuple(_joined(shape, [(o, boundary_surface(m[k])) for o, *m in parts], False)  # type: ignore[misc]
+    return tuple(_joined(p.ndim, [(o, boundary_surface(m[k])) for o, *m in parts], False)  # type: ignore[misc]
                  for k in (0, 1))
 
 
@@ -154,6 +167,5 @@ def surfel_surfaces(p: np.ndarray, g: np.ndarray, spacing, parts: list | None = 
     parts = pieces(p, g) if parts is None else parts
     if len(parts) == 1:
         return surfel_surface(p, spacing), surfel_surface(g, spacing)
-    shape = tuple(n - 1 for n in p.shape)
-    return tuple(_joined(shape, [(o, surfel_surface(m[k], spacing)) for o, *m in parts], True)  # type: ignore[misc]
+    return tuple(_joined(p.ndim, [(o, surfel_surface(m[k], spacing)) for o, *m in parts], True)  # type: ignore[misc]
                  for k in (0, 1))
