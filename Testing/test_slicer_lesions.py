@@ -75,18 +75,18 @@ def test_lesion_table_click_centres_the_views_and_errors_colour_lesions(panel):
     table = parameters.lesionTable
     assert table is not None and widget.ui.lesionTableView.mrmlTableNode is table
     columns = dict(table_columns(table))
-    assert columns["Kind"] == ["matched", "matched", "missed", "false"]
-    assert columns["Segment"] == ["nodule"] * 4
-    assert columns["Dice"][2] == 0.0 and 0.9 < columns["Dice"][0] < 1.0
+    assert columns["Kind"] == ["missed", "false", "matched", "matched"]  # review order: misses first
+    assert columns["Segment"] == ["nodule"] * 4 and columns["Lesion"] == [1, 2, 3, 4]
+    assert columns["Dice"][0] == 0.0 and 0.9 < columns["Dice"][2] < columns["Dice"][3] < 1.0  # worst Dice first
     assert "4 lesion(s), 1 missed" in widget.ui.logTextEdit.plainText
 
-    widget.ui.lesionTableView.emit("clicked(QModelIndex)", Index(2))  # the missed nodule
+    widget.ui.lesionTableView.emit("clicked(QModelIndex)", Index(0))  # the missed nodule
     centre_ijk = np.array([22.0, 102.0, 26.0])  # (i, j, k) = (x, y, z) index of its centre
     ijk_to_ras = slicer.util.arrayFromVTKMatrix(_matrix(ct))
     expected = (ijk_to_ras @ np.append(centre_ijk, 1.0))[:3]
     slice_to_ras = red.GetSliceToRAS()
     assert [slice_to_ras.GetElement(i, 3) for i in range(3)] == pytest.approx(expected.tolist(), abs=1e-3)
-    assert [columns[f"{a} (mm)"][2] for a in "RAS"] == pytest.approx(expected.tolist(), abs=1e-3)
+    assert [columns[f"{a} (mm)"][0] for a in "RAS"] == pytest.approx(expected.tolist(), abs=1e-3)
 
     widget.ui.showErrorsButton.emit("clicked(bool)", True)
     errors = slicer.mrmlScene.GetFirstNodeByName("pred errors")

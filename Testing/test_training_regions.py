@@ -110,3 +110,14 @@ def test_sdm_trains_on_regions_and_nnunet_predicts_with_it(region_dataset, tmp_p
                                  num_processes_preprocessing=1, num_processes_segmentation_export=1)
     theirs = read_image(tmp_path / "out" / "chest_001.nii.gz").array
     assert np.array_equal(theirs, ours.segmentation.array)
+
+
+@pytest.mark.parametrize("variant", ["baseline", "loss", "deepsup", "augment", "improved", "msf_deep"])
+def test_every_other_variant_trains_on_regions(region_dataset, variant):
+    """The variants that only change nnU-Net's loss weights, deep supervision or augmentation keep nnU-Net's region
+    handling: one sigmoid output per region (a label model would have 4 softmax outputs)."""
+    result = train_tiny(region_dataset, variant, 0, overwrite=True)
+    assert result.status == "done", result
+    weights = torch.load(result.fold_folder / "checkpoint_final.pth", map_location="cpu", weights_only=False)
+    heads = [k for k in weights["network_weights"] if ".seg_layers." in k and k.endswith(".weight")]
+    assert heads and all(weights["network_weights"][k].shape[0] == 3 for k in heads)

@@ -1,6 +1,7 @@
 """Lesion-wise results -> a vtkMRMLTableNode (one row per lesion), and centring the slice views on a lesion.
 
-Rows: matched, missed and false lesions of every evaluated label, with Dice, volumes, HD95 and the lesion's
+Rows: missed, false and matched lesions of every evaluated label in the order to review them (missed ones, largest
+first; then false ones, largest first; then matched ones, worst Dice first), with Dice, volumes, HD95 and the lesion's
 centre in RAS millimetres (the scene's coordinates; the evaluation's physical points are LPS, as in ITK).
 """
 from __future__ import annotations
@@ -25,19 +26,31 @@ LESION_COLUMNS = (
 TEXT_COLUMNS = ("Segment", "Kind")
 
 
+REVIEW_ORDER = {"missed": 0, "false": 1, "matched": 2}
+
+
+def _review_key(row: dict) -> tuple:
+    """Missed lesions first (largest first), then false ones (largest first), then matched ones (worst Dice
+    first): the order in which to look at them."""
+    size = row["Reference volume (ml)"] if row["Kind"] == "missed" else row["Predicted volume (ml)"]
+    return REVIEW_ORDER.get(row["Kind"], 3), row["Dice"] if row["Kind"] == "matched" else -size
+
+
 def lesion_rows(metrics, names: dict) -> list[dict]:
-    """One dict per lesion of every evaluated label that has lesion results (``names``: value -> name)."""
+    """One dict per lesion of every evaluated label that has lesion results (``names``: value -> name), in
+    review order (:func:`_review_key`), numbered in that order."""
     rows = []
     for value, m in metrics.labels.items():
         if m.instances is None:
             continue
         for lesion in m.instances.lesions:
             x, y, z = lesion.centre_mm if lesion.centre_mm else (math.nan,) * 3
-            rows.append({"Segment": names.get(value, str(value)), "Lesion": len(rows) + 1, "Kind": lesion.kind,
+            rows.append({"Segment": names.get(value, str(value)), "Kind": lesion.kind,
                          "Dice": lesion.dice, "Reference volume (ml)": lesion.volume_ref_ml,
                          "Predicted volume (ml)": lesion.volume_pred_ml, "HD95 (mm)": lesion.hd95,
                          "R (mm)": -x, "A (mm)": -y, "S (mm)": z})
-    return rows
+    rows.sort(key=_review_key)  # stable: lesions of equal rank keep the evaluation's order
+    return [{"Lesion": number, **row} for number, row in enumerate(rows, 1)]
 
 
 def fill_lesion_table(table_node, rows: list[dict]) -> None:
