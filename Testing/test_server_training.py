@@ -116,6 +116,38 @@ def test_evaluate_and_study_jobs_on_the_server(make_server, tiny_dataset, tmp_pa
     assert summary["foreground_mean"]["Dice"] == 1.0 and summary["tau_mm"] == 2.0
     assert {summary["labels"][str(v)] for v in summary["mean"]} <= set(labels)
 
+    # what evaluate takes on the command line: a profile, lesion settings, a region, a tolerance per label
+    regions = {**labels, "lungs": [labels["right lung"], labels["left lung"]]}
+    lesion_run = client.evaluate(reference, reference, labels=regions, tau={str(labels["ribs"]): 0.5},
+                                 profile="lesion", match_iou=0.6, size_bins=[0.5, 5], connectivity=6)
+    assert client.wait(lesion_run["id"], timeout=120, poll_s=0.3)["state"] == "done"
+    written = {p.name: p for p in client.download(lesion_run["id"], tmp_path / "lesions")}
+    assert set(written) == {"summary.json", "metrics.csv", "lesions.csv"}
+    summary = json.loads(written["summary.json"].read_text())
+    definitions = summary["definitions"]
+    assert definitions["profile"] == "lesion" and "instances" in definitions["metric_groups"]
+    assert definitions["instances"]["size_bins_ml"] == [0.5, 5.0] and "IoU >= 0.6" in definitions["instances"]["matching"]
+    assert summary["tau_mm"][str(labels["ribs"])] == 0.5 and summary["tau_mm"][str(labels["left lung"])] == 1.0
+    region_key = str((labels["right lung"], labels["left lung"]))  # nnU-Net's key of a region
+    assert summary["labels"][region_key] == "lungs" and summary["mean"][region_key]["Dice"] == 1.0
+    rows = written["lesions.csv"].read_text().splitlines()
+    assert len(rows) > 1 and all(",matched," in row for row in rows[1:])  # the reference against itself
+    remote = ("--server", server.url, "--api-key", key)
+    via_cli = cli("evaluate", str(reference), str(reference), "--profile", "lesion", "--tau", "1=0.5,2",
+                  "--out", str(tmp_path / "cli-evaluation"), *remote, env=server.env, cwd=tmp_path)
+    assert via_cli.returncode == 0, via_cli.stderr + "".join(server.output[-30:])
+    written = {p.name: p for p in (tmp_path / "cli-evaluation").iterdir()}
+    assert set(written) == {"summary.json", "metrics.csv", "lesions.csv"}
+    assert json.loads(written["summary.json"].read_text())["tau_mm"]["1"] == 0.5
+    folder = cli("evaluate", str(tiny_dataset.raw / "labelsTr"), str(reference), "--out", str(tmp_path / "x"),
+                 *remote, env=server.env, cwd=tmp_path)
+    assert folder.returncode == 2 and "evaluate folders on this computer" in folder.stderr
+    for bad, reason in (({"shell": "rm"}, "unknown evaluation settings"), ({"profile": "bone"}, "'profile'"),
+                        ({"metrics": ["overlap", "--out=/"]}, "'metrics'"), ({"tau": {"ribs": 1.0}}, "'tau'"),
+                        ({"size_bins": [5, 1]}, "'size_bins'"), ({"labels": {"x": "1; rm"}}, "'labels'")):
+        with pytest.raises(UserError, match=reason):
+            client.evaluate(reference, reference, **bad)
+
     studied = cli("study", "run", DATASET_NAME, "--arm", "baseline", "--name", "server-study", "--folds", "0",
                   "--epochs", "1", "--iters-per-epoch", "2", "--val-iters-per-epoch", "1",
                   "--server", server.url, "--api-key", key, env=server.env, cwd=tmp_path, timeout=400)

@@ -80,6 +80,9 @@ def add_parser(sub):
     parser.add_argument("--chill", action="store_true",
                         help="evaluate only the cases that have a prediction (as nnU-Net's --chill); by default a "
                              "prediction folder must cover every reference case")
+    from ImprovedNNUNetLib.cli.remote import add_server_arguments
+
+    add_server_arguments(parser)
 
 
 def parse_labels(text: str | None):
@@ -245,6 +248,10 @@ def checked_jobs(jobs: int | None) -> int | None:
 def run(args: argparse.Namespace) -> int:
     from ImprovedNNUNetLib.evaluation.runner import evaluate
 
+    if getattr(args, "server", None):
+        from ImprovedNNUNetLib.cli.remote import remote_evaluate
+
+        return remote_evaluate(args)
     checked_jobs(args.jobs)
     if args.plans_file is not None:
         check_plans_file(args.plans_file, args.labels)

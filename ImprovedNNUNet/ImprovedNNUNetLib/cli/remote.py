@@ -1,4 +1,4 @@
-"""The command line's client of an `improved-nnunet serve` server: `predict --server`, `train --server` and
+"""The command line's client of an `improved-nnunet serve` server: `predict --server`, `evaluate --server`, `train --server` and
 `improved-nnunet jobs` (list, follow, cancel, resume, download the jobs of a key)."""
 from __future__ import annotations
 
@@ -97,6 +97,47 @@ def remote_predict(args) -> int:
                     raise UserError(f"{destination} exists; choose another output folder or pass --overwrite")
                 path.replace(destination)
                 print(f"wrote {destination}", flush=True)
+    return 0
+
+
+LOCAL_ONLY_EVALUATE = (("--probabilities", "probabilities"), ("--maps", "maps"), ("--msf", "msf"),
+                       ("--chill", "chill"))
+
+
+def remote_evaluate(args) -> int:
+    """``evaluate --server``: one prediction file against one reference file on the server (what evaluate takes:
+    labels and regions, profile, metric groups, lesion settings, τ by label value); its summary.json,
+    metrics.csv (and lesions.csv) come back into ``--out``."""
+    from ImprovedNNUNetLib.cli.evaluate import labels_of, parse_bins, parse_tau
+
+    for side, path in (("prediction", args.pred), ("reference", args.ref)):
+        if not Path(path).is_file():
+            raise UserError(f"with --server, evaluate takes one {side} file ({path} is not a file); evaluate "
+                            "folders on this computer")
+    if not args.out:
+        raise UserError("with --server, give --out DIR for the results the server sends back")
+    local = [flag for flag, name in LOCAL_ONLY_EVALUATE if getattr(args, name) not in (None, False)]
+    if args.brats_dilation != 3 or args.brats_min_volume != 50.0:
+        local.append("--brats-dilation/--brats-min-volume")
+    if local:
+        raise UserError(f"with --server, evaluate leaves out {', '.join(local)}; evaluate on this computer for those")
+    tau = parse_tau(args.tau, args.tau_label)
+    if isinstance(tau, dict) and any(not (isinstance(k, int) or k == "default") for k in tau):
+        raise UserError("with --server, give per-label tolerances by label value (--tau 1=2.0,2=1.0)")
+    labels = labels_of(args)
+    if isinstance(labels, list):
+        labels = {str(value): value for value in labels}
+    settings = {"profile": args.profile, "metrics": args.metrics.split(",") if args.metrics else None,
+                "instances": bool(args.instances), "connectivity": args.connectivity, "match_iou": args.match_iou,
+                "size_bins": list(parse_bins(args.size_bins))}
+    client = client_of(args)
+    job = client.evaluate(args.pred, args.ref, labels=labels,
+                          tau={str(k): v for k, v in tau.items()} if isinstance(tau, dict) else tau, **settings)
+    print(f"job {job['id']} on {client.url}: evaluating {Path(args.pred).name} against {Path(args.ref).name}",
+          flush=True)
+    ended(follow(client, job["id"], poll_s=0.5))
+    for path in client.download(job["id"], args.out):
+        print(f"wrote {path}")
     return 0
 
 

@@ -139,11 +139,15 @@ class ServerClient:
         iterations_per_epoch, validation_iterations_per_epoch, hyperparameters, overwrite, planner)."""
         return self._call("POST", "/api/jobs", json={"kind": "train", "dataset": dataset, **settings}).json()
 
-    def evaluate(self, prediction, reference, labels: dict | None = None, tau: float = 1.0) -> dict:
+    def evaluate(self, prediction, reference, labels: dict | None = None, tau: float | dict | None = None,
+                 **settings) -> dict:
         """Start evaluating a prediction against a reference (files) on the server; its results are
-        summary.json and metrics.csv (:meth:`download`)."""
+        summary.json, metrics.csv and, with lesion-wise metrics, lesions.csv (:meth:`download`). ``labels``:
+        {name: value}, or {name: [values]} for a region; ``tau``: mm, or {label value: mm}; ``settings``: what
+        ``improved-nnunet evaluate`` takes: profile ("organ", "lesion", "tubular"), metrics (a list of groups),
+        instances, connectivity, match_iou, size_bins (ml)."""
         spec = {"kind": "evaluate", "prediction": self.upload(prediction), "reference": self.upload(reference),
-                "labels": labels, "tau": tau}
+                "labels": labels, "tau": tau, **settings}
         return self._call("POST", "/api/jobs", json=spec).json()
 
     def study(self, dataset: str, arms: list[str], **settings) -> dict:

@@ -199,8 +199,24 @@ def evaluate_arguments(folder: Path, spec: dict) -> list[str]:
     """``evaluate`` of the job's two inputs (``inputs/prediction*`` and ``inputs/reference*``) into its outputs."""
     inputs = folder / "inputs"
     prediction, reference = (next(inputs.glob(f"{side}.*")) for side in ("prediction", "reference"))
-    arguments = ["evaluate", str(prediction), str(reference), "--out", str(folder / "outputs"),
-                 "--tau", repr(float(spec.get("tau", 1.0)))]
+    arguments = ["evaluate", str(prediction), str(reference), "--out", str(folder / "outputs")]
+    tau = spec.get("tau")
+    if isinstance(tau, dict):
+        arguments.append("--tau=" + ",".join(f"{float(v)!r}" if k == "default" else f"{int(k)}={float(v)!r}"
+                                             for k, v in tau.items()))
+    elif tau is not None:
+        arguments.append(f"--tau={float(tau)!r}")
+    if spec.get("profile"):
+        arguments.append(f"--profile={spec['profile']}")
+    if spec.get("metrics"):
+        arguments.append("--metrics=" + ",".join(spec["metrics"]))
+    if spec.get("instances"):
+        arguments.append("--instances")
+    for option in ("connectivity", "match_iou"):
+        if spec.get(option) is not None:
+            arguments.append(f"--{option.replace('_', '-')}={spec[option]!r}")
+    if spec.get("size_bins"):
+        arguments.append("--size-bins=" + ",".join(repr(float(b)) for b in spec["size_bins"]))
     if (inputs / "labels.json").is_file():
         arguments += ["--labels", str(inputs / "labels.json")]
     return arguments

@@ -122,18 +122,70 @@ def study_spec(body: dict) -> dict:
     return {**body, "name": name}
 
 
+EVALUATE_SETTINGS = {"kind", "prediction", "reference", "labels", "tau", "profile", "metrics", "instances",
+                     "connectivity", "match_iou", "size_bins"}
+
+
+def _number(value, low: float, high: float) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
+
+
+def _evaluate_labels(labels):
+    """{name: value} or, for a region, {name: [values]} (a dataset.json's labels); names stay JSON content."""
+    def value_ok(v):
+        if isinstance(v, list):
+            return bool(v) and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 65536 for x in v)
+        return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 65536
+
+    if labels is not None and not (isinstance(labels, dict) and all(isinstance(k, str) and value_ok(v)
+                                                                   for k, v in labels.items())):
+        fail(422, "'labels': {name: value} or {name: [values]} for a region (a dataset.json's labels)")
+    return labels
+
+
+def _evaluate_tau(tau):
+    """One tolerance in mm, or {label value: mm} with an optional "default" for the other labels (written
+    ``1=2.0,2=1.0,0.5`` for the command)."""
+    if tau is None:
+        return None
+    if _number(tau, 0, 100):
+        return float(tau)
+    if isinstance(tau, dict) and tau and all((str(k).isdigit() or k == "default") and _number(v, 0, 100)
+                                             for k, v in tau.items()):
+        return {k if k == "default" else str(int(k)): float(v) for k, v in tau.items()}
+    fail(422, "'tau': the NSD tolerance in mm (0 to 100), or {label value: mm} (\"default\": the others)")
+
+
 def evaluate_spec(state: Server, body: dict, key) -> dict:
-    """A prediction and a reference (uploads of this key), optional ``labels`` ({name: value}) and ``tau``."""
+    """A prediction and a reference (uploads of this key) and what evaluate takes on the command line:
+    ``labels`` (regions too), ``tau`` (one or per label), ``profile``, ``metrics`` (groups), ``instances`` and
+    its ``connectivity``, ``match_iou``, ``size_bins`` (ml). Each setting is checked here; the job's command
+    gets them as ``--option=value``."""
+    from ImprovedNNUNetLib.evaluation.options import GROUPS, PROFILES
+
+    unknown = sorted(set(body) - EVALUATE_SETTINGS)
+    if unknown:
+        fail(422, f"unknown evaluation settings: {', '.join(unknown)}")
     for side in ("prediction", "reference"):
         if not own_upload(state, str(body.get(side, "")), key).name.endswith(INPUT_SUFFIXES + (".seg.nrrd",)):
             fail(422, f"'{side}': an uploaded image (.nii.gz, .nii, .nrrd, .seg.nrrd, .mha)")
-    labels = body.get("labels")
-    if labels is not None and not (isinstance(labels, dict) and all(isinstance(v, int) for v in labels.values())):
-        fail(422, "'labels': {name: value} (a dataset.json's labels)")
-    tau = body.get("tau", 1.0)
-    if not isinstance(tau, (int, float)) or not 0 <= tau <= 100:
-        fail(422, "'tau': the NSD tolerance in mm, 0 to 100")
-    return {"prediction": body["prediction"], "reference": body["reference"], "labels": labels, "tau": float(tau)}
+    profile, metrics = body.get("profile"), body.get("metrics")
+    if profile is not None and profile not in PROFILES:
+        fail(422, f"'profile': one of {', '.join(PROFILES)}")
+    if metrics is not None and not (isinstance(metrics, list) and metrics and all(m in GROUPS for m in metrics)):
+        fail(422, f"'metrics': a list of metric groups among {', '.join(GROUPS)}")
+    connectivity, match_iou, bins = body.get("connectivity"), body.get("match_iou"), body.get("size_bins")
+    if connectivity is not None and connectivity not in (4, 6, 8, 18, 26):
+        fail(422, "'connectivity': 6, 18 or 26 (3-D), 4 or 8 (2-D)")
+    if match_iou is not None and not (_number(match_iou, 0, 1) and match_iou > 0):
+        fail(422, "'match_iou': an IoU above 0 and at most 1")
+    if bins is not None and not (isinstance(bins, list) and bins and all(_number(b, 0, 1e6) and b > 0 for b in bins)
+                                 and bins == sorted(set(bins))):
+        fail(422, "'size_bins': increasing positive volumes in ml, e.g. [0.1, 1, 10]")
+    return {"prediction": body["prediction"], "reference": body["reference"],
+            "labels": _evaluate_labels(body.get("labels")), "tau": _evaluate_tau(body.get("tau")),
+            "profile": profile, "metrics": metrics, "instances": bool(body.get("instances")),
+            "connectivity": connectivity, "match_iou": match_iou, "size_bins": bins}
 
 
 TRAIN_SETTINGS = {"dataset", "variant", "configuration", "folds", "epochs", "iterations_per_epoch",
