@@ -123,6 +123,7 @@ def test_train_on_a_server_leave_come_back_cancel_resume_and_segment(make_server
     segment.ui.refreshModelsButton.click()
     assert segment.ui.modelComboBox.findText("chest-on-server") > 0, "the server's models are listed"
     parameters.installedModel, parameters.inputVolume0, parameters.folds = "chest-on-server", volume, "0"
+    parameters.uncertaintyMap = True
     assert segment.ui.applyButton.enabled and "on the server" in segment.ui.modelSummaryLabel.text
     segment.ui.applyButton.click()
     assert slot_errors == [] and segment._job is not None
@@ -132,6 +133,9 @@ def test_train_on_a_server_leave_come_back_cancel_resume_and_segment(make_server
     labels = export_label_image(result, segment_infos(result)).array
     assert labels.shape == image.array.shape and set(np.unique(labels)) <= set(range(8))
     assert {info.name for info in segment_infos(result)} <= set(LABELS)
+    uncertainty = slicer.mrmlScene.GetFirstNodeByName(f"{result.GetName()} uncertainty")  # made on the server
+    assert uncertainty is not None and slicer.util.arrayFromVolume(uncertainty).shape == image.array.shape
+    assert uncertainty.GetDisplayNode().GetColorNodeID() == "vtkMRMLPETProceduralColorNodePET-Heat"
     next(segment_panel, None)
     qt.SETTINGS.clear()
 

@@ -83,11 +83,21 @@ def test_train_survive_a_server_kill_resume_and_segment(make_server, tiny_datase
     listed = cli("jobs", "list", *remote, env=server.env)
     assert f"{job['id']}\ttrain\tdone" in listed.stdout
     assert "tiny-chest" in cli("jobs", "models", *remote, env=server.env).stdout
-    predicted = cli("predict", "-i", str(image), "-o", str(tmp_path / "remote"), "-m", "tiny-chest", "--folds", "0",
-                    *remote, env=server.env)
+    two_cases = tmp_path / "two-cases"
+    two_cases.mkdir()
+    for case in ("chest_000", "chest_001"):
+        shutil.copy(tiny_dataset.raw / "imagesTr" / f"{case}_0000.nii.gz", two_cases)
+    predicted = cli("predict", "-i", str(two_cases), "-o", str(tmp_path / "remote"), "-m", "tiny-chest", "--folds",
+                    "0", "--uncertainty", *remote, env=server.env)
     assert predicted.returncode == 0, predicted.stderr + "".join(server.output[-40:])
     remote_result = read_image(tmp_path / "remote" / "chest_000.nii.gz")
     np.testing.assert_array_equal(remote_result.array, result.array)  # same model, same case, same answer
+    # the uncertainty made on the server: maps and review scores named by the local cases, one ranking of both
+    for case in ("chest_000", "chest_001"):
+        assert read_image(tmp_path / "remote" / f"{case}_uncertainty.nii.gz").array.shape == result.array.shape
+        assert json.loads((tmp_path / "remote" / f"{case}_uncertainty.json").read_text())["case_id"] == case
+    ranking = (tmp_path / "remote" / "uncertainty.csv").read_text().splitlines()
+    assert len(ranking) == 3 and {row.split(",")[1] for row in ranking[1:]} == {"chest_000", "chest_001"}
 
     from fixtures.dicom import write_series  # a DICOM series reaches the server too (its voxels, as NIfTI)
 

@@ -62,9 +62,11 @@ def series_as_files(case, folder: Path) -> list[Path]:
 
 def remote_predict(args) -> int:
     """Each case of ``-i`` (grouped by the server model's channels) segmented on the server into ``-o``."""
+    import json
     import tempfile
 
     from ImprovedNNUNetLib.inference.cases import gather_cases
+    from ImprovedNNUNetLib.inference.uncertainty import SCORE_SUFFIX, write_ranking, write_score
 
     if not args.model:
         raise UserError("with --server, -m names a model installed on the server ('improved-nnunet jobs models' "
@@ -85,18 +87,25 @@ def remote_predict(args) -> int:
         with tempfile.TemporaryDirectory(prefix="dicom-case-") as converted:
             files = case.files or series_as_files(case, Path(converted))  # a DICOM series travels as NIfTI
             job = client.segment(args.model, files, folds=args.folds, tta=args.tta, sdm=args.sdm,
-                                 probabilities=args.probabilities)
+                                 probabilities=args.probabilities, uncertainty=args.uncertainty)
         print(f"{case.case_id}: job {job['id']} on {client.url}", flush=True)
         ended(follow(client, job["id"], poll_s=1.0))
         with tempfile.TemporaryDirectory(dir=output.parent if output.parent.exists() else None) as scratch:
             for path in client.download(job["id"], scratch):
+                if not path.name.startswith("case"):
+                    continue  # the job's own uncertainty.csv: the ranking of all cases is written below
                 name = f"{case.case_id}{path.name[len('case'):]}"
+                if name.endswith(SCORE_SUFFIX):  # the review score names the case as the server saw it
+                    write_score(path, case.case_id, {k: v for k, v in json.loads(path.read_text()).items()
+                                                     if k != "case_id"})
                 destination = output / name
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 if destination.exists() and not args.overwrite:
                     raise UserError(f"{destination} exists; choose another output folder or pass --overwrite")
                 path.replace(destination)
                 print(f"wrote {destination}", flush=True)
+    if args.uncertainty and (ranking := write_ranking(output)) is not None:
+        print(f"wrote {ranking}: the cases to review first at the top", flush=True)
     return 0
 
 

@@ -68,13 +68,14 @@ class SegmentPanelLogic:
 
     @staticmethod
     def startSegmentationOnServer(volumeNodes, server, model=None, trainingJob=None, folds=None, tta=None,
-                                  outputNode=None):
+                                  outputNode=None, uncertainty=False):
         """Segment ``volumeNodes`` on an ``improved-nnunet serve`` server (``server``: a ``ServerClient``) with a
-        model installed there (``model``) or the model a finished training job made (``trainingJob``). Returns a
-        ``RemoteSegmentJob`` (the face of ``startSegmentation``'s job: poll it, or ``wait()`` for the nodes)."""
+        model installed there (``model``) or the model a finished training job made (``trainingJob``);
+        ``uncertainty``: also the entropy map, shown over the slices. Returns a ``RemoteSegmentJob`` (the face of
+        ``startSegmentation``'s job: poll it, or ``wait()`` for the nodes)."""
         from ImprovedNNUNetLib.panels.remote_segment_job import RemoteSegmentJob
 
-        return RemoteSegmentJob(list(volumeNodes), server, model, trainingJob, folds, tta, outputNode)
+        return RemoteSegmentJob(list(volumeNodes), server, model, trainingJob, folds, tta, outputNode, uncertainty)
 
     def startSegmentationFromParameters(self, parameters):
         """`startSegmentation` with the panel's choices."""

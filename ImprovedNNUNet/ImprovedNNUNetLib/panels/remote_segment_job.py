@@ -4,7 +4,8 @@
 
 The volumes are written as NIfTI and uploaded; the server segments them with a model installed there or with
 the model a finished training job of this key made; the result is downloaded (checked) and added to the scene
-as :class:`SegmentJob` adds its own: a segmentation next to the first input volume, named by the model's labels.
+as :class:`SegmentJob` adds its own: a segmentation next to the first input volume, named by the model's labels,
+and, when asked, the uncertainty (entropy) map over the slice views.
 """
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from pathlib import Path
 from ImprovedNNUNetLib.core.errors import UserError
 from ImprovedNNUNetLib.core.imageio import read_image, write_image
 from ImprovedNNUNetLib.core.process import ProcessOutput
+from ImprovedNNUNetLib.panels.scene.hierarchy import place_next_to
 from ImprovedNNUNetLib.panels.scene.segmentation import add_prediction_segmentation
-from ImprovedNNUNetLib.panels.scene.volumes import image_from_volume
+from ImprovedNNUNetLib.panels.scene.volumes import add_volume_from_image, image_from_volume, show_as_overlay
 from ImprovedNNUNetLib.panels.segment_job import SegmentResult
 
 ENDED = ("done", "failed", "cancelled", "interrupted")
@@ -31,7 +33,7 @@ class ServerModel:
 
 class RemoteSegmentJob:
     def __init__(self, volume_nodes, client, model: str | None = None, training_job: int | None = None,
-                 folds=None, tta=None, output_node=None):
+                 folds=None, tta=None, output_node=None, uncertainty: bool = False):
         if not volume_nodes or volume_nodes[0] is None:
             raise UserError("choose the input volume first")
         self.client = client
@@ -42,7 +44,7 @@ class RemoteSegmentJob:
             for index, node in enumerate(volume_nodes):
                 files.append(Path(scratch) / f"channel_{index:04d}.nii.gz")
                 write_image(image_from_volume(node), files[-1])
-            job = client.segment(model, files, folds=folds, tta=tta, training_job=training_job)
+            job = client.segment(model, files, folds=folds, tta=tta, training_job=training_job, uncertainty=uncertainty)
         self.job_id = job["id"]
         self.model = ServerModel(f"{job['spec']['model']} on {client.url}", job["spec"].get("labels") or {})
         self.stage, self.progress, self.note, self._message = job["state"], 0.0, "queued on the server", ""
@@ -106,5 +108,13 @@ class RemoteSegmentJob:
             output_node = self.output_node if self.output_node is not None and self.output_node.GetScene() else None
             segmentation = add_prediction_segmentation(read_image(label_file), self.model.labels, self.input_volume,
                                                        f"{self.input_volume.GetName()} segmentation", output_node)
-        self._result = SegmentResult(segmentation, {}, self.model.labels)
+            entropy_file = next((f for f in files if f.name.startswith("case_uncertainty.")
+                                 and not f.name.endswith(".json")), None)
+            uncertainty = None
+            if entropy_file is not None:  # asked for: the entropy map over the slices, as a local segmentation's
+                uncertainty = add_volume_from_image(self.input_volume.GetScene(), read_image(entropy_file),
+                                                    f"{segmentation.GetName()} uncertainty")
+                place_next_to(uncertainty, self.input_volume)
+                show_as_overlay(uncertainty)
+        self._result = SegmentResult(segmentation, {}, self.model.labels, uncertainty)
         return self._result

@@ -183,7 +183,8 @@ class SegmentPanel(PanelPlumbing):
         return self.logic.startSegmentationOnServer(volumes, self._server(), model=parameters.installedModel,
                                                     folds=parse_folds(parameters.folds),
                                                     tta=parse_mirroring(parameters.mirroring),
-                                                    outputNode=parameters.outputSegmentation)
+                                                    outputNode=parameters.outputSegmentation,
+                                                    uncertainty=parameters.uncertaintyMap)
 
     def onPollTimer(self):
         job = self._job

@@ -125,13 +125,13 @@ class ServerClient:
         return self._call("GET", "/api/models").json()
 
     def segment(self, model: str | None, images, folds=None, tta: bool | None = None, sdm: bool = False,
-                probabilities: bool = False, training_job: int | None = None) -> dict:
+                probabilities: bool = False, training_job: int | None = None, uncertainty: bool = False) -> dict:
         """Start segmenting one case (its channel images in channel order) with a model installed on the
         server (``model``), or the model a finished training job of this key made (``training_job``); returns
         the job."""
         inputs = [self.upload(image) for image in ([images] if isinstance(images, (str, Path)) else images)]
         spec = {"kind": "segment", "model": model, "inputs": inputs, "folds": folds, "tta": tta, "sdm": sdm,
-                "probabilities": probabilities, "training_job": training_job}
+                "probabilities": probabilities, "training_job": training_job, "uncertainty": uncertainty}
         return self._call("POST", "/api/jobs", json=spec).json()
 
     def train(self, dataset: str, **settings) -> dict:

@@ -169,7 +169,7 @@ class Scheduler:
                 arguments += ["--folds", *[str(fold) for fold in spec["folds"]]]
             if spec.get("tta") is False:
                 arguments.append("--no-tta")
-            for flag in ("sdm", "probabilities"):
+            for flag in ("sdm", "probabilities", "uncertainty"):
                 if spec.get(flag):
                     arguments.append(f"--{flag}")
             return [{"title": "segment", "fold": None, "arguments": arguments}]

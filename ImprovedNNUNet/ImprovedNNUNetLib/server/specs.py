@@ -92,7 +92,8 @@ def segment_spec(state: Server, body: dict, key) -> dict:
     if folds is not None and not (isinstance(folds, list) and all(str(f).isdigit() or f == "all" for f in folds)):
         fail(422, "'folds': a list such as [0, 1] or ['all']")
     return {"model": name, "_model_path": folder, "labels": labels, "inputs": inputs, "folds": folds,
-            "tta": body.get("tta"), "sdm": bool(body.get("sdm")), "probabilities": bool(body.get("probabilities"))}
+            "tta": body.get("tta"), "sdm": bool(body.get("sdm")), "probabilities": bool(body.get("probabilities")),
+            "uncertainty": bool(body.get("uncertainty"))}
 
 
 ARM = re.compile(r"^[A-Za-z0-9_]+(=[A-Za-z0-9_]+(:[A-Za-z0-9_.,=\[\]-]+)?)?$")
