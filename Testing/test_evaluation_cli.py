@@ -198,3 +198,19 @@ def test_a_seg_nrrd_prediction_names_the_labels_of_a_plain_labelmap_reference(ch
     assert main(["evaluate", str(chest_eroded), str(reference), "--out", str(tmp_path / "out")]) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert "right lung" in summary["labels"].values() and "ribs" in summary["labels"].values()
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    """``improved-nnunet … | head``: when the reader has gone, the command ends as other tools do (status 141,
+    nothing on stderr), instead of "error: Broken pipe"; a real pipe whose read end is closed before it writes."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ImprovedNNUNetLib", "models", "list"], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120,
+                              env={**os.environ, "IMPROVED_NNUNET_MODELS": str(tmp_path)})
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (141, "")

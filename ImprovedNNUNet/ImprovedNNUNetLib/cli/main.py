@@ -64,16 +64,52 @@ def main(argv: list[str] | None = None) -> int:
     parser, modules = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(modules[args.command].run(args) or 0)
+        status = int(modules[args.command].run(args) or 0)
+        sys.stdout.flush()  # a pipe whose reader has gone shows here, in the handling below, not at exit
+        return status
     except UserError as exc:
         print(f"improved-nnunet {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError as exc:
+        if not reader_gone():
+            print(f"improved-nnunet {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
+            return 2
+        return quiet_after_closed_pipe()
     except OSError as exc:  # full disk, permissions: the cause and the fix, not a traceback
         print(f"improved-nnunet {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"improved-nnunet {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+SIGPIPE_STATUS = 141  # what a shell reports for a program its pipe's reader left (128 + SIGPIPE)
+
+
+def reader_gone() -> bool:
+    """Whether the reader of standard output has closed it (``… | head``): the write end of such a pipe polls as
+    an error. False where this cannot be told (no poll on Windows, no real file)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def quiet_after_closed_pipe() -> int:
+    """End quietly, as other command-line tools do when ``head`` has read enough: what is still buffered goes
+    to /dev/null instead of a "Broken pipe" message at exit."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return SIGPIPE_STATUS
 
 
 if __name__ == "__main__":
