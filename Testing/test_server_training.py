@@ -149,6 +149,12 @@ def test_evaluate_and_study_jobs_on_the_server(make_server, tiny_dataset, tmp_pa
     written = {p.name: p for p in (tmp_path / "cli-evaluation").iterdir()}
     assert set(written) == {"summary.json", "metrics.csv", "lesions.csv"}
     assert json.loads(written["summary.json"].read_text())["tau_mm"]["1"] == 0.5
+    again = ("evaluate", str(reference), str(reference), "--out", str(tmp_path / "cli-evaluation"), *remote)
+    refused = cli(*again, env=server.env, cwd=tmp_path)
+    assert refused.returncode == 2 and "pass --overwrite" in refused.stderr  # before anything is sent
+    replaced = cli(*again, "--overwrite", env=server.env, cwd=tmp_path)
+    assert replaced.returncode == 0, replaced.stderr
+    assert json.loads(written["summary.json"].read_text())["tau_mm"] == 1.0  # the new evaluation's
     folder = cli("evaluate", str(tiny_dataset.raw / "labelsTr"), str(reference), "--out", str(tmp_path / "x"),
                  *remote, env=server.env, cwd=tmp_path)
     assert folder.returncode == 2 and "evaluate folders on this computer" in folder.stderr

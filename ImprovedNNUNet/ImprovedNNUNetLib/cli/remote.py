@@ -109,8 +109,8 @@ def remote_predict(args) -> int:
     return 0
 
 
-LOCAL_ONLY_EVALUATE = (("--probabilities", "probabilities"), ("--maps", "maps"), ("--msf", "msf"),
-                       ("--chill", "chill"))
+LOCAL_ONLY_EVALUATE = (("--probabilities", "probabilities"), ("--maps", "maps"), ("--msf", "msf"))
+EVALUATE_RESULTS = ("summary.json", "metrics.csv", "lesions.csv")
 
 
 def remote_evaluate(args) -> int:
@@ -125,6 +125,10 @@ def remote_evaluate(args) -> int:
                             "folders on this computer")
     if not args.out:
         raise UserError("with --server, give --out DIR for the results the server sends back")
+    existing = [str(Path(args.out) / name) for name in EVALUATE_RESULTS if (Path(args.out) / name).exists()]
+    if existing and not args.overwrite:
+        raise UserError(f"{', '.join(existing)} exist; choose another output folder, or pass --overwrite to replace "
+                        "what an earlier evaluate wrote there")
     local = [flag for flag, name in LOCAL_ONLY_EVALUATE if getattr(args, name) not in (None, False)]
     if args.brats_dilation != 3 or args.brats_min_volume != 50.0:
         local.append("--brats-dilation/--brats-min-volume")
@@ -145,8 +149,14 @@ def remote_evaluate(args) -> int:
     print(f"job {job['id']} on {client.url}: evaluating {Path(args.pred).name} against {Path(args.ref).name}",
           flush=True)
     ended(follow(client, job["id"], poll_s=0.5))
-    for path in client.download(job["id"], args.out):
-        print(f"wrote {path}")
+    import tempfile
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".download-") as scratch:  # checked files, then moved in
+        for path in client.download(job["id"], scratch):
+            path.replace(out / path.name)
+            print(f"wrote {out / path.name}")
     return 0
 
 

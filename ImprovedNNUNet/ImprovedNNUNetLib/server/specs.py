@@ -176,7 +176,7 @@ def evaluate_spec(state: Server, body: dict, key) -> dict:
     if metrics is not None and not (isinstance(metrics, list) and metrics and all(m in GROUPS for m in metrics)):
         fail(422, f"'metrics': a list of metric groups among {', '.join(GROUPS)}")
     connectivity, match_iou, bins = body.get("connectivity"), body.get("match_iou"), body.get("size_bins")
-    if connectivity is not None and connectivity not in (4, 6, 8, 18, 26):
+    if connectivity is not None and not (type(connectivity) is int and connectivity in (4, 6, 8, 18, 26)):
         fail(422, "'connectivity': 6, 18 or 26 (3-D), 4 or 8 (2-D)")
     if match_iou is not None and not (_number(match_iou, 0, 1) and match_iou > 0):
         fail(422, "'match_iou': an IoU above 0 and at most 1")
