@@ -37,3 +37,22 @@ def test_the_segment_worker_emits_only_stages_of_the_vocabulary():
                 and isinstance(node.keys[0], ast.Constant) and node.keys[0].value == "stage"}
     assert emitted == {"loading", "loaded", "predicting", "done", "error"}
     assert emitted <= set(STAGES)
+
+
+def test_the_newest_events_are_read_from_the_end_of_a_long_progress_file(tmp_path):
+    """A status shown every few seconds reads only the tail of progress.jsonl: the same newest events as the whole
+    file, however many epochs it holds (here about 600 kB of them)."""
+    import io
+
+    from ImprovedNNUNetTrainingLib.engine.progress import ProgressReporter, read_events, read_last_events
+
+    log = tmp_path / "progress.jsonl"
+    reporter = ProgressReporter(stream=io.StringIO(), log_path=log)
+    for epoch in range(2000):
+        reporter.emit("training", epoch=epoch, num_epochs=2000, train_loss=-0.5, message="ü" * 40)
+    reporter.emit("error", message="out of memory")
+    assert log.stat().st_size > 10 * 64 * 1024
+    whole, tail = read_events(log), read_last_events(log)
+    assert 10 < len(tail) < len(whole) and tail == whole[-len(tail):]
+    assert tail[-1]["stage"] == "error" and tail[-2]["epoch"] == 1999
+    assert read_last_events(log, tail_bytes=10**9) == whole

@@ -160,6 +160,22 @@ def read_events(path: Path) -> list[dict]:
         return [event for event in map(parse_event, f) if event is not None]
 
 
+TAIL_BYTES = 64 * 1024  # a few hundred events: the newest epoch's is among them
+
+
+def read_last_events(path: Path, tail_bytes: int = TAIL_BYTES) -> list[dict]:
+    """The newest events of a progress.jsonl file, read from its last ``tail_bytes`` only (a status shown every
+    few seconds stays cheap however long the training has run)."""
+    with open(path, "rb") as f:
+        size = f.seek(0, 2)
+        f.seek(max(0, size - tail_bytes))
+        lines = f.read().split(b"\n")
+    if size > tail_bytes:
+        lines = lines[1:]  # the first line is cut
+    events = (parse_event(line.decode("utf-8", errors="replace")) for line in lines if line.strip())
+    return [event for event in events if event is not None]
+
+
 NNUNET_OUTPUT = "nnunet_output.txt"
 
 

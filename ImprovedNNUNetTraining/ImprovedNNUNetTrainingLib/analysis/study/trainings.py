@@ -17,7 +17,7 @@ from pathlib import Path
 from ImprovedNNUNetLib.core.folder_lock import holder_if_locked
 from ImprovedNNUNetLib.core.safe_write import write_text_verified
 from ImprovedNNUNetTrainingLib.analysis.study.spec import Arm, Study
-from ImprovedNNUNetTrainingLib.engine.progress import read_events
+from ImprovedNNUNetTrainingLib.engine.progress import read_events, read_last_events
 from ImprovedNNUNetTrainingLib.engine.run_checks import FoldStatus, fold_status
 from ImprovedNNUNetTrainingLib.engine.train_command import TrainCommand
 
@@ -51,6 +51,11 @@ class Training:
         progress = self.folder / "progress.jsonl"
         return read_events(progress) if progress.is_file() else []
 
+    def last_events(self) -> list[dict]:
+        """The newest events only (the state and the epoch shown in a status matrix)."""
+        progress = self.folder / "progress.jsonl"
+        return read_last_events(progress) if progress.is_file() else []
+
     def _validates_again(self) -> bool:
         """Finished before the study kept probabilities: validated again with --npz."""
         return self.study.npz and not any((self.folder / "validation").glob("*.npz"))
@@ -60,7 +65,7 @@ class Training:
             return "validate" if self._validates_again() else "done"
         if fold_is_locked(self.folder):
             return "running"
-        events = self.events()
+        events = self.last_events()
         if events and events[-1]["stage"] == "error":
             return "failed"
         status = fold_status(self.folder)
@@ -70,7 +75,7 @@ class Training:
 
     def progress_text(self) -> str:
         """``epoch k/N`` of the newest event, or the state."""
-        events = self.events()
+        events = self.last_events()
         last = next((e for e in reversed(events) if e["stage"] == "training" and e["epoch"] is not None), None)
         return f"epoch {last['epoch'] + 1}/{last['num_epochs']}" if last else ""
 
