@@ -35,7 +35,10 @@ def add_parser(sub):
                              "readable: only on a network you trust)")
     parser.add_argument("--max-upload-mb", type=float, default=4096.0, help="largest upload accepted (default 4096)")
     parser.add_argument("--max-jobs", type=int, default=20, help="jobs one key may have queued or running (default 20)")
-    keys = parser.add_subparsers(dest="serve_action", metavar="keys")
+    parser.add_argument("--keep-days", type=float, default=None, metavar="DAYS",
+                        help="remove uploads and the files of ended jobs older than DAYS (checked at start and every "
+                             "hour; job records, resumable trainings, datasets and models stay); default: keep all")
+    keys = parser.add_subparsers(dest="serve_action", metavar="keys|purge")
     key_parser = keys.add_parser("keys", help="create, revoke and list API keys")
     key_actions = key_parser.add_subparsers(dest="key_action", metavar="add|revoke|list", required=True)
     add = key_actions.add_parser("add", help="create a key; it is printed once, as the last line")
@@ -44,6 +47,10 @@ def add_parser(sub):
     revoke = key_actions.add_parser("revoke", help="revoke a key (its requests are refused from now on)")
     revoke.add_argument("name")
     listing = key_actions.add_parser("list", help="the keys' names and roles (never the keys)")
+    purge = keys.add_parser("purge", help="remove uploads and ended jobs' files older than some days, once")
+    purge.add_argument("--older-than-days", type=float, required=True, metavar="DAYS")
+    purge.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    purge.add_argument("--folder", type=Path, default=argparse.SUPPRESS, help="the server's folder")
     for action in (add, revoke, listing):  # --folder also after the action, where it is natural to type it
         action.add_argument("--folder", type=Path, default=argparse.SUPPRESS, help="the server's folder")
 
@@ -93,10 +100,25 @@ def run_keys(args, folder: Path) -> int:
     return 0
 
 
+def run_purge(args, folder: Path) -> int:
+    """``serve purge``: the retention applied once (a running server's own ``--keep-days`` does it hourly)."""
+    from ImprovedNNUNetLib.server.files import ServerFolder
+    from ImprovedNNUNetLib.server.retention import purge
+    from ImprovedNNUNetLib.server.store import DATABASE, Store
+
+    if not (folder / DATABASE).is_file():
+        raise UserError(f"{folder} is not a server folder (no {DATABASE}); give the server's --folder")
+    purged = purge(Store(folder), ServerFolder(folder), args.older_than_days, dry_run=args.dry_run)
+    print(f"{folder}: {purged.text(args.dry_run)} older than {args.older_than_days:g} days")
+    return 0
+
+
 def run(args) -> int:
     folder = server_folder(args)
     if args.serve_action == "keys":
         return run_keys(args, folder)
+    if args.serve_action == "purge":
+        return run_purge(args, folder)
     from ImprovedNNUNetLib.core.dependencies import require_command_line_package
 
     for package in ("fastapi", "uvicorn"):
@@ -107,6 +129,10 @@ def run(args) -> int:
     check_address(args.host, tls, args.insecure)
     if args.max_jobs < 1 or args.max_upload_mb <= 0:
         raise UserError("--max-jobs and --max-upload-mb must be positive")
+    if args.keep_days is not None:
+        from ImprovedNNUNetLib.server.retention import checked_days
+
+        checked_days(args.keep_days)
     import uvicorn
 
     from ImprovedNNUNetLib.server.app import create_app
@@ -115,7 +141,7 @@ def run(args) -> int:
     folders = nnunet_folders(folder)
     os.environ.update(folders)  # this process lists the models and reads the datasets of these folders
     app = create_app(folder, slots_for(args.gpus), folders, max_upload_bytes=int(args.max_upload_mb * 2**20),
-                     max_jobs=args.max_jobs)
+                     max_jobs=args.max_jobs, keep_days=args.keep_days)
     print(f"improved-nnunet serve: folder {folder}; jobs on {', '.join(app.state.server.scheduler.slots)}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, ssl_keyfile=str(args.ssl_keyfile) if tls else None,
                 ssl_certfile=str(args.ssl_certfile) if tls else None, log_level="info", timeout_graceful_shutdown=30,

@@ -49,10 +49,10 @@ def server_version() -> str:
 class Server:
     """What the routes share: the store, the folder, the scheduler and the limits."""
 
-    def __init__(self, folder, slots, folders, max_upload_bytes, max_jobs):
+    def __init__(self, folder, slots, folders, max_upload_bytes, max_jobs, keep_days=None):
         self.store = Store(folder)
         self.files = ServerFolder(folder)
-        self.scheduler = Scheduler(self.store, self.files, slots, folders)
+        self.scheduler = Scheduler(self.store, self.files, slots, folders, keep_days)
         self.folders = folders
         self.max_upload_bytes = max_upload_bytes
         self.max_jobs = max_jobs
@@ -249,7 +249,9 @@ def resume(job_id: int, request: Request, key=Depends(caller)):
 @api.get("/jobs/{job_id}/files")
 def results(job_id: int, request: Request, key=Depends(caller)):
     state = server(request)
-    own_job(state, job_id, key)
+    job = own_job(state, job_id, key)
+    if job.message.startswith("its files were removed"):
+        fail(410, f"job {job_id}: {job.message}")
     outputs = state.files.job_folder(job_id) / "outputs"
     found = sorted(p for p in outputs.iterdir() if p.is_file() and not p.name.startswith(".")) if outputs.is_dir() else []
     return [{"name": p.name, "size": p.stat().st_size, "sha256": sha256_of(p)} for p in found]
@@ -268,9 +270,10 @@ def result(job_id: int, name: str, request: Request, key=Depends(caller)):
 
 
 def create_app(folder: str | Path, slots: list[str], folders: dict[str, str], max_upload_bytes: int = 4 << 30,
-               max_jobs: int = 20) -> FastAPI:
-    """The ASGI application of a server folder; its scheduler starts and stops with the application."""
-    state = Server(folder, slots, folders, max_upload_bytes, max_jobs)
+               max_jobs: int = 20, keep_days: float | None = None) -> FastAPI:
+    """The ASGI application of a server folder; its scheduler starts and stops with the application (and, with
+    ``keep_days``, removes uploads and ended jobs' files older than that: :mod:`.retention`)."""
+    state = Server(folder, slots, folders, max_upload_bytes, max_jobs, keep_days)
 
     @asynccontextmanager
     async def lifespan(app):

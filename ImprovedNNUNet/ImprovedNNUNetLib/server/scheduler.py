@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 from pathlib import Path
 
 from ImprovedNNUNetLib.core.errors import UserError
@@ -21,6 +22,7 @@ from ImprovedNNUNetLib.server.files import ServerFolder
 from ImprovedNNUNetLib.server.store import Job, Store
 
 POLL_S = 0.3
+PURGE_EVERY_S = 3600.0  # with a retention: how often old uploads and job files are looked for
 LOG = "output.log"
 STEP_KEY = "improved_nnunet_step"  # a JSON line of the log that starts a step (not an event: no stage)
 
@@ -49,8 +51,11 @@ def last_error(log: Path) -> str:
 class Scheduler:
     """Starts queued jobs on free slots, follows them, cancels on request."""
 
-    def __init__(self, store: Store, folder: ServerFolder, slots: list[str], folders: dict[str, str]):
+    def __init__(self, store: Store, folder: ServerFolder, slots: list[str], folders: dict[str, str],
+                 keep_days: float | None = None):
         self.store = store
+        self.keep_days = keep_days  # the retention (serve --keep-days); None keeps everything
+        self._purged_at = None
         self.folder = folder
         self.slots = slots
         self.folders = folders  # nnU-Net's folder variables and the models folder of this server
@@ -87,9 +92,21 @@ class Scheduler:
                 with self._lock:
                     self._follow()
                     self._fill()
+                self._purge_when_due()
             except Exception as exc:  # noqa: BLE001 - the loop must outlive one bad job; the job says why
                 print(f"improved-nnunet serve: scheduler: {exc}", flush=True)
             self._stop.wait(POLL_S)
+
+    def _purge_when_due(self) -> None:
+        """With a retention: remove what has outlived it, when the server starts and then every hour."""
+        if self.keep_days is None or (self._purged_at is not None and time.monotonic() - self._purged_at < PURGE_EVERY_S):
+            return
+        from ImprovedNNUNetLib.server.retention import purge
+
+        self._purged_at = time.monotonic()
+        purged = purge(self.store, self.folder, self.keep_days)
+        if purged.uploads or purged.jobs:
+            print(f"improved-nnunet serve: retention {self.keep_days:g} days: {purged.text()}", flush=True)
 
     def _free_slots(self) -> list[str]:
         busy = {job.slot for job, _, _, _ in self.running.values()}

@@ -148,6 +148,15 @@ class Store:
         with self._connect(immediate=True) as db:
             db.execute("INSERT INTO uploads VALUES (?, ?, ?, ?, ?, ?)", (upload_id, owner, name, size, sha256, time.time()))
 
+    def uploads_before(self, cutoff: float) -> list[str]:
+        """Ids of the uploads received before ``cutoff`` (seconds since the epoch)."""
+        with self._connect() as db:
+            return [row[0] for row in db.execute("SELECT id FROM uploads WHERE created < ?", (cutoff,)).fetchall()]
+
+    def delete_upload(self, upload_id: str) -> None:
+        with self._connect(immediate=True) as db:
+            db.execute("DELETE FROM uploads WHERE id = ?", (str(upload_id),))
+
     def upload_owner(self, upload_id: str) -> str | None:
         with self._connect() as db:
             row = db.execute("SELECT owner FROM uploads WHERE id = ?", (str(upload_id),)).fetchone()
@@ -182,6 +191,13 @@ class Store:
                 rows = db.execute("SELECT * FROM jobs ORDER BY id DESC").fetchall()
             else:
                 rows = db.execute("SELECT * FROM jobs WHERE owner = ? ORDER BY id DESC", (owner,)).fetchall()
+        return [_job(row) for row in rows]
+
+    def ended_before(self, cutoff: float) -> list[Job]:
+        """Jobs that ended before ``cutoff`` (seconds since the epoch), oldest first."""
+        with self._connect() as db:
+            rows = db.execute(f"SELECT * FROM jobs WHERE state IN ({', '.join('?' * len(ENDED))}) AND ended < ? "
+                              "ORDER BY id", (*ENDED, cutoff)).fetchall()
         return [_job(row) for row in rows]
 
     def claim_next(self, slot: str) -> Job | None:
