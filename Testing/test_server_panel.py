@@ -172,6 +172,10 @@ def test_a_study_from_the_panel_runs_on_the_server_and_its_report_comes_back(mak
     assert f"study job {widget._study.job_id} on the server: done" in log, log + "".join(server.output[-30:])
     report = tmp_path / "laptop-results" / "remote-report" / "report.html"
     assert report.is_file() and widget.ui.studyReportButton.enabled
+    table = widget._studyTable  # the matrix, read by the server from the study's files there
+    assert table is not None and widget.ui.studyStatusTableView.mrmlTableNode is table
+    assert [table.GetColumnName(c) for c in range(table.GetNumberOfColumns())] == ["arm", "fold 0"]
+    assert (table.GetCellText(0, 0), table.GetCellText(0, 1)) == ("nomirror", "done")
     opened = []
     monkeypatch.setattr("webbrowser.open", lambda url, *a, **k: opened.append(url) or True)
     widget.ui.studyReportButton.click()

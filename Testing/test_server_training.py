@@ -125,6 +125,8 @@ def test_evaluate_and_study_jobs_on_the_server(make_server, tiny_dataset, tmp_pa
     summary = json.loads(written["summary.json"].read_text())
     assert summary["foreground_mean"]["Dice"] == 1.0 and summary["tau_mm"] == 2.0
     assert {summary["labels"][str(v)] for v in summary["mean"]} <= set(labels)
+    with pytest.raises(UserError, match="only a study job has a status matrix"):
+        client.study_status(evaluation["id"])
 
     # what evaluate takes on the command line: a profile, lesion settings, a region, a tolerance per label
     regions = {**labels, "lungs": [labels["right lung"], labels["left lung"]]}

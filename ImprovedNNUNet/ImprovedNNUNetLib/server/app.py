@@ -227,6 +227,24 @@ def events(job_id: int, request: Request, after: int = 0, key=Depends(caller)):
     return {"events": found[max(0, after):], "next": len(found)}
 
 
+@api.get("/jobs/{job_id}/study")
+def study_status(job_id: int, request: Request, key=Depends(caller)):
+    """A study job's arms × folds (× repeats) matrix, read from the study's files here (``study status``); empty
+    before the study has written its study.json."""
+    from ImprovedNNUNetTrainingLib.analysis.study.spec import load_study
+    from ImprovedNNUNetTrainingLib.analysis.study.status import status_header, status_matrix
+
+    state = server(request)
+    job = own_job(state, job_id, key)
+    if job.kind != "study":
+        fail(409, f"job {job_id} is a {job.kind} job; only a study job has a status matrix")
+    try:
+        study = load_study(job.spec["dataset"], job.spec["name"], state.folders)
+    except UserError:
+        return {"header": [], "rows": []}
+    return {"header": status_header(study), "rows": status_matrix(study)}
+
+
 @api.post("/jobs/{job_id}/cancel")
 def cancel(job_id: int, request: Request, key=Depends(caller)):
     state = server(request)

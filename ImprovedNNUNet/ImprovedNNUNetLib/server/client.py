@@ -157,6 +157,12 @@ class ServerClient:
         return self._call("POST", "/api/jobs", json={"kind": "study", "dataset": dataset, "arms": arms,
                                                       **settings}).json()
 
+    def study_status(self, job_id: int) -> tuple[list[str], list[list[str]]]:
+        """(header, rows) of a study job's arms × folds (× repeats) matrix as ``study status`` shows it on the
+        server; ([], []) before the study has started writing."""
+        answer = self._call("GET", f"/api/jobs/{int(job_id)}/study").json()
+        return answer["header"], answer["rows"]
+
     def jobs(self) -> list[dict]:
         return self._call("GET", "/api/jobs").json()
 

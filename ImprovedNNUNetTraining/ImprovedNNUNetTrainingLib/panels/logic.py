@@ -153,14 +153,16 @@ class TrainingPanelLogic:
         return StudyJob(request, server).start()
 
     @staticmethod
-    def showStudyStatus(request, tableNode):
-        """Fill ``tableNode`` with the study's arms × folds (× repeats) matrix from its files; False before the
-        study has written its study.json."""
+    def showStudyStatus(request, tableNode, job=None):
+        """Fill ``tableNode`` with the study's arms × folds (× repeats) matrix from its files (with ``job``, a
+        started ``StudyJob``: from wherever it runs, the server too); False before the study has written its
+        study.json."""
         from ImprovedNNUNetLib.core.errors import UserError
         from ImprovedNNUNetTrainingLib.panels.study_job import fill_status_table, status_rows
 
         try:
-            header, rows = status_rows(request.dataset, request.study_name, request.folders)
+            header, rows = job.status() if job is not None else status_rows(request.dataset, request.study_name,
+                                                                              request.folders)
         except UserError:
             return False
         if not header:

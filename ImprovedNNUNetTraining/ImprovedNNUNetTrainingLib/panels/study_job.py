@@ -155,6 +155,12 @@ class StudyJob:
         self.server.download(self.job_id, folder)
         return folder / "report.html"
 
+    def status(self) -> tuple[list[str], list[list[str]]]:
+        """(header, rows) of the study's matrix: read from its files on this computer, or asked of the server."""
+        if self.server is not None:
+            return self.server.study_status(self.job_id)
+        return status_rows(self.request.dataset, self.request.study_name, self.request.folders)
+
     def cancel(self) -> None:
         """Stop the study: on this computer its whole process tree (each training writes its checkpoint first, the
         call returns at once); on the server its job."""

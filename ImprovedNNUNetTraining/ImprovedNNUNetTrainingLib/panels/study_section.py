@@ -84,7 +84,7 @@ class StudySection:
         for line in lines or []:
             self._log(line)
         self._studyPolls += 1
-        if job.server is None and (self._studyPolls % STATUS_EVERY == 1 or not job.running):
+        if self._studyPolls % STATUS_EVERY == 1 or not job.running:  # on the server: asked of it
             self._showStudyStatus()
         if job.running and lines is not None:
             return
@@ -112,7 +112,7 @@ class StudySection:
         job = self._study
         if self._studyTable is None or _slicer().mrmlScene.GetNodeByID(self._studyTable.GetID()) is None:
             self._studyTable = _slicer().mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "study status")
-        if self.logic.showStudyStatus(job.request, self._studyTable):
+        if self.logic.showStudyStatus(job.request, self._studyTable, job):
             self.ui.studyStatusTableView.setMRMLTableNode(self._studyTable)
 
     def onStudyReport(self):
