@@ -32,7 +32,7 @@ $(FRESH_STAMP): Testing/fresh_slicer/requirements.txt
 	touch $(FRESH_STAMP)
 
 test: $(STAMP) $(FRESH_STAMP)
-	$(PY) -m pytest Testing -q
+	$(PY) -m pytest Testing -q --durations=15
 
 demo: $(STAMP)
 	$(PY) Scripts/demo.py --out demo_output --overwrite
