@@ -246,3 +246,31 @@ def test_evaluate_command_writes_lesions_with_physical_centres(tmp_path):
         bad = subprocess.run([sys.executable, "-m", "ImprovedNNUNetLib", "evaluate", str(tmp_path / "p.nii.gz"),
                               str(tmp_path / "r.nii.gz"), "--instances", *flags], capture_output=True, text=True)
         assert bad.returncode != 0 and message in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+
+
+def test_the_tubular_profile_shows_and_defines_cldice(tmp_path, capsys):
+    """evaluate --profile tubular prints the clDice column and states its definition in summary.json; without it
+    neither appears (in-process: the command's main)."""
+    from ImprovedNNUNetLib.cli.main import main
+
+    ref = np.zeros((12, 24, 24), np.uint8)
+    ref[6, 4:20, 11:13] = 1  # a vessel
+    pred = np.roll(ref, 1, axis=2)
+    write(ref, tmp_path / "r.nii.gz")
+    write(pred, tmp_path / "p.nii.gz")
+    assert main(["evaluate", str(tmp_path / "p.nii.gz"), str(tmp_path / "r.nii.gz"), "--profile", "tubular",
+                 "--out", str(tmp_path / "tubular")]) == 0
+    header = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("label"))
+    assert header.split()[-3:] == ["clDice", "cases", "empty"]
+    summary = json.loads((tmp_path / "tubular" / "summary.json").read_text())
+    assert "skeleton" in summary["definitions"]["cldice"] and summary["mean"]["1"]["clDice"] is not None
+    assert main(["evaluate", str(tmp_path / "p.nii.gz"), str(tmp_path / "r.nii.gz"), "--out", str(tmp_path / "plain")]) == 0
+    assert "clDice" not in capsys.readouterr().out
+    assert "cldice" not in json.loads((tmp_path / "plain" / "summary.json").read_text())["definitions"]
+    (tmp_path / "probabilities").mkdir()  # with probabilities: the ECE column
+    np.savez_compressed(tmp_path / "probabilities" / "p.npz",
+                        probabilities=np.stack([1.0 - 0.9 * pred, 0.9 * pred]).astype(np.float32))
+    assert main(["evaluate", str(tmp_path / "p.nii.gz"), str(tmp_path / "r.nii.gz"), "--probabilities",
+                 str(tmp_path / "probabilities" / "p.npz")]) == 0
+    header = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("label"))
+    assert header.split()[-3:] == ["ECE", "cases", "empty"]

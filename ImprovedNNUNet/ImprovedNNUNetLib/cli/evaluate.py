@@ -7,6 +7,7 @@ from pathlib import Path
 from ImprovedNNUNetLib.core.errors import UserError
 
 SHOWN_KEYS = ("Dice", "IoU", "HD95", "ASSD", "NSD")
+OPTIONAL_KEYS = ("clDice", "ECE")  # shown when computed (the tubular profile or cldice; --probabilities)
 
 
 def add_parser(sub):
@@ -226,12 +227,13 @@ def format_table(cases) -> str:
     if not summary["mean"]:
         return (f"no labels to evaluate in {len(cases)} case(s): prediction and reference hold background only; "
                 "pass --labels (values or a dataset.json) to score named structures as empty")
-    head = f"{'label':<28}" + "".join(f"{k:>10}" for k in SHOWN_KEYS) + f"{'cases':>7}{'empty':>7}"
+    shown = SHOWN_KEYS + tuple(k for k in OPTIONAL_KEYS if any(m.get(k) is not None for m in summary["mean"].values()))
+    head = f"{'label':<28}" + "".join(f"{k:>10}" for k in shown) + f"{'cases':>7}{'empty':>7}"
     lines = [f"mean over {len(cases)} case(s), NSD tolerance {tolerance_text(summary)}", head]
     for value, means in summary["mean"].items():
         name = summary["labels"][value]
         title = f"{value} {name}" if name and name != value else value
-        cells = "".join(f"{means[k]:>10.4f}" if means[k] is not None else f"{'-':>10}" for k in SHOWN_KEYS)
+        cells = "".join(f"{means[k]:>10.4f}" if means.get(k) is not None else f"{'-':>10}" for k in shown)
         empty = means["n_both_empty"] + means["n_one_side_empty"]
         lines.append(f"{title[:27]:<28}{cells}{means['n_cases']:>7}{empty:>7}")
     return "\n".join(lines)

@@ -156,6 +156,9 @@ def definitions(options: MetricOptions) -> dict:
             "brats_lesion_dice": f"reference lesions dilated {i.brats_dilation}x (18-neighbourhood) for matching, "
                                  f"those of <= {i.brats_min_volume_mm3} mm3 left out",
         }} if options.has("instances") else {}),
+        **({"cldice": "2·Tprec·Tsens/(Tprec+Tsens) of each mask against the other's skeleton (scikit-image "
+                      "skeletonize: Zhang's method in 2-D, Lee's in 3-D), as the reference code of Shit et al."}
+           if options.has("cldice") else {}),
         **({"calibration": "per label one-vs-rest over all voxels: ECE with 15 equal-width bins (L1), Brier, "
                            "NLL (log floor -100)"} if options.has("calibration") else {}),
     }
