@@ -128,6 +128,18 @@ def test_evaluate_and_study_jobs_on_the_server(make_server, tiny_dataset, tmp_pa
     with pytest.raises(UserError, match="only a study job has a status matrix"):
         client.study_status(evaluation["id"])
 
+    # a training job of any trainer nnU-Net can find (as train --trainer), named by its class, never a path
+    schedule = dict(folds=[0], epochs=1, iterations_per_epoch=2, validation_iterations_per_epoch=1)
+    stock = client.train(DATASET_NAME, variant="nnUNetTrainerNoMirroring", **schedule)
+    for variant, reason in (("../../x", "unknown variant '../../x'"), ("nnUNetTrainerNope", "unknown variant or trainer"),
+                            ("nnUNetTrainerNoMirroring", "hyper-parameters are settable for the project's variants")):
+        with pytest.raises(UserError, match=reason):
+            client.train(DATASET_NAME, variant=variant, hyperparameters={"dice_weight": 1.0}
+                         if variant == "nnUNetTrainerNoMirroring" else {}, **schedule)
+    assert client.wait(stock["id"], timeout=300, poll_s=0.5)["state"] == "done", "".join(server.output[-30:])
+    assert (tmp_path / "results" / DATASET_NAME / "nnUNetTrainerNoMirroring__nnUNetPlans__3d_fullres" / "fold_0"
+            / "checkpoint_final.pth").is_file()
+
     # what evaluate takes on the command line: a profile, lesion settings, a region, a tolerance per label
     regions = {**labels, "lungs": [labels["right lung"], labels["left lung"]]}
     lesion_run = client.evaluate(reference, reference, labels=regions, tau={str(labels["ribs"]): 0.5},

@@ -9,6 +9,7 @@ decide what still has to run.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,9 +82,16 @@ class TrainingRequest:
         return dataset_name(str(self.dataset), self.folders)
 
     def trainer_name(self) -> str:
-        if self.variant not in TRAINER_NAMES:
-            raise UserError(f"unknown variant {self.variant!r}; choose one of {', '.join(VARIANT_NAMES)}")
-        return TRAINER_NAMES[self.variant]
+        """The trainer class: a variant's, or any trainer nnU-Net can find, named by its class (as ``train
+        --trainer`` takes it; a server's training job too). Checked without importing torch."""
+        from ImprovedNNUNetLib.core.trainers import check_trainer
+
+        if self.variant in TRAINER_NAMES:
+            return TRAINER_NAMES[self.variant]
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$", str(self.variant)):  # a class name, never a path
+            raise UserError(f"unknown variant {self.variant!r}; choose one of {', '.join(VARIANT_NAMES)}, or the "
+                            "class name of a trainer nnU-Net can find")
+        return check_trainer(self.variant)
 
     def model_folder(self) -> Path:
         """``<nnUNet_results>/<dataset>/<trainer>__<plans>__<configuration>``: what inference loads."""
@@ -105,6 +113,9 @@ class TrainingRequest:
         return not (preprocessed / identifier).is_dir()
 
     def check(self) -> None:
+        if self.hyperparameters and self.variant not in VARIANT_NAMES:
+            raise UserError(f"hyper-parameters are settable for the project's variants; {self.variant} is trained "
+                            "with its own settings (leave the settings out)")
         if not self.folds:
             raise UserError("no fold selected; pick at least one fold (0-4 or all)")
         for name, value in (("epochs", self.epochs), ("iterations per epoch", self.iterations_per_epoch),
