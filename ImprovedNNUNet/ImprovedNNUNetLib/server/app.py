@@ -21,6 +21,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from ImprovedNNUNetLib.core.errors import UserError
 from ImprovedNNUNetLib.core.events import json_object, parse_event
 from ImprovedNNUNetLib.server.files import ServerFolder, safe_name, sha256_of
+from ImprovedNNUNetLib.server.retention import was_purged
 from ImprovedNNUNetLib.server.scheduler import LOG, STEP_KEY, Scheduler
 from ImprovedNNUNetLib.server.specs import (
     add_raw_dataset,
@@ -268,7 +269,7 @@ def resume(job_id: int, request: Request, key=Depends(caller)):
 def results(job_id: int, request: Request, key=Depends(caller)):
     state = server(request)
     job = own_job(state, job_id, key)
-    if job.message.startswith("its files were removed"):
+    if was_purged(job):
         fail(410, f"job {job_id}: {job.message}")
     outputs = state.files.job_folder(job_id) / "outputs"
     found = sorted(p for p in outputs.iterdir() if p.is_file() and not p.name.startswith(".")) if outputs.is_dir() else []

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from ImprovedNNUNetLib.core.errors import UserError
 
 DAY_S = 86400.0
-PURGED = "its files were removed after {days:g} days (the server's retention)"
+PURGED_PREFIX = "its files were removed"
+PURGED = PURGED_PREFIX + " after {days:g} days (the server's retention)"
 RESUMABLE = ("cancelled", "interrupted", "failed")  # a training in these states can still be resumed
 
 
@@ -40,10 +41,15 @@ class Purged:
         return f"{verb} {len(self.uploads)} upload(s) and the files of {len(self.jobs)} ended job(s)"
 
 
+def was_purged(job) -> bool:
+    """Whether the retention removed this job's files (its record says so)."""
+    return job.message.startswith(PURGED_PREFIX)
+
+
 def expired_jobs(store, cutoff: float) -> list:
     """Ended jobs older than ``cutoff`` whose files may go (not resumable trainings, not already purged)."""
     return [job for job in store.ended_before(cutoff)
-            if not (job.kind == "train" and job.state in RESUMABLE) and not job.message.startswith("its files were removed")]
+            if not (job.kind == "train" and job.state in RESUMABLE) and not was_purged(job)]
 
 
 def purge(store, folder, days, now: float | None = None, dry_run: bool = False) -> Purged:
