@@ -122,7 +122,7 @@ def test_a_damaged_or_interrupted_upload_leaves_nothing(served, tmp_path):
     assert uploads_on_disk(server) == []
 
 
-@pytest.mark.parametrize("name", ["..", ".hidden.nii.gz", "a b.nii.gz", "x" * 200])
+@pytest.mark.parametrize("name", ["..", ".hidden.nii.gz", "a b.nii.gz", "x" * 200, "case.nii.gz\n"])
 def test_names_that_are_not_plain_file_names_are_refused(served, name):
     server, keys = served
     answer = call(server, "PUT", "/api/uploads/" + requests.utils.quote(name, safe=""), key=keys["alice"],

@@ -187,3 +187,5 @@ def test_evaluate_and_study_jobs_on_the_server(make_server, tiny_dataset, tmp_pa
     assert "Study server-study" in (report / "report.md").read_text()
     with pytest.raises(UserError, match="arms"):
         client.study(DATASET_NAME, ["--executor=slurm"])  # an arm can never pass for an option
+    with pytest.raises(UserError, match="arms"):
+        client.study(DATASET_NAME, ["baseline\n"])  # matched whole: "$" would have let a final newline in

@@ -14,14 +14,14 @@ from pathlib import Path
 
 from ImprovedNNUNetLib.core.errors import UserError
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # matched whole (fullmatch: "$" would let a final newline in)
+UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 CHUNK = 1 << 20
 
 
 def safe_name(name: str, what: str = "name") -> str:
     """``name`` when it is a plain file name, else UserError (never a path)."""
-    if not isinstance(name, str) or not NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not NAME.fullmatch(name) or ".." in name:
         raise UserError(f"{what} {name!r}: use a plain name of letters, digits, '.', '-' and '_' (no folders)")
     return name
 
@@ -68,7 +68,7 @@ class ServerFolder:
 
     def upload(self, upload_id: str) -> Path:
         """The file of a complete upload."""
-        if not isinstance(upload_id, str) or not UPLOAD_ID.match(upload_id):
+        if not isinstance(upload_id, str) or not UPLOAD_ID.fullmatch(upload_id):
             raise UserError(f"upload {upload_id!r}: not an upload id this server gave")
         folder = self.inside(self.uploads / upload_id)
         files = sorted(folder.iterdir()) if folder.is_dir() else []

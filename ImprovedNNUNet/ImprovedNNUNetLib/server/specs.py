@@ -96,7 +96,7 @@ def segment_spec(state: Server, body: dict, key) -> dict:
             "uncertainty": bool(body.get("uncertainty"))}
 
 
-ARM = re.compile(r"^[A-Za-z0-9_]+(=[A-Za-z0-9_]+(:[A-Za-z0-9_.,=\[\]-]+)?)?$")
+ARM = re.compile(r"[A-Za-z0-9_]+(=[A-Za-z0-9_]+(:[A-Za-z0-9_.,=\[\]-]+)?)?")  # matched whole (fullmatch)
 STUDY_SETTINGS = {"dataset", "arms", "name", "folds", "epochs", "iters_per_epoch", "val_iters_per_epoch",
                   "configuration", "plans", "executor", "repeats"}
 
@@ -109,7 +109,7 @@ def study_spec(body: dict) -> dict:
         fail(422, f"unknown study settings: {', '.join(unknown)}")
     safe_name(str(body.get("dataset", "")), "dataset")
     arms = body.get("arms")
-    if not isinstance(arms, list) or not arms or not all(isinstance(a, str) and ARM.match(a) for a in arms):
+    if not isinstance(arms, list) or not arms or not all(isinstance(a, str) and ARM.fullmatch(a) for a in arms):
         fail(422, "'arms': a list such as ['baseline', 'improved', 'msf_d5=msf:msf_dilation_radius=5']")
     name = safe_name(str(body.get("name") or "-vs-".join(a.split("=")[0] for a in arms)), "study name")
     if body.get("executor", "local") not in ("local", "slurm"):
@@ -118,7 +118,7 @@ def study_spec(body: dict) -> dict:
         if body.get(option) is not None and not (isinstance(body[option], int) and body[option] > 0):
             fail(422, f"'{option}': a positive whole number")
     for option in ("folds", "configuration", "plans"):
-        if body.get(option) is not None and not re.match(r"^[A-Za-z0-9_,]+$", str(body[option])):
+        if body.get(option) is not None and not re.fullmatch(r"[A-Za-z0-9_,]+", str(body[option])):
             fail(422, f"'{option}': letters, digits, '_' and ','")
     return {**body, "name": name}
 

@@ -88,7 +88,7 @@ class TrainingRequest:
 
         if self.variant in TRAINER_NAMES:
             return TRAINER_NAMES[self.variant]
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$", str(self.variant)):  # a class name, never a path
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", str(self.variant)):  # a class name, never a path
             raise UserError(f"unknown variant {self.variant!r}; choose one of {', '.join(VARIANT_NAMES)}, or the "
                             "class name of a trainer nnU-Net can find")
         return check_trainer(self.variant)
