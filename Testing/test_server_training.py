@@ -169,6 +169,7 @@ def test_evaluate_and_study_jobs_on_the_server(make_server, tiny_dataset, tmp_pa
     replaced = cli(*again, "--overwrite", env=server.env, cwd=tmp_path)
     assert replaced.returncode == 0, replaced.stderr
     assert json.loads(written["summary.json"].read_text())["tau_mm"] == 1.0  # the new evaluation's
+    assert not written["lesions.csv"].exists()  # the earlier evaluation's lesions do not stay beside it
     folder = cli("evaluate", str(tiny_dataset.raw / "labelsTr"), str(reference), "--out", str(tmp_path / "x"),
                  *remote, env=server.env, cwd=tmp_path)
     assert folder.returncode == 2 and "evaluate folders on this computer" in folder.stderr

@@ -154,7 +154,10 @@ def remote_evaluate(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out, prefix=".download-") as scratch:  # checked files, then moved in
-        for path in client.download(job["id"], scratch):
+        downloaded = client.download(job["id"], scratch)
+        for stale in set(EVALUATE_RESULTS) - {path.name for path in downloaded}:
+            (out / stale).unlink(missing_ok=True)  # --overwrite: an earlier evaluate's lesions.csv does not stay
+        for path in downloaded:
             path.replace(out / path.name)
             print(f"wrote {out / path.name}")
     return 0
