@@ -190,3 +190,13 @@ def test_the_status_page_asks_for_a_key_and_calls_the_api(served):
     connection = http.client.HTTPConnection(urlsplit(server.url).hostname, urlsplit(server.url).port, timeout=10)
     connection.request("GET", "/docs")
     assert connection.getresponse().status == 404  # no open API description on a server with patient data
+
+
+def test_keys_never_start_with_a_dash(monkeypatch):
+    """One key in 64 of token_urlsafe starts with "-", which `--api-key KEY` reads as an option (a CI run met it):
+    such a draw is replaced."""
+    from ImprovedNNUNetLib.server import store
+
+    draws = iter(["-starts-with-a-dash", "Abc_def-1"])
+    monkeypatch.setattr(store.secrets, "token_urlsafe", lambda n: next(draws))
+    assert store.new_key() == "Abc_def-1"

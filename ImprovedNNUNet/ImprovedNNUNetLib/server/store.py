@@ -40,6 +40,15 @@ CREATE TABLE IF NOT EXISTS uploads (id TEXT PRIMARY KEY, owner TEXT NOT NULL, na
 """
 
 
+def new_key() -> str:
+    """A random key (``secrets.token_urlsafe(32)``, 256 bits) that does not start with "-": one in 64 would, and
+    ``--api-key KEY`` would then read it as an option."""
+    while True:
+        key = secrets.token_urlsafe(32)
+        if not key.startswith("-"):
+            return key
+
+
 def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
@@ -112,7 +121,7 @@ class Store:
         """A new key called ``name``; returns the key itself (stored only as its hash)."""
         if not name or not name.replace("-", "").replace("_", "").isalnum() or len(name) > 64:
             raise UserError(f"key name {name!r}: use letters, digits, '-' and '_' (64 at most)")
-        key = secrets.token_urlsafe(32)
+        key = new_key()
         with self._connect(immediate=True) as db:
             if db.execute("SELECT 1 FROM keys WHERE name = ?", (name,)).fetchone():
                 raise UserError(f"a key called {name!r} exists; choose another name (or revoke it first)")
