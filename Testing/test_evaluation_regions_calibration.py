@@ -271,6 +271,6 @@ def test_the_tubular_profile_shows_and_defines_cldice(tmp_path, capsys):
     np.savez_compressed(tmp_path / "probabilities" / "p.npz",
                         probabilities=np.stack([1.0 - 0.9 * pred, 0.9 * pred]).astype(np.float32))
     assert main(["evaluate", str(tmp_path / "p.nii.gz"), str(tmp_path / "r.nii.gz"), "--probabilities",
-                 str(tmp_path / "probabilities" / "p.npz")]) == 0
+                 str(tmp_path / "probabilities")]) == 0  # found under the prediction's name (the pair is named r)
     header = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("label"))
     assert header.split()[-3:] == ["ECE", "cases", "empty"]

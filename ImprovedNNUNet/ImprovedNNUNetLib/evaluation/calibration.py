@@ -77,11 +77,15 @@ def check_probabilities(path) -> Path:
     return path
 
 
-def probabilities_of(path: Path, case_id: str) -> np.ndarray:
+def probabilities_of(path: Path, case_id: str, prediction_id: str | None = None) -> np.ndarray:
     """(C, z, y, x) probabilities of a case: nnU-Net's ``CASE.npz`` (only its array is read; the ``.pkl`` beside
-    it is not needed and never unpickled), or this project's maps ``CASE_prob_K.<suffix>`` (K = 0, 1, ...)."""
+    it is not needed and never unpickled), or this project's maps ``CASE_prob_K.<suffix>`` (K = 0, 1, ...).
+    ``prediction_id``: the prediction's own name, looked for too (two single files may be named apart; predict
+    names the probabilities after the prediction)."""
     if path.is_file():
         return _npz(path)
+    if prediction_id and prediction_id != case_id and _found(path, prediction_id):
+        case_id = prediction_id
     npz = path / f"{case_id}.npz"
     if npz.is_file():
         return _npz(npz)
@@ -96,6 +100,11 @@ def probabilities_of(path: Path, case_id: str) -> np.ndarray:
         raise UserError(f"no probabilities for case {case_id} in {path} (looked for {case_id}.npz and "
                         f"{case_id}_prob_0.nii.gz ...); predict with --save_probabilities or --probabilities")
     return np.stack(maps)
+
+
+def _found(folder: Path, case_id: str) -> bool:
+    return (folder / f"{case_id}.npz").is_file() or any((folder / f"{case_id}_prob_0{s}").is_file()
+                                                          for s in IMAGE_SUFFIXES)
 
 
 def _npz(path: Path) -> np.ndarray:

@@ -16,7 +16,7 @@ from ImprovedNNUNetLib.core.imageio import write_image
 from ImprovedNNUNetLib.core.manifest import Outputs
 from ImprovedNNUNetLib.core.process import cores_present
 from ImprovedNNUNetLib.evaluation.calibration import add_calibration, check_probabilities, probabilities_of
-from ImprovedNNUNetLib.evaluation.cases import CasePair, match_cases
+from ImprovedNNUNetLib.evaluation.cases import CasePair, match_cases, strip_suffix
 from ImprovedNNUNetLib.evaluation.distances import set_query_workers
 from ImprovedNNUNetLib.evaluation.errormaps import error_maps
 from ImprovedNNUNetLib.evaluation.labelfiles import LabelImage, match_segment_values, read_label_image
@@ -48,7 +48,8 @@ def evaluate_case(
     metrics = compute_metrics(pred_image, ref.image, labels, tau_mm, options)
     metrics.notes.extend(notes)
     if probabilities is not None and (options is None or options.has("calibration")):
-        add_calibration(metrics, probabilities_of(probabilities, pair.case_id), ref.image, labels)
+        add_calibration(metrics, probabilities_of(probabilities, pair.case_id, strip_suffix(pair.prediction.name)),
+                        ref.image, labels)
     if maps_dir is not None:
         maps = error_maps(pred_image, ref.image, labels, msf_radius)
         for kind, image in maps.images().items():
