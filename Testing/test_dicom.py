@@ -183,3 +183,38 @@ def test_case_names_of_series():
               DicomSeries("1.2.5", (), "T1 / post", number="3"), DicomSeries("1.2.6", (), "", number="4"),
               DicomSeries("1.2.7", (), "CT chest", number="2")]
     assert case_names(series) == ["CT_chest_s1", "CT_chest_s2_1.2.4", "T1_post", "series", "CT_chest_s2_1.2.7"]
+
+
+def test_rtstruct_masks_reach_rt_utils_in_its_own_slice_order(tiny_dataset, tmp_path, monkeypatch):
+    """rt-utils takes masks in the order of its own ``series_data``; with a slice order that is not its own inverse
+    (a rotation of the slices, where a reversal would hide a swapped permutation) each mask slice must still be
+    the series slice rt-utils puts there (rt-utils' builder is replaced by a recorder of what it is given)."""
+    import rt_utils
+
+    from ImprovedNNUNetLib.core.dicom_series import find_series
+    from ImprovedNNUNetLib.inference.dicom_output import write_rtstruct
+
+    image = read_image(tiny_dataset.raw / "imagesTr" / "chest_001_0000.nii.gz")
+    reference = read_image(tiny_dataset.raw / "labelsTr" / "chest_001.nii.gz")
+    write_series(image, tmp_path / "ct")
+    series = find_series(tmp_path)[0]
+    datasets = [pydicom.dcmread(f, stop_before_pixels=True) for f in series.files]
+    rotated = datasets[3:] + datasets[:3]
+    given = {}
+
+    class Recorder:
+        series_data = rotated
+        ds = pydicom.Dataset()
+
+        def add_roi(self, mask, color, name):
+            given[name] = np.moveaxis(mask, -1, 0)
+
+    monkeypatch.setattr(rt_utils.RTStructBuilder, "create_new", staticmethod(lambda dicom_series_path: Recorder()))
+    monkeypatch.setattr(pydicom.Dataset, "save_as", lambda self, path: None)
+    labels = _labels(tiny_dataset)
+    write_rtstruct(reference, series, labels, tmp_path / "out.dcm")
+    series_index = {ds.SOPInstanceUID: i for i, ds in enumerate(datasets)}
+    for name, mask in given.items():
+        expected = reference.array[[series_index[ds.SOPInstanceUID] for ds in rotated]] == labels[name]
+        assert np.array_equal(mask, mask & expected), name  # islands under 3 pixels are left out, nothing added
+        assert dice(mask, expected) > 0.98, name

@@ -102,7 +102,8 @@ def series_folder(series):
 
 
 def rt_utils_order(rtstruct, sop_instance_uids: list[str]) -> list[int]:
-    """rt-utils' slice order (the last axis of its masks) as indices into the series' own order."""
+    """For each slice of the series (``sop_instance_uids``, in the series' order), its index along rt-utils' mask
+    axis: ``rt_mask[order]`` is in the series' order; ``series_mask[np.argsort(order)]`` in rt-utils' order."""
     position = {ds.SOPInstanceUID: index for index, ds in enumerate(rtstruct.series_data)}
     return [position[uid] for uid in sop_instance_uids]
 

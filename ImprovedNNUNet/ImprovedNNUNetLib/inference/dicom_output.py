@@ -137,14 +137,14 @@ def write_rtstruct(segmentation, series, labels: dict[str, int], path: Path) -> 
     array = _check_grid(segmentation, series, datasets)
     with series_folder(series) as folder:
         builder = RTStructBuilder.create_new(dicom_series_path=folder)
-        order = rt_utils_order(builder, [ds.SOPInstanceUID for ds in datasets])
+        to_rt_utils = np.argsort(rt_utils_order(builder, [ds.SOPInstanceUID for ds in datasets]))
         for index, (name, value) in enumerate(sorted(((n, int(v)) for n, v in labels.items() if int(v)),
                                                      key=lambda item: item[1])):
             mask = without_small_islands(array == value)
             if not mask.any():
                 continue
             rgb = [int(round(c * 255)) for c in distinct_color(index)]
-            builder.add_roi(mask=np.moveaxis(mask[order], 0, -1), color=rgb, name=name)
+            builder.add_roi(mask=np.moveaxis(mask[to_rt_utils], 0, -1), color=rgb, name=name)
         path.parent.mkdir(parents=True, exist_ok=True)
         builder.ds.save_as(str(path))  # what RTStruct.save does, without its print
     return path
