@@ -110,7 +110,6 @@ def remote_predict(args) -> int:
 
 
 LOCAL_ONLY_EVALUATE = (("--probabilities", "probabilities"), ("--maps", "maps"), ("--msf", "msf"))
-EVALUATE_RESULTS = ("summary.json", "metrics.csv", "lesions.csv")
 
 
 def remote_evaluate(args) -> int:
@@ -118,6 +117,7 @@ def remote_evaluate(args) -> int:
     labels and regions, profile, metric groups, lesion settings, τ by label value); its summary.json,
     metrics.csv (and lesions.csv) come back into ``--out``."""
     from ImprovedNNUNetLib.cli.evaluate import labels_of, parse_bins, parse_tau
+    from ImprovedNNUNetLib.evaluation.summary import RESULT_FILES, check_outputs_free
 
     for side, path in (("prediction", args.pred), ("reference", args.ref)):
         if not Path(path).is_file():
@@ -125,10 +125,7 @@ def remote_evaluate(args) -> int:
                             "folders on this computer")
     if not args.out:
         raise UserError("with --server, give --out DIR for the results the server sends back")
-    existing = [str(Path(args.out) / name) for name in EVALUATE_RESULTS if (Path(args.out) / name).exists()]
-    if existing and not args.overwrite:
-        raise UserError(f"{', '.join(existing)} exist; choose another output folder, or pass --overwrite to replace "
-                        "what an earlier evaluate wrote there")
+    check_outputs_free(args.out, args.overwrite)  # before anything is sent
     local = [flag for flag, name in LOCAL_ONLY_EVALUATE if getattr(args, name) not in (None, False)]
     if args.brats_dilation != 3 or args.brats_min_volume != 50.0:
         local.append("--brats-dilation/--brats-min-volume")
@@ -155,7 +152,7 @@ def remote_evaluate(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out, prefix=".download-") as scratch:  # checked files, then moved in
         downloaded = client.download(job["id"], scratch)
-        for stale in set(EVALUATE_RESULTS) - {path.name for path in downloaded}:
+        for stale in set(RESULT_FILES) - {path.name for path in downloaded}:
             (out / stale).unlink(missing_ok=True)  # --overwrite: an earlier evaluate's lesions.csv does not stay
         for path in downloaded:
             path.replace(out / path.name)

@@ -93,11 +93,12 @@ def series_of_files(files) -> DicomSeries:
     if not paths or missing:
         raise UserError(f"the series' files are not there ({missing[0] if missing else 'none given'}); load the "
                         "volume from the DICOM database again")
-    header = _header(paths[0])
-    uids = {str(getattr(_header(p), "SeriesInstanceUID", "")) for p in paths}
+    headers = [(p, _header(p)) for p in paths]  # read once: the series' UID, its description, the slice order
+    uids = {str(getattr(h, "SeriesInstanceUID", "")) for _, h in headers}
     if len(uids) != 1:
         raise UserError(f"the files belong to {len(uids)} series; a segmentation references one series")
-    return DicomSeries(uids.pop(), _sorted_files(paths), str(getattr(header, "SeriesDescription", "") or ""),
+    header = headers[0][1]
+    return DicomSeries(uids.pop(), _in_slice_order(headers), str(getattr(header, "SeriesDescription", "") or ""),
                        str(getattr(header, "Modality", "") or ""), str(getattr(header, "StudyInstanceUID", "") or ""),
                        str(getattr(header, "SeriesNumber", "") or ""))
 
@@ -121,7 +122,11 @@ def _normal(header) -> np.ndarray:
 
 
 def _sorted_files(files) -> tuple[Path, ...]:
-    headers = [(Path(f), _header(Path(f))) for f in files]
+    return _in_slice_order([(Path(f), _header(Path(f))) for f in files])
+
+
+def _in_slice_order(headers) -> tuple[Path, ...]:
+    """The paths of (path, header) pairs sorted along the slice normal."""
     normal = _normal(headers[0][1])
     return tuple(path for path, _ in sorted(headers, key=lambda ph: float(np.dot(normal, ph[1].ImagePositionPatient))))
 

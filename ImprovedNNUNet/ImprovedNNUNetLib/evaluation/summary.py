@@ -203,9 +203,12 @@ def csv_rows(cases: list[EvaluatedCase]):
             }
 
 
+RESULT_FILES = ("summary.json", "metrics.csv", "lesions.csv")  # what evaluate writes into its output folder
+
+
 def check_outputs_free(out_dir: str | Path, overwrite: bool = False) -> None:
-    """UserError if ``summary.json`` or ``metrics.csv`` exists in ``out_dir`` and ``overwrite`` is off."""
-    for name in ("summary.json", "metrics.csv", "lesions.csv"):
+    """UserError if one of :data:`RESULT_FILES` exists in ``out_dir`` and ``overwrite`` is off."""
+    for name in RESULT_FILES:
         path = Path(out_dir) / name
         if path.exists() and not overwrite:
             raise UserError(f"{path} exists; choose another output folder, or pass --overwrite to replace what an "

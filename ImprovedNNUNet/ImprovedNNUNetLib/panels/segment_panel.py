@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ImprovedNNUNetLib.panels.logic import MAX_CHANNELS
 from ImprovedNNUNetLib.panels.plumbing import PanelPlumbing, _, guarded, install_dependencies_interactively, path_is_set
+from ImprovedNNUNetLib.panels.scene.dicom_export import INSTANCE_UIDS_ATTRIBUTE
 
 POLL_INTERVAL_MS = 200
 # Path parameters -> their ctkPathLineEdit. They are plain text parameters that the widget
@@ -114,7 +115,7 @@ class SegmentPanel(PanelPlumbing):
         self.ui.applyButton.enabled = running or bool(channels and parameters.inputVolume0)
         evaluable = bool(parameters.outputSegmentation and parameters.reference) and not running
         self.ui.computeMetricsButton.enabled = self.ui.showErrorsButton.enabled = evaluable
-        fromDicom = bool(parameters.inputVolume0 and parameters.inputVolume0.GetAttribute("DICOM.instanceUIDs"))
+        fromDicom = bool(parameters.inputVolume0 and parameters.inputVolume0.GetAttribute(INSTANCE_UIDS_ATTRIBUTE))
         self.ui.exportDicomSegButton.enabled = bool(parameters.outputSegmentation) and fromDicom and not running
         exportable = bool(parameters.metricsTable and path_is_set(parameters.metricsCsv))
         self.ui.exportCsvButton.enabled = exportable

@@ -69,7 +69,7 @@ def errors_on_series(errors_node, volume_node, grid):
     """(one mask per error segment on the last axis, {name: 1..N}, colours): FP and FN may overlap."""
     from ImprovedNNUNetLib.panels.scene.labelmaps import export_label_image, segment_infos
 
-    infos = [info for info in segment_infos(errors_node)]
+    infos = segment_infos(errors_node)
     masks = [_on_series_grid(export_label_image(errors_node, [info], volume_node), grid).array > 0 for info in infos]
     kept = [(info, mask) for info, mask in zip(infos, masks) if mask.any()]
     if not kept:
